@@ -1,0 +1,1 @@
+//! The local lab platform behind `chaoslab up` (placeholder, being written).

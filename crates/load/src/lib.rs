@@ -1,0 +1,1 @@
+//! `chaoslab load`: a Locust-style load generator (placeholder, being written).

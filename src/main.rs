@@ -1,0 +1,65 @@
+//! The `chaoslab` binary: parses the command line and hands each subcommand
+//! to the crate that implements it. Nothing here knows how a component works;
+//! it only loads configuration, wires components together and maps their
+//! errors to exit codes (as linkerd2-proxy's `main.rs` does).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// A chaos-engineering lab: a Redis-backed web service, the platform that
+/// runs it, faults to break it and load to stress it, all on one machine.
+#[derive(Debug, Parser)]
+#[command(name = "chaoslab", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the target service alone: the HTTP API with its chaos endpoints
+    /// (what runs in a container). Every flag can also be set by the
+    /// environment variable named in brackets.
+    Serve(Box<chaoslab_service::ServeArgs>),
+    /// Generate HTTP load and report like Locust (closed model: users with
+    /// think time) or k6 (open model: a constant arrival rate).
+    Load(Box<cmd::load::LoadArgs>),
+    #[command(flatten)]
+    Lab(cmd::lab::LabCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return cmd::exit_on_parse_error(err),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("chaoslab: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => cmd::serve::run(*args).await,
+            Command::Load(args) => cmd::load::run(*args).await,
+            Command::Lab(command) => cmd::lab::run(command).await,
+        }
+    });
+    // Do not wait for tasks that ignore shutdown (e.g. a request hung forever).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("chaoslab: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
