@@ -1,0 +1,69 @@
+//! Responses the ingress makes itself (503, 502, 504): the spec's error body
+//! `{"error","detail","timestamp","request_id"}` plus the
+//! [`PROXY_ERROR_HEADER`](crate::PROXY_ERROR_HEADER) naming the cause.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+
+use crate::PROXY_ERROR_HEADER;
+
+/// The body type every ingress response uses (upstream or self-made).
+pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// Builds an error response made by the proxy: `kind` goes into the
+/// `x-chaoslab-error` header (e.g. `no-healthy-upstream`), `detail` into the
+/// body.
+pub fn proxy_error_response(
+    status: StatusCode,
+    kind: &'static str,
+    detail: &str,
+    request_id: &str,
+) -> Response<ProxyBody> {
+    let body = serde_json::json!({
+        "error": status.canonical_reason().unwrap_or("Error"),
+        "detail": detail,
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "request_id": request_id,
+    });
+    let bytes = Bytes::from(body.to_string());
+    let mut response = Response::new(Full::new(bytes).map_err(|never| match never {}).boxed());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(PROXY_ERROR_HEADER, HeaderValue::from_static(kind));
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert("x-request-id", value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn error_body_has_the_spec_fields() {
+        let response = proxy_error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no-healthy-upstream",
+            "no healthy upstream",
+            "abc",
+        );
+        assert_eq!(response.status(), 503);
+        assert_eq!(
+            response.headers()[PROXY_ERROR_HEADER],
+            "no-healthy-upstream"
+        );
+        assert_eq!(response.headers()["x-request-id"], "abc");
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error"], "Service Unavailable");
+        assert_eq!(body["detail"], "no healthy upstream");
+        assert_eq!(body["request_id"], "abc");
+        assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+}

@@ -1,0 +1,76 @@
+//! The lab's ingress: what Container Apps' ingress or a Kubernetes Service is
+//! in the seed deployment. An HTTP/1 reverse proxy that spreads requests
+//! round-robin over a *dynamic* set of ready upstreams (the lab publishes the
+//! set through a `tokio::sync::watch`), keeps upstream connections alive,
+//! streams bodies both ways, passes or creates `X-Request-ID`, answers 503
+//! `no healthy upstream` when the set is empty and 504 when an upstream does
+//! not answer within the request timeout, and counts every request.
+//!
+//! The caller binds (mini-redis style): `run(listener, upstreams, config,
+//! metrics, shutdown)`, so tests bind port 0 and read the address.
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod metrics;
+mod proxy;
+mod server;
+
+pub use error::proxy_error_response;
+pub use metrics::{IngressMetrics, LATENCY_BUCKETS_US, MetricsSnapshot, latency_quantile_ms};
+pub use proxy::Proxy;
+pub use server::run;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Header set on every response the ingress made itself (not the service),
+/// so clients and tests can tell a proxy error from a service error.
+pub const PROXY_ERROR_HEADER: &str = "x-chaoslab-error";
+
+/// One backend the ingress may send requests to: a ready replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// The replica's id, for logs and metrics.
+    pub id: String,
+    /// Where the replica listens (its target port on loopback).
+    pub addr: SocketAddr,
+}
+
+/// The set of ready upstreams, replaced as a whole whenever readiness changes.
+pub type UpstreamSet = Arc<Vec<Upstream>>;
+
+/// Tunables of the ingress.
+#[derive(Debug, Clone)]
+pub struct IngressConfig {
+    /// How long an upstream has to start answering (response headers) before
+    /// the client gets a 504. 240 s, as Container Apps.
+    pub request_timeout: Duration,
+    /// How long in-flight requests may run on after shutdown is signalled.
+    pub drain_timeout: Duration,
+    /// At most this many client connections are served at once; more wait
+    /// in the listen backlog.
+    pub max_connections: usize,
+    /// Idle keep-alive connections kept per upstream.
+    pub pool_max_idle_per_host: usize,
+}
+
+impl Default for IngressConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(240),
+            drain_timeout: Duration::from_secs(5),
+            max_connections: 4096,
+            pool_max_idle_per_host: 64,
+        }
+    }
+}
+
+/// What can stop the ingress.
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    /// Accepting a connection failed in a way that is not per-connection.
+    #[error("ingress accept failed: {0}")]
+    Accept(#[source] std::io::Error),
+}

@@ -1,0 +1,217 @@
+//! Component tests of the ingress with real sockets on loopback: tiny hyper
+//! upstreams, the real accept loop, a real HTTP client.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+
+use crate::{IngressConfig, IngressMetrics, PROXY_ERROR_HEADER, Upstream, UpstreamSet, run};
+
+/// An upstream that answers its name, echoes POST bodies and sleeps on
+/// `/slow`; it reports the request id it saw in `x-seen-request-id`.
+async fn upstream(name: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<Incoming>| async move {
+                    let seen = req
+                        .headers()
+                        .get("x-request-id")
+                        .cloned()
+                        .unwrap_or(http::HeaderValue::from_static("none"));
+                    let body = match req.uri().path() {
+                        "/slow" => {
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                            Bytes::from_static(b"slow")
+                        }
+                        "/echo" => req.into_body().collect().await.unwrap().to_bytes(),
+                        _ => Bytes::from(name),
+                    };
+                    let mut response = Response::new(Full::new(body));
+                    response.headers_mut().insert("x-seen-request-id", seen);
+                    Ok::<_, Infallible>(response)
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+struct Fixture {
+    url: String,
+    set: watch::Sender<UpstreamSet>,
+    metrics: Arc<IngressMetrics>,
+    _stop: oneshot::Sender<()>,
+}
+
+async fn ingress(upstreams: Vec<SocketAddr>, config: IngressConfig) -> Fixture {
+    let set: UpstreamSet = Arc::new(
+        upstreams
+            .into_iter()
+            .enumerate()
+            .map(|(i, addr)| Upstream {
+                id: format!("u{i}"),
+                addr,
+            })
+            .collect(),
+    );
+    let (tx, rx) = watch::channel(set);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let metrics = Arc::new(IngressMetrics::default());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(run(listener, rx, config, metrics.clone(), async {
+        let _ = stopped.await;
+    }));
+    Fixture {
+        url,
+        set: tx,
+        metrics,
+        _stop: stop,
+    }
+}
+
+#[tokio::test]
+async fn no_upstream_is_a_marked_503() {
+    let f = ingress(vec![], IngressConfig::default()).await;
+    let response = reqwest::get(&f.url).await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.headers()[PROXY_ERROR_HEADER],
+        "no-healthy-upstream"
+    );
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["detail"], "no healthy upstream");
+    assert_eq!(body["request_id"], request_id.as_str());
+    assert_eq!(f.metrics.snapshot().by_class[4], 1);
+}
+
+#[tokio::test]
+async fn round_robin_follows_the_published_set() {
+    let a = upstream("a").await;
+    let b = upstream("b").await;
+    let f = ingress(vec![a, b], IngressConfig::default()).await;
+    let client = reqwest::Client::new();
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(
+            client
+                .get(&f.url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    seen.sort();
+    assert_eq!(seen, ["a", "a", "b", "b"]);
+    // b leaves the set: everything goes to a.
+    f.set.send_replace(Arc::new(vec![Upstream {
+        id: "a".into(),
+        addr: a,
+    }]));
+    for _ in 0..3 {
+        assert_eq!(
+            client
+                .get(&f.url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+            "a"
+        );
+    }
+    assert_eq!(f.metrics.snapshot().by_class[1], 7);
+}
+
+#[tokio::test]
+async fn request_id_is_passed_or_created() {
+    let a = upstream("a").await;
+    let f = ingress(vec![a], IngressConfig::default()).await;
+    let client = reqwest::Client::new();
+    let response = client
+        .get(&f.url)
+        .header("x-request-id", "given")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-seen-request-id"], "given");
+    assert_eq!(response.headers()["x-request-id"], "given");
+    let response = client.get(&f.url).send().await.unwrap();
+    let created = response.headers()["x-seen-request-id"].to_str().unwrap();
+    assert_eq!(created.len(), 36, "a UUID was created: {created}");
+    assert_eq!(response.headers()["x-request-id"], created);
+}
+
+#[tokio::test]
+async fn bodies_stream_through() {
+    let a = upstream("a").await;
+    let f = ingress(vec![a], IngressConfig::default()).await;
+    let payload = vec![b'x'; 1 << 20];
+    let body = reqwest::Client::new()
+        .post(format!("{}/echo", f.url))
+        .body(payload.clone())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(body.len(), payload.len());
+}
+
+#[tokio::test]
+async fn slow_upstream_is_a_504_after_the_timeout() {
+    let a = upstream("a").await;
+    let config = IngressConfig {
+        request_timeout: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let f = ingress(vec![a], config).await;
+    let response = reqwest::get(format!("{}/slow", f.url)).await.unwrap();
+    assert_eq!(response.status(), 504);
+    assert_eq!(response.headers()[PROXY_ERROR_HEADER], "upstream-timeout");
+}
+
+#[tokio::test]
+async fn refused_connection_is_retried_on_the_next_upstream() {
+    let a = upstream("a").await;
+    // A port where nothing listens.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let f = ingress(vec![dead, a], IngressConfig::default()).await;
+    let client = reqwest::Client::new();
+    for _ in 0..4 {
+        let response = client.get(&f.url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+}
