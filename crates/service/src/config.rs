@@ -1,0 +1,402 @@
+//! Configuration of `chaoslab serve`, in two stages as ripgrep does: raw
+//! command-line flags and environment variables (`ServeArgs`, parsed by clap,
+//! every flag with the seed's variable name and default), then a validated
+//! [`Config`] that the rest of the service uses. Anything wrong is caught here,
+//! before the service binds a port, with an error naming the variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Flags of `chaoslab serve`. Each one can also be set by the environment
+/// variable in brackets; a flag wins over its variable.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "APP_HOST", default_value = "0.0.0.0", help_heading = "Service")]
+    pub app_host: String,
+    /// Port to listen on.
+    #[arg(long, env = "APP_PORT", default_value_t = 8000, help_heading = "Service")]
+    pub app_port: u16,
+    /// Replica id reported in `GET /` (the lab sets one per replica).
+    #[arg(long, env = "REPLICA_ID", help_heading = "Service")]
+    pub replica_id: Option<String>,
+    /// Revision name reported in `GET /`.
+    #[arg(long, env = "REVISION", default_value = "local", help_heading = "Service")]
+    pub revision: String,
+    /// Seconds to let in-flight requests finish after SIGTERM or Ctrl-C.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30, help_heading = "Service")]
+    pub shutdown_grace_seconds: u64,
+    /// Exit when the parent process is no longer this pid (set by the lab so
+    /// replicas never outlive it).
+    #[arg(long, env = "CHAOSLAB_PARENT_PID", help_heading = "Service")]
+    pub parent_pid: Option<u32>,
+
+    /// Use Redis at all; false serves without it ("Redis unavailable").
+    #[arg(long, env = "REDIS_ENABLED", default_value = "true", value_parser = parse_bool, help_heading = "Redis")]
+    pub redis_enabled: bool,
+    /// Full Redis URL (redis:// or rediss://); overrides host, port and SSL.
+    #[arg(long, env = "REDIS_URL", help_heading = "Redis")]
+    pub redis_url: Option<String>,
+    /// Redis host.
+    #[arg(long, env = "REDIS_HOST", default_value = "localhost", help_heading = "Redis")]
+    pub redis_host: String,
+    /// Redis port.
+    #[arg(long, env = "REDIS_PORT", default_value_t = 6379, help_heading = "Redis")]
+    pub redis_port: u16,
+    /// Connect with TLS (Azure Managed Redis needs it; build with --features tls).
+    #[arg(long, env = "REDIS_SSL", default_value = "false", value_parser = parse_bool, help_heading = "Redis")]
+    pub redis_ssl: bool,
+    /// ACL user name.
+    #[arg(long, env = "REDIS_USERNAME", help_heading = "Redis")]
+    pub redis_username: Option<String>,
+    /// Password (prefer REDIS_PASSWORD_FILE: it is re-read on auth failure).
+    #[arg(long, env = "REDIS_PASSWORD", hide_env_values = true, help_heading = "Redis")]
+    pub redis_password: Option<String>,
+    /// File holding the password; re-read whenever Redis rejects it.
+    #[arg(long, env = "REDIS_PASSWORD_FILE", help_heading = "Redis")]
+    pub redis_password_file: Option<PathBuf>,
+    /// Authenticate with Entra ID tokens (managed identity; build with --features entra-id).
+    #[arg(long, env = "REDIS_USE_ENTRA_ID", default_value = "false", value_parser = parse_bool, help_heading = "Redis")]
+    pub redis_use_entra_id: bool,
+    /// Upper bound of Redis operations in flight at once (they share one
+    /// multiplexed connection).
+    #[arg(long, env = "REDIS_MAX_CONNECTIONS", default_value_t = 50, help_heading = "Redis")]
+    pub redis_max_connections: u32,
+    /// Seconds to wait for a Redis reply.
+    #[arg(long, env = "REDIS_SOCKET_TIMEOUT", default_value_t = 3.0, help_heading = "Redis")]
+    pub redis_socket_timeout: f64,
+    /// Seconds to wait for a connection to Redis.
+    #[arg(long, env = "REDIS_SOCKET_CONNECT_TIMEOUT", default_value_t = 3.0, help_heading = "Redis")]
+    pub redis_socket_connect_timeout: f64,
+    /// Retries of a failed Redis operation (only when it is safe to repeat).
+    #[arg(long, env = "REDIS_MAX_RETRIES", default_value_t = 1, help_heading = "Redis")]
+    pub redis_max_retries: u32,
+    /// First retry delay in seconds; doubles each retry.
+    #[arg(long, env = "REDIS_BACKOFF_BASE", default_value_t = 1.0, help_heading = "Redis")]
+    pub redis_backoff_base: f64,
+    /// Largest retry delay in seconds.
+    #[arg(long, env = "REDIS_BACKOFF_CAP", default_value_t = 3.0, help_heading = "Redis")]
+    pub redis_backoff_cap: f64,
+
+    /// Redis PING latency (ms) above which /health says "degraded".
+    #[arg(long, env = "HEALTH_DEGRADED_LATENCY_MS", default_value_t = 100, help_heading = "Health")]
+    pub health_degraded_latency_ms: u64,
+    /// Seconds a /health verdict is reused (0 = check on every call).
+    #[arg(long, env = "HEALTH_CACHE_TTL_SECONDS", default_value_t = 5.0, help_heading = "Health")]
+    pub health_cache_ttl_seconds: f64,
+    /// Milliseconds /health waits for Redis before answering "unhealthy".
+    #[arg(long, env = "HEALTH_TIMEOUT_MS", default_value_t = 2000, help_heading = "Health")]
+    pub health_timeout_ms: u64,
+
+    /// Serve the /chaos endpoints (false: they answer 404).
+    #[arg(long, env = "CHAOS_ENABLED", default_value = "true", value_parser = parse_bool, help_heading = "Chaos")]
+    pub chaos_enabled: bool,
+    /// Bearer token required by mutating /chaos calls.
+    #[arg(long, env = "CHAOS_API_TOKEN", hide_env_values = true, help_heading = "Chaos")]
+    pub chaos_api_token: Option<String>,
+    /// Largest memory_mb a load may ask for.
+    #[arg(long, env = "LOAD_MAX_MEMORY_MB", default_value_t = 4096, help_heading = "Chaos")]
+    pub load_max_memory_mb: u64,
+
+    /// Export traces and metrics (OTLP / Azure Monitor); logs and /metrics stay.
+    #[arg(long, env = "TELEMETRY_ENABLED", default_value = "true", value_parser = parse_bool, help_heading = "Telemetry")]
+    pub telemetry_enabled: bool,
+    /// Share of traces kept, 0.0 to 1.0 (traces with errors are always kept).
+    #[arg(long, env = "TELEMETRY_SAMPLING_RATE", default_value_t = 1.0, help_heading = "Telemetry")]
+    pub telemetry_sampling_rate: f64,
+    /// OTLP collector endpoint, e.g. http://localhost:4318 (standard OTEL_* variables apply).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", help_heading = "Telemetry")]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    /// Application Insights connection string (Azure Monitor export).
+    #[arg(long, env = "APPLICATIONINSIGHTS_CONNECTION_STRING", hide_env_values = true, help_heading = "Telemetry")]
+    pub applicationinsights_connection_string: Option<String>,
+    /// DEBUG, INFO, WARNING or ERROR (or a tracing filter such as "info,chaoslab_service=debug").
+    #[arg(long, env = "LOG_LEVEL", default_value = "INFO", help_heading = "Telemetry")]
+    pub log_level: String,
+    /// json (one object per line) or text.
+    #[arg(long, env = "LOG_FORMAT", default_value = "json", help_heading = "Telemetry")]
+    pub log_format: String,
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        other => Err(format!("expected true or false, got {other:?}")),
+    }
+}
+
+/// A configuration value that cannot be used, naming the variable to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}={value:?} is invalid: {reason}")]
+pub struct ConfigError {
+    /// The environment variable (and, lower-cased with dashes, the flag).
+    pub variable: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
+        ConfigError {
+            variable,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// How the service authenticates to Redis.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RedisAuth {
+    /// No AUTH (a local Redis without ACLs).
+    None,
+    /// A fixed password from REDIS_PASSWORD.
+    Password(String),
+    /// A password read from a file, and read again after an auth failure.
+    PasswordFile(PathBuf),
+    /// Entra ID tokens (Azure Managed Redis); `client_id` picks a
+    /// user-assigned identity.
+    EntraId { client_id: Option<String> },
+}
+
+/// Validated Redis settings.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `redis://` or `rediss://` URL without credentials.
+    pub url: String,
+    /// Host and port, for span attributes.
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub auth: RedisAuth,
+    pub max_in_flight: usize,
+    pub socket_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_retries: u32,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+}
+
+/// Validated configuration of the whole service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub replica_id: String,
+    pub revision: String,
+    pub shutdown_grace: Duration,
+    pub parent_pid: Option<u32>,
+    /// `None` when REDIS_ENABLED=false.
+    pub redis: Option<RedisConfig>,
+    pub health_degraded_latency: Duration,
+    pub health_cache_ttl: Duration,
+    pub health_timeout: Duration,
+    pub chaos_enabled: bool,
+    pub chaos_api_token: Option<String>,
+    pub load_max_memory_mb: u64,
+    /// LOG_LEVEL=DEBUG: 500 answers carry the error's detail.
+    pub debug_errors: bool,
+}
+
+fn seconds(variable: &'static str, value: f64) -> Result<Duration, ConfigError> {
+    if value.is_finite() && value >= 0.0 && value < 1e9 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(ConfigError::new(variable, value, "expected a number of seconds ≥ 0"))
+    }
+}
+
+impl ServeArgs {
+    /// Checks every value and builds the [`Config`].
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        let ip: std::net::IpAddr = match self.app_host.as_str() {
+            "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
+            host => host.parse().map_err(|_| {
+                ConfigError::new("APP_HOST", host, "expected an IP address such as 0.0.0.0 or 127.0.0.1")
+            })?,
+        };
+        let replica_id = match &self.replica_id {
+            Some(id) if !id.trim().is_empty() => id.clone(),
+            _ => default_replica_id(),
+        };
+        let redis = if self.redis_enabled {
+            Some(self.redis_config()?)
+        } else {
+            None
+        };
+        if !(0.0..=1.0).contains(&self.telemetry_sampling_rate) {
+            return Err(ConfigError::new(
+                "TELEMETRY_SAMPLING_RATE",
+                self.telemetry_sampling_rate,
+                "expected a ratio between 0.0 and 1.0",
+            ));
+        }
+        if !matches!(self.log_format.to_ascii_lowercase().as_str(), "json" | "text") {
+            return Err(ConfigError::new("LOG_FORMAT", &self.log_format, "expected json or text"));
+        }
+        if matches!(&self.chaos_api_token, Some(t) if t.trim().is_empty()) {
+            return Err(ConfigError::new("CHAOS_API_TOKEN", "", "an empty token would protect nothing; unset it instead"));
+        }
+        Ok(Config {
+            listen: std::net::SocketAddr::new(ip, self.app_port),
+            replica_id,
+            revision: self.revision.clone(),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+            parent_pid: self.parent_pid,
+            redis,
+            health_degraded_latency: Duration::from_millis(self.health_degraded_latency_ms),
+            health_cache_ttl: seconds("HEALTH_CACHE_TTL_SECONDS", self.health_cache_ttl_seconds)?,
+            health_timeout: Duration::from_millis(self.health_timeout_ms.max(1)),
+            chaos_enabled: self.chaos_enabled,
+            chaos_api_token: self.chaos_api_token.clone(),
+            load_max_memory_mb: self.load_max_memory_mb,
+            debug_errors: self.log_level.eq_ignore_ascii_case("debug"),
+        })
+    }
+
+    fn redis_config(&self) -> Result<RedisConfig, ConfigError> {
+        let (url, host, port) = match &self.redis_url {
+            Some(url) => {
+                let (host, port) = parse_redis_url(url)?;
+                (url.clone(), host, port)
+            }
+            None => {
+                if self.redis_host.trim().is_empty() {
+                    return Err(ConfigError::new("REDIS_HOST", "", "expected a host name"));
+                }
+                let scheme = if self.redis_ssl { "rediss" } else { "redis" };
+                let url = format!("{scheme}://{}:{}/", self.redis_host, self.redis_port);
+                (url, self.redis_host.clone(), self.redis_port)
+            }
+        };
+        if url.starts_with("rediss://") && !cfg!(feature = "tls") {
+            return Err(ConfigError::new(
+                if self.redis_url.is_some() { "REDIS_URL" } else { "REDIS_SSL" },
+                if self.redis_url.is_some() { url.clone() } else { "true".into() },
+                "this build has no TLS support; rebuild with `cargo build --release --features tls`",
+            ));
+        }
+        let auth = if self.redis_use_entra_id {
+            if !cfg!(feature = "entra-id") {
+                return Err(ConfigError::new(
+                    "REDIS_USE_ENTRA_ID",
+                    "true",
+                    "this build has no Entra ID support; rebuild with `--features entra-id`",
+                ));
+            }
+            RedisAuth::EntraId {
+                client_id: std::env::var("AZURE_CLIENT_ID").ok().filter(|s| !s.is_empty()),
+            }
+        } else if let Some(path) = &self.redis_password_file {
+            if !path.is_file() {
+                return Err(ConfigError::new(
+                    "REDIS_PASSWORD_FILE",
+                    path.display(),
+                    "no such file (write the password to it, or unset the variable)",
+                ));
+            }
+            RedisAuth::PasswordFile(path.clone())
+        } else if let Some(password) = &self.redis_password {
+            RedisAuth::Password(password.clone())
+        } else {
+            RedisAuth::None
+        };
+        if self.redis_max_connections == 0 {
+            return Err(ConfigError::new("REDIS_MAX_CONNECTIONS", 0, "expected at least 1"));
+        }
+        Ok(RedisConfig {
+            url,
+            host,
+            port,
+            username: self.redis_username.clone().filter(|u| !u.is_empty()),
+            auth,
+            max_in_flight: self.redis_max_connections as usize,
+            socket_timeout: seconds("REDIS_SOCKET_TIMEOUT", self.redis_socket_timeout)?,
+            connect_timeout: seconds("REDIS_SOCKET_CONNECT_TIMEOUT", self.redis_socket_connect_timeout)?,
+            max_retries: self.redis_max_retries,
+            backoff_base: seconds("REDIS_BACKOFF_BASE", self.redis_backoff_base)?,
+            backoff_cap: seconds("REDIS_BACKOFF_CAP", self.redis_backoff_cap)?,
+        })
+    }
+}
+
+fn parse_redis_url(url: &str) -> Result<(String, u16), ConfigError> {
+    let bad = |reason: &str| ConfigError::new("REDIS_URL", url, reason);
+    let rest = url
+        .strip_prefix("redis://")
+        .or_else(|| url.strip_prefix("rediss://"))
+        .ok_or_else(|| bad("expected redis://host:port or rediss://host:port"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(bad("put credentials in REDIS_USERNAME and REDIS_PASSWORD(_FILE), not in the URL"));
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad("the port is not a number"))?),
+        None => (authority, 6379),
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    Ok((host.to_string(), port))
+}
+
+/// The replica id when none is given: the host name, as a container's.
+fn default_replica_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "local".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn parse(argv: &[&str]) -> ServeArgs {
+        let mut full = vec!["serve"];
+        full.extend_from_slice(argv);
+        Cli::try_parse_from(full).expect("parses").args
+    }
+
+    #[test]
+    fn defaults_are_the_seeds() {
+        let cfg = parse(&[]).validate().unwrap();
+        let redis = cfg.redis.unwrap();
+        assert_eq!(redis.max_in_flight, 50);
+        assert_eq!(redis.socket_timeout, Duration::from_secs(3));
+        assert_eq!(redis.connect_timeout, Duration::from_secs(3));
+        assert_eq!(redis.max_retries, 1);
+        assert_eq!(redis.backoff_base, Duration::from_secs(1));
+        assert_eq!(redis.backoff_cap, Duration::from_secs(3));
+        assert_eq!(cfg.health_cache_ttl, Duration::from_secs(5));
+        assert_eq!(cfg.listen.port(), 8000);
+    }
+
+    #[test]
+    fn url_with_credentials_is_refused() {
+        let err = parse(&["--redis-url", "redis://u:p@h:1"]).validate().unwrap_err();
+        assert_eq!(err.variable, "REDIS_URL");
+    }
+
+    #[test]
+    fn bad_host_names_the_variable() {
+        let err = parse(&["--app-host", "not an ip"]).validate().unwrap_err();
+        assert!(err.to_string().starts_with("APP_HOST="));
+    }
+
+    #[test]
+    fn redis_disabled_has_no_redis_config() {
+        assert!(parse(&["--redis-enabled", "false"]).validate().unwrap().redis.is_none());
+    }
+}

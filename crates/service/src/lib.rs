@@ -1,0 +1,108 @@
+//! The chaoslab target service: the Redis-backed HTTP API of SPEC §3 with its
+//! chaos endpoints, as `chaoslab serve` runs it in the lab, in a container or
+//! alone.
+//!
+//! The pieces: `config` (flags and variables → validated `Config`),
+//! `redis` (the shared connection, retries, credentials), `chaos` (real
+//! load and hangs), `routes` (thin handlers), `middleware` (request id,
+//! spans, the process-hang gate), `error` (the one error body). [`app`]
+//! builds the router for tests; [`run`] serves it on a listener the caller
+//! bound, until the shutdown future resolves, then drains within the grace
+//! period.
+
+#![forbid(unsafe_code)]
+
+pub mod chaos;
+pub mod config;
+pub mod error;
+mod extract;
+pub mod metrics;
+mod middleware;
+pub mod redis;
+pub mod request_id;
+pub mod routes;
+mod state;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tokio::net::TcpListener;
+
+pub use config::{Config, ConfigError, ServeArgs};
+pub use metrics::ServiceMetrics;
+pub use state::{AppState, MetricsRenderer};
+
+/// Request bodies above this size are answered 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The whole HTTP application: routes and middleware, no socket.
+pub fn app(state: AppState) -> Router {
+    routes::router(&state)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::process_hang_gate))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves; then stops
+/// accepting, ends hangs and loads, and lets in-flight requests finish
+/// within the configured grace period.
+pub async fn run<S>(listener: TcpListener, state: AppState, shutdown: S) -> std::io::Result<()>
+where
+    S: Future<Output = ()> + Send + 'static,
+{
+    let grace = state.config().shutdown_grace;
+    let draining = std::sync::Arc::new(tokio::sync::Notify::new());
+    let on_shutdown = {
+        let state = state.clone();
+        let draining = draining.clone();
+        async move {
+            shutdown.await;
+            tracing::info!(grace_s = grace.as_secs(), "shutting down: no new connections, finishing in-flight requests");
+            state.hang().cancel();
+            state.load().stop();
+            draining.notify_one();
+        }
+    };
+    let sampler = tokio::spawn(sample_gauges(state.clone()));
+    if let Some(store) = state.store().cloned() {
+        tokio::spawn(async move {
+            match store.run("PING", crate::redis::OpKind::NoRetry, |mut c| async move { ::redis::cmd("PING").query_async::<()>(&mut c).await }).await {
+                Ok(()) => tracing::info!("Redis test connection successful"),
+                Err(e) => tracing::warn!(error = %e, "Redis test connection failed; serving anyway and reconnecting on demand"),
+            }
+        });
+    }
+    let server = axum::serve(listener, app(state.clone())).with_graceful_shutdown(on_shutdown);
+    let result = tokio::select! {
+        result = server => result,
+        _ = async { draining.notified().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("grace period over with requests still in flight; closing them");
+            Ok(())
+        }
+    };
+    sampler.abort();
+    if let Some(store) = state.store() {
+        store.reset();
+    }
+    tracing::info!("service stopped");
+    result
+}
+
+/// Refreshes the gauges every second: process memory and CPU, load state.
+async fn sample_gauges(state: AppState) {
+    let mut previous = chaoslab_telemetry::process::sample(None).ok();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let load = state.load().status();
+        state.metrics().gauges.set_load(load.is_some(), load.map(|(l, _)| l.gauge()).unwrap_or(0));
+        if let Ok(now) = chaoslab_telemetry::process::sample(None) {
+            let cpu = previous.as_ref().map(|p| now.cpu_percent_since(p)).unwrap_or(0.0);
+            state.metrics().gauges.set_process(now.rss_bytes as f64 / (1024.0 * 1024.0), cpu);
+            previous = Some(now);
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The chaos API: `/chaos/status`, `/chaos/load`, `/chaos/hang`,
+//! `/chaos/redis-reset`. Thin over `crate::chaos`: validate the request,
+//! call the controller, shape the answer. Mutating calls need the bearer
+//! token when CHAOS_API_TOKEN is set.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::chaos::hang::HangEnd;
+use crate::chaos::{HangScope, LoadLevel, LoadSpec};
+use crate::error::{ApiError, now_rfc3339};
+use crate::extract::{JsonBody, OptionalJsonBody};
+use crate::state::AppState;
+
+const MAX_DURATION: i64 = 3600;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/chaos/status", get(status))
+        .route("/chaos/load", post(start_load).delete(stop_load))
+        .route("/chaos/hang", post(hang).delete(stop_hang))
+        .route("/chaos/redis-reset", post(redis_reset))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
+}
+
+/// 401 for mutating calls without the right bearer token.
+async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+    if let Some(token) = &state.config().chaos_api_token
+        && req.method() != Method::GET
+    {
+        let given = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "this chaos call needs `Authorization: Bearer <CHAOS_API_TOKEN>`",
+            ));
+        }
+    }
+    Ok(next.run(req).await)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub async fn status(State(state): State<AppState>) -> Json<Value> {
+    let load = state.load().status();
+    let hang = state.hang().status();
+    let store = state.store();
+    Json(json!({
+        "load": {
+            "active": load.is_some(),
+            "level": load.map(|(l, _)| l.name()).unwrap_or("none"),
+            "remaining_seconds": load.map(|(_, s)| s).unwrap_or(0),
+        },
+        "hang": {
+            "active": hang.is_some(),
+            "remaining_seconds": hang.map(|(_, s, _)| s).unwrap_or(0),
+            "scope": hang.map(|(scope, _, _)| scope),
+            "indefinite": hang.is_some_and(|(_, _, forever)| forever),
+        },
+        "redis": {
+            "enabled": store.is_some(),
+            "connected": store.is_some_and(|s| s.connection_count() > 0),
+            "connection_count": store.map(|s| s.connection_count()).unwrap_or(0),
+            "last_reset": store.and_then(|s| s.last_reset()),
+        },
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadRequest {
+    level: LoadLevel,
+    duration_seconds: i64,
+    cpu_percent: Option<u32>,
+    memory_mb: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoadStarted {
+    status: &'static str,
+    level: LoadLevel,
+    duration_seconds: i64,
+    cpu_percent: u32,
+    memory_mb: u64,
+}
+
+pub async fn start_load(State(state): State<AppState>, JsonBody(req): JsonBody<LoadRequest>) -> Result<Json<LoadStarted>, ApiError> {
+    let _span = tracing::info_span!("chaos", otel.name = "chaos load", chaos.type = "load").entered();
+    if !(1..=MAX_DURATION).contains(&req.duration_seconds) {
+        return Err(ApiError::bad_request(format!(
+            "duration_seconds must be an integer from 1 to {MAX_DURATION}, got {}",
+            req.duration_seconds
+        )));
+    }
+    let cpu_percent = req.cpu_percent.unwrap_or(req.level.cpu_percent());
+    if !(1..=100).contains(&cpu_percent) {
+        return Err(ApiError::bad_request(format!("cpu_percent must be from 1 to 100, got {cpu_percent}")));
+    }
+    let memory_mb = req.memory_mb.unwrap_or(req.level.memory_mb());
+    let max = state.config().load_max_memory_mb;
+    if memory_mb > max {
+        return Err(ApiError::bad_request(format!(
+            "memory_mb must be at most {max} (LOAD_MAX_MEMORY_MB), got {memory_mb}"
+        )));
+    }
+    let spec = LoadSpec {
+        level: req.level,
+        duration: Duration::from_secs(req.duration_seconds as u64),
+        cpu_percent,
+        memory_mb,
+    };
+    state.load().start(spec).map_err(|e| ApiError::conflict(e.0))?;
+    Ok(Json(LoadStarted {
+        status: "load_started",
+        level: req.level,
+        duration_seconds: req.duration_seconds,
+        cpu_percent,
+        memory_mb,
+    }))
+}
+
+pub async fn stop_load(State(state): State<AppState>) -> Json<Value> {
+    let was_active = state.load().stop();
+    Json(json!({ "status": "load_stopped", "was_active": was_active, "timestamp": now_rfc3339() }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HangRequest {
+    duration_seconds: i64,
+    #[serde(default)]
+    scope: HangScope,
+}
+
+pub async fn hang(State(state): State<AppState>, JsonBody(req): JsonBody<HangRequest>) -> Result<Json<Value>, ApiError> {
+    if !(0..=MAX_DURATION).contains(&req.duration_seconds) {
+        return Err(ApiError::bad_request(format!(
+            "duration_seconds must be an integer from 0 (until cancelled) to {MAX_DURATION}, got {}",
+            req.duration_seconds
+        )));
+    }
+    let guard = {
+        let _span = tracing::info_span!("chaos", otel.name = "chaos hang", chaos.type = "hang").entered();
+        state
+            .hang()
+            .start(req.scope, Duration::from_secs(req.duration_seconds as u64))
+            .map_err(|e| ApiError::conflict(e.0))?
+    };
+    // If the client goes away, this future is dropped and so is the guard,
+    // which ends the hang.
+    let end = guard.wait().await;
+    drop(guard);
+    Ok(Json(json!({
+        "status": match end { HangEnd::Completed => "hang_completed", HangEnd::Cancelled => "hang_cancelled" },
+        "scope": req.scope,
+        "duration_seconds": req.duration_seconds,
+        "timestamp": now_rfc3339(),
+    })))
+}
+
+pub async fn stop_hang(State(state): State<AppState>) -> Json<Value> {
+    let was_active = state.hang().cancel();
+    Json(json!({ "status": "hang_stopped", "was_active": was_active, "timestamp": now_rfc3339() }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    #[serde(default)]
+    #[allow(dead_code)]
+    force: bool,
+}
+
+pub async fn redis_reset(State(state): State<AppState>, OptionalJsonBody(_req): OptionalJsonBody<ResetRequest>) -> Result<Json<Value>, ApiError> {
+    let _span = tracing::info_span!("chaos", otel.name = "chaos redis-reset", chaos.type = "redis_reset").entered();
+    let store = state
+        .store()
+        .ok_or_else(|| ApiError::unavailable("Redis is disabled (REDIS_ENABLED=false): no connections to reset"))?;
+    let closed = store.reset();
+    tracing::warn!(connections_closed = closed, "chaos: Redis connections reset");
+    Ok(Json(json!({
+        "status": "redis_connections_reset",
+        "connections_closed": closed,
+        "timestamp": now_rfc3339(),
+    })))
+}

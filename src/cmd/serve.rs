@@ -1,0 +1,85 @@
+//! `chaoslab serve`: validate the configuration (exit 1 naming the variable
+//! when something is wrong), start telemetry, bind, serve until SIGTERM /
+//! Ctrl-C (or until the lab that started us is gone), drain, exit 0.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chaoslab_service::{AppState, ServeArgs, ServiceMetrics};
+use chaoslab_telemetry::{LogFormat, TelemetryConfig};
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = match args.validate() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("chaoslab serve: configuration error: {err}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut telemetry_config = TelemetryConfig::new("chaoslab", env!("CARGO_PKG_VERSION"), config.replica_id.clone());
+    telemetry_config.enabled = args.telemetry_enabled;
+    telemetry_config.sampling_rate = args.telemetry_sampling_rate;
+    telemetry_config.log_level = args.log_level.clone();
+    telemetry_config.log_format = args.log_format.parse().unwrap_or(LogFormat::Json);
+    telemetry_config.otlp_endpoint = args.otel_exporter_otlp_endpoint.clone().filter(|s| !s.is_empty());
+    telemetry_config.app_insights_connection_string = args.applicationinsights_connection_string.clone().filter(|s| !s.is_empty());
+    let telemetry = match chaoslab_telemetry::init(&telemetry_config) {
+        Ok(t) => Arc::new(t),
+        Err(err) => {
+            eprintln!("chaoslab serve: configuration error: {err}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let render = {
+        let telemetry = telemetry.clone();
+        Arc::new(move || telemetry.prometheus_text()) as chaoslab_service::MetricsRenderer
+    };
+    let state = AppState::new(config.clone(), ServiceMetrics::new(), render).context("cannot set up the Redis client")?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (is the port in use? set APP_PORT)", config.listen))?;
+    let local = listener.local_addr()?;
+    if !local.ip().is_loopback() && config.chaos_enabled && config.chaos_api_token.is_none() {
+        tracing::warn!(
+            address = %local,
+            "chaos endpoints are enabled on a non-loopback address without CHAOS_API_TOKEN: anyone who can reach this port can load or hang the service"
+        );
+    }
+    tracing::info!(
+        address = %local,
+        replica = %config.replica_id,
+        revision = %config.revision,
+        redis = config.redis.as_ref().map(|r| format!("{}:{}", r.host, r.port)).unwrap_or_else(|| "disabled".into()),
+        "chaoslab service started"
+    );
+    let parent = config.parent_pid;
+    chaoslab_service::run(listener, state, async move {
+        tokio::select! {
+            _ = super::shutdown_signal() => {}
+            _ = parent_gone(parent) => tracing::warn!("the lab that started this replica is gone; exiting"),
+        }
+    })
+    .await
+    .context("the HTTP server failed")?;
+    match Arc::try_unwrap(telemetry) {
+        Ok(t) => t.shutdown(),
+        Err(_) => tracing::debug!("telemetry still referenced at exit; skipping flush"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves when our parent is no longer `pid` (never when `pid` is None).
+async fn parent_gone(pid: Option<u32>) {
+    let Some(pid) = pid else {
+        return std::future::pending().await;
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        if std::os::unix::process::parent_id() != pid {
+            return;
+        }
+    }
+}
