@@ -1,0 +1,250 @@
+//! The command line of `chaoslab load` (first stage: raw flags, parsed by
+//! clap) and its validation into a `Config` (second stage), so that every
+//! mistake is reported before a single request is sent.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{Config, LiveMode, Model, Reports};
+use crate::error::LoadError;
+use crate::parse;
+use crate::plan::{Plan, Unit};
+use crate::scenario::{Scenario, Task, TaskMix};
+use crate::threshold::Threshold;
+
+const MODELS: &str = "\
+Load models and what they measure:
+  closed (--users, --plan \"10,30s;…\", --scenario): Locust's model. Each user
+      sends a request, waits for the answer, thinks (--wait), repeats. When the
+      server slows down, users send less: the req/s you get is what the server
+      sustains for that many users, and latency is the latency each user saw.
+  open (--rate 100/s, --plan \"50/s,10s;200/s,1m\"): k6's arrival-rate model.
+      Requests start on schedule whatever the answers do, and latency counts
+      from the scheduled start, so a stalled server shows as high latency (and
+      growing in-flight requests), not as fewer requests: no coordinated
+      omission. Use it to measure latency at a given throughput.
+  max (--rate max --connections N): N connections back to back, no think
+      time: the most the server (and this machine) can do.
+
+Default: the `baseline` scenario against the lab's ingress.
+Exit status: 0 when every --threshold holds (or none is given), 1 otherwise.
+
+Examples:
+  chaoslab load --users 50 --spawn-rate 5 --run-time 2m --csv out/run
+  chaoslab load --scenario chaos --html report.html
+  chaoslab load --rate 200/s --run-time 1m --threshold \"p99<500ms\" --threshold \"errors<1%\"
+  chaoslab load --plan \"10,30s;50,1m;0,10s\" --wait 1s..3s --json run.json";
+
+/// Arguments of `chaoslab load`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_long_help = MODELS, after_help = MODELS)]
+pub struct LoadArgs {
+    /// Base URL of the target (plain HTTP).
+    #[arg(
+        short = 'H',
+        long,
+        env = "CHAOSLAB_LOAD_HOST",
+        default_value = "http://127.0.0.1:8000"
+    )]
+    pub host: String,
+
+    /// A ready-made scenario (its plan, task mix and think time); other
+    /// flags override its parts.
+    #[arg(short = 's', long, value_enum)]
+    pub scenario: Option<Scenario>,
+
+    /// Closed model: number of concurrent users.
+    #[arg(short = 'u', long, conflicts_with_all = ["rate", "plan"])]
+    pub users: Option<u32>,
+
+    /// Users started per second (Locust's spawn rate).
+    #[arg(short = 'r', long, default_value_t = 1.0, requires = "users")]
+    pub spawn_rate: f64,
+
+    /// Stop after this long (e.g. 30s, 5m, 1h30m). Cuts a plan short or
+    /// holds its last step longer. Without it, plain --users/--rate runs
+    /// until Ctrl-C.
+    #[arg(short = 't', long, value_parser = parse::duration)]
+    pub run_time: Option<Duration>,
+
+    /// Think time between a user's tasks: MIN..MAX or a fixed time.
+    #[arg(short = 'w', long, value_parser = parse::wait_range)]
+    pub wait: Option<parse::WaitRange>,
+
+    /// Staged load: TARGET,DURATION;… Plain targets are users (closed
+    /// model), targets like 100/s are arrival rates (open model).
+    #[arg(short = 'p', long, conflicts_with = "rate")]
+    pub plan: Option<String>,
+
+    /// Open model: constant arrival rate (100/s, 6000/m), or `max` for as
+    /// fast as --connections allow.
+    #[arg(long)]
+    pub rate: Option<String>,
+
+    /// With --rate max: number of connections sending back to back.
+    #[arg(long, default_value_t = 32)]
+    pub connections: u32,
+
+    /// Open model: most requests in flight at once; beyond it arrivals
+    /// wait (their latency still counts from the schedule).
+    #[arg(long, default_value_t = 1000)]
+    pub max_in_flight: u32,
+
+    /// A task: "[WEIGHT] METHOD PATH [JSON BODY]" (repeatable). Replaces the
+    /// default mix (GET /health ×3, GET / ×5, GET /chaos/status ×1).
+    #[arg(long = "task", value_name = "TASK")]
+    pub tasks: Vec<String>,
+
+    /// Per-request timeout (connect, send, whole body). A timeout is a
+    /// failure with status 0.
+    #[arg(long, value_parser = parse::duration, default_value = "10s")]
+    pub timeout: Duration,
+
+    /// At the end, how long requests in flight may finish before they are
+    /// abandoned.
+    #[arg(long, value_parser = parse::duration, default_value = "5s")]
+    pub stop_timeout: Duration,
+
+    /// Write Locust's PREFIX_stats.csv, PREFIX_stats_history.csv,
+    /// PREFIX_failures.csv and PREFIX_exceptions.csv.
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
+
+    /// Write the summary as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Write a self-contained HTML report with charts.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
+    /// Pass/fail criterion (repeatable): p95<500ms, p99<1s, avg<200ms,
+    /// max<2s, errors<1%, rps>100.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+
+    /// Seconds between live lines.
+    #[arg(long, value_parser = parse::duration, default_value = "2s")]
+    pub live_interval: Duration,
+
+    /// No live lines, only the summary.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+impl LoadArgs {
+    /// Validates the flags into a `Config`.
+    pub fn into_config(self) -> Result<Config, LoadError> {
+        let scenario = self.scenario;
+        let mix = if self.tasks.is_empty() {
+            scenario.map_or_else(TaskMix::seed, Scenario::mix)
+        } else {
+            let tasks = self
+                .tasks
+                .iter()
+                .map(|t| Task::parse(t))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| LoadError::config("--task", e))?;
+            TaskMix::new(tasks).map_err(|e| LoadError::config("--task", e))?
+        };
+        let wait = self
+            .wait
+            .unwrap_or_else(|| scenario.unwrap_or(Scenario::Baseline).wait());
+        if self.timeout.is_zero() {
+            return Err(LoadError::config("--timeout", "must be more than 0"));
+        }
+        if self.live_interval < Duration::from_millis(100) {
+            return Err(LoadError::config(
+                "--live-interval",
+                "must be at least 100ms",
+            ));
+        }
+        let end = self.run_time;
+        if end.is_some_and(|d| d.is_zero()) {
+            return Err(LoadError::config("--run-time", "must be more than 0"));
+        }
+        let model = if let Some(users) = self.users {
+            if users == 0 {
+                return Err(LoadError::config("--users", "must be at least 1"));
+            }
+            if !(self.spawn_rate > 0.0 && self.spawn_rate.is_finite()) {
+                return Err(LoadError::config("--spawn-rate", "must be more than 0"));
+            }
+            let ramp = Duration::from_secs_f64(f64::from(users) / self.spawn_rate);
+            Model::Closed(Plan::ramp_and_hold(
+                Unit::Users,
+                f64::from(users),
+                ramp,
+                end,
+            ))
+        } else if let Some(rate) = &self.rate {
+            if rate.trim() == "max" {
+                if self.connections == 0 {
+                    return Err(LoadError::config("--connections", "must be at least 1"));
+                }
+                let n = f64::from(self.connections);
+                Model::Max(Plan::ramp_and_hold(Unit::Users, n, Duration::ZERO, end))
+            } else {
+                let per_sec = parse::rate(rate).map_err(|e| LoadError::config("--rate", e))?;
+                if per_sec <= 0.0 {
+                    return Err(LoadError::config("--rate", "must be more than 0"));
+                }
+                Model::Open(Plan::ramp_and_hold(
+                    Unit::Rate,
+                    per_sec,
+                    Duration::ZERO,
+                    end,
+                ))
+            }
+        } else if let Some(text) = &self.plan {
+            let plan = Plan::parse(text)
+                .map_err(|e| LoadError::config("--plan", e))?
+                .with_end(end);
+            match plan.unit {
+                Unit::Users => Model::Closed(plan),
+                Unit::Rate => Model::Open(plan),
+            }
+        } else {
+            Model::Closed(scenario.unwrap_or(Scenario::Baseline).plan().with_end(end))
+        };
+        if let Model::Open(_) = model
+            && self.max_in_flight == 0
+        {
+            return Err(LoadError::config("--max-in-flight", "must be at least 1"));
+        }
+        let thresholds = self
+            .thresholds
+            .iter()
+            .map(|t| Threshold::parse(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| LoadError::config("--threshold", e))?;
+        let named = self.users.is_none() && self.rate.is_none() && self.plan.is_none();
+        Ok(Config {
+            host: self.host,
+            scenario: scenario.or(named.then_some(Scenario::Baseline)),
+            model,
+            mix,
+            wait,
+            timeout: self.timeout,
+            stop_timeout: self.stop_timeout,
+            max_in_flight: self.max_in_flight as usize,
+            live_interval: self.live_interval,
+            history_interval: Duration::from_secs(1),
+            live: if self.quiet {
+                LiveMode::Off
+            } else {
+                LiveMode::Auto
+            },
+            reports: Reports {
+                csv: self.csv,
+                json: self.json,
+                html: self.html,
+            },
+            thresholds,
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "args_tests.rs"]
+mod tests;

@@ -1,0 +1,86 @@
+//! Unit tests of the two-stage command line: flags → validated config.
+
+use clap::Parser;
+
+use super::*;
+use crate::config::Model;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: LoadArgs,
+}
+
+fn config(args: &[&str]) -> Result<Config, LoadError> {
+    let mut all = vec!["load"];
+    all.extend_from_slice(args);
+    Cli::try_parse_from(all)
+        .map_err(|e| LoadError::config("cli", e.to_string()))?
+        .args
+        .into_config()
+}
+
+#[test]
+fn default_is_baseline() {
+    let c = config(&[]).expect("config");
+    assert_eq!(c.scenario, Some(Scenario::Baseline));
+    assert_eq!(c.model.name(), "closed");
+    assert_eq!(c.model.plan().end, Some(Duration::from_secs(300)));
+    assert_eq!(c.mix.tasks.len(), 3);
+    assert_eq!(c.wait.max, Duration::from_secs(3));
+}
+
+#[test]
+fn users_spawn_rate_run_time() {
+    let c = config(&["-u", "20", "-r", "4", "-t", "1m"]).expect("config");
+    let plan = c.model.plan();
+    assert_eq!(plan.target_at(Duration::from_secs(5)), Some(20.0));
+    assert_eq!(plan.target_at(Duration::from_millis(2500)), Some(10.0));
+    assert_eq!(plan.end, Some(Duration::from_secs(60)));
+}
+
+#[test]
+fn rates_and_plans_pick_the_model() {
+    assert!(matches!(
+        config(&["--rate", "100/s"]).expect("c").model,
+        Model::Open(_)
+    ));
+    assert!(matches!(
+        config(&["--rate", "max"]).expect("c").model,
+        Model::Max(_)
+    ));
+    assert!(matches!(
+        config(&["--plan", "5/s,1s;10/s,1s"]).expect("c").model,
+        Model::Open(_)
+    ));
+    let c = config(&["--plan", "10,30s;50,1m;0,10s", "-t", "20s"]).expect("c");
+    assert!(matches!(c.model, Model::Closed(_)));
+    assert_eq!(c.model.plan().end, Some(Duration::from_secs(20)));
+    let c = config(&["--scenario", "stress", "--run-time", "10s"]).expect("c");
+    assert_eq!(c.model.plan().peak(), 300.0);
+}
+
+#[test]
+fn mistakes_name_the_flag() {
+    let cases: [(&[&str], &str); 7] = [
+        (&["--rate", "fast"], "--rate"),
+        (&["--plan", "10"], "--plan"),
+        (&["--task", "GET nope"], "--task"),
+        (&["--threshold", "p95"], "--threshold"),
+        (&["-u", "0"], "--users"),
+        (&["-u", "1", "-r", "0"], "--spawn-rate"),
+        (&["--timeout", "0s"], "--timeout"),
+    ];
+    for (args, flag) in cases {
+        let err = config(args).expect_err("invalid");
+        assert!(err.to_string().starts_with(flag), "{args:?}: {err}");
+    }
+    assert!(config(&["-u", "5", "--rate", "5/s"]).is_err());
+}
+
+#[test]
+fn tasks_replace_the_mix() {
+    let c = config(&["--task", "GET /fast", "--task", "3 GET /slow", "-u", "1"]).expect("c");
+    assert_eq!(c.mix.tasks.len(), 2);
+    assert_eq!(c.mix.total_weight(), 4);
+}

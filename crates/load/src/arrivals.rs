@@ -1,0 +1,146 @@
+//! The open model: a scheduler that starts requests at a planned arrival
+//! rate whatever the server does. Each arrival keeps its scheduled time and
+//! latency counts from it, so when the server stalls the stall appears as
+//! latency instead of silently sending less (coordinated omission). In
+//! flight requests are bounded by a semaphore; arrivals that find it full
+//! wait for a slot and are counted as late.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::drive::Shared;
+use crate::http::Pool;
+
+/// An arrival later than this after its schedule counts as late.
+const LATE: Duration = Duration::from_millis(10);
+
+/// The running scheduler.
+pub struct Arrivals {
+    rate: watch::Sender<f64>,
+    stop: CancellationToken,
+}
+
+impl Arrivals {
+    /// Starts the scheduler at rate 0; `set_rate` sets the pace.
+    pub fn start(shared: Arc<Shared>, max_in_flight: usize) -> Self {
+        let (rate, rate_rx) = watch::channel(0.0);
+        let stop = CancellationToken::new();
+        tokio::spawn(schedule(
+            shared,
+            rate_rx,
+            stop.clone(),
+            max_in_flight.max(1),
+        ));
+        Self { rate, stop }
+    }
+
+    /// Sets the arrival rate, requests per second.
+    pub fn set_rate(&mut self, per_sec: f64) {
+        let per_sec = per_sec.max(0.0);
+        self.rate.send_if_modified(|r| {
+            let changed = (*r - per_sec).abs() > 1e-9;
+            *r = per_sec;
+            changed
+        });
+    }
+
+    /// The rate now.
+    pub fn rate(&self) -> f64 {
+        *self.rate.borrow()
+    }
+
+    /// Stops scheduling; requests in flight go on.
+    pub fn stop(self) {
+        self.stop.cancel();
+    }
+}
+
+async fn schedule(
+    shared: Arc<Shared>,
+    mut rate: watch::Receiver<f64>,
+    stop: CancellationToken,
+    max_in_flight: usize,
+) {
+    let slots = Arc::new(Semaphore::new(max_in_flight));
+    let pool = Arc::new(Pool::new(max_in_flight));
+    let mut rng = StdRng::seed_from_u64(rand::random());
+    let total = shared.mix.total_weight();
+    // The previous arrival's scheduled time: the next one is 1/rate later,
+    // recomputed whenever the rate changes (ramps).
+    let mut last: Option<Instant> = None;
+    loop {
+        let per_sec = *rate.borrow_and_update();
+        if per_sec <= 0.0 {
+            tokio::select! {
+                changed = rate.changed() => if changed.is_err() { return },
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                () = stop.cancelled() => return,
+            }
+            last = None;
+            continue;
+        }
+        let next = match last {
+            Some(prev) => prev + Duration::from_secs_f64(1.0 / per_sec),
+            None => Instant::now(),
+        };
+        if next > Instant::now() {
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => {}
+                changed = rate.changed() => {
+                    if changed.is_err() { return }
+                    continue;
+                }
+                () = stop.cancelled() => return,
+            }
+        }
+        if stop.is_cancelled() {
+            return;
+        }
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => tokio::select! {
+                p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+                () = stop.cancelled() => return,
+            },
+        };
+        let intended = next;
+        if intended.elapsed() > LATE {
+            shared.gauges.late.fetch_add(1, Ordering::Relaxed);
+        }
+        let index = shared.mix.pick(rng.random_range(0..total));
+        let (shared2, pool2) = (shared.clone(), pool.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            let Some(task) = shared2.mix.tasks.get(index) else {
+                return;
+            };
+            let now = shared2.gauges.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+            shared2.gauges.peak.fetch_max(now, Ordering::Relaxed);
+            let mut session = pool2.take();
+            let send = session.send(
+                &shared2.target,
+                index,
+                task,
+                intended.into_std(),
+                shared2.timeout,
+            );
+            let sample = tokio::select! {
+                s = send => Some(s),
+                () = shared2.abort.cancelled() => None,
+            };
+            shared2.gauges.in_flight.fetch_sub(1, Ordering::Relaxed);
+            if let Some(sample) = sample {
+                pool2.put(session);
+                let _ = shared2.tx.send(sample).await;
+            }
+        });
+        last = Some(next);
+    }
+}

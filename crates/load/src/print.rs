@@ -1,0 +1,167 @@
+//! Terminal output: the live line during the run and, at the end, a
+//! per-endpoint table like Locust's, the failures and the threshold
+//! verdicts. Pure formatting of `LiveLine` and `Report` into strings.
+
+use std::fmt::Write as _;
+
+use crate::report::Report;
+use crate::runner::LiveLine;
+
+/// Formats a latency in ms with a precision that suits its size.
+pub fn fmt_ms(ms: Option<f64>) -> String {
+    match ms {
+        None => "-".into(),
+        Some(v) if v < 10.0 => format!("{v:.2}"),
+        Some(v) if v < 100.0 => format!("{v:.1}"),
+        Some(v) => format!("{v:.0}"),
+    }
+}
+
+/// The live line: elapsed, users or rate, req/s, failure %, p50, p95.
+pub fn live_line(line: &LiveLine) -> String {
+    let s = &line.snapshot;
+    let load = match line.model {
+        "open" => format!("rate {:>7.1}/s", line.load),
+        "max" => format!("conns {:>5}", line.load),
+        _ => format!("users {:>5}", line.load),
+    };
+    format!(
+        "{:>6.0}s  {load}  req/s {:>8.1}  fail {:>5.2}%  p50 {:>7}ms  p95 {:>7}ms  total {} ({} failed)",
+        s.elapsed.as_secs_f64(),
+        s.rps,
+        s.failure_percent,
+        fmt_ms(s.p50_ms),
+        fmt_ms(s.p95_ms),
+        s.total_requests,
+        s.total_failures,
+    )
+}
+
+/// The end-of-run summary: header, table, failures, generator notes.
+pub fn summary(report: &Report) -> String {
+    let mut out = String::new();
+    let name_width = report
+        .endpoints
+        .iter()
+        .map(|e| e.name.len())
+        .chain([10])
+        .max()
+        .unwrap_or(10)
+        .min(50);
+    let _ = writeln!(
+        out,
+        "\n{} {} model, {:.1}s{}: {}",
+        report.target,
+        report.model,
+        report.duration_secs,
+        if report.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        },
+        report.plan
+    );
+    let header = format!(
+        "{:<7} {:<name_width$} {:>9} {:>15} | {:>8} {:>8} {:>8} {:>8} {:>8} | {:>9} {:>9}",
+        "Type",
+        "Name",
+        "# reqs",
+        "# fails",
+        "Median",
+        "95%",
+        "99%",
+        "Max",
+        "Avg",
+        "Avg size",
+        "req/s"
+    );
+    let rule = "-".repeat(header.len());
+    let _ = writeln!(out, "{header}\n{rule}");
+    for (i, row) in report
+        .endpoints
+        .iter()
+        .chain([&report.aggregated])
+        .enumerate()
+    {
+        if i == report.endpoints.len() {
+            let _ = writeln!(out, "{rule}");
+        }
+        let fails = format!("{}({:.2}%)", row.failures, row.failure_percent);
+        let _ = writeln!(
+            out,
+            "{:<7} {:<name_width$} {:>9} {:>15} | {:>8} {:>8} {:>8} {:>8} {:>8} | {:>9.0} {:>9.2}",
+            row.method,
+            row.name,
+            row.requests,
+            fails,
+            fmt_ms(row.median_ms),
+            fmt_ms(row.percentile(0.95)),
+            fmt_ms(row.percentile(0.99)),
+            fmt_ms(row.max_ms),
+            fmt_ms(row.avg_ms),
+            row.avg_size,
+            row.rps,
+        );
+    }
+    let _ = writeln!(out, "(latencies in ms)");
+    if !report.failures.is_empty() {
+        let _ = writeln!(out, "\nFailures:");
+        for f in report.failures.iter().take(20) {
+            let _ = writeln!(
+                out,
+                "  {:>7}x  {} {}: {}",
+                f.occurrences, f.method, f.name, f.error
+            );
+        }
+        if report.failures.len() > 20 {
+            let _ = writeln!(
+                out,
+                "  … {} more kinds (see the CSV or JSON report)",
+                report.failures.len() - 20
+            );
+        }
+    }
+    let g = &report.generator;
+    if g.late_starts > 0 {
+        let _ = writeln!(
+            out,
+            "\nnote: {} requests started more than 10ms late (--max-in-flight reached); their latency counts from the schedule",
+            g.late_starts
+        );
+    }
+    if g.abandoned > 0 {
+        let _ = writeln!(
+            out,
+            "note: {} requests still in flight at the end were abandoned (--stop-timeout)",
+            g.abandoned
+        );
+    }
+    out
+}
+
+/// One line per threshold, then the verdict.
+pub fn thresholds(report: &Report) -> String {
+    let mut out = String::new();
+    if report.thresholds.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "\nThresholds:");
+    for t in &report.thresholds {
+        let actual = t
+            .actual
+            .map_or("no data".to_owned(), |v| format!("{v:.2} {}", t.unit));
+        let mark = if t.passed { "ok  " } else { "FAIL" };
+        let _ = writeln!(out, "  {mark} {:<20} actual {actual}", t.expression);
+    }
+    let failed = report.thresholds.iter().filter(|t| !t.passed).count();
+    if failed == 0 {
+        let _ = writeln!(out, "all {} thresholds hold", report.thresholds.len());
+    } else {
+        let _ = writeln!(
+            out,
+            "{failed} of {} thresholds FAILED",
+            report.thresholds.len()
+        );
+    }
+    out
+}

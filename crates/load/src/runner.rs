@@ -1,0 +1,193 @@
+//! One run, as a sequence of phases: `Running` (follow the plan, fold
+//! samples, emit live lines and history) → `Draining` (no new requests;
+//! those in flight may finish within `--stop-timeout`) → `Aborting`
+//! (cancel the rest) → `Done`. Ctrl-C (the `shutdown` future) moves from
+//! `Running` to `Draining` at once, so the summary covers what was done.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::drive::{Driver, Gauges, Shared};
+use crate::error::LoadError;
+use crate::http::Target;
+use crate::report::{GeneratorReport, Report};
+use crate::sample::Sample;
+use crate::stats::{LiveSnapshot, Stats};
+
+/// Samples buffered between the senders and the aggregator.
+const CHANNEL: usize = 16 * 1024;
+/// Samples folded per wake-up.
+const BATCH: usize = 1024;
+/// How often the plan is consulted.
+const CONTROL: Duration = Duration::from_millis(100);
+/// How long cancelled requests get to go away.
+const ABORT_GRACE: Duration = Duration::from_secs(2);
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Following the plan.
+    Running,
+    /// No new requests; waiting for those in flight until the deadline.
+    Draining(tokio::time::Instant),
+    /// Requests still in flight were cancelled; waiting for them to go.
+    Aborting(tokio::time::Instant),
+    /// Finished.
+    Done,
+}
+
+/// What the live line shows.
+#[derive(Debug, Clone)]
+pub struct LiveLine {
+    /// `closed`, `open` or `max`.
+    pub model: &'static str,
+    /// Users running or the arrival rate.
+    pub load: f64,
+    /// Figures of the last interval.
+    pub snapshot: LiveSnapshot,
+}
+
+/// Runs the load test of `config` until its plan ends or `shutdown`
+/// resolves, calling `on_live` every live interval, and returns the report
+/// (thresholds not yet judged).
+pub async fn run<F, L>(config: &Config, shutdown: F, mut on_live: L) -> Result<Report, LoadError>
+where
+    F: Future<Output = ()>,
+    L: FnMut(&LiveLine),
+{
+    let target = Target::resolve(&config.host).await?;
+    let url = target.url.clone();
+    let mut stats = Stats::new(&config.mix, config.history_interval)?;
+    let (tx, mut rx) = mpsc::channel::<Sample>(CHANNEL);
+    let abort = CancellationToken::new();
+    let gauges = Arc::new(Gauges::default());
+    let shared = Arc::new(Shared {
+        target,
+        mix: config.mix.clone(),
+        timeout: config.timeout,
+        tx,
+        abort: abort.clone(),
+        gauges: gauges.clone(),
+    });
+    let plan = config.model.plan().clone();
+    let mut driver = Some(Driver::start(
+        &config.model,
+        shared,
+        config.wait,
+        config.max_in_flight,
+    ));
+
+    let started = Instant::now();
+    let started_at = chrono::Utc::now();
+    let tick = |every: Duration| {
+        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        i.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        i
+    };
+    let mut control = tick(CONTROL);
+    let mut history = tick(config.history_interval);
+    let mut live = tick(config.live_interval);
+    let mut buf = Vec::with_capacity(BATCH);
+    let mut interrupted = false;
+    let mut abandoned = 0;
+    let mut last_load = 0.0;
+    let mut last_sample = Duration::ZERO;
+    let mut stopped_at = Duration::ZERO;
+    let mut phase = Phase::Running;
+    if let (Some(d), Some(t)) = (driver.as_mut(), plan.target_at(Duration::ZERO)) {
+        d.set_target(t);
+    }
+    tokio::pin!(shutdown);
+
+    while phase != Phase::Done {
+        match phase {
+            Phase::Running => {
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => {
+                        interrupted = true;
+                        phase = Phase::Draining(tokio::time::Instant::now() + config.stop_timeout);
+                    }
+                    _ = control.tick() => match plan.target_at(started.elapsed()) {
+                        Some(t) => if let Some(d) = driver.as_mut() { d.set_target(t) },
+                        None => phase = Phase::Draining(tokio::time::Instant::now() + config.stop_timeout),
+                    },
+                    n = rx.recv_many(&mut buf, BATCH) => {
+                        if n == 0 { phase = Phase::Done; }
+                        fold(&mut stats, &mut buf, started, &mut last_sample);
+                    }
+                    _ = history.tick() => {
+                        last_load = driver.as_ref().map_or(0.0, Driver::load);
+                        stats.history_tick(started.elapsed(), last_load);
+                    }
+                    _ = live.tick() => {
+                        let snapshot = stats.take_live(started.elapsed(), config.live_interval);
+                        let load = driver.as_ref().map_or(0.0, Driver::load);
+                        on_live(&LiveLine { model: config.model.name(), load, snapshot });
+                    }
+                }
+                if phase != Phase::Running {
+                    stopped_at = started.elapsed();
+                    if let Some(d) = driver.take() {
+                        last_load = d.load();
+                        d.stop();
+                    }
+                }
+            }
+            Phase::Draining(deadline) | Phase::Aborting(deadline) => {
+                match tokio::time::timeout_at(deadline, rx.recv_many(&mut buf, BATCH)).await {
+                    Ok(0) => phase = Phase::Done,
+                    Ok(_) => fold(&mut stats, &mut buf, started, &mut last_sample),
+                    Err(_) if matches!(phase, Phase::Draining(_)) => {
+                        abandoned = gauges.in_flight();
+                        abort.cancel();
+                        phase = Phase::Aborting(tokio::time::Instant::now() + ABORT_GRACE);
+                    }
+                    Err(_) => phase = Phase::Done,
+                }
+            }
+            Phase::Done => {}
+        }
+    }
+    abort.cancel();
+    let duration = stopped_at.max(last_sample).max(Duration::from_millis(1));
+    stats.history_flush(started.elapsed(), last_load);
+    let (endpoints, aggregated) = stats.endpoint_reports(duration);
+    Ok(Report {
+        target: url,
+        model: config.model.name().to_owned(),
+        scenario: config
+            .scenario
+            .and_then(|s| clap::ValueEnum::to_possible_value(&s))
+            .map(|v| v.get_name().to_owned()),
+        plan: plan.describe(),
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        duration_secs: duration.as_secs_f64(),
+        interrupted,
+        endpoints,
+        aggregated,
+        failures: stats.failure_reports(),
+        history: stats.history().to_vec(),
+        history_interval_secs: stats.history_interval_secs(),
+        generator: GeneratorReport {
+            late_starts: gauges.late.load(Ordering::Relaxed),
+            abandoned,
+            peak_concurrency: gauges.peak.load(Ordering::Relaxed),
+        },
+        thresholds: Vec::new(),
+    })
+}
+
+fn fold(stats: &mut Stats, buf: &mut Vec<Sample>, started: Instant, last: &mut Duration) {
+    for sample in buf.drain(..) {
+        stats.record(&sample);
+    }
+    *last = started.elapsed();
+}

@@ -1,0 +1,111 @@
+//! The closed model (and `--rate max`): a set of users, each a task that
+//! loops pick-a-task → send → wait for the answer → think. The runner sets
+//! how many users there should be; this adds or retires users to match.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio_util::sync::CancellationToken;
+
+use crate::drive::Shared;
+use crate::http::Session;
+use crate::parse::WaitRange;
+
+/// The running users.
+pub struct Users {
+    shared: Arc<Shared>,
+    wait: WaitRange,
+    stop: CancellationToken,
+    active: Vec<CancellationToken>,
+    seed: u64,
+}
+
+impl Users {
+    /// No users yet; `set_target` starts them.
+    pub fn new(shared: Arc<Shared>, wait: WaitRange) -> Self {
+        Self {
+            shared,
+            wait,
+            stop: CancellationToken::new(),
+            active: Vec::new(),
+            seed: rand::random(),
+        }
+    }
+
+    /// Starts or retires users to reach `target` (fractional targets from
+    /// a ramp round up: the first user starts at once, as in Locust).
+    pub fn set_target(&mut self, target: f64) {
+        let want = (target - 1e-6).ceil().max(0.0) as usize;
+        while self.active.len() < want {
+            let token = self.stop.child_token();
+            self.seed = self.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            tokio::spawn(user(
+                self.shared.clone(),
+                self.wait,
+                token.clone(),
+                self.seed,
+            ));
+            self.active.push(token);
+        }
+        while self.active.len() > want {
+            if let Some(token) = self.active.pop() {
+                token.cancel();
+            }
+        }
+        self.shared
+            .gauges
+            .peak
+            .fetch_max(self.active.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Users running now.
+    pub fn count(&self) -> usize {
+        self.active.len()
+    }
+
+    /// Tells every user to finish its current request and stop.
+    pub fn stop(self) {
+        self.stop.cancel();
+    }
+}
+
+async fn user(shared: Arc<Shared>, wait: WaitRange, me: CancellationToken, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut session = Session::default();
+    let total = shared.mix.total_weight();
+    while !me.is_cancelled() {
+        let index = shared.mix.pick(rng.random_range(0..total));
+        let Some(task) = shared.mix.tasks.get(index) else {
+            break;
+        };
+        shared.gauges.in_flight.fetch_add(1, Ordering::Relaxed);
+        let send = session.send(&shared.target, index, task, Instant::now(), shared.timeout);
+        let sample = tokio::select! {
+            sample = send => Some(sample),
+            () = shared.abort.cancelled() => None,
+        };
+        shared.gauges.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let Some(sample) = sample else { break };
+        if shared.tx.send(sample).await.is_err() {
+            break;
+        }
+        let think = think_time(&mut rng, wait);
+        if !think.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep(think) => {}
+                () = me.cancelled() => break,
+            }
+        }
+    }
+}
+
+fn think_time(rng: &mut StdRng, wait: WaitRange) -> Duration {
+    if wait.max <= wait.min {
+        return wait.min;
+    }
+    let (lo, hi) = (wait.min.as_secs_f64(), wait.max.as_secs_f64());
+    Duration::from_secs_f64(rng.random_range(lo..hi))
+}
