@@ -44,7 +44,9 @@ async fn medium_load_really_uses_cpu_and_memory_then_releases_them() {
     eprintln!("RSS {} MB -> {} MB", base_rss / MB, grown / MB);
 
     // CPU: 60 % of every CPU, measured over 3 s.
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
     let (_, cpu0) = proc_usage(pid);
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -52,9 +54,19 @@ async fn medium_load_really_uses_cpu_and_memory_then_releases_them() {
     let rate = (cpu1 - cpu0).as_secs_f64() / t0.elapsed().as_secs_f64();
     let expected = 0.6 * cpus;
     eprintln!("CPU rate {rate:.2} CPU-s/s, expected {expected:.2}");
-    assert!(rate > expected * 0.4 && rate < expected * 1.5 + 0.2, "CPU rate {rate:.2}, expected about {expected:.2}");
+    assert!(
+        rate > expected * 0.4 && rate < expected * 1.5 + 0.2,
+        "CPU rate {rate:.2}, expected about {expected:.2}"
+    );
 
-    let status: Value = client.get(svc.url("/chaos/status")).send().await.unwrap().json().await.unwrap();
+    let status: Value = client
+        .get(svc.url("/chaos/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(status["load"]["level"], "medium");
 
     // Stop early: memory is given back, CPU goes quiet.
@@ -68,7 +80,10 @@ async fn medium_load_really_uses_cpu_and_memory_then_releases_them() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (_, c1) = proc_usage(pid);
     let idle_rate = (c1 - c0).as_secs_f64() / t0.elapsed().as_secs_f64();
-    assert!(idle_rate < 0.25, "CPU still busy after the load: {idle_rate:.2}");
+    assert!(
+        idle_rate < 0.25,
+        "CPU still busy after the load: {idle_rate:.2}"
+    );
 }
 
 #[tokio::test]
@@ -88,9 +103,18 @@ async fn load_ends_by_itself_at_its_deadline() {
     eventually(Duration::from_secs(5), "RSS grows by 80 MB", || {
         (proc_usage(pid).0 >= base_rss + 80 * MB).then_some(())
     });
-    eventually(Duration::from_secs(10), "RSS falls back after the deadline", || {
-        (proc_usage(pid).0 < base_rss + 40 * MB).then_some(())
-    });
-    let status: Value = client.get(svc.url("/chaos/status")).send().await.unwrap().json().await.unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "RSS falls back after the deadline",
+        || (proc_usage(pid).0 < base_rss + 40 * MB).then_some(()),
+    );
+    let status: Value = client
+        .get(svc.url("/chaos/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(status["load"]["active"], false);
 }

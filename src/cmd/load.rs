@@ -1,11 +1,12 @@
-//! `chaoslab load` (placeholder until the load generator lands).
+//! `chaoslab load`: hands the parsed flags to `chaoslab-load` and maps the
+//! threshold verdict to the exit status (0 all hold, 1 any fails).
 
 use std::process::ExitCode;
 
-/// Arguments of `chaoslab load`.
-#[derive(Debug, clap::Args)]
-pub struct LoadArgs {}
+pub use chaoslab_load::LoadArgs;
 
-pub async fn run(_args: LoadArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`chaoslab load` is not implemented yet")
+/// Runs the load test; configuration and report errors become `Err`.
+pub async fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
+    let passed = chaoslab_load::main(args).await?;
+    Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -18,13 +18,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let mut telemetry_config = TelemetryConfig::new("chaoslab", env!("CARGO_PKG_VERSION"), config.replica_id.clone());
+    let mut telemetry_config = TelemetryConfig::new(
+        "chaoslab",
+        env!("CARGO_PKG_VERSION"),
+        config.replica_id.clone(),
+    );
     telemetry_config.enabled = args.telemetry_enabled;
     telemetry_config.sampling_rate = args.telemetry_sampling_rate;
     telemetry_config.log_level = args.log_level.clone();
     telemetry_config.log_format = args.log_format.parse().unwrap_or(LogFormat::Json);
-    telemetry_config.otlp_endpoint = args.otel_exporter_otlp_endpoint.clone().filter(|s| !s.is_empty());
-    telemetry_config.app_insights_connection_string = args.applicationinsights_connection_string.clone().filter(|s| !s.is_empty());
+    telemetry_config.otlp_endpoint = args
+        .otel_exporter_otlp_endpoint
+        .clone()
+        .filter(|s| !s.is_empty());
+    telemetry_config.app_insights_connection_string = args
+        .applicationinsights_connection_string
+        .clone()
+        .filter(|s| !s.is_empty());
     let telemetry = match chaoslab_telemetry::init(&telemetry_config) {
         Ok(t) => Arc::new(t),
         Err(err) => {
@@ -36,10 +46,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let telemetry = telemetry.clone();
         Arc::new(move || telemetry.prometheus_text()) as chaoslab_service::MetricsRenderer
     };
-    let state = AppState::new(config.clone(), ServiceMetrics::new(), render).context("cannot set up the Redis client")?;
+    let state = AppState::new(config.clone(), ServiceMetrics::new(), render)
+        .context("cannot set up the Redis client")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("cannot listen on {} (is the port in use? set APP_PORT)", config.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is the port in use? set APP_PORT)",
+                config.listen
+            )
+        })?;
     let local = listener.local_addr()?;
     if !local.ip().is_loopback() && config.chaos_enabled && config.chaos_api_token.is_none() {
         tracing::warn!(

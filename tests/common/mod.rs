@@ -26,7 +26,10 @@ pub fn eventually<T>(deadline: Duration, what: &str, mut cond: impl FnMut() -> O
         if let Some(v) = cond() {
             return v;
         }
-        assert!(Instant::now() < end, "timed out after {deadline:?} waiting for: {what}");
+        assert!(
+            Instant::now() < end,
+            "timed out after {deadline:?} waiting for: {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -42,7 +45,10 @@ where
         if let Some(v) = cond().await {
             return v;
         }
-        assert!(Instant::now() < end, "timed out after {deadline:?} waiting for: {what}");
+        assert!(
+            Instant::now() < end,
+            "timed out after {deadline:?} waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -96,13 +102,31 @@ impl RedisServer {
 
     fn spawn(&mut self) -> bool {
         let mut cmd = Command::new(redis_server_binary());
-        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args([
+            "--port",
+            &self.port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(self.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
         if self.acl.is_some() {
-            cmd.args(["--requirepass", "admin", "--user", "chaoslab", "on", ">first-secret", "~*", "+@all"]);
+            cmd.args([
+                "--requirepass",
+                "admin",
+                "--user",
+                "chaoslab",
+                "on",
+                ">first-secret",
+                "~*",
+                "+@all",
+            ]);
         }
         let Ok(mut child) = cmd.spawn() else {
             return false;
@@ -111,7 +135,10 @@ impl RedisServer {
             if let Ok(Some(_)) = child.try_wait() {
                 return Some(false);
             }
-            self.admin(&["PING"]).ok().filter(|r| r.contains("PONG")).map(|_| true)
+            self.admin(&["PING"])
+                .ok()
+                .filter(|r| r.contains("PONG"))
+                .map(|_| true)
         });
         if up == Some(true) {
             self.child = Some(child);
@@ -147,7 +174,11 @@ impl RedisServer {
         self.stop();
         let deadline = Instant::now() + Duration::from_secs(15);
         while !self.spawn() {
-            assert!(Instant::now() < deadline, "redis-server did not restart on port {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not restart on port {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -228,7 +259,9 @@ impl Service {
     /// Sends SIGTERM and waits (bounded) for the exit status.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let status = wait_for(Duration::from_secs(20), || child.try_wait().ok().flatten());
         if status.is_none() {
             let _ = child.kill();
@@ -245,7 +278,9 @@ impl Service {
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 }
 
@@ -271,9 +306,16 @@ impl ServiceBuilder {
             if !service.is_running() {
                 return Some(false);
             }
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| true)
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| true)
         });
-        assert_eq!(ok, Some(true), "chaoslab serve did not start; its output:\n{}", service.logs());
+        assert_eq!(
+            ok,
+            Some(true),
+            "chaoslab serve did not start; its output:\n{}",
+            service.logs()
+        );
         service
     }
 
@@ -336,7 +378,18 @@ pub fn proc_usage(pid: u32) -> (u64, Duration) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    (rss_kb * 1024, Duration::from_millis((ticks(11) + ticks(12)) * 10))
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (
+        rss_kb * 1024,
+        Duration::from_millis((ticks(11) + ticks(12)) * 10),
+    )
 }

@@ -10,7 +10,14 @@ use serde_json::{Value, json};
 use crate::common::{RedisServer, Service, eventually_async, http};
 
 async fn status(client: &reqwest::Client, svc: &Service) -> Value {
-    client.get(svc.url("/chaos/status")).send().await.unwrap().json().await.unwrap()
+    client
+        .get(svc.url("/chaos/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -26,7 +33,12 @@ async fn two_concurrent_loads_give_exactly_one_409() {
     let mut codes = [a.unwrap().status(), b.unwrap().status()];
     codes.sort();
     assert_eq!(codes, [StatusCode::OK, StatusCode::CONFLICT]);
-    let resp = client.post(svc.url("/chaos/load")).json(&body).send().await.unwrap();
+    let resp = client
+        .post(svc.url("/chaos/load"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     let err: Value = resp.json().await.unwrap();
     assert_eq!(err["error"], "Conflict");
@@ -34,10 +46,26 @@ async fn two_concurrent_loads_give_exactly_one_409() {
     assert_eq!(s["load"]["active"], true);
     assert_eq!(s["load"]["level"], "low");
     assert!((1..=5).contains(&s["load"]["remaining_seconds"].as_i64().unwrap()));
-    let stopped: Value = client.delete(svc.url("/chaos/load")).send().await.unwrap().json().await.unwrap();
+    let stopped: Value = client
+        .delete(svc.url("/chaos/load"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(stopped["was_active"], true);
     assert_eq!(status(&client, &svc).await["load"]["active"], false);
-    assert_eq!(client.post(svc.url("/chaos/load")).json(&body).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        client
+            .post(svc.url("/chaos/load"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -55,9 +83,16 @@ async fn one_second_load_is_active_at_0_9_s_and_over_at_1_2_s() {
     let answered = Instant::now();
     assert_eq!(resp.status(), StatusCode::OK);
     let started: Value = resp.json().await.unwrap();
-    assert_eq!(started, json!({"status": "load_started", "level": "low", "duration_seconds": 1, "cpu_percent": 5, "memory_mb": 0}));
+    assert_eq!(
+        started,
+        json!({"status": "load_started", "level": "low", "duration_seconds": 1, "cpu_percent": 5, "memory_mb": 0})
+    );
     tokio::time::sleep_until((sent + Duration::from_millis(900)).into()).await;
-    assert_eq!(status(&client, &svc).await["load"]["active"], true, "active at 0.9 s");
+    assert_eq!(
+        status(&client, &svc).await["load"]["active"],
+        true,
+        "active at 0.9 s"
+    );
     tokio::time::sleep_until((answered + Duration::from_millis(1200)).into()).await;
     let s = status(&client, &svc).await;
     assert_eq!(s["load"]["active"], false, "over at 1.2 s: {s}");
@@ -72,7 +107,13 @@ async fn request_hang_leaves_the_rest_answering_and_clears_on_delete() {
     let hang_url = svc.url("/chaos/hang");
     let hanging = {
         let client = client.clone();
-        tokio::spawn(async move { client.post(hang_url).json(&json!({"duration_seconds": 0})).send().await })
+        tokio::spawn(async move {
+            client
+                .post(hang_url)
+                .json(&json!({"duration_seconds": 0}))
+                .send()
+                .await
+        })
     };
     eventually_async(Duration::from_secs(10), "hang active", || async {
         (status(&client, &svc).await["hang"]["active"] == true).then_some(())
@@ -82,12 +123,30 @@ async fn request_hang_leaves_the_rest_answering_and_clears_on_delete() {
     assert_eq!(s["hang"]["scope"], "request");
     // Everything else keeps answering.
     let quick = http(Duration::from_secs(2));
-    assert_eq!(quick.get(svc.url("/health")).send().await.unwrap().status(), StatusCode::OK);
-    assert_eq!(quick.get(svc.url("/")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        quick.get(svc.url("/health")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        quick.get(svc.url("/")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     // A second hang conflicts.
-    let resp = quick.post(svc.url("/chaos/hang")).json(&json!({"duration_seconds": 1})).send().await.unwrap();
+    let resp = quick
+        .post(svc.url("/chaos/hang"))
+        .json(&json!({"duration_seconds": 1}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::CONFLICT);
-    let del: Value = quick.delete(svc.url("/chaos/hang")).send().await.unwrap().json().await.unwrap();
+    let del: Value = quick
+        .delete(svc.url("/chaos/hang"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(del["was_active"], true);
     let answer: Value = hanging.await.unwrap().unwrap().json().await.unwrap();
     assert_eq!(answer["status"], "hang_cancelled");
@@ -100,9 +159,17 @@ async fn timed_request_hang_completes() {
     let svc = Service::builder().redis(&redis).start();
     let client = http(Duration::from_secs(30));
     let started = Instant::now();
-    let resp = client.post(svc.url("/chaos/hang")).json(&json!({"duration_seconds": 1})).send().await.unwrap();
+    let resp = client
+        .post(svc.url("/chaos/hang"))
+        .json(&json!({"duration_seconds": 1}))
+        .send()
+        .await
+        .unwrap();
     assert!(started.elapsed() >= Duration::from_millis(950));
-    assert_eq!(resp.json::<Value>().await.unwrap()["status"], "hang_completed");
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["status"],
+        "hang_completed"
+    );
     assert_eq!(status(&client, &svc).await["hang"]["active"], false);
 }
 
@@ -122,13 +189,32 @@ async fn hang_clears_when_its_client_goes_away() {
         assert!(err.is_timeout(), "{scope}: {err}");
         // The client hung up: the hang ends and the service answers again.
         let quick = http(Duration::from_secs(1));
-        eventually_async(Duration::from_secs(15), "hang cleared after the client left", || async {
-            let s = quick.get(svc.url("/chaos/status")).send().await.ok()?.json::<Value>().await.ok()?;
-            (s["hang"]["active"] == false).then_some(())
-        })
+        eventually_async(
+            Duration::from_secs(15),
+            "hang cleared after the client left",
+            || async {
+                let s = quick
+                    .get(svc.url("/chaos/status"))
+                    .send()
+                    .await
+                    .ok()?
+                    .json::<Value>()
+                    .await
+                    .ok()?;
+                (s["hang"]["active"] == false).then_some(())
+            },
+        )
         .await;
     }
-    assert_eq!(client.get(svc.url("/health")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        client
+            .get(svc.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -148,20 +234,51 @@ async fn process_hang_stops_health_and_livez_until_deleted() {
         })
     };
     let probe = http(Duration::from_millis(800));
-    eventually_async(Duration::from_secs(10), "/health stops answering", || async {
-        probe.get(svc.url("/health")).send().await.err().filter(|e| e.is_timeout())
-    })
+    eventually_async(
+        Duration::from_secs(10),
+        "/health stops answering",
+        || async {
+            probe
+                .get(svc.url("/health"))
+                .send()
+                .await
+                .err()
+                .filter(|e| e.is_timeout())
+        },
+    )
     .await;
     for path in ["/livez", "/", "/chaos/status"] {
         let err = probe.get(svc.url(path)).send().await.unwrap_err();
-        assert!(err.is_timeout(), "{path} answered during a process hang: {err}");
+        assert!(
+            err.is_timeout(),
+            "{path} answered during a process hang: {err}"
+        );
     }
     // The TCP socket still accepts, as a hung process's would.
     assert!(std::net::TcpStream::connect(("127.0.0.1", svc.port)).is_ok());
-    let del = http(Duration::from_secs(5)).delete(svc.url("/chaos/hang")).send().await.unwrap();
+    let del = http(Duration::from_secs(5))
+        .delete(svc.url("/chaos/hang"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(del.status(), StatusCode::OK);
-    assert_eq!(hanging.await.unwrap().unwrap().json::<Value>().await.unwrap()["status"], "hang_cancelled");
+    assert_eq!(
+        hanging
+            .await
+            .unwrap()
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["status"],
+        "hang_cancelled"
+    );
     let quick = http(Duration::from_secs(2));
-    assert_eq!(quick.get(svc.url("/health")).send().await.unwrap().status(), StatusCode::OK);
-    assert_eq!(quick.get(svc.url("/livez")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        quick.get(svc.url("/health")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        quick.get(svc.url("/livez")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
 }

@@ -21,12 +21,24 @@ fn bad_configuration_exits_1_naming_the_variable() {
     ] {
         let mut svc = Service::builder().env(var, value).spawn();
         let exit = svc.wait_exit(Duration::from_secs(20));
-        assert_eq!(exit.and_then(|s| s.code()), Some(1), "{var}={value}: exit status");
+        assert_eq!(
+            exit.and_then(|s| s.code()),
+            Some(1),
+            "{var}={value}: exit status"
+        );
         let logs = svc.logs();
         let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "{var}={value}: expected one line, got:\n{logs}");
+        assert_eq!(
+            lines.len(),
+            1,
+            "{var}={value}: expected one line, got:\n{logs}"
+        );
         let flag = var.to_ascii_lowercase().replace('_', "-");
-        assert!(lines[0].contains(var) || lines[0].contains(&flag), "{var}: {}", lines[0]);
+        assert!(
+            lines[0].contains(var) || lines[0].contains(&flag),
+            "{var}: {}",
+            lines[0]
+        );
     }
 }
 
@@ -44,19 +56,45 @@ fn exit_status_of_bad_configuration_is_1() {
 
 #[test]
 fn help_lists_every_setting_with_its_default() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chaoslab")).args(["serve", "--help"]).output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chaoslab"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for var in [
-        "APP_HOST", "APP_PORT", "REDIS_ENABLED", "REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_SSL", "REDIS_USERNAME",
-        "REDIS_PASSWORD", "REDIS_PASSWORD_FILE", "REDIS_MAX_CONNECTIONS", "REDIS_SOCKET_TIMEOUT",
-        "REDIS_SOCKET_CONNECT_TIMEOUT", "REDIS_MAX_RETRIES", "REDIS_BACKOFF_BASE", "REDIS_BACKOFF_CAP",
-        "HEALTH_CACHE_TTL_SECONDS", "CHAOS_ENABLED", "CHAOS_API_TOKEN", "TELEMETRY_ENABLED", "TELEMETRY_SAMPLING_RATE",
-        "OTEL_EXPORTER_OTLP_ENDPOINT", "APPLICATIONINSIGHTS_CONNECTION_STRING", "LOG_LEVEL", "LOG_FORMAT",
+        "APP_HOST",
+        "APP_PORT",
+        "REDIS_ENABLED",
+        "REDIS_URL",
+        "REDIS_HOST",
+        "REDIS_PORT",
+        "REDIS_SSL",
+        "REDIS_USERNAME",
+        "REDIS_PASSWORD",
+        "REDIS_PASSWORD_FILE",
+        "REDIS_MAX_CONNECTIONS",
+        "REDIS_SOCKET_TIMEOUT",
+        "REDIS_SOCKET_CONNECT_TIMEOUT",
+        "REDIS_MAX_RETRIES",
+        "REDIS_BACKOFF_BASE",
+        "REDIS_BACKOFF_CAP",
+        "HEALTH_CACHE_TTL_SECONDS",
+        "CHAOS_ENABLED",
+        "CHAOS_API_TOKEN",
+        "TELEMETRY_ENABLED",
+        "TELEMETRY_SAMPLING_RATE",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
     ] {
         assert!(help.contains(var), "--help lacks {var}");
     }
-    assert!(help.contains("[default: 50]") && help.contains("[default: 6379]"), "{help}");
+    assert!(
+        help.contains("[default: 50]") && help.contains("[default: 6379]"),
+        "{help}"
+    );
 }
 
 #[tokio::test]
@@ -67,12 +105,25 @@ async fn sigterm_finishes_in_flight_requests_then_exits_0() {
     let url = svc.url("/chaos/hang");
     let in_flight = {
         let client = client.clone();
-        tokio::spawn(async move { client.post(url).json(&json!({"duration_seconds": 2})).send().await })
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({"duration_seconds": 2}))
+                .send()
+                .await
+        })
     };
     // Wait until the request is being served, then ask the service to stop.
     let status_url = svc.url("/chaos/status");
     crate::common::eventually_async(Duration::from_secs(10), "hang in flight", || async {
-        let s: serde_json::Value = client.get(&status_url).send().await.ok()?.json().await.ok()?;
+        let s: serde_json::Value = client
+            .get(&status_url)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
         (s["hang"]["active"] == true).then_some(())
     })
     .await;
@@ -82,7 +133,10 @@ async fn sigterm_finishes_in_flight_requests_then_exits_0() {
     })
     .await
     .unwrap();
-    let resp = in_flight.await.unwrap().expect("the in-flight request was answered");
+    let resp = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request was answered");
     assert_eq!(resp.status(), StatusCode::OK);
     let (exit, logs) = status;
     assert_eq!(exit.and_then(|s| s.code()), Some(0), "logs:\n{logs}");
@@ -101,10 +155,16 @@ async fn starts_with_redis_down_and_connects_when_it_comes_back() {
     let client = http(Duration::from_secs(15));
     let health = client.get(svc.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(health.json::<serde_json::Value>().await.unwrap()["status"], "unhealthy");
+    assert_eq!(
+        health.json::<serde_json::Value>().await.unwrap()["status"],
+        "unhealthy"
+    );
     let resp = client.get(svc.url("/")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["detail"], "Redis connection failed");
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["detail"],
+        "Redis connection failed"
+    );
     // Redis appears on that port: the service recovers without a restart.
     let _redis = start_redis_on(port);
     crate::common::eventually_async(Duration::from_secs(20), "GET / is 200 again", || async {
@@ -116,7 +176,16 @@ async fn starts_with_redis_down_and_connects_when_it_comes_back() {
 fn start_redis_on(port: u16) -> KillOnDrop {
     let dir = std::env::temp_dir();
     let child = std::process::Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .arg("--dir")
         .arg(dir)
         .stdout(std::process::Stdio::null())

@@ -21,7 +21,10 @@ async fn redis_outage_gives_503_then_recovers_without_restart() {
         .start();
     let pid = svc.pid();
     let client = http(Duration::from_secs(20));
-    assert_eq!(client.get(svc.url("/")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        client.get(svc.url("/")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     redis.stop();
     // Budget: connect timeout + backoff + connect timeout, generously doubled.
     let started = Instant::now();
@@ -44,31 +47,65 @@ async fn redis_outage_gives_503_then_recovers_without_restart() {
         (client.get(svc.url("/")).send().await.ok()?.status() == StatusCode::OK).then_some(())
     })
     .await;
-    assert_eq!(client.get(svc.url("/health")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        client
+            .get(svc.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     assert_eq!(svc.pid(), pid, "same process throughout");
-    assert!(svc.logs().contains("cannot connect to Redis"), "the outage is logged");
+    assert!(
+        svc.logs().contains("cannot connect to Redis"),
+        "the outage is logged"
+    );
 }
 
 #[tokio::test]
 async fn revoked_credential_gives_auth_503_and_the_new_password_file_recovers() {
     let redis = RedisServer::start_with_acl();
     let (_, password_file) = redis.acl.clone().unwrap();
-    let svc = Service::builder().redis(&redis).env("REDIS_BACKOFF_BASE", "0.1").start();
+    let svc = Service::builder()
+        .redis(&redis)
+        .env("REDIS_BACKOFF_BASE", "0.1")
+        .start();
     let client = http(Duration::from_secs(20));
-    assert_eq!(client.get(svc.url("/")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        client.get(svc.url("/")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     // Revoke: rotate the password in Redis and drop the user's connections.
-    assert_eq!(redis.admin(&["ACL", "SETUSER", "chaoslab", "resetpass", ">second-secret"]).unwrap(), "OK");
-    redis.admin(&["CLIENT", "KILL", "USER", "chaoslab"]).unwrap();
-    let body: Value = eventually_async(Duration::from_secs(15), "GET / answers auth failure", || async {
-        let r = client.get(svc.url("/")).send().await.ok()?;
-        let body: Value = r.json().await.ok()?;
-        (body["detail"] == "Redis authentication failed").then_some(body)
-    })
+    assert_eq!(
+        redis
+            .admin(&["ACL", "SETUSER", "chaoslab", "resetpass", ">second-secret"])
+            .unwrap(),
+        "OK"
+    );
+    redis
+        .admin(&["CLIENT", "KILL", "USER", "chaoslab"])
+        .unwrap();
+    let body: Value = eventually_async(
+        Duration::from_secs(15),
+        "GET / answers auth failure",
+        || async {
+            let r = client.get(svc.url("/")).send().await.ok()?;
+            let body: Value = r.json().await.ok()?;
+            (body["detail"] == "Redis authentication failed").then_some(body)
+        },
+    )
     .await;
     assert_eq!(body["error"], "Service Unavailable");
     let logs = svc.logs();
-    assert!(logs.contains("fetching it again and retrying once"), "refresh attempt logged:\n{logs}");
-    assert!(logs.contains("Redis authentication failed after one credential refresh"), "{logs}");
+    assert!(
+        logs.contains("fetching it again and retrying once"),
+        "refresh attempt logged:\n{logs}"
+    );
+    assert!(
+        logs.contains("Redis authentication failed after one credential refresh"),
+        "{logs}"
+    );
     // Restore: the platform writes the new password to the file.
     std::fs::write(&password_file, "second-secret\n").unwrap();
     eventually_async(Duration::from_secs(15), "GET / is 200 again", || async {

@@ -15,19 +15,39 @@ use clap::Args;
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "APP_HOST", default_value = "0.0.0.0", help_heading = "Service")]
+    #[arg(
+        long,
+        env = "APP_HOST",
+        default_value = "0.0.0.0",
+        help_heading = "Service"
+    )]
     pub app_host: String,
     /// Port to listen on.
-    #[arg(long, env = "APP_PORT", default_value_t = 8000, help_heading = "Service")]
+    #[arg(
+        long,
+        env = "APP_PORT",
+        default_value_t = 8000,
+        help_heading = "Service"
+    )]
     pub app_port: u16,
     /// Replica id reported in `GET /` (the lab sets one per replica).
     #[arg(long, env = "REPLICA_ID", help_heading = "Service")]
     pub replica_id: Option<String>,
     /// Revision name reported in `GET /`.
-    #[arg(long, env = "REVISION", default_value = "local", help_heading = "Service")]
+    #[arg(
+        long,
+        env = "REVISION",
+        default_value = "local",
+        help_heading = "Service"
+    )]
     pub revision: String,
     /// Seconds to let in-flight requests finish after SIGTERM or Ctrl-C.
-    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30, help_heading = "Service")]
+    #[arg(
+        long,
+        env = "SHUTDOWN_GRACE_SECONDS",
+        default_value_t = 30,
+        help_heading = "Service"
+    )]
     pub shutdown_grace_seconds: u64,
     /// Exit when the parent process is no longer this pid (set by the lab so
     /// replicas never outlive it).
@@ -41,10 +61,20 @@ pub struct ServeArgs {
     #[arg(long, env = "REDIS_URL", help_heading = "Redis")]
     pub redis_url: Option<String>,
     /// Redis host.
-    #[arg(long, env = "REDIS_HOST", default_value = "localhost", help_heading = "Redis")]
+    #[arg(
+        long,
+        env = "REDIS_HOST",
+        default_value = "localhost",
+        help_heading = "Redis"
+    )]
     pub redis_host: String,
     /// Redis port.
-    #[arg(long, env = "REDIS_PORT", default_value_t = 6379, help_heading = "Redis")]
+    #[arg(
+        long,
+        env = "REDIS_PORT",
+        default_value_t = 6379,
+        help_heading = "Redis"
+    )]
     pub redis_port: u16,
     /// Connect with TLS (Azure Managed Redis needs it; build with --features tls).
     #[arg(long, env = "REDIS_SSL", default_value = "false", value_parser = parse_bool, help_heading = "Redis")]
@@ -53,7 +83,12 @@ pub struct ServeArgs {
     #[arg(long, env = "REDIS_USERNAME", help_heading = "Redis")]
     pub redis_username: Option<String>,
     /// Password (prefer REDIS_PASSWORD_FILE: it is re-read on auth failure).
-    #[arg(long, env = "REDIS_PASSWORD", hide_env_values = true, help_heading = "Redis")]
+    #[arg(
+        long,
+        env = "REDIS_PASSWORD",
+        hide_env_values = true,
+        help_heading = "Redis"
+    )]
     pub redis_password: Option<String>,
     /// File holding the password; re-read whenever Redis rejects it.
     #[arg(long, env = "REDIS_PASSWORD_FILE", help_heading = "Redis")]
@@ -63,61 +98,136 @@ pub struct ServeArgs {
     pub redis_use_entra_id: bool,
     /// Upper bound of Redis operations in flight at once (they share one
     /// multiplexed connection).
-    #[arg(long, env = "REDIS_MAX_CONNECTIONS", default_value_t = 50, help_heading = "Redis")]
+    #[arg(
+        long,
+        env = "REDIS_MAX_CONNECTIONS",
+        default_value_t = 50,
+        help_heading = "Redis"
+    )]
     pub redis_max_connections: u32,
     /// Seconds to wait for a Redis reply.
-    #[arg(long, env = "REDIS_SOCKET_TIMEOUT", default_value_t = 3.0, help_heading = "Redis")]
+    #[arg(
+        long,
+        env = "REDIS_SOCKET_TIMEOUT",
+        default_value_t = 3.0,
+        help_heading = "Redis"
+    )]
     pub redis_socket_timeout: f64,
     /// Seconds to wait for a connection to Redis.
-    #[arg(long, env = "REDIS_SOCKET_CONNECT_TIMEOUT", default_value_t = 3.0, help_heading = "Redis")]
+    #[arg(
+        long,
+        env = "REDIS_SOCKET_CONNECT_TIMEOUT",
+        default_value_t = 3.0,
+        help_heading = "Redis"
+    )]
     pub redis_socket_connect_timeout: f64,
     /// Retries of a failed Redis operation (only when it is safe to repeat).
-    #[arg(long, env = "REDIS_MAX_RETRIES", default_value_t = 1, help_heading = "Redis")]
+    #[arg(
+        long,
+        env = "REDIS_MAX_RETRIES",
+        default_value_t = 1,
+        help_heading = "Redis"
+    )]
     pub redis_max_retries: u32,
     /// First retry delay in seconds; doubles each retry.
-    #[arg(long, env = "REDIS_BACKOFF_BASE", default_value_t = 1.0, help_heading = "Redis")]
+    #[arg(
+        long,
+        env = "REDIS_BACKOFF_BASE",
+        default_value_t = 1.0,
+        help_heading = "Redis"
+    )]
     pub redis_backoff_base: f64,
     /// Largest retry delay in seconds.
-    #[arg(long, env = "REDIS_BACKOFF_CAP", default_value_t = 3.0, help_heading = "Redis")]
+    #[arg(
+        long,
+        env = "REDIS_BACKOFF_CAP",
+        default_value_t = 3.0,
+        help_heading = "Redis"
+    )]
     pub redis_backoff_cap: f64,
 
     /// Redis PING latency (ms) above which /health says "degraded".
-    #[arg(long, env = "HEALTH_DEGRADED_LATENCY_MS", default_value_t = 100, help_heading = "Health")]
+    #[arg(
+        long,
+        env = "HEALTH_DEGRADED_LATENCY_MS",
+        default_value_t = 100,
+        help_heading = "Health"
+    )]
     pub health_degraded_latency_ms: u64,
     /// Seconds a /health verdict is reused (0 = check on every call).
-    #[arg(long, env = "HEALTH_CACHE_TTL_SECONDS", default_value_t = 5.0, help_heading = "Health")]
+    #[arg(
+        long,
+        env = "HEALTH_CACHE_TTL_SECONDS",
+        default_value_t = 5.0,
+        help_heading = "Health"
+    )]
     pub health_cache_ttl_seconds: f64,
     /// Milliseconds /health waits for Redis before answering "unhealthy".
-    #[arg(long, env = "HEALTH_TIMEOUT_MS", default_value_t = 2000, help_heading = "Health")]
+    #[arg(
+        long,
+        env = "HEALTH_TIMEOUT_MS",
+        default_value_t = 2000,
+        help_heading = "Health"
+    )]
     pub health_timeout_ms: u64,
 
     /// Serve the /chaos endpoints (false: they answer 404).
     #[arg(long, env = "CHAOS_ENABLED", default_value = "true", value_parser = parse_bool, help_heading = "Chaos")]
     pub chaos_enabled: bool,
     /// Bearer token required by mutating /chaos calls.
-    #[arg(long, env = "CHAOS_API_TOKEN", hide_env_values = true, help_heading = "Chaos")]
+    #[arg(
+        long,
+        env = "CHAOS_API_TOKEN",
+        hide_env_values = true,
+        help_heading = "Chaos"
+    )]
     pub chaos_api_token: Option<String>,
     /// Largest memory_mb a load may ask for.
-    #[arg(long, env = "LOAD_MAX_MEMORY_MB", default_value_t = 4096, help_heading = "Chaos")]
+    #[arg(
+        long,
+        env = "LOAD_MAX_MEMORY_MB",
+        default_value_t = 4096,
+        help_heading = "Chaos"
+    )]
     pub load_max_memory_mb: u64,
 
     /// Export traces and metrics (OTLP / Azure Monitor); logs and /metrics stay.
     #[arg(long, env = "TELEMETRY_ENABLED", default_value = "true", value_parser = parse_bool, help_heading = "Telemetry")]
     pub telemetry_enabled: bool,
     /// Share of traces kept, 0.0 to 1.0 (traces with errors are always kept).
-    #[arg(long, env = "TELEMETRY_SAMPLING_RATE", default_value_t = 1.0, help_heading = "Telemetry")]
+    #[arg(
+        long,
+        env = "TELEMETRY_SAMPLING_RATE",
+        default_value_t = 1.0,
+        help_heading = "Telemetry"
+    )]
     pub telemetry_sampling_rate: f64,
     /// OTLP collector endpoint, e.g. http://localhost:4318 (standard OTEL_* variables apply).
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", help_heading = "Telemetry")]
     pub otel_exporter_otlp_endpoint: Option<String>,
     /// Application Insights connection string (Azure Monitor export).
-    #[arg(long, env = "APPLICATIONINSIGHTS_CONNECTION_STRING", hide_env_values = true, help_heading = "Telemetry")]
+    #[arg(
+        long,
+        env = "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        hide_env_values = true,
+        help_heading = "Telemetry"
+    )]
     pub applicationinsights_connection_string: Option<String>,
     /// DEBUG, INFO, WARNING or ERROR (or a tracing filter such as "info,chaoslab_service=debug").
-    #[arg(long, env = "LOG_LEVEL", default_value = "INFO", help_heading = "Telemetry")]
+    #[arg(
+        long,
+        env = "LOG_LEVEL",
+        default_value = "INFO",
+        help_heading = "Telemetry"
+    )]
     pub log_level: String,
     /// json (one object per line) or text.
-    #[arg(long, env = "LOG_FORMAT", default_value = "json", help_heading = "Telemetry")]
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        default_value = "json",
+        help_heading = "Telemetry"
+    )]
     pub log_format: String,
 }
 
@@ -202,10 +312,14 @@ pub struct Config {
 }
 
 fn seconds(variable: &'static str, value: f64) -> Result<Duration, ConfigError> {
-    if value.is_finite() && value >= 0.0 && value < 1e9 {
+    if (0.0..1e9).contains(&value) {
         Ok(Duration::from_secs_f64(value))
     } else {
-        Err(ConfigError::new(variable, value, "expected a number of seconds ≥ 0"))
+        Err(ConfigError::new(
+            variable,
+            value,
+            "expected a number of seconds ≥ 0",
+        ))
     }
 }
 
@@ -215,7 +329,11 @@ impl ServeArgs {
         let ip: std::net::IpAddr = match self.app_host.as_str() {
             "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
             host => host.parse().map_err(|_| {
-                ConfigError::new("APP_HOST", host, "expected an IP address such as 0.0.0.0 or 127.0.0.1")
+                ConfigError::new(
+                    "APP_HOST",
+                    host,
+                    "expected an IP address such as 0.0.0.0 or 127.0.0.1",
+                )
             })?,
         };
         let replica_id = match &self.replica_id {
@@ -234,11 +352,22 @@ impl ServeArgs {
                 "expected a ratio between 0.0 and 1.0",
             ));
         }
-        if !matches!(self.log_format.to_ascii_lowercase().as_str(), "json" | "text") {
-            return Err(ConfigError::new("LOG_FORMAT", &self.log_format, "expected json or text"));
+        if !matches!(
+            self.log_format.to_ascii_lowercase().as_str(),
+            "json" | "text"
+        ) {
+            return Err(ConfigError::new(
+                "LOG_FORMAT",
+                &self.log_format,
+                "expected json or text",
+            ));
         }
         if matches!(&self.chaos_api_token, Some(t) if t.trim().is_empty()) {
-            return Err(ConfigError::new("CHAOS_API_TOKEN", "", "an empty token would protect nothing; unset it instead"));
+            return Err(ConfigError::new(
+                "CHAOS_API_TOKEN",
+                "",
+                "an empty token would protect nothing; unset it instead",
+            ));
         }
         Ok(Config {
             listen: std::net::SocketAddr::new(ip, self.app_port),
@@ -274,8 +403,16 @@ impl ServeArgs {
         };
         if url.starts_with("rediss://") && !cfg!(feature = "tls") {
             return Err(ConfigError::new(
-                if self.redis_url.is_some() { "REDIS_URL" } else { "REDIS_SSL" },
-                if self.redis_url.is_some() { url.clone() } else { "true".into() },
+                if self.redis_url.is_some() {
+                    "REDIS_URL"
+                } else {
+                    "REDIS_SSL"
+                },
+                if self.redis_url.is_some() {
+                    url.clone()
+                } else {
+                    "true".into()
+                },
                 "this build has no TLS support; rebuild with `cargo build --release --features tls`",
             ));
         }
@@ -288,7 +425,9 @@ impl ServeArgs {
                 ));
             }
             RedisAuth::EntraId {
-                client_id: std::env::var("AZURE_CLIENT_ID").ok().filter(|s| !s.is_empty()),
+                client_id: std::env::var("AZURE_CLIENT_ID")
+                    .ok()
+                    .filter(|s| !s.is_empty()),
             }
         } else if let Some(path) = &self.redis_password_file {
             if !path.is_file() {
@@ -305,7 +444,11 @@ impl ServeArgs {
             RedisAuth::None
         };
         if self.redis_max_connections == 0 {
-            return Err(ConfigError::new("REDIS_MAX_CONNECTIONS", 0, "expected at least 1"));
+            return Err(ConfigError::new(
+                "REDIS_MAX_CONNECTIONS",
+                0,
+                "expected at least 1",
+            ));
         }
         Ok(RedisConfig {
             url,
@@ -315,7 +458,10 @@ impl ServeArgs {
             auth,
             max_in_flight: self.redis_max_connections as usize,
             socket_timeout: seconds("REDIS_SOCKET_TIMEOUT", self.redis_socket_timeout)?,
-            connect_timeout: seconds("REDIS_SOCKET_CONNECT_TIMEOUT", self.redis_socket_connect_timeout)?,
+            connect_timeout: seconds(
+                "REDIS_SOCKET_CONNECT_TIMEOUT",
+                self.redis_socket_connect_timeout,
+            )?,
             max_retries: self.redis_max_retries,
             backoff_base: seconds("REDIS_BACKOFF_BASE", self.redis_backoff_base)?,
             backoff_cap: seconds("REDIS_BACKOFF_CAP", self.redis_backoff_cap)?,
@@ -331,10 +477,16 @@ fn parse_redis_url(url: &str) -> Result<(String, u16), ConfigError> {
         .ok_or_else(|| bad("expected redis://host:port or rediss://host:port"))?;
     let authority = rest.split('/').next().unwrap_or_default();
     if authority.contains('@') {
-        return Err(bad("put credentials in REDIS_USERNAME and REDIS_PASSWORD(_FILE), not in the URL"));
+        return Err(bad(
+            "put credentials in REDIS_USERNAME and REDIS_PASSWORD(_FILE), not in the URL",
+        ));
     }
     let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad("the port is not a number"))?),
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| bad("the port is not a number"))?,
+        ),
         None => (authority, 6379),
     };
     if host.is_empty() {
@@ -385,7 +537,9 @@ mod tests {
 
     #[test]
     fn url_with_credentials_is_refused() {
-        let err = parse(&["--redis-url", "redis://u:p@h:1"]).validate().unwrap_err();
+        let err = parse(&["--redis-url", "redis://u:p@h:1"])
+            .validate()
+            .unwrap_err();
         assert_eq!(err.variable, "REDIS_URL");
     }
 
@@ -397,6 +551,12 @@ mod tests {
 
     #[test]
     fn redis_disabled_has_no_redis_config() {
-        assert!(parse(&["--redis-enabled", "false"]).validate().unwrap().redis.is_none());
+        assert!(
+            parse(&["--redis-enabled", "false"])
+                .validate()
+                .unwrap()
+                .redis
+                .is_none()
+        );
     }
 }

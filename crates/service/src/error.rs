@@ -93,11 +93,14 @@ impl From<JsonRejection> for ApiError {
             ),
             JsonRejection::JsonDataError(e) => ApiError::bad_request(format!(
                 "invalid request body: {}",
-                e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+                e.body_text().trim_start_matches(
+                    "Failed to deserialize the JSON body into the target type: "
+                )
             )),
             JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!(
                 "malformed JSON: {}",
-                e.body_text().trim_start_matches("Failed to parse the request body as JSON: ")
+                e.body_text()
+                    .trim_start_matches("Failed to parse the request body as JSON: ")
             )),
             JsonRejection::BytesRejection(e) => from_bytes_rejection(&e),
             other => ApiError::bad_request(other.body_text()),
@@ -109,10 +112,16 @@ fn from_bytes_rejection(e: &BytesRejection) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body larger than {} KiB", crate::MAX_BODY_BYTES / 1024),
+            format!(
+                "request body larger than {} KiB",
+                crate::MAX_BODY_BYTES / 1024
+            ),
         )
     } else {
-        ApiError::bad_request(format!("could not read the request body: {}", e.body_text()))
+        ApiError::bad_request(format!(
+            "could not read the request body: {}",
+            e.body_text()
+        ))
     }
 }
 

@@ -47,7 +47,12 @@ async fn read_json<S: Send + Sync, T: DeserializeOwned>(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|ct| {
-            let essence = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
             essence == "application/json" || essence.ends_with("+json")
         });
     let bytes = Bytes::from_request(req, state).await?;

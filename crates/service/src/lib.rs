@@ -41,8 +41,14 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn app(state: AppState) -> Router {
     routes::router(&state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::process_hang_gate))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::process_hang_gate,
+        ))
         .with_state(state)
 }
 
@@ -60,7 +66,10 @@ where
         let draining = draining.clone();
         async move {
             shutdown.await;
-            tracing::info!(grace_s = grace.as_secs(), "shutting down: no new connections, finishing in-flight requests");
+            tracing::info!(
+                grace_s = grace.as_secs(),
+                "shutting down: no new connections, finishing in-flight requests"
+            );
             state.hang().cancel();
             state.load().stop();
             draining.notify_one();
@@ -69,9 +78,16 @@ where
     let sampler = tokio::spawn(sample_gauges(state.clone()));
     if let Some(store) = state.store().cloned() {
         tokio::spawn(async move {
-            match store.run("PING", crate::redis::OpKind::NoRetry, |mut c| async move { ::redis::cmd("PING").query_async::<()>(&mut c).await }).await {
+            match store
+                .run("PING", crate::redis::OpKind::NoRetry, |mut c| async move {
+                    ::redis::cmd("PING").query_async::<()>(&mut c).await
+                })
+                .await
+            {
                 Ok(()) => tracing::info!("Redis test connection successful"),
-                Err(e) => tracing::warn!(error = %e, "Redis test connection failed; serving anyway and reconnecting on demand"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Redis test connection failed; serving anyway and reconnecting on demand")
+                }
             }
         });
     }
@@ -98,10 +114,19 @@ async fn sample_gauges(state: AppState) {
     loop {
         tick.tick().await;
         let load = state.load().status();
-        state.metrics().gauges.set_load(load.is_some(), load.map(|(l, _)| l.gauge()).unwrap_or(0));
+        state
+            .metrics()
+            .gauges
+            .set_load(load.is_some(), load.map(|(l, _)| l.gauge()).unwrap_or(0));
         if let Ok(now) = chaoslab_telemetry::process::sample(None) {
-            let cpu = previous.as_ref().map(|p| now.cpu_percent_since(p)).unwrap_or(0.0);
-            state.metrics().gauges.set_process(now.rss_bytes as f64 / (1024.0 * 1024.0), cpu);
+            let cpu = previous
+                .as_ref()
+                .map(|p| now.cpu_percent_since(p))
+                .unwrap_or(0.0);
+            state
+                .metrics()
+                .gauges
+                .set_process(now.rss_bytes as f64 / (1024.0 * 1024.0), cpu);
             previous = Some(now);
         }
     }

@@ -25,7 +25,8 @@ pub struct GaugeValues {
 impl GaugeValues {
     pub fn set_process(&self, memory_mb: f64, cpu_percent: f64) {
         self.memory_mb.store(memory_mb.to_bits(), Ordering::Relaxed);
-        self.cpu_percent.store(cpu_percent.to_bits(), Ordering::Relaxed);
+        self.cpu_percent
+            .store(cpu_percent.to_bits(), Ordering::Relaxed);
     }
     pub fn set_load(&self, active: bool, level: u64) {
         self.load_active.store(u64::from(active), Ordering::Relaxed);
@@ -56,7 +57,10 @@ impl ServiceMetrics {
     pub fn new() -> Self {
         let meter = opentelemetry::global::meter("chaoslab");
         let gauges = Arc::new(GaugeValues::default());
-        let gauge = |name: &'static str, unit: &'static str, description: &'static str, read: fn(&GaugeValues) -> f64| {
+        let gauge = |name: &'static str,
+                     unit: &'static str,
+                     description: &'static str,
+                     read: fn(&GaugeValues) -> f64| {
             let values = gauges.clone();
             meter
                 .f64_observable_gauge(name)
@@ -66,12 +70,27 @@ impl ServiceMetrics {
                 .build()
         };
         let observables = vec![
-            gauge("app.memory.usage", "MB", "Resident memory of the service process", GaugeValues::memory_mb),
-            gauge("app.cpu.usage", "%", "CPU used by the service process, percent of one CPU", GaugeValues::cpu_percent),
-            gauge("chaos.load.active", "1", "1 while a chaos load runs", |g| g.load_active.load(Ordering::Relaxed) as f64),
-            gauge("chaos.load.level", "1", "Chaos load level: 0 none, 1 low, 2 medium, 3 high", |g| {
-                g.load_level.load(Ordering::Relaxed) as f64
+            gauge(
+                "app.memory.usage",
+                "MB",
+                "Resident memory of the service process",
+                GaugeValues::memory_mb,
+            ),
+            gauge(
+                "app.cpu.usage",
+                "%",
+                "CPU used by the service process, percent of one CPU",
+                GaugeValues::cpu_percent,
+            ),
+            gauge("chaos.load.active", "1", "1 while a chaos load runs", |g| {
+                g.load_active.load(Ordering::Relaxed) as f64
             }),
+            gauge(
+                "chaos.load.level",
+                "1",
+                "Chaos load level: 0 none, 1 low, 2 medium, 3 high",
+                |g| g.load_level.load(Ordering::Relaxed) as f64,
+            ),
         ];
         ServiceMetrics {
             redis_connection_success: meter
@@ -86,13 +105,19 @@ impl ServiceMetrics {
                 .f64_histogram("redis.operation.latency")
                 .with_unit("ms")
                 .with_description("Latency of Redis operations, retries included")
-                .with_boundaries(vec![0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 3000.0, 10000.0])
+                .with_boundaries(vec![
+                    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0,
+                    3000.0, 10000.0,
+                ])
                 .build(),
             http_server_duration: meter
                 .f64_histogram("http.server.request.duration")
                 .with_unit("s")
                 .with_description("Duration of HTTP server requests")
-                .with_boundaries(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+                .with_boundaries(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0, 30.0,
+                ])
                 .build(),
             gauges,
             _observables: Arc::new(observables),
@@ -102,7 +127,10 @@ impl ServiceMetrics {
     pub fn record_redis_op(&self, operation: &'static str, outcome: &'static str, millis: f64) {
         self.redis_operation_latency.record(
             millis,
-            &[KeyValue::new("redis.operation", operation), KeyValue::new("outcome", outcome)],
+            &[
+                KeyValue::new("redis.operation", operation),
+                KeyValue::new("outcome", outcome),
+            ],
         );
     }
 }

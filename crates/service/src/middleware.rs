@@ -17,8 +17,14 @@ use crate::state::AppState;
 
 /// Holds every request while a process-scope hang is active, except the
 /// `DELETE /chaos/hang` that ends it.
-pub async fn process_hang_gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if state.hang().is_process_hung() && !(req.method() == Method::DELETE && req.uri().path() == "/chaos/hang") {
+pub async fn process_hang_gate(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if state.hang().is_process_hung()
+        && !(req.method() == Method::DELETE && req.uri().path() == "/chaos/hang")
+    {
         state.hang().wait_while_process_hung().await;
     }
     next.run(req).await
@@ -45,7 +51,9 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         request_id = %id,
     );
     let started = Instant::now();
-    let mut response = request_id::scope(id.clone(), next.run(req)).instrument(span.clone()).await;
+    let mut response = request_id::scope(id.clone(), next.run(req))
+        .instrument(span.clone())
+        .await;
     let status = response.status();
     span.record("http.response.status_code", status.as_u16());
     if status.is_server_error() {

@@ -34,7 +34,11 @@ pub(crate) struct Inner {
 
 impl AppState {
     /// Builds the state; creates the Redis client (without connecting).
-    pub fn new(config: Config, metrics: ServiceMetrics, render_metrics: MetricsRenderer) -> Result<Self, StoreError> {
+    pub fn new(
+        config: Config,
+        metrics: ServiceMetrics,
+        render_metrics: MetricsRenderer,
+    ) -> Result<Self, StoreError> {
         crate::error::set_debug_errors(config.debug_errors);
         let store = match &config.redis {
             Some(redis) => Some(Arc::new(RedisStore::new(redis.clone(), metrics.clone())?)),

@@ -95,12 +95,20 @@ impl HangController {
     }
 
     /// Starts a hang; `duration` zero means until cancelled.
-    pub fn start(&self, scope: HangScope, duration: Duration) -> Result<HangGuard<'_>, AlreadyActive> {
+    pub fn start(
+        &self,
+        scope: HangScope,
+        duration: Duration,
+    ) -> Result<HangGuard<'_>, AlreadyActive> {
         let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(a) = active.as_ref() {
             return Err(AlreadyActive(format!(
                 "a {} hang is already active; DELETE /chaos/hang ends it",
-                if a.scope == HangScope::Process { "process" } else { "request" }
+                if a.scope == HangScope::Process {
+                    "process"
+                } else {
+                    "request"
+                }
             )));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -115,7 +123,11 @@ impl HangController {
         if scope == HangScope::Process {
             self.process_hung.send_replace(true);
         }
-        tracing::warn!(?scope, duration_s = duration.as_secs(), "chaos hang started");
+        tracing::warn!(
+            ?scope,
+            duration_s = duration.as_secs(),
+            "chaos hang started"
+        );
         Ok(HangGuard {
             controller: self,
             id,

@@ -5,8 +5,8 @@
 //! when stopped; memory is freed (returned to the OS) at the end.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -113,7 +113,9 @@ impl LoadController {
         }
         let deadline = Instant::now() + spec.duration;
         let stop = Arc::new(AtomicBool::new(false));
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         let busy = DUTY_PERIOD.mul_f64(f64::from(spec.cpu_percent.clamp(1, 100)) / 100.0);
         for i in 0..cpus {
             let stop = stop.clone();
@@ -129,8 +131,19 @@ impl LoadController {
                 .name("chaos-memory".into())
                 .spawn(move || hold_memory(bytes, deadline, &stop, &resident));
         }
-        tracing::info!(level = spec.level.name(), duration_s = spec.duration.as_secs(), cpu_percent = spec.cpu_percent, memory_mb = spec.memory_mb, cpus, "chaos load started");
-        *running = Some(Running { spec, deadline, stop });
+        tracing::info!(
+            level = spec.level.name(),
+            duration_s = spec.duration.as_secs(),
+            cpu_percent = spec.cpu_percent,
+            memory_mb = spec.memory_mb,
+            cpus,
+            "chaos load started"
+        );
+        *running = Some(Running {
+            spec,
+            deadline,
+            stop,
+        });
         Ok(())
     }
 
@@ -203,7 +216,9 @@ fn hold_memory(bytes: usize, deadline: Instant, stop: &AtomicBool, resident: &At
         left -= size;
     }
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10).min(deadline.saturating_duration_since(Instant::now())));
+        std::thread::sleep(
+            Duration::from_millis(10).min(deadline.saturating_duration_since(Instant::now())),
+        );
     }
     drop(chunks);
     resident.store(0, Ordering::Relaxed);

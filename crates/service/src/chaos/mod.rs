@@ -18,5 +18,9 @@ pub struct AlreadyActive(pub String);
 pub(crate) fn remaining_seconds(deadline: std::time::Instant) -> u64 {
     let left = deadline.saturating_duration_since(std::time::Instant::now());
     let secs = left.as_secs();
-    if left.subsec_nanos() > 0 { secs + 1 } else { secs }
+    if left.subsec_nanos() > 0 {
+        secs + 1
+    } else {
+        secs
+    }
 }

@@ -29,9 +29,17 @@ impl std::fmt::Debug for Credential {
 /// The configured origin of the credential.
 #[derive(Debug, Clone)]
 pub enum CredentialSource {
-    None { username: Option<String> },
-    Password { username: Option<String>, password: String },
-    PasswordFile { username: Option<String>, path: PathBuf },
+    None {
+        username: Option<String>,
+    },
+    Password {
+        username: Option<String>,
+        password: String,
+    },
+    PasswordFile {
+        username: Option<String>,
+        path: PathBuf,
+    },
     /// Tokens come from redis-rs's Entra ID provider, attached to the
     /// connection config rather than fetched here.
     EntraId,
@@ -78,7 +86,10 @@ impl CredentialSource {
                 }),
                 CredentialSource::PasswordFile { username, path } => {
                     let text = tokio::fs::read_to_string(path).await.map_err(|e| {
-                        StoreError::Auth(format!("cannot read REDIS_PASSWORD_FILE {}: {e}", path.display()))
+                        StoreError::Auth(format!(
+                            "cannot read REDIS_PASSWORD_FILE {}: {e}",
+                            path.display()
+                        ))
                     })?;
                     Ok(Credential {
                         username: username.clone(),

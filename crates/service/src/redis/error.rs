@@ -64,7 +64,10 @@ impl Failure {
 
     /// Whether the connection this came from must be replaced.
     pub fn breaks_connection(&self) -> bool {
-        matches!(self.error, StoreError::Connection(_) | StoreError::Timeout(_) | StoreError::Auth(_))
+        matches!(
+            self.error,
+            StoreError::Connection(_) | StoreError::Timeout(_) | StoreError::Auth(_)
+        )
     }
 
     pub fn retryable(&self, idempotent: bool) -> bool {
@@ -114,6 +117,9 @@ mod tests {
     fn auth_is_recognised() {
         let err = redis::RedisError::from((redis::ErrorKind::AuthenticationFailed, "bad"));
         assert!(matches!(classify(&err), StoreError::Auth(_)));
-        assert_eq!(classify(&err).public_detail(), "Redis authentication failed");
+        assert_eq!(
+            classify(&err).public_detail(),
+            "Redis authentication failed"
+        );
     }
 }

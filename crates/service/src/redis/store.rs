@@ -69,7 +69,9 @@ impl RedisStore {
         let source = CredentialSource::new(config.username.clone(), &config.auth);
         #[cfg(feature = "entra-id")]
         let entra = match &config.auth {
-            crate::config::RedisAuth::EntraId { client_id } => Some(std::sync::Arc::new(entra_provider(client_id.as_deref())?)),
+            crate::config::RedisAuth::EntraId { client_id } => {
+                Some(std::sync::Arc::new(entra_provider(client_id.as_deref())?))
+            }
             _ => None,
         };
         Ok(RedisStore {
@@ -109,7 +111,12 @@ impl RedisStore {
 
     /// Runs `f` on a connection, with the retry rules above. `operation`
     /// names the span and the latency metric's `redis.operation`.
-    pub async fn run<T, F, Fut>(&self, operation: &'static str, kind: OpKind, f: F) -> Result<T, StoreError>
+    pub async fn run<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        kind: OpKind,
+        f: F,
+    ) -> Result<T, StoreError>
     where
         F: Fn(MultiplexedConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
@@ -126,7 +133,10 @@ impl RedisStore {
             server.port = self.config.port,
         );
         let started = Instant::now();
-        let result = self.run_with_retries(kind, f).instrument(span.clone()).await;
+        let result = self
+            .run_with_retries(kind, f)
+            .instrument(span.clone())
+            .await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => {
@@ -221,7 +231,10 @@ impl RedisStore {
             Ok(conn) => {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                 if let Ok(mut live) = self.live.write() {
-                    *live = Some(Live { id, conn: conn.clone() });
+                    *live = Some(Live {
+                        id,
+                        conn: conn.clone(),
+                    });
                 }
                 state.last_failure = None;
                 self.metrics.redis_connection_success.add(1, &[]);
@@ -277,7 +290,8 @@ impl RedisStore {
                 settings = settings.set_password(password);
             }
             info = info.set_redis_settings(settings);
-            let client = redis::Client::open(info).map_err(|e| StoreError::Connection(e.to_string()))?;
+            let client =
+                redis::Client::open(info).map_err(|e| StoreError::Connection(e.to_string()))?;
             let config = AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(self.config.connect_timeout))
                 .set_response_timeout(Some(self.config.socket_timeout));
@@ -288,10 +302,17 @@ impl RedisStore {
             };
             // The whole setup (TCP, AUTH, HELLO) gets the connect timeout: a
             // network rule that swallows packets must not hang requests.
-            match tokio::time::timeout(self.config.connect_timeout, client.get_multiplexed_async_connection_with_config(&config)).await {
+            match tokio::time::timeout(
+                self.config.connect_timeout,
+                client.get_multiplexed_async_connection_with_config(&config),
+            )
+            .await
+            {
                 Ok(Ok(conn)) => Ok(conn),
                 Ok(Err(err)) => Err(match classify(&err) {
-                    StoreError::Timeout(t) => StoreError::Connection(format!("connect timed out: {t}")),
+                    StoreError::Timeout(t) => {
+                        StoreError::Connection(format!("connect timed out: {t}"))
+                    }
                     other => other,
                 }),
                 Err(_) => Err(StoreError::Connection(format!(
@@ -316,7 +337,9 @@ pub(crate) fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
 }
 
 #[cfg(feature = "entra-id")]
-fn entra_provider(client_id: Option<&str>) -> Result<redis::EntraIdCredentialsProvider, StoreError> {
+fn entra_provider(
+    client_id: Option<&str>,
+) -> Result<redis::EntraIdCredentialsProvider, StoreError> {
     let mut provider = match client_id {
         // azure_identity reads AZURE_CLIENT_ID to pick the user-assigned identity.
         Some(_) => redis::EntraIdCredentialsProvider::new_user_assigned_managed_identity(),

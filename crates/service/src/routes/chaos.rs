@@ -28,11 +28,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/chaos/load", post(start_load).delete(stop_load))
         .route("/chaos/hang", post(hang).delete(stop_hang))
         .route("/chaos/redis-reset", post(redis_reset))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ))
 }
 
 /// 401 for mutating calls without the right bearer token.
-async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+async fn require_token(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     if let Some(token) = &state.config().chaos_api_token
         && req.method() != Method::GET
     {
@@ -99,8 +106,12 @@ pub struct LoadStarted {
     memory_mb: u64,
 }
 
-pub async fn start_load(State(state): State<AppState>, JsonBody(req): JsonBody<LoadRequest>) -> Result<Json<LoadStarted>, ApiError> {
-    let _span = tracing::info_span!("chaos", otel.name = "chaos load", chaos.type = "load").entered();
+pub async fn start_load(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<LoadRequest>,
+) -> Result<Json<LoadStarted>, ApiError> {
+    let _span =
+        tracing::info_span!("chaos", otel.name = "chaos load", chaos.type = "load").entered();
     if !(1..=MAX_DURATION).contains(&req.duration_seconds) {
         return Err(ApiError::bad_request(format!(
             "duration_seconds must be an integer from 1 to {MAX_DURATION}, got {}",
@@ -109,7 +120,9 @@ pub async fn start_load(State(state): State<AppState>, JsonBody(req): JsonBody<L
     }
     let cpu_percent = req.cpu_percent.unwrap_or(req.level.cpu_percent());
     if !(1..=100).contains(&cpu_percent) {
-        return Err(ApiError::bad_request(format!("cpu_percent must be from 1 to 100, got {cpu_percent}")));
+        return Err(ApiError::bad_request(format!(
+            "cpu_percent must be from 1 to 100, got {cpu_percent}"
+        )));
     }
     let memory_mb = req.memory_mb.unwrap_or(req.level.memory_mb());
     let max = state.config().load_max_memory_mb;
@@ -124,7 +137,10 @@ pub async fn start_load(State(state): State<AppState>, JsonBody(req): JsonBody<L
         cpu_percent,
         memory_mb,
     };
-    state.load().start(spec).map_err(|e| ApiError::conflict(e.0))?;
+    state
+        .load()
+        .start(spec)
+        .map_err(|e| ApiError::conflict(e.0))?;
     Ok(Json(LoadStarted {
         status: "load_started",
         level: req.level,
@@ -147,7 +163,10 @@ pub struct HangRequest {
     scope: HangScope,
 }
 
-pub async fn hang(State(state): State<AppState>, JsonBody(req): JsonBody<HangRequest>) -> Result<Json<Value>, ApiError> {
+pub async fn hang(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<HangRequest>,
+) -> Result<Json<Value>, ApiError> {
     if !(0..=MAX_DURATION).contains(&req.duration_seconds) {
         return Err(ApiError::bad_request(format!(
             "duration_seconds must be an integer from 0 (until cancelled) to {MAX_DURATION}, got {}",
@@ -155,7 +174,8 @@ pub async fn hang(State(state): State<AppState>, JsonBody(req): JsonBody<HangReq
         )));
     }
     let guard = {
-        let _span = tracing::info_span!("chaos", otel.name = "chaos hang", chaos.type = "hang").entered();
+        let _span =
+            tracing::info_span!("chaos", otel.name = "chaos hang", chaos.type = "hang").entered();
         state
             .hang()
             .start(req.scope, Duration::from_secs(req.duration_seconds as u64))
@@ -186,13 +206,21 @@ pub struct ResetRequest {
     force: bool,
 }
 
-pub async fn redis_reset(State(state): State<AppState>, OptionalJsonBody(_req): OptionalJsonBody<ResetRequest>) -> Result<Json<Value>, ApiError> {
-    let _span = tracing::info_span!("chaos", otel.name = "chaos redis-reset", chaos.type = "redis_reset").entered();
-    let store = state
-        .store()
-        .ok_or_else(|| ApiError::unavailable("Redis is disabled (REDIS_ENABLED=false): no connections to reset"))?;
+pub async fn redis_reset(
+    State(state): State<AppState>,
+    OptionalJsonBody(_req): OptionalJsonBody<ResetRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let _span =
+        tracing::info_span!("chaos", otel.name = "chaos redis-reset", chaos.type = "redis_reset")
+            .entered();
+    let store = state.store().ok_or_else(|| {
+        ApiError::unavailable("Redis is disabled (REDIS_ENABLED=false): no connections to reset")
+    })?;
     let closed = store.reset();
-    tracing::warn!(connections_closed = closed, "chaos: Redis connections reset");
+    tracing::warn!(
+        connections_closed = closed,
+        "chaos: Redis connections reset"
+    );
     Ok(Json(json!({
         "status": "redis_connections_reset",
         "connections_closed": closed,

@@ -101,7 +101,11 @@ async fn check(state: &AppState) -> HealthReport {
         Err(_) => ("unhealthy", false, Some("Redis operation timed out")),
     };
     if status == "unhealthy" {
-        tracing::warn!(latency_ms, error = error.unwrap_or_default(), "health check: unhealthy");
+        tracing::warn!(
+            latency_ms,
+            error = error.unwrap_or_default(),
+            "health check: unhealthy"
+        );
     }
     HealthReport {
         status,

@@ -9,7 +9,11 @@ use crate::state::AppState;
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let body = (state.0.render_metrics)();
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 /// The OpenAPI document of this service.
@@ -25,7 +29,18 @@ mod tests {
     fn openapi_is_valid_json_with_every_path() {
         let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-        for path in ["/", "/health", "/livez", "/readyz", "/chaos/status", "/chaos/load", "/chaos/hang", "/chaos/redis-reset", "/metrics", "/openapi.json"] {
+        for path in [
+            "/",
+            "/health",
+            "/livez",
+            "/readyz",
+            "/chaos/status",
+            "/chaos/load",
+            "/chaos/hang",
+            "/chaos/redis-reset",
+            "/metrics",
+            "/openapi.json",
+        ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
         }
     }

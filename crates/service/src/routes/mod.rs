@@ -29,12 +29,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
 }
 
 async fn not_found(uri: http::Uri) -> ApiError {
-    ApiError::not_found(format!("no route for {}; GET /openapi.json lists the API", uri.path()))
+    ApiError::not_found(format!(
+        "no route for {}; GET /openapi.json lists the API",
+        uri.path()
+    ))
 }
 
 async fn method_not_allowed(method: http::Method, uri: http::Uri) -> ApiError {
     ApiError::new(
         http::StatusCode::METHOD_NOT_ALLOWED,
-        format!("{method} is not allowed on {}; GET /openapi.json lists the methods", uri.path()),
+        format!(
+            "{method} is not allowed on {}; GET /openapi.json lists the methods",
+            uri.path()
+        ),
     )
 }
