@@ -171,6 +171,11 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
 
 /// The installed telemetry: renders `/metrics`, flushes on shutdown.
+///
+/// Cheap to clone (every part is shared): give one clone to the `/metrics`
+/// handler and keep one for [`Telemetry::shutdown`], which stops the shared
+/// exporters whichever clone it is called on.
+#[derive(Clone)]
 pub struct Telemetry {
     tracer_provider: SdkTracerProvider,
     meter_provider: SdkMeterProvider,
