@@ -46,7 +46,7 @@ pub fn duration(text: &str) -> Result<Duration, String> {
 }
 
 fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
-    if !secs.is_finite() || secs < 0.0 || secs > 1.0e9 {
+    if !secs.is_finite() || !(0.0..=1.0e9).contains(&secs) {
         return Err(format!("`{text}` is out of range"));
     }
     Ok(Duration::from_secs_f64(secs))
@@ -58,7 +58,7 @@ pub fn format_duration(d: Duration) -> String {
     if ms == 0 {
         return "0s".into();
     }
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return if ms < 1000 {
             format!("{ms}ms")
         } else {
@@ -134,7 +134,7 @@ pub fn rate(text: &str) -> Result<f64, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a rate (e.g. 100/s)"))?;
     let per_sec = value / per;
-    if !per_sec.is_finite() || per_sec < 0.0 || per_sec > 10_000_000.0 {
+    if !per_sec.is_finite() || !(0.0..=10_000_000.0).contains(&per_sec) {
         return Err(format!("`{text}` is out of range (0 to 10000000/s)"));
     }
     Ok(per_sec)

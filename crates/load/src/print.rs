@@ -125,7 +125,7 @@ pub fn summary(report: &Report) -> String {
     if g.late_starts > 0 {
         let _ = writeln!(
             out,
-            "\nnote: {} requests started more than 10ms late (--max-in-flight reached); their latency counts from the schedule",
+            "\nnote: {} requests started more than 10ms after their scheduled time (generator busy or --max-in-flight reached); their latency counts from the schedule",
             g.late_starts
         );
     }

@@ -137,6 +137,8 @@ pub struct Stats {
     failures: BTreeMap<(usize, String), FailureAcc>,
     history: Vec<HistoryPoint>,
     history_interval: Duration,
+    /// When the current history window began (since the start).
+    window_start: Duration,
 }
 
 impl Stats {
@@ -163,6 +165,7 @@ impl Stats {
             failures: BTreeMap::new(),
             history: Vec::new(),
             history_interval,
+            window_start: Duration::ZERO,
         })
     }
 
@@ -230,16 +233,19 @@ impl Stats {
         self.push_point(elapsed, load);
     }
 
-    /// Closes the current (possibly partial) history window.
+    /// Closes the current partial history window at the end of a run,
+    /// unless it is too short for meaningful rates (under half an
+    /// interval); the summary counts every request either way.
     pub fn history_flush(&mut self, elapsed: Duration, load: f64) {
-        if self.window.requests > 0 || self.window_ticks > 0 {
+        let span = elapsed.saturating_sub(self.window_start);
+        if self.window.requests > 0 && span >= self.history_interval / 2 {
             self.push_point(elapsed, load);
         }
     }
 
     fn push_point(&mut self, elapsed: Duration, load: f64) {
-        let secs =
-            (self.history_interval.as_secs_f64() * f64::from(self.window_ticks.max(1))).max(1e-3);
+        let secs = elapsed.saturating_sub(self.window_start).as_secs_f64().max(1e-3);
+        self.window_start = elapsed;
         let w = &self.window;
         let percentiles = if w.requests > 0 {
             PERCENTILES
@@ -324,7 +330,7 @@ impl Stats {
                 }
             })
             .collect();
-        out.sort_by(|a, b| b.occurrences.cmp(&a.occurrences));
+        out.sort_by_key(|f| std::cmp::Reverse(f.occurrences));
         out
     }
 

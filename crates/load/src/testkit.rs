@@ -159,7 +159,7 @@ async fn answer(
         ("GET", "/fast") => (200, "ok".into()),
         ("GET", "/flaky") => {
             let n = state.flaky.fetch_add(1, Ordering::Relaxed) + 1;
-            if b.flaky_every > 0 && n % b.flaky_every == 0 {
+            if b.flaky_every > 0 && n.is_multiple_of(b.flaky_every) {
                 (500, "boom".into())
             } else {
                 (200, "ok".into())
@@ -167,7 +167,7 @@ async fn answer(
         }
         ("GET", "/health") => {
             let n = state.health.fetch_add(1, Ordering::Relaxed) + 1;
-            let sick = b.unhealthy_every > 0 && n % b.unhealthy_every == 0;
+            let sick = b.unhealthy_every > 0 && n.is_multiple_of(b.unhealthy_every);
             let status = if sick { "unhealthy" } else { "healthy" };
             (
                 200,

@@ -55,7 +55,7 @@ pub struct ServeArgs {
     pub parent_pid: Option<u32>,
 
     /// Use Redis at all; false serves without it ("Redis unavailable").
-    #[arg(long, env = "REDIS_ENABLED", default_value = "true", value_parser = parse_bool, help_heading = "Redis")]
+    #[arg(long, env = "REDIS_ENABLED", default_value = "true", value_parser = parse_bool, action = clap::ArgAction::Set, help_heading = "Redis")]
     pub redis_enabled: bool,
     /// Full Redis URL (redis:// or rediss://); overrides host, port and SSL.
     #[arg(long, env = "REDIS_URL", help_heading = "Redis")]
@@ -77,7 +77,7 @@ pub struct ServeArgs {
     )]
     pub redis_port: u16,
     /// Connect with TLS (Azure Managed Redis needs it; build with --features tls).
-    #[arg(long, env = "REDIS_SSL", default_value = "false", value_parser = parse_bool, help_heading = "Redis")]
+    #[arg(long, env = "REDIS_SSL", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set, help_heading = "Redis")]
     pub redis_ssl: bool,
     /// ACL user name.
     #[arg(long, env = "REDIS_USERNAME", help_heading = "Redis")]
@@ -94,7 +94,7 @@ pub struct ServeArgs {
     #[arg(long, env = "REDIS_PASSWORD_FILE", help_heading = "Redis")]
     pub redis_password_file: Option<PathBuf>,
     /// Authenticate with Entra ID tokens (managed identity; build with --features entra-id).
-    #[arg(long, env = "REDIS_USE_ENTRA_ID", default_value = "false", value_parser = parse_bool, help_heading = "Redis")]
+    #[arg(long, env = "REDIS_USE_ENTRA_ID", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set, help_heading = "Redis")]
     pub redis_use_entra_id: bool,
     /// Upper bound of Redis operations in flight at once (they share one
     /// multiplexed connection).
@@ -172,7 +172,7 @@ pub struct ServeArgs {
     pub health_timeout_ms: u64,
 
     /// Serve the /chaos endpoints (false: they answer 404).
-    #[arg(long, env = "CHAOS_ENABLED", default_value = "true", value_parser = parse_bool, help_heading = "Chaos")]
+    #[arg(long, env = "CHAOS_ENABLED", default_value = "true", value_parser = parse_bool, action = clap::ArgAction::Set, help_heading = "Chaos")]
     pub chaos_enabled: bool,
     /// Bearer token required by mutating /chaos calls.
     #[arg(
@@ -192,7 +192,7 @@ pub struct ServeArgs {
     pub load_max_memory_mb: u64,
 
     /// Export traces and metrics (OTLP / Azure Monitor); logs and /metrics stay.
-    #[arg(long, env = "TELEMETRY_ENABLED", default_value = "true", value_parser = parse_bool, help_heading = "Telemetry")]
+    #[arg(long, env = "TELEMETRY_ENABLED", default_value = "true", value_parser = parse_bool, action = clap::ArgAction::Set, help_heading = "Telemetry")]
     pub telemetry_enabled: bool,
     /// Share of traces kept, 0.0 to 1.0 (traces with errors are always kept).
     #[arg(
