@@ -244,7 +244,10 @@ impl Stats {
     }
 
     fn push_point(&mut self, elapsed: Duration, load: f64) {
-        let secs = elapsed.saturating_sub(self.window_start).as_secs_f64().max(1e-3);
+        let secs = elapsed
+            .saturating_sub(self.window_start)
+            .as_secs_f64()
+            .max(1e-3);
         self.window_start = elapsed;
         let w = &self.window;
         let percentiles = if w.requests > 0 {
