@@ -1,1 +1,32 @@
-//! The local lab platform behind `chaoslab up` (placeholder, being written).
+//! The local lab platform behind `chaoslab up`: what the seed needed an
+//! Azure subscription for, on one machine. A real Redis child
+//! ([`redis_server`]), replicas of the service supervised like containers
+//! ([`supervisor`], [`probe`], [`resources`]), revisions with a readiness
+//! gate ([`revision`]), an HPA-style autoscaler ([`autoscaler`]), the
+//! ingress (crate `chaoslab-ingress`), a control API ([`control_api`]) with
+//! an event bus ([`events`]) and a metrics time series ([`timeseries`]).
+//! [`lab::start`] wires them in order; the CLI uses [`client::LabClient`].
+
+pub mod autoscaler;
+pub mod client;
+pub mod config;
+pub mod control_api;
+pub mod events;
+mod files;
+pub mod lab;
+pub mod logs;
+mod loops;
+pub mod platform;
+pub mod probe;
+pub mod redis_server;
+pub mod render;
+mod resources;
+pub mod resp;
+pub mod revision;
+pub mod spawner;
+pub mod state;
+mod supervisor;
+pub mod timeseries;
+
+pub use config::{LabConfig, Overrides, Preset};
+pub use lab::{LabError, RunningLab, start};

@@ -1,0 +1,343 @@
+//! The control API on 127.0.0.1:8090: what the CLI (`status`, `events`,
+//! `logs`, `revisions`, `deploy`, `down`) and the console use. Every route
+//! needs `Authorization: Bearer <token>` (the token is in the owner-only
+//! state file). Errors use the spec's body with their HTTP status. Streams
+//! (`follow=true`) are JSON lines, bounded by the bus buffers, and end when
+//! the lab stops. `router()` is separate from serving so tests call it
+//! without a socket.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::stream::{self, Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+
+use crate::events::now_rfc3339;
+use crate::platform::Platform;
+use crate::revision::{DeployError, DeployRequest};
+
+/// Where the lab's endpoints are (for status output).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabInfo {
+    pub pid: u32,
+    pub started_at: String,
+    pub state_dir: String,
+    pub ingress_url: String,
+    pub control_url: String,
+    pub redis: String,
+}
+
+#[derive(Clone)]
+struct ApiState {
+    platform: Arc<Platform>,
+    token: Arc<str>,
+    info: Arc<LabInfo>,
+}
+
+/// An API error: status + the spec's error body.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    detail: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": self.status.canonical_reason().unwrap_or("Error"),
+            "detail": self.detail,
+            "timestamp": now_rfc3339(),
+            "request_id": uuid::Uuid::new_v4().to_string(),
+        });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<DeployError> for ApiError {
+    fn from(e: DeployError) -> Self {
+        let status = match e {
+            DeployError::Busy | DeployError::Exists(_) | DeployError::AlreadyActive(_) => {
+                StatusCode::CONFLICT
+            }
+            DeployError::NotFound(_) => StatusCode::NOT_FOUND,
+            DeployError::Invalid(_) => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+/// The API's routes (authenticated).
+pub fn router(platform: Arc<Platform>, token: String, info: LabInfo) -> Router {
+    let state = ApiState {
+        platform,
+        token: token.into(),
+        info: Arc::new(info),
+    };
+    Router::new()
+        .route("/api/status", get(status))
+        .route("/api/replicas", get(replicas))
+        .route("/api/revisions", get(revisions).post(deploy))
+        .route("/api/revisions/{name}", get(revision))
+        .route("/api/revisions/{name}/activate", post(activate))
+        .route("/api/events", get(events))
+        .route("/api/metrics", get(metrics))
+        .route("/api/logs", get(logs))
+        .route("/api/shutdown", post(shutdown))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn authenticate(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let expected = format!("Bearer {}", state.token);
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes())) {
+        next.run(request).await
+    } else {
+        let mut response = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token (it is in the lab's state file, .chaoslab/lab.json)",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn status(State(s): State<ApiState>) -> Json<serde_json::Value> {
+    let p = &s.platform;
+    let a = &p.config.file.autoscaler;
+    Json(serde_json::json!({
+        "lab": *s.info,
+        "active_revision": p.active(),
+        "revisions": p.revisions_view(),
+        "replicas": p.replicas(),
+        "autoscaler": {
+            "enabled": a.enabled, "min_replicas": a.min_replicas, "max_replicas": a.max_replicas,
+            "target_cpu_utilization": a.target_cpu_utilization,
+            "scale_down_stabilization_seconds": a.scale_down_stabilization_seconds,
+        },
+        "limits": p.config.file.limits,
+        "probes": {"liveness": p.config.liveness, "readiness": p.config.readiness},
+        "ingress": p.ingress_metrics.snapshot(),
+        "last_point": p.series.last(),
+    }))
+}
+
+async fn replicas(State(s): State<ApiState>) -> impl IntoResponse {
+    Json(s.platform.replicas())
+}
+
+async fn revisions(State(s): State<ApiState>) -> impl IntoResponse {
+    Json(s.platform.revisions_view())
+}
+
+async fn revision(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    s.platform
+        .revisions_view()
+        .into_iter()
+        .find(|r| r.name == name)
+        .map(Json)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("revision {name} not found")))
+}
+
+async fn deploy(
+    State(s): State<ApiState>,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let request: DeployRequest = if body.is_empty() {
+        DeployRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, format!("bad deploy request: {e}"))
+        })?
+    };
+    let revision = s.platform.deploy(&request)?;
+    Ok((StatusCode::ACCEPTED, Json(revision)))
+}
+
+async fn activate(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let revision = s.platform.activate(&name)?;
+    Ok((StatusCode::ACCEPTED, Json(revision)))
+}
+
+async fn shutdown(State(s): State<ApiState>) -> impl IntoResponse {
+    s.platform.events.normal(
+        "ShutdownRequested",
+        "lab",
+        "shutdown requested through the control API",
+        serde_json::Value::Null,
+    );
+    s.platform.shutdown.cancel();
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"status": "stopping"})),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    since: u64,
+    limit: Option<usize>,
+    #[serde(default)]
+    follow: bool,
+}
+
+async fn events(State(s): State<ApiState>, Query(q): Query<EventsQuery>) -> Response {
+    let live = s.platform.events.subscribe();
+    let history = s.platform.events.history(q.since, q.limit.unwrap_or(200));
+    let last = history.last().map_or(q.since, |e| e.seq);
+    let first = stream::iter(history.into_iter().map(|e| json_line(&e)));
+    if !q.follow {
+        return ndjson(first.boxed());
+    }
+    let rest = follow(live, s.platform.clone(), move |e: &crate::events::Event| {
+        (e.seq > last).then(|| json_line(e))
+    });
+    ndjson(first.chain(rest).boxed())
+}
+
+#[derive(Debug, Deserialize)]
+struct LogsQuery {
+    replica: Option<String>,
+    tail: Option<usize>,
+    #[serde(default)]
+    follow: bool,
+}
+
+async fn logs(State(s): State<ApiState>, Query(q): Query<LogsQuery>) -> Result<Response, ApiError> {
+    let hub = &s.platform.logs;
+    let ids = match &q.replica {
+        Some(id) => {
+            let known = s.platform.replicas().iter().any(|r| &r.id == id)
+                || hub.replicas_with_logs().contains(id);
+            if !known {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("no replica {id}"),
+                ));
+            }
+            vec![id.clone()]
+        }
+        None => s.platform.replicas().into_iter().map(|r| r.id).collect(),
+    };
+    let tail = q.tail.unwrap_or(100).min(10_000);
+    let live = hub.subscribe();
+    let lines: Vec<String> = ids
+        .iter()
+        .flat_map(|id| hub.tail(id, tail))
+        .map(|l| json_line(&l))
+        .collect();
+    let first = stream::iter(lines);
+    if !q.follow {
+        return Ok(ndjson(first.boxed()));
+    }
+    let only = q.replica.clone();
+    let rest = follow(live, s.platform.clone(), move |l: &crate::logs::LogLine| {
+        only.as_ref()
+            .is_none_or(|id| &l.replica == id)
+            .then(|| json_line(l))
+    });
+    Ok(ndjson(first.chain(rest).boxed()))
+}
+
+#[derive(Debug, Deserialize)]
+struct MetricsQuery {
+    #[serde(default)]
+    since_ms: Option<i64>,
+}
+
+async fn metrics(State(s): State<ApiState>, Query(q): Query<MetricsQuery>) -> impl IntoResponse {
+    Json(s.platform.series.since(q.since_ms.unwrap_or(i64::MIN)))
+}
+
+/// A live stream from a broadcast, filtered and encoded by `f`, ending when
+/// the lab stops; a lagging reader gets a marker line instead of the lost
+/// items.
+fn follow<T: Clone + Send + 'static>(
+    rx: broadcast::Receiver<T>,
+    platform: Arc<Platform>,
+    f: impl Fn(&T) -> Option<String> + Send + 'static,
+) -> impl Stream<Item = String> + Send {
+    stream::unfold((rx, platform, f), |(mut rx, platform, f)| async move {
+        loop {
+            let next = tokio::select! {
+                _ = platform.shutdown.cancelled() => return None,
+                next = rx.recv() => next,
+            };
+            match next {
+                Ok(item) => {
+                    if let Some(line) = f(&item) {
+                        return Some((line, (rx, platform, f)));
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    let line = format!("{{\"lagged\":{n}}}\n");
+                    return Some((line, (rx, platform, f)));
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+fn json_line<T: Serialize>(value: &T) -> String {
+    let mut line = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
+    line.push('\n');
+    line
+}
+
+fn ndjson(lines: futures::stream::BoxStream<'static, String>) -> Response {
+    let body = Body::from_stream(lines.map(Ok::<_, std::convert::Infallible>));
+    let mut response = Response::new(body);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    response
+}

@@ -1,0 +1,292 @@
+//! Starting and stopping the whole lab, in order. Start: validate, refuse a
+//! second lab in the same state dir, bind the ingress and control ports,
+//! start Redis (PING, ACL user), the first revision's replicas, the ingress,
+//! the control API and the loops, then write the state file. Stop (Ctrl-C,
+//! SIGTERM, `chaoslab down`): every replica SIGTERM then SIGKILL after the
+//! grace, then Redis, then the state file; nothing is left running.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::{ConfigError, LabConfig, secs};
+use crate::control_api::{self, LabInfo};
+use crate::files::{private_dir, secret};
+use crate::platform::{Platform, RedisEndpoint, free_port};
+use crate::redis_server::{RedisError, RedisOptions, RedisServer, SERVICE_USER, find_executable};
+use crate::spawner::{Spawner, alive};
+use crate::state::StateFile;
+
+/// Why the lab could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("a lab is already running in {dir} (pid {pid}); stop it with `chaoslab down`")]
+    AlreadyRunning { dir: PathBuf, pid: u32 },
+    #[error("image not found: {0} (the executable replicas run)")]
+    ImageNotFound(PathBuf),
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+    #[error("cannot listen for the {what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> LabError {
+    let context = context.into();
+    move |source| LabError::Io { context, source }
+}
+
+/// A started lab.
+pub struct RunningLab {
+    pub platform: Arc<Platform>,
+    pub ingress_addr: SocketAddr,
+    pub control_addr: SocketAddr,
+    pub info: LabInfo,
+    redis: Option<RedisServer>,
+    servers: Vec<JoinHandle<()>>,
+    state_dir: PathBuf,
+}
+
+impl std::fmt::Debug for RunningLab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningLab")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts the lab described by `config`.
+pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
+    let state_dir = std::path::absolute(&config.state_dir).map_err(io("state dir"))?;
+    if let Ok(existing) = StateFile::read(&state_dir)
+        && existing.pid != std::process::id()
+        && alive(existing.pid)
+    {
+        return Err(LabError::AlreadyRunning {
+            dir: state_dir,
+            pid: existing.pid,
+        });
+    }
+    if find_executable(&config.image).is_none() {
+        return Err(LabError::ImageNotFound(config.image.clone()));
+    }
+    let external = config.file.redis.url.clone();
+    if external.is_none() && find_executable(&config.file.redis.server).is_none() {
+        return Err(
+            RedisError::NotInstalled(config.file.redis.server.display().to_string()).into(),
+        );
+    }
+    let logs_dir = state_dir.join("logs");
+    private_dir(&state_dir).map_err(io(format!("cannot create {}", state_dir.display())))?;
+    private_dir(&logs_dir).map_err(io(format!("cannot create {}", logs_dir.display())))?;
+
+    let bind = |what: &'static str, port: u16| async move {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| LabError::Bind { what, addr, source })
+    };
+    let ingress_listener = bind("ingress", config.file.ingress.port).await?;
+    let control_listener = bind("control API", config.file.control.port).await?;
+    let ingress_addr = ingress_listener
+        .local_addr()
+        .map_err(io("ingress address"))?;
+    let control_addr = control_listener
+        .local_addr()
+        .map_err(io("control address"))?;
+
+    let spawner = Spawner::start().map_err(io("cannot start the spawner thread"))?;
+    let (redis, endpoint) = match &external {
+        Some(url) => (
+            None,
+            RedisEndpoint {
+                env: vec![("REDIS_URL".into(), url.clone())],
+                describe: format!("external {url}"),
+            },
+        ),
+        None => {
+            let port = match config.file.redis.port {
+                0 => free_port().map_err(io("cannot find a free port for Redis"))?,
+                p => p,
+            };
+            let options = RedisOptions {
+                server: config.file.redis.server.clone(),
+                port,
+                dir: state_dir.join("redis"),
+                log_file: logs_dir.join("redis.log"),
+                start_timeout: secs(config.file.redis.start_timeout_seconds),
+            };
+            let server = RedisServer::start(&spawner, &options).await?;
+            let endpoint = RedisEndpoint {
+                env: vec![
+                    ("REDIS_HOST".into(), "127.0.0.1".into()),
+                    ("REDIS_PORT".into(), port.to_string()),
+                    ("REDIS_USERNAME".into(), SERVICE_USER.into()),
+                    (
+                        "REDIS_PASSWORD_FILE".into(),
+                        server.service_password_file.display().to_string(),
+                    ),
+                ],
+                describe: format!(
+                    "redis://{SERVICE_USER}@127.0.0.1:{port} (pid {}, data {})",
+                    server.pid(),
+                    server.data_dir.display()
+                ),
+            };
+            (Some(server), endpoint)
+        }
+    };
+
+    let ingress_config = chaoslab_ingress::IngressConfig {
+        request_timeout: secs(config.file.ingress.request_timeout_seconds),
+        ..Default::default()
+    };
+    let platform = Platform::new(config, spawner, endpoint, logs_dir);
+    let info = LabInfo {
+        pid: std::process::id(),
+        started_at: platform.started_at.clone(),
+        state_dir: state_dir.display().to_string(),
+        ingress_url: format!("http://{ingress_addr}"),
+        control_url: format!("http://{control_addr}"),
+        redis: platform.redis.describe.clone(),
+    };
+    platform.events.normal(
+        "LabStarting",
+        "lab",
+        format!("lab starting; redis {}", info.redis),
+        serde_json::Value::Null,
+    );
+    let mut lab = RunningLab {
+        platform: platform.clone(),
+        ingress_addr,
+        control_addr,
+        info: info.clone(),
+        redis,
+        servers: Vec::new(),
+        state_dir: state_dir.clone(),
+    };
+    if let Err(e) = platform.start_initial() {
+        lab.stop().await;
+        return Err(LabError::Config(ConfigError::Invalid(e.to_string())));
+    }
+
+    let shutdown = platform.shutdown.clone();
+    let ingress = chaoslab_ingress::run(
+        ingress_listener,
+        platform.upstreams(),
+        ingress_config,
+        platform.ingress_metrics.clone(),
+        shutdown.clone().cancelled_owned(),
+    );
+    lab.servers.push(tokio::spawn(async move {
+        if let Err(e) = ingress.await {
+            tracing::error!(error = %e, "ingress stopped");
+        }
+    }));
+    let token = secret(40);
+    let router = control_api::router(platform.clone(), token.clone(), info.clone());
+    let control = control_api::serve(control_listener, router, shutdown.clone().cancelled_owned());
+    lab.servers.push(tokio::spawn(async move {
+        if let Err(e) = control.await {
+            tracing::error!(error = %e, "control API stopped");
+        }
+    }));
+    lab.servers
+        .push(tokio::spawn(crate::loops::autoscale(platform.clone())));
+    lab.servers
+        .push(tokio::spawn(crate::loops::sample(platform.clone())));
+
+    let state = StateFile {
+        pid: info.pid,
+        started_at: info.started_at.clone(),
+        ingress_url: info.ingress_url.clone(),
+        control_url: info.control_url.clone(),
+        token,
+        redis: info.redis.clone(),
+        redis_pid: lab.redis.as_ref().map(RedisServer::pid),
+    };
+    if let Err(e) = state.write(&state_dir) {
+        lab.stop().await;
+        return Err(io(format!(
+            "cannot write {}",
+            StateFile::path(&state_dir).display()
+        ))(e));
+    }
+    Ok(lab)
+}
+
+impl RunningLab {
+    /// Waits until the ingress has at least one ready replica; false on timeout.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let mut upstreams = self.platform.upstreams();
+        tokio::time::timeout(timeout, upstreams.wait_for(|set| !set.is_empty()))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Runs until `signal` resolves or the control API asks to stop, then
+    /// stops everything.
+    pub async fn run(self, signal: impl Future<Output = ()>) {
+        tokio::select! {
+            _ = signal => {}
+            _ = self.platform.shutdown.cancelled() => {}
+        }
+        self.stop().await;
+    }
+
+    /// The state dir in use.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// Stops replicas (SIGTERM, SIGKILL after the grace), servers, Redis,
+    /// and removes the state file.
+    pub async fn stop(mut self) {
+        let p = self.platform.clone();
+        p.events.normal(
+            "LabStopping",
+            "lab",
+            "stopping replicas, ingress and Redis",
+            serde_json::Value::Null,
+        );
+        p.shutdown.cancel();
+        p.replica_tasks.close();
+        let grace = secs(p.config.file.restart.termination_grace_seconds) + Duration::from_secs(2);
+        if tokio::time::timeout(grace, p.replica_tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("replicas did not stop within {grace:?}");
+        }
+        for server in self.servers.drain(..) {
+            let abort = server.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(6), server)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+        if let Some(redis) = self.redis.take() {
+            redis.stop(Duration::from_secs(5)).await;
+        }
+        StateFile::remove_if_mine(&self.state_dir, std::process::id());
+    }
+}

@@ -1,0 +1,428 @@
+//! The platform's shared state: revisions, replicas and what the ingress
+//! may route to. Replica supervisors, the deploy flow, the autoscaler, the
+//! sampler and the control API all go through [`Platform`]; its lock is a
+//! plain mutex never held across an await. Whenever readiness or the active
+//! revision changes, the ready set of the active revision is republished to
+//! the ingress at once.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chaoslab_ingress::{IngressMetrics, Upstream, UpstreamSet};
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{LabConfig, secs};
+use crate::events::{EventBus, lock, now_rfc3339};
+use crate::logs::LogHub;
+use crate::revision::Revision;
+use crate::spawner::Spawner;
+use crate::supervisor::{ReplicaSpec, supervise};
+use crate::timeseries::TimeSeries;
+
+/// Lifecycle phase of a replica, named as Kubernetes shows container states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Phase {
+    /// Spawned, probes not yet passing.
+    Starting,
+    /// Process running.
+    Running,
+    /// Waiting to restart after an exit.
+    BackOff,
+    /// Waiting to restart after repeated failed starts.
+    CrashLoopBackOff,
+    /// The executable is missing: waiting to retry.
+    ImagePullBackOff,
+    /// Being stopped (left the ingress).
+    Terminating,
+}
+
+/// How a replica's previous run ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExitInfo {
+    /// `Completed`, `Error`, `OOMKilled`, `LivenessProbeFailed`, `Signaled`,
+    /// `ImagePullFailed`.
+    pub reason: String,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub at: String,
+    pub message: String,
+}
+
+/// What anyone may know about a replica.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicaStatus {
+    pub id: String,
+    pub revision: String,
+    pub pid: Option<u32>,
+    /// The port given in APP_PORT.
+    pub port: u16,
+    /// Where probes and the ingress look.
+    pub target_port: u16,
+    pub phase: Phase,
+    pub ready: bool,
+    pub restarts: u32,
+    /// Failed runs in a row (reset by a long enough run).
+    pub consecutive_failures: u32,
+    pub last_exit: Option<ExitInfo>,
+    pub started_at: Option<String>,
+    /// CPU use, % of one core, over the last second.
+    pub cpu_percent: f64,
+    /// CPU use, % of the CPU request.
+    pub cpu_utilization: f64,
+    pub rss_mb: f64,
+    /// Whether CPU has been measured over a full second of this run.
+    pub cpu_measured: bool,
+}
+
+struct ReplicaEntry {
+    status: ReplicaStatus,
+    stop: CancellationToken,
+}
+
+struct State {
+    revisions: Vec<Revision>,
+    active: Option<String>,
+    replicas: BTreeMap<String, ReplicaEntry>,
+    next_replica: u64,
+}
+
+/// How replicas reach Redis (set once at start; the fault proxy of a later
+/// issue sits here).
+#[derive(Debug, Clone)]
+pub struct RedisEndpoint {
+    /// Environment given to every replica.
+    pub env: Vec<(String, String)>,
+    /// For status output.
+    pub describe: String,
+}
+
+/// The platform.
+pub struct Platform {
+    pub config: LabConfig,
+    pub events: EventBus,
+    pub series: TimeSeries,
+    pub logs: Arc<LogHub>,
+    pub ingress_metrics: Arc<IngressMetrics>,
+    pub redis: RedisEndpoint,
+    pub started_at: String,
+    pub(crate) spawner: Spawner,
+    upstreams: watch::Sender<UpstreamSet>,
+    state: Mutex<State>,
+    /// Cancelled when the lab stops: every loop ends.
+    pub shutdown: CancellationToken,
+    pub(crate) replica_tasks: TaskTracker,
+    /// One deploy or activation at a time.
+    pub(crate) deploy_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("started_at", &self.started_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Platform {
+    pub fn new(
+        config: LabConfig,
+        spawner: Spawner,
+        redis: RedisEndpoint,
+        logs_dir: PathBuf,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            events: EventBus::default(),
+            series: TimeSeries::default(),
+            logs: Arc::new(LogHub::new(logs_dir)),
+            ingress_metrics: Arc::new(IngressMetrics::default()),
+            redis,
+            started_at: now_rfc3339(),
+            spawner,
+            upstreams: watch::channel(Arc::new(Vec::new())).0,
+            state: Mutex::new(State {
+                revisions: Vec::new(),
+                active: None,
+                replicas: BTreeMap::new(),
+                next_replica: 1,
+            }),
+            shutdown: CancellationToken::new(),
+            replica_tasks: TaskTracker::new(),
+            deploy_lock: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    /// The ready set the ingress routes over.
+    pub fn upstreams(&self) -> watch::Receiver<UpstreamSet> {
+        self.upstreams.subscribe()
+    }
+
+    /// Recomputes the ready set of the active revision and publishes it if
+    /// it changed.
+    pub(crate) fn publish(&self) {
+        let set: Vec<Upstream> = {
+            let state = lock(&self.state);
+            state
+                .replicas
+                .values()
+                .filter(|r| Some(&r.status.revision) == state.active.as_ref())
+                .filter(|r| r.status.ready && r.status.phase == Phase::Running)
+                .map(|r| Upstream {
+                    id: r.status.id.clone(),
+                    addr: SocketAddr::from(([127, 0, 0, 1], r.status.target_port)),
+                })
+                .collect()
+        };
+        self.upstreams.send_if_modified(|current| {
+            if **current == set {
+                false
+            } else {
+                *current = Arc::new(set);
+                true
+            }
+        });
+    }
+
+    // ----- replicas -------------------------------------------------------
+
+    /// Starts one more replica of `revision`; returns its id.
+    pub(crate) fn start_replica(self: &Arc<Self>, revision: &Revision) -> std::io::Result<String> {
+        let port = free_port()?;
+        let target_port = if revision.target_port == 0 {
+            port
+        } else {
+            revision.target_port
+        };
+        let id = {
+            let mut state = lock(&self.state);
+            let id = format!("{}-{}", revision.name, state.next_replica);
+            state.next_replica += 1;
+            let stop = self.shutdown.child_token();
+            state.replicas.insert(
+                id.clone(),
+                ReplicaEntry {
+                    status: ReplicaStatus {
+                        id: id.clone(),
+                        revision: revision.name.clone(),
+                        pid: None,
+                        port,
+                        target_port,
+                        phase: Phase::Starting,
+                        ready: false,
+                        restarts: 0,
+                        consecutive_failures: 0,
+                        last_exit: None,
+                        started_at: None,
+                        cpu_percent: 0.0,
+                        cpu_utilization: 0.0,
+                        rss_mb: 0.0,
+                        cpu_measured: false,
+                    },
+                    stop: stop.clone(),
+                },
+            );
+            let spec = ReplicaSpec {
+                id: id.clone(),
+                revision: revision.name.clone(),
+                image: revision.image.clone(),
+                args: revision.args.clone(),
+                env: revision.env.clone(),
+                port,
+                target_port,
+            };
+            self.replica_tasks
+                .spawn(supervise(self.clone(), spec, stop));
+            id
+        };
+        self.events.normal(
+            "Scheduled",
+            &id,
+            format!("replica {id} of {} scheduled on port {port}", revision.name),
+            serde_json::json!({"revision": revision.name, "port": port, "target_port": target_port}),
+        );
+        Ok(id)
+    }
+
+    /// Takes a replica out of the ingress now, and stops it after the drain
+    /// delay (so requests already routed to it land).
+    pub(crate) fn stop_replica(&self, id: &str, drain: bool) {
+        let stop = {
+            let mut state = lock(&self.state);
+            let Some(entry) = state.replicas.get_mut(id) else {
+                return;
+            };
+            if entry.status.phase == Phase::Terminating {
+                return;
+            }
+            entry.status.phase = Phase::Terminating;
+            entry.status.ready = false;
+            entry.stop.clone()
+        };
+        self.publish();
+        let delay = if drain {
+            secs(self.config.file.revisions.drain_seconds)
+        } else {
+            Duration::ZERO
+        };
+        self.replica_tasks.spawn(async move {
+            tokio::time::sleep(delay).await;
+            stop.cancel();
+        });
+    }
+
+    /// Updates a replica's status; republishes when readiness may change.
+    pub(crate) fn update_replica(&self, id: &str, f: impl FnOnce(&mut ReplicaStatus)) {
+        let changed = {
+            let mut state = lock(&self.state);
+            let Some(entry) = state.replicas.get_mut(id) else {
+                return;
+            };
+            let before = (entry.status.ready, entry.status.phase);
+            f(&mut entry.status);
+            if entry.status.phase == Phase::Terminating {
+                entry.status.ready = false;
+            }
+            before != (entry.status.ready, entry.status.phase)
+        };
+        if changed {
+            self.publish();
+        }
+    }
+
+    /// Forgets a replica whose supervisor ended.
+    pub(crate) fn remove_replica(&self, id: &str) {
+        lock(&self.state).replicas.remove(id);
+        self.publish();
+    }
+
+    /// Whether a replica is being stopped (its supervisor should not restart).
+    pub(crate) fn is_terminating(&self, id: &str) -> bool {
+        lock(&self.state)
+            .replicas
+            .get(id)
+            .is_none_or(|r| r.status.phase == Phase::Terminating)
+    }
+
+    /// Every replica, sorted by id.
+    pub fn replicas(&self) -> Vec<ReplicaStatus> {
+        lock(&self.state)
+            .replicas
+            .values()
+            .map(|r| r.status.clone())
+            .collect()
+    }
+
+    /// Replicas of one revision that are not being stopped.
+    pub fn replicas_of(&self, revision: &str) -> Vec<ReplicaStatus> {
+        lock(&self.state)
+            .replicas
+            .values()
+            .filter(|r| r.status.revision == revision && r.status.phase != Phase::Terminating)
+            .map(|r| r.status.clone())
+            .collect()
+    }
+
+    // ----- revisions ------------------------------------------------------
+
+    /// The active revision's name.
+    pub fn active(&self) -> Option<String> {
+        lock(&self.state).active.clone()
+    }
+
+    /// All revisions, oldest first.
+    pub fn revisions(&self) -> Vec<Revision> {
+        lock(&self.state).revisions.clone()
+    }
+
+    /// One revision.
+    pub fn revision(&self, name: &str) -> Option<Revision> {
+        lock(&self.state)
+            .revisions
+            .iter()
+            .find(|r| r.name == name)
+            .cloned()
+    }
+
+    /// Adds a revision, dropping the oldest inactive ones past 50.
+    pub(crate) fn add_revision(&self, revision: Revision) {
+        let mut state = lock(&self.state);
+        state.revisions.push(revision);
+        while state.revisions.len() > 50 {
+            let Some(i) = state.revisions.iter().position(|r| !r.active) else {
+                break;
+            };
+            state.revisions.remove(i);
+        }
+    }
+
+    /// Changes a revision.
+    pub(crate) fn update_revision(&self, name: &str, f: impl FnOnce(&mut Revision)) {
+        if let Some(r) = lock(&self.state)
+            .revisions
+            .iter_mut()
+            .find(|r| r.name == name)
+        {
+            f(r);
+        }
+    }
+
+    /// Makes `name` the revision that receives all traffic.
+    pub(crate) fn set_active(&self, name: &str) {
+        {
+            let mut state = lock(&self.state);
+            state.active = Some(name.to_string());
+            for r in state.revisions.iter_mut() {
+                r.active = r.name == name;
+                r.traffic = if r.active { 100 } else { 0 };
+            }
+        }
+        self.publish();
+    }
+
+    /// Starts or stops replicas of `revision` until it runs `desired`.
+    pub(crate) fn reconcile(self: &Arc<Self>, revision: &str) {
+        let Some(rev) = self.revision(revision) else {
+            return;
+        };
+        let mut running = self.replicas_of(revision);
+        let desired = rev.desired as usize;
+        if running.len() < desired {
+            for _ in running.len()..desired {
+                if let Err(err) = self.start_replica(&rev) {
+                    self.events.warning(
+                        "FailedScheduling",
+                        revision,
+                        format!("cannot allocate a port for a replica: {err}"),
+                        serde_json::Value::Null,
+                    );
+                }
+            }
+        } else if running.len() > desired {
+            // Stop unready ones first, then the newest.
+            running.sort_by_key(|r| (r.ready, std::cmp::Reverse(replica_seq(&r.id))));
+            for r in running.iter().take(running.len() - desired) {
+                self.stop_replica(&r.id, true);
+            }
+        }
+    }
+}
+
+fn replica_seq(id: &str) -> u64 {
+    id.rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A port free right now on loopback.
+pub(crate) fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}

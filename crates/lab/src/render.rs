@@ -1,0 +1,141 @@
+//! Plain-text views of the control API's JSON for the CLI: status and
+//! revision tables, one line per event or log line. Kept here so the CLI
+//! stays a thin client and the formats are tested beside the data.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `chaoslab status`.
+pub fn status(v: &Value) -> String {
+    let mut out = String::new();
+    let lab = &v["lab"];
+    let _ = writeln!(
+        out,
+        "lab        pid {} since {}",
+        s(&lab["pid"]),
+        s(&lab["started_at"])
+    );
+    let _ = writeln!(out, "ingress    {}", s(&lab["ingress_url"]));
+    let _ = writeln!(out, "control    {}", s(&lab["control_url"]));
+    let _ = writeln!(out, "redis      {}", s(&lab["redis"]));
+    let _ = writeln!(out, "active     {}", s(&v["active_revision"]));
+    let ing = &v["ingress"];
+    let _ = writeln!(
+        out,
+        "requests   {} total, {} 5xx, {} made by the ingress, {} in flight",
+        s(&ing["requests_total"]),
+        s(&ing["by_class"][4]),
+        s(&ing["proxy_errors"]),
+        s(&ing["in_flight"])
+    );
+    out.push('\n');
+    out.push_str(&revisions(&v["revisions"]));
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "{:<28} {:<18} {:>7} {:>6} {:>5} {:>8} {:>7} {:>8}  LAST EXIT",
+        "REPLICA", "PHASE", "PID", "PORT", "READY", "RESTARTS", "CPU%", "MEM MiB"
+    );
+    for r in v["replicas"].as_array().into_iter().flatten() {
+        let last = match &r["last_exit"] {
+            Value::Null => "-".to_string(),
+            e => format!("{} ({})", s(&e["reason"]), s(&e["message"])),
+        };
+        let _ = writeln!(
+            out,
+            "{:<28} {:<18} {:>7} {:>6} {:>5} {:>8} {:>7.1} {:>8.1}  {}",
+            s(&r["id"]),
+            s(&r["phase"]),
+            s(&r["pid"]),
+            s(&r["target_port"]),
+            if r["ready"] == true { "yes" } else { "no" },
+            s(&r["restarts"]),
+            r["cpu_percent"].as_f64().unwrap_or(0.0),
+            r["rss_mb"].as_f64().unwrap_or(0.0),
+            last
+        );
+    }
+    out
+}
+
+/// `chaoslab revisions`.
+pub fn revisions(v: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<26} {:<25} {:<13} {:<6} {:>8} {:>7}  REASON",
+        "REVISION", "CREATED", "STATE", "ACTIVE", "REPLICAS", "TRAFFIC"
+    );
+    for r in v.as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "{:<26} {:<25} {:<13} {:<6} {:>8} {:>6}%  {}",
+            s(&r["name"]),
+            s(&r["created"]),
+            s(&r["state"]),
+            if r["active"] == true { "yes" } else { "no" },
+            format!("{}/{}", s(&r["ready_replicas"]), s(&r["replicas"])),
+            s(&r["traffic"]),
+            s(&r["reason"])
+        );
+    }
+    out
+}
+
+/// One event per line.
+pub fn event(v: &Value) -> String {
+    if let Some(n) = v.get("lagged") {
+        return format!("... {n} events skipped (reader too slow)");
+    }
+    format!(
+        "{}  {:<7} {:<20} {:<26} {}",
+        s(&v["time"]),
+        s(&v["level"]),
+        s(&v["reason"]),
+        s(&v["subject"]),
+        s(&v["message"])
+    )
+}
+
+/// One log line, prefixed by its replica.
+pub fn log_line(v: &Value) -> String {
+    format!("[{}] {}", s(&v["replica"]), s(&v["line"]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_tables_and_lines() {
+        let v = serde_json::json!({
+            "lab": {"pid": 1, "ingress_url": "http://127.0.0.1:8000"},
+            "active_revision": "app--a",
+            "revisions": [{"name": "app--a", "state": "Running", "active": true, "replicas": 1, "ready_replicas": 1, "traffic": 100}],
+            "replicas": [{"id": "app--a-1", "phase": "Running", "ready": true, "restarts": 1,
+                          "last_exit": {"reason": "OOMKilled", "message": "over"}}],
+            "ingress": {"requests_total": 3, "by_class": [0, 3, 0, 0, 0]}
+        });
+        let text = status(&v);
+        assert!(text.contains("app--a-1"));
+        assert!(text.contains("OOMKilled (over)"));
+        assert!(text.contains("1/1"));
+        let e = event(
+            &serde_json::json!({"time": "t", "level": "Normal", "reason": "ScaledUp", "subject": "x", "message": "m"}),
+        );
+        assert!(e.contains("ScaledUp"));
+        assert_eq!(
+            log_line(&serde_json::json!({"replica": "r", "line": "l"})),
+            "[r] l"
+        );
+    }
+}

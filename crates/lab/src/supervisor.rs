@@ -1,0 +1,414 @@
+//! One replica's life, as the kubelet runs a container: spawn the process
+//! with its environment, probe it (readiness moves it in and out of the
+//! ingress, liveness failure restarts it), watch its memory against the
+//! limit (over it: SIGKILL, OOMKilled) and its CPU against the request, and
+//! restart it after any exit with exponential back-off; a replica that keeps
+//! failing is in CrashLoopBackOff, one whose executable is missing in
+//! ImagePullBackOff. Stopping is SIGTERM, then SIGKILL after the grace.
+
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::secs;
+use crate::events::now_rfc3339;
+use crate::platform::{ExitInfo, Phase, Platform};
+use crate::probe::{check, run_probe};
+use crate::spawner::DeathSignal;
+
+/// Everything needed to (re)start one replica.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplicaSpec {
+    pub id: String,
+    pub revision: String,
+    pub image: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub port: u16,
+    pub target_port: u16,
+}
+
+/// Variables passed through from the lab's environment (telemetry, logs);
+/// everything else is the revision's, as in a container.
+const PASS_THROUGH: &[&str] = &["PATH", "HOME", "LANG", "TZ", "LOG_LEVEL", "RUST_BACKTRACE"];
+const PASS_PREFIXES: &[&str] = &["OTEL_", "APPLICATIONINSIGHTS_"];
+
+/// Exponential back-off: initial × 2^n, capped.
+#[derive(Debug, Clone)]
+pub(crate) struct Backoff {
+    initial: Duration,
+    max: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Self {
+            initial,
+            max,
+            failures: 0,
+        }
+    }
+    /// The next delay (and counts a failure).
+    pub fn next_delay(&mut self) -> Duration {
+        let factor = 2u32.saturating_pow(self.failures.min(20));
+        self.failures = self.failures.saturating_add(1);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+enum Outcome {
+    Stopped,
+    Exited(ExitInfo),
+}
+
+/// Runs the replica until `stop` is cancelled, then removes it.
+pub(crate) async fn supervise(platform: Arc<Platform>, spec: ReplicaSpec, stop: CancellationToken) {
+    let restart = &platform.config.file.restart;
+    let mut backoff = Backoff::new(
+        secs(restart.backoff_initial_seconds),
+        secs(restart.backoff_max_seconds),
+    );
+    let reset_after = secs(restart.backoff_reset_seconds);
+    let crash_loop = restart.crash_loop_restarts;
+    let mut first = true;
+    loop {
+        if stop.is_cancelled() || (!first && platform.is_terminating(&spec.id)) {
+            break;
+        }
+        let started = Instant::now();
+        let outcome = match spawn(&platform, &spec).await {
+            Ok(child) => run(&platform, &spec, child, &stop).await,
+            Err(err) => {
+                let missing = matches!(
+                    err.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                );
+                let (reason, message) = if missing {
+                    (
+                        "ImagePullFailed",
+                        format!("image not found: {}: {err}", spec.image.display()),
+                    )
+                } else {
+                    (
+                        "StartError",
+                        format!("cannot start {}: {err}", spec.image.display()),
+                    )
+                };
+                Outcome::Exited(ExitInfo {
+                    reason: reason.into(),
+                    exit_code: None,
+                    signal: None,
+                    at: now_rfc3339(),
+                    message,
+                })
+            }
+        };
+        first = false;
+        let exit = match outcome {
+            Outcome::Stopped => break,
+            Outcome::Exited(exit) => exit,
+        };
+        if stop.is_cancelled() {
+            break;
+        }
+        if started.elapsed() >= reset_after {
+            backoff.reset();
+        }
+        let delay = backoff.next_delay();
+        let image_missing = exit.reason == "ImagePullFailed";
+        let mut failures = 0;
+        platform.update_replica(&spec.id, |s| {
+            s.pid = None;
+            s.ready = false;
+            s.consecutive_failures = if started.elapsed() >= reset_after {
+                1
+            } else {
+                s.consecutive_failures + 1
+            };
+            failures = s.consecutive_failures;
+            s.phase = if image_missing {
+                Phase::ImagePullBackOff
+            } else if s.consecutive_failures >= crash_loop {
+                Phase::CrashLoopBackOff
+            } else {
+                Phase::BackOff
+            };
+            s.last_exit = Some(exit.clone());
+        });
+        let level_reason = if image_missing {
+            "ImagePullBackOff"
+        } else if failures >= crash_loop {
+            "CrashLoopBackOff"
+        } else {
+            "BackOff"
+        };
+        platform.events.warning(
+            level_reason,
+            &spec.id,
+            format!(
+                "{}: {}; restarting in {:.1}s",
+                exit.reason,
+                exit.message,
+                delay.as_secs_f64()
+            ),
+            serde_json::json!({
+                "reason": exit.reason, "exit_code": exit.exit_code, "signal": exit.signal,
+                "consecutive_failures": failures, "backoff_seconds": delay.as_secs_f64(),
+            }),
+        );
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        platform.update_replica(&spec.id, |s| {
+            s.restarts += 1;
+            s.phase = Phase::Starting;
+        });
+    }
+    platform.events.normal(
+        "Stopped",
+        &spec.id,
+        format!("replica {} stopped", spec.id),
+        serde_json::Value::Null,
+    );
+    platform.remove_replica(&spec.id);
+}
+
+async fn spawn(platform: &Platform, spec: &ReplicaSpec) -> std::io::Result<Child> {
+    let mut command = Command::new(&spec.image);
+    command
+        .args(&spec.args)
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in std::env::vars() {
+        if PASS_THROUGH.contains(&key.as_str()) || PASS_PREFIXES.iter().any(|p| key.starts_with(p))
+        {
+            command.env(key, value);
+        }
+    }
+    let grace = platform.config.file.restart.termination_grace_seconds;
+    let lab = [
+        ("APP_HOST", "127.0.0.1".to_string()),
+        ("APP_PORT", spec.port.to_string()),
+        ("REPLICA_ID", spec.id.clone()),
+        ("REVISION", spec.revision.clone()),
+        ("LOG_FORMAT", "json".into()),
+        ("HEALTH_CACHE_TTL_SECONDS", "0".into()),
+        (
+            "SHUTDOWN_GRACE_SECONDS",
+            format!("{}", grace.ceil().max(1.0)),
+        ),
+        ("CHAOSLAB_PARENT_PID", std::process::id().to_string()),
+    ];
+    command.envs(lab);
+    command.envs(platform.redis.env.iter().cloned());
+    // The revision's own environment wins (bad-env deploys rely on it).
+    command.envs(spec.env.iter().cloned());
+    let mut child = platform.spawner.spawn(command, DeathSignal::Kill).await?;
+    let pid = child.id();
+    platform.update_replica(&spec.id, |s| {
+        s.pid = pid;
+        s.phase = Phase::Running;
+        s.started_at = Some(now_rfc3339());
+        s.cpu_measured = false;
+    });
+    platform.events.normal(
+        "Started",
+        &spec.id,
+        format!("replica {} started (pid {})", spec.id, pid.unwrap_or(0)),
+        serde_json::json!({"pid": pid, "port": spec.port, "image": spec.image}),
+    );
+    if let Some(out) = child.stdout.take() {
+        let logs = platform.logs.clone();
+        let id = spec.id.clone();
+        tokio::spawn(async move { logs.pump(id, "stdout", out).await });
+    }
+    if let Some(err) = child.stderr.take() {
+        let logs = platform.logs.clone();
+        let id = spec.id.clone();
+        tokio::spawn(async move { logs.pump(id, "stderr", err).await });
+    }
+    Ok(child)
+}
+
+/// One run of the process, until it exits, is killed, or the replica stops.
+async fn run(
+    platform: &Arc<Platform>,
+    spec: &ReplicaSpec,
+    mut child: Child,
+    stop: &CancellationToken,
+) -> Outcome {
+    let config = &platform.config;
+    let addr = SocketAddr::from(([127, 0, 0, 1], spec.target_port));
+    let grace = secs(config.file.restart.termination_grace_seconds);
+    let pid = child.id().unwrap_or(0);
+
+    let liveness = async {
+        let spec_l = &config.liveness;
+        let mut reason = String::new();
+        run_probe(
+            spec_l,
+            true,
+            || check(&spec_l.action, addr),
+            |live, error| {
+                if live {
+                    ControlFlow::Continue(())
+                } else {
+                    reason = error.to_string();
+                    ControlFlow::Break(())
+                }
+            },
+        )
+        .await;
+        reason
+    };
+    let readiness = async {
+        let spec_r = &config.readiness;
+        run_probe(
+            spec_r,
+            false,
+            || check(&spec_r.action, addr),
+            |ready, error| {
+                platform.update_replica(&spec.id, |s| s.ready = ready);
+                if ready {
+                    platform.events.normal(
+                        "Ready",
+                        &spec.id,
+                        format!("replica {} is ready", spec.id),
+                        serde_json::Value::Null,
+                    );
+                } else {
+                    platform.events.warning(
+                        "Unhealthy",
+                        &spec.id,
+                        format!("readiness probe failed: {error}; replica left the ingress"),
+                        serde_json::json!({"probe": "readiness", "error": error}),
+                    );
+                }
+                ControlFlow::Continue(())
+            },
+        )
+        .await;
+    };
+    let memory = crate::resources::watch(platform, &spec.id, pid);
+
+    tokio::select! {
+        status = child.wait() => Outcome::Exited(exit_info(status)),
+        reason = liveness => {
+            platform.update_replica(&spec.id, |s| s.ready = false);
+            platform.events.warning(
+                "Unhealthy",
+                &spec.id,
+                format!("liveness probe failed {} times: {reason}; restarting the replica", config.liveness.failure_threshold),
+                serde_json::json!({"probe": "liveness", "error": reason, "failure_threshold": config.liveness.failure_threshold}),
+            );
+            let status = terminate(&mut child, pid, grace).await;
+            Outcome::Exited(ExitInfo {
+                reason: "LivenessProbeFailed".into(),
+                exit_code: status.as_ref().and_then(|s| s.code()),
+                signal: status.as_ref().and_then(std::os::unix::process::ExitStatusExt::signal),
+                at: now_rfc3339(),
+                message: format!("liveness probe failed: {reason}"),
+            })
+        }
+        rss = memory => {
+            let _ = child.kill().await;
+            let limit = config.file.limits.memory_mb;
+            platform.events.warning(
+                "OOMKilled",
+                &spec.id,
+                format!("replica used {rss:.0} MiB, over its {limit} MiB limit: killed"),
+                serde_json::json!({"rss_mb": rss, "limit_mb": limit}),
+            );
+            Outcome::Exited(ExitInfo {
+                reason: "OOMKilled".into(),
+                exit_code: Some(137),
+                signal: Some(libc::SIGKILL),
+                at: now_rfc3339(),
+                message: format!("memory {rss:.0} MiB over the {limit} MiB limit"),
+            })
+        }
+        _ = readiness => Outcome::Stopped,
+        _ = stop.cancelled() => {
+            platform.update_replica(&spec.id, |s| s.ready = false);
+            terminate(&mut child, pid, grace).await;
+            Outcome::Stopped
+        }
+    }
+}
+
+/// SIGTERM, then SIGKILL after `grace`; returns the exit status if seen.
+async fn terminate(child: &mut Child, pid: u32, grace: Duration) -> Option<ExitStatus> {
+    if pid != 0 {
+        crate::spawner::signal(pid, libc::SIGTERM);
+    }
+    match tokio::time::timeout(grace, child.wait()).await {
+        Ok(status) => status.ok(),
+        Err(_) => {
+            let _ = child.kill().await;
+            child.wait().await.ok()
+        }
+    }
+}
+
+fn exit_info(status: std::io::Result<ExitStatus>) -> ExitInfo {
+    use std::os::unix::process::ExitStatusExt;
+    let (reason, code, signal, message) = match status {
+        Ok(s) if s.success() => (
+            "Completed",
+            Some(0),
+            None,
+            "exited with status 0".to_string(),
+        ),
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(code), _) => (
+                "Error",
+                Some(code),
+                None,
+                format!("exited with status {code}"),
+            ),
+            (None, Some(sig)) => (
+                "Signaled",
+                Some(128 + sig),
+                Some(sig),
+                format!("killed by signal {sig}"),
+            ),
+            _ => ("Error", None, None, "exited".to_string()),
+        },
+        Err(e) => ("Error", None, None, format!("wait failed: {e}")),
+    };
+    ExitInfo {
+        reason: reason.into(),
+        exit_code: code,
+        signal,
+        at: now_rfc3339(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(5));
+        let delays: Vec<u64> = (0..5).map(|_| b.next_delay().as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 5, 5]);
+        b.reset();
+        assert_eq!(b.next_delay(), Duration::from_secs(1));
+    }
+}
