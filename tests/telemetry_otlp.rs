@@ -177,6 +177,21 @@ fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
         })
 }
 
+/// The integer value of attribute `key`. tracing-opentelemetry exports
+/// fields recorded as `u64` (e.g. a `u16` status code) as strings, so a
+/// decimal string counts too.
+fn int_attr(attributes: &[KeyValue], key: &str) -> Option<i64> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v: &AnyValue| match &v.value {
+            Some(any_value::Value::IntValue(i)) => Some(*i),
+            Some(any_value::Value::StringValue(s)) => s.parse().ok(),
+            _ => None,
+        })
+}
+
 fn has_attr(attributes: &[KeyValue], key: &str) -> bool {
     attributes.iter().any(|kv| kv.key == key)
 }
@@ -184,6 +199,10 @@ fn has_attr(attributes: &[KeyValue], key: &str) -> bool {
 /// The service exporting to `endpoint` with short intervals, as the test
 /// needs them (the defaults are 5 s for spans, 60 s for metrics).
 fn service_exporting_to(redis: &RedisServer, endpoint: &str) -> Service {
+    exporting_to(redis, endpoint).start()
+}
+
+fn exporting_to(redis: &RedisServer, endpoint: &str) -> common::ServiceBuilder {
     Service::builder()
         .redis(redis)
         .env("TELEMETRY_ENABLED", "true")
@@ -191,7 +210,6 @@ fn service_exporting_to(redis: &RedisServer, endpoint: &str) -> Service {
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
         .env("OTEL_METRIC_EXPORT_INTERVAL", "1000")
         .env("OTEL_BSP_SCHEDULE_DELAY", "200")
-        .start()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,6 +309,49 @@ async fn request_spans_and_metrics_reach_an_otlp_collector() {
     ] {
         assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_rate_zero_still_exports_failed_requests() {
+    let mut redis = RedisServer::start();
+    let collector = Collector::start();
+    let service = exporting_to(&redis, &collector.endpoint())
+        .env("TELEMETRY_SAMPLING_RATE", "0")
+        .start();
+    let client = http(Duration::from_secs(15));
+
+    let ok = client.get(service.url("/")).send().await.expect("GET /");
+    assert_eq!(ok.status(), 200, "logs:\n{}", service.logs());
+    redis.stop();
+    let failed = client.get(service.url("/")).send().await.expect("GET /");
+    assert_eq!(failed.status(), 503, "logs:\n{}", service.logs());
+
+    let is_request = |s: &Span| s.kind == SpanKind::Server as i32;
+    let error = eventually_async(
+        Duration::from_secs(20),
+        "the failed request's span at the collector",
+        || async {
+            collector.spans().into_iter().find(|s| {
+                is_request(s) && int_attr(&s.attributes, "http.response.status_code") == Some(503)
+            })
+        },
+    )
+    .await;
+    let status = error.status.as_ref().map(|s| s.code);
+    assert_eq!(status, Some(2), "a 503 request span has status Error (2)");
+    // The successful request ended first: had it been kept, it would have
+    // been exported no later than the failed one.
+    let kept_ok: Vec<Span> = collector
+        .spans()
+        .into_iter()
+        .filter(|s| {
+            is_request(s) && int_attr(&s.attributes, "http.response.status_code") == Some(200)
+        })
+        .collect();
+    assert!(
+        kept_ok.is_empty(),
+        "rate 0 exported a successful request: {kept_ok:?}"
+    );
 }
 
 /// A "collector" that accepts TCP connections and never reads nor answers:
