@@ -71,9 +71,21 @@ fn http_signal_endpoint(base: &str, signal_endpoint_var: &str, path: &str) -> Op
     Some(format!("{}{path}", base.trim_end_matches('/')))
 }
 
-/// gRPC exporters need a tokio runtime (tonic spawns its connection task).
-fn require_runtime_for_grpc(protocol: Protocol) -> Result<(), TelemetryError> {
-    if protocol == Protocol::Grpc && tokio::runtime::Handle::try_current().is_err() {
+/// gRPC exporters need a tokio runtime (tonic spawns its connection task),
+/// and this build has no TLS for gRPC (the HTTP client has it).
+fn check_grpc(protocol: Protocol, base: &str) -> Result<(), TelemetryError> {
+    if protocol != Protocol::Grpc {
+        return Ok(());
+    }
+    if base.starts_with("https://") {
+        return Err(TelemetryError::Config {
+            variable: "OTEL_EXPORTER_OTLP_PROTOCOL".to_string(),
+            reason: format!(
+                "gRPC export is plaintext only in this build; for the TLS collector {base} use OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (and its HTTP port, usually 4318)"
+            ),
+        });
+    }
+    if tokio::runtime::Handle::try_current().is_err() {
         return Err(TelemetryError::Config {
             variable: "OTEL_EXPORTER_OTLP_PROTOCOL".to_string(),
             reason: "grpc export needs telemetry::init to be called inside a tokio runtime"
@@ -94,8 +106,14 @@ fn otlp_error(signal: &str, err: impl std::fmt::Display) -> TelemetryError {
 
 /// The OTLP span exporter for `base` (OTEL_EXPORTER_OTLP_ENDPOINT).
 pub(crate) fn otlp_spans(base: &str) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
-    let protocol = otlp_protocol("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")?;
-    require_runtime_for_grpc(protocol)?;
+    otlp_spans_over(base, otlp_protocol("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")?)
+}
+
+fn otlp_spans_over(
+    base: &str,
+    protocol: Protocol,
+) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
+    check_grpc(protocol, base)?;
     let builder = opentelemetry_otlp::SpanExporter::builder();
     let built = if protocol == Protocol::Grpc {
         let mut b = builder.with_tonic();
@@ -119,8 +137,14 @@ pub(crate) fn otlp_spans(base: &str) -> Result<opentelemetry_otlp::SpanExporter,
 pub(crate) fn otlp_metrics(
     base: &str,
 ) -> Result<opentelemetry_otlp::MetricExporter, TelemetryError> {
-    let protocol = otlp_protocol("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")?;
-    require_runtime_for_grpc(protocol)?;
+    otlp_metrics_over(base, otlp_protocol("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")?)
+}
+
+fn otlp_metrics_over(
+    base: &str,
+    protocol: Protocol,
+) -> Result<opentelemetry_otlp::MetricExporter, TelemetryError> {
+    check_grpc(protocol, base)?;
     let builder = opentelemetry_otlp::MetricExporter::builder();
     let built = if protocol == Protocol::Grpc {
         let mut b = builder.with_tonic();
@@ -206,6 +230,43 @@ mod tests {
                 .as_deref(),
             Some("http://c:4318/v1/traces")
         );
+    }
+
+    #[test]
+    fn every_protocol_builds_without_a_collector() {
+        for protocol in [Protocol::HttpBinary, Protocol::HttpJson] {
+            assert!(otlp_spans_over("http://127.0.0.1:9", protocol).is_ok());
+            assert!(otlp_metrics_over("http://127.0.0.1:9", protocol).is_ok());
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            assert!(otlp_spans_over("http://127.0.0.1:9", Protocol::Grpc).is_ok());
+            assert!(otlp_metrics_over("http://127.0.0.1:9", Protocol::Grpc).is_ok());
+        });
+    }
+
+    #[test]
+    fn grpc_outside_a_runtime_is_an_error_not_a_panic() {
+        let Err(err) = otlp_spans_over("http://127.0.0.1:4317", Protocol::Grpc) else {
+            panic!("built a gRPC exporter outside a runtime");
+        };
+        assert!(err.to_string().contains("tokio runtime"), "{err}");
+    }
+
+    #[test]
+    fn grpc_over_https_says_what_to_do() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let result = runtime.block_on(async {
+            otlp_spans_over("https://collector.example:4317", Protocol::Grpc).map(|_| ())
+        });
+        let err = result.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("http/protobuf"), "{err}");
     }
 
     #[test]
