@@ -35,7 +35,7 @@ use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
 use tracing::{Level, Metadata};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::Layer as _;
-use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::filter::{FilterExt as _, filter_fn};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -164,6 +164,10 @@ pub enum TelemetryError {
     AlreadyInitialized(String),
 }
 
+/// At most one line per exporter complaint (e.g. "export failed") in this
+/// window, so a collector that is down does not flood the log.
+const EXPORTER_LOG_WINDOW: Duration = Duration::from_secs(60);
+
 /// How long [`Telemetry::shutdown`] may take in all.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -256,7 +260,7 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
             format: cfg.log_format,
         })
         .with_writer(std::io::stdout)
-        .with_filter(log_filter);
+        .with_filter(log_filter.and(logging::ExporterThrottle::new(EXPORTER_LOG_WINDOW)));
     let otel_layer = tracing_opentelemetry::layer()
         .with_tracer(tracer_provider.tracer("chaoslab"))
         .with_filter(filter_fn(traced));

@@ -6,15 +6,21 @@
 //! hence this formatter. The ids come from the OpenTelemetry context that
 //! tracing-opentelemetry activates when a span is entered.
 
+use std::collections::HashMap;
 use std::fmt::{self, Write as _};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TraceContextExt;
 use serde_json::{Map, Value};
+use tracing::callsite::Identifier;
 use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
+use tracing::subscriber::Interest;
+use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::{Context, Filter};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::{LogFormat, TelemetryError};
@@ -69,6 +75,55 @@ pub(crate) fn filter(log_level: &str) -> Result<EnvFilter, TelemetryError> {
             value: log_level.to_string(),
             reason: err.to_string(),
         })
+}
+
+/// Keeps a telemetry backend that is down from filling the log: the
+/// exporters' own messages (targets `opentelemetry*`: "export failed",
+/// "exhausted retries", one per failed export, every few seconds) are written
+/// at most once per `window` for each place that logs them.
+pub(crate) struct ExporterThrottle {
+    window: Duration,
+    last_written: Mutex<HashMap<Identifier, Instant>>,
+}
+
+impl ExporterThrottle {
+    pub(crate) fn new(window: Duration) -> Self {
+        ExporterThrottle {
+            window,
+            last_written: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn throttled(meta: &Metadata<'_>) -> bool {
+        meta.is_event() && meta.target().starts_with("opentelemetry")
+    }
+}
+
+impl<S> Filter<S> for ExporterThrottle {
+    fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
+        if !Self::throttled(meta) {
+            return true;
+        }
+        let Ok(mut last_written) = self.last_written.lock() else {
+            return true;
+        };
+        let now = Instant::now();
+        match last_written.get(&meta.callsite()) {
+            Some(at) if now.duration_since(*at) < self.window => false,
+            _ => {
+                last_written.insert(meta.callsite(), now);
+                true
+            }
+        }
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if Self::throttled(meta) {
+            Interest::sometimes()
+        } else {
+            Interest::always()
+        }
+    }
 }
 
 /// Formats one event as a JSON object or a text line, with trace ids.

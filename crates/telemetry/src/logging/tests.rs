@@ -7,6 +7,7 @@ use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::FilterExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 use super::*;
@@ -48,7 +49,11 @@ fn capture(format: LogFormat, f: impl FnOnce() -> tracing::Span) -> (Vec<String>
             tracing_subscriber::fmt::layer()
                 .event_format(LineFormat { format })
                 .with_writer(move || writer.clone())
-                .with_filter(filter("info").expect("filter")),
+                .with_filter(
+                    filter("info")
+                        .expect("filter")
+                        .and(ExporterThrottle::new(Duration::from_secs(60))),
+                ),
         )
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     let (trace_id, span_id) = tracing::subscriber::with_default(subscriber, || {
@@ -137,4 +142,18 @@ fn log_levels_accept_python_names_and_filters() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.starts_with("LOG_LEVEL"), "{err}");
+}
+
+#[test]
+fn exporter_complaints_are_throttled() {
+    let (lines, _, _) = capture(LogFormat::Json, || {
+        for _ in 0..5 {
+            tracing::error!(target: "opentelemetry_sdk", name = "BatchSpanProcessor.ExportError", "");
+            tracing::info!("the service's own lines are not throttled");
+        }
+        tracing::Span::none()
+    });
+    let exporter = lines.iter().filter(|l| l.contains("ExportError")).count();
+    assert_eq!(exporter, 1, "{lines:?}");
+    assert_eq!(lines.len(), 6, "{lines:?}");
 }
