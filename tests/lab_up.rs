@@ -1,0 +1,101 @@
+//! End to end: `chaoslab up` brings up Redis, replicas and the ingress
+//! within seconds; `down`, Ctrl-C and even SIGKILL of the lab leave no
+//! process behind; a missing redis-server is one clear line.
+
+mod lab_support;
+
+use std::time::Duration;
+
+use lab_support::{alive, builder, eventually};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_serves_through_the_ingress_and_down_leaves_no_process() {
+    let mut lab = builder().replicas(2).start().await;
+    let ready_after = lab.started.elapsed();
+    eprintln!("time to ready (debug build, loaded box): {ready_after:?}");
+
+    let mut counts = Vec::new();
+    let mut replicas = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        let response = lab.http.get(lab.ingress("/")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().contains_key("x-request-id"));
+        let body: serde_json::Value = response.json().await.unwrap();
+        counts.push(body["request_count"].as_i64().unwrap());
+        replicas.insert(body["replica"].as_str().unwrap().to_string());
+    }
+    assert!(counts.windows(2).all(|w| w[1] > w[0]), "counter increases: {counts:?}");
+    // Round robin over both ready replicas.
+    eventually(Duration::from_secs(20), "both replicas ready", || async {
+        let ready = lab.active_replicas().await.iter().filter(|r| r["ready"] == true).count();
+        (ready == 2).then_some(())
+    })
+    .await;
+    for _ in 0..4 {
+        let body: serde_json::Value = lab.http.get(lab.ingress("/")).send().await.unwrap().json().await.unwrap();
+        replicas.insert(body["replica"].as_str().unwrap().to_string());
+    }
+    assert_eq!(replicas.len(), 2, "{replicas:?}");
+
+    let status = lab.cli(&["status"]).await;
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{text}");
+    assert!(text.contains("Running"), "{text}");
+    let output = lab.output();
+    assert!(output.contains("chaoslab lab is up"), "{output}");
+    assert!(output.contains("curl -s http://127.0.0.1:"), "{output}");
+
+    // Redis has the AOF on and the password file is owner-only.
+    use std::os::unix::fs::PermissionsExt;
+    let password = lab.state_dir().join("redis/service.password");
+    assert_eq!(std::fs::metadata(&password).unwrap().permissions().mode() & 0o777, 0o600);
+    let state = lab.state_dir().join("lab.json");
+    assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let pids = lab.pids();
+    assert!(pids.len() >= 4, "lab, redis and two replicas: {pids:?}");
+    assert!(pids.iter().all(|&p| alive(p)));
+    let down = lab.cli(&["down"]).await;
+    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert_eq!(lab.wait_exit(Duration::from_secs(30)).await, Some(0));
+    eventually(Duration::from_secs(10), "no lab process left", || async {
+        pids.iter().all(|&p| !alive(p)).then_some(())
+    })
+    .await;
+    assert!(!state.exists(), "state file removed");
+    assert!(lab.state_dir().join("redis/data/appendonlydir").exists(), "AOF on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sigkill_of_the_lab_leave_no_process() {
+    for signal in [libc::SIGTERM, libc::SIGKILL] {
+        let mut lab = builder().replicas(2).start().await;
+        eventually(Duration::from_secs(20), "two replicas running", || async {
+            let n = lab.active_replicas().await.iter().filter(|r| r["pid"].is_u64()).count();
+            (n == 2).then_some(())
+        })
+        .await;
+        let pids = lab.pids();
+        assert!(pids.len() >= 4, "{pids:?}");
+        lab.signal(signal);
+        lab.wait_exit(Duration::from_secs(30)).await;
+        eventually(Duration::from_secs(10), "replicas and redis gone after the lab's death", || async {
+            let left: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
+            left.is_empty().then_some(())
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_redis_server_is_one_line_and_exit_1() {
+    let mut lab = builder()
+        .set("redis", "server", "\"/nonexistent/redis-server\"")
+        .no_wait()
+        .start()
+        .await;
+    assert_eq!(lab.wait_exit(Duration::from_secs(30)).await, Some(1));
+    let output = lab.output();
+    assert_eq!(output.trim().lines().count(), 1, "{output}");
+    assert!(output.contains("apt-get install -y redis-server"), "{output}");
+}
