@@ -230,8 +230,16 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
 
     let resource = resource(cfg);
 
+    // Record every span when something exports them (the sampling decision
+    // is taken at the end, see `sampling`); otherwise record none: spans
+    // still get trace and span ids, for the logs, at almost no cost.
+    let exporting = otlp_endpoint.is_some() || azure.is_some();
     let mut traces = SdkTracerProvider::builder()
-        .with_sampler(Sampler::AlwaysOn)
+        .with_sampler(if exporting {
+            Sampler::AlwaysOn
+        } else {
+            Sampler::AlwaysOff
+        })
         .with_resource(resource.clone());
     let mut metrics = SdkMeterProvider::builder().with_resource(resource);
     let (registry, prometheus_reader) = prometheus_text::reader()?;
@@ -261,8 +269,15 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
         })
         .with_writer(std::io::stdout)
         .with_filter(log_filter.and(logging::ExporterThrottle::new(EXPORTER_LOG_WINDOW)));
+    // Spans carry the attributes the service gives them, not the source
+    // location, thread and busy/idle timings tracing-opentelemetry adds by
+    // default (noise in a trace view, and work on every request).
     let otel_layer = tracing_opentelemetry::layer()
         .with_tracer(tracer_provider.tracer("chaoslab"))
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_tracked_inactivity(false)
         .with_filter(filter_fn(traced));
     tracing_subscriber::registry()
         .with(fmt_layer)
