@@ -26,7 +26,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     telemetry_config.enabled = args.telemetry_enabled;
     telemetry_config.sampling_rate = args.telemetry_sampling_rate;
     telemetry_config.log_level = args.log_level.clone();
-    telemetry_config.log_format = args.log_format.parse().unwrap_or(LogFormat::Json);
+    telemetry_config.log_format = match args.log_format.parse::<LogFormat>() {
+        Ok(format) => format,
+        Err(err) => {
+            eprintln!("chaoslab serve: configuration error: {err}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     telemetry_config.otlp_endpoint = args
         .otel_exporter_otlp_endpoint
         .clone()
@@ -36,7 +42,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .filter(|s| !s.is_empty());
     let telemetry = match chaoslab_telemetry::init(&telemetry_config) {
-        Ok(t) => Arc::new(t),
+        Ok(t) => t,
         Err(err) => {
             eprintln!("chaoslab serve: configuration error: {err}");
             return Ok(ExitCode::FAILURE);
@@ -79,10 +85,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })
     .await
     .context("the HTTP server failed")?;
-    match Arc::try_unwrap(telemetry) {
-        Ok(t) => t.shutdown(),
-        Err(_) => tracing::debug!("telemetry still referenced at exit; skipping flush"),
-    }
+    // Flush exporters (bounded inside `shutdown`), off the async threads.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     Ok(ExitCode::SUCCESS)
 }
 

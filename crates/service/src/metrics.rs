@@ -82,7 +82,7 @@ impl ServiceMetrics {
                 "CPU used by the service process, percent of one CPU",
                 GaugeValues::cpu_percent,
             ),
-            gauge("chaos.load.active", "1", "1 while a chaos load runs", |g| {
+            gauge("chaos.load.active", "", "1 while a chaos load runs", |g| {
                 g.load_active.load(Ordering::Relaxed) as f64
             }),
             gauge(

@@ -55,7 +55,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .instrument(span.clone())
         .await;
     let status = response.status();
-    span.record("http.response.status_code", status.as_u16());
+    span.record("http.response.status_code", i64::from(status.as_u16()));
     if status.is_server_error() {
         span.record("otel.status_code", "ERROR");
     }

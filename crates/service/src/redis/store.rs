@@ -130,7 +130,7 @@ impl RedisStore {
             db.operation.name = operation,
             redis.operation = operation,
             server.address = %self.config.host,
-            server.port = self.config.port,
+            server.port = i64::from(self.config.port),
         );
         let started = Instant::now();
         let result = self
@@ -141,7 +141,7 @@ impl RedisStore {
             Ok(_) => "ok",
             Err(e) => {
                 span.record("otel.status_code", "ERROR");
-                chaoslab_telemetry_error(&span, e);
+                record_failure(&span, e);
                 "error"
             }
         };
@@ -273,7 +273,7 @@ impl RedisStore {
     }
 
     async fn connect(&self) -> Result<MultiplexedConnection, StoreError> {
-        let span = tracing::info_span!("redis connect", otel.kind = "client", db.system = "redis", server.address = %self.config.host, server.port = self.config.port);
+        let span = tracing::info_span!("redis connect", otel.kind = "client", db.system = "redis", server.address = %self.config.host, server.port = i64::from(self.config.port));
         async {
             let credential = self.credential().await?;
             let mut info = self
@@ -326,7 +326,8 @@ impl RedisStore {
     }
 }
 
-fn chaoslab_telemetry_error(span: &tracing::Span, err: &StoreError) {
+fn record_failure(span: &tracing::Span, err: &StoreError) {
+    chaoslab_telemetry::record_error(span, err);
     let _entered = span.enter();
     tracing::error!(error = %err, "Redis operation failed");
 }
