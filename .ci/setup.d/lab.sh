@@ -15,8 +15,6 @@ if ((${#missing[@]})); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The lab starts its own redis-server processes; a system one is not needed.
-if command -v systemctl >/dev/null 2>&1; then
-    systemctl disable --now redis-server >/dev/null 2>&1 || true
-fi
+# The lab starts its own redis-server processes on free ports; a system one
+# (if any) is left alone.
 redis-server --version
