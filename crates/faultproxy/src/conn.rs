@@ -1,0 +1,114 @@
+//! One proxied connection, from accept to close: the door (`deny_new` holds
+//! it unanswered, `reset` resets it), the dial to the upstream, the two links,
+//! and how the connection ends — half-closes pass through, a toxic's close is
+//! a FIN on both sockets, its reset an RST on both (`SO_LINGER` 0, as
+//! Toxiproxy's `SetLinger(0)`).
+
+use std::pin::pin;
+
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::chain::{Chain, Door, door};
+use crate::link::{Link, Outcome};
+use crate::toxic::{Direction, End};
+
+/// Everything a connection needs from its proxy.
+pub(crate) struct ConnCtx {
+    /// Where to dial.
+    pub upstream: String,
+    /// The proxy's toxics, live.
+    pub chain: watch::Receiver<Chain>,
+    /// Fires when the proxy is disabled, removed or shut down.
+    pub kill: CancellationToken,
+    /// Toxicity and jitter seed of this connection.
+    pub seed: u64,
+}
+
+/// Serves one accepted client until it is closed, one way or another.
+pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
+    // The door: new connections meet `deny_new` and `reset` before anything
+    // is read or dialled.
+    loop {
+        let chain = ctx.chain.borrow_and_update().clone();
+        match door(&chain, ctx.seed) {
+            Door::Open => break,
+            Door::Reset => return abort(&client),
+            Door::Held => {
+                tokio::select! {
+                    _ = ctx.kill.cancelled() => return,
+                    changed = ctx.chain.changed() => if changed.is_err() { return },
+                }
+            }
+        }
+    }
+
+    let upstream = tokio::select! {
+        _ = ctx.kill.cancelled() => return,
+        dialled = TcpStream::connect(ctx.upstream.as_str()) => dialled,
+    };
+    let mut upstream = match upstream {
+        Ok(stream) => stream,
+        Err(e) => {
+            tracing::debug!(upstream = %ctx.upstream, error = %e, "upstream dial failed");
+            // What a client dialling a dead server directly gets: a reset.
+            return abort(&client);
+        }
+    };
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    let mut client = client;
+
+    let end = {
+        let (client_read, client_write) = client.split();
+        let (upstream_read, upstream_write) = upstream.split();
+        let up = Link {
+            dir: Direction::Upstream,
+            src: client_read,
+            dst: upstream_write,
+            chain: ctx.chain.clone(),
+            kill: ctx.kill.clone(),
+            seed: ctx.seed,
+        }
+        .run();
+        let down = Link {
+            dir: Direction::Downstream,
+            src: upstream_read,
+            dst: client_write,
+            chain: ctx.chain.clone(),
+            kill: ctx.kill.clone(),
+            seed: ctx.seed,
+        }
+        .run();
+        let mut up = pin!(up);
+        let mut down = pin!(down);
+        let (first, up_done) = tokio::select! {
+            outcome = &mut up => (outcome, true),
+            outcome = &mut down => (outcome, false),
+        };
+        let outcome = match first {
+            // One way is closed; the other carries on until it closes too.
+            Outcome::Eof if up_done => down.await,
+            Outcome::Eof => up.await,
+            other => other,
+        };
+        match outcome {
+            Outcome::Eof => None,
+            Outcome::End(end) => Some(end),
+            Outcome::Killed => Some(End::Close),
+        }
+    };
+    if end == Some(End::Reset) {
+        abort(&client);
+        abort(&upstream);
+    }
+    // Dropping both sockets closes them (FIN, or RST after `abort`).
+}
+
+/// Makes the socket's close send an RST instead of a FIN.
+fn abort(stream: &TcpStream) {
+    if let Err(e) = stream.set_zero_linger() {
+        tracing::debug!(error = %e, "could not set SO_LINGER 0");
+    }
+}

@@ -1,0 +1,75 @@
+//! The crate's one error type. Every variant knows the HTTP status the
+//! Toxiproxy-compatible API answers with (Toxiproxy's `api.go` keeps the
+//! status inside its `ApiError`), so the library and the API report the same
+//! failure the same way and the lab can map it to its own CLI errors.
+
+use std::io;
+
+/// Everything the fault proxy can refuse or fail at.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No proxy by that name (404).
+    #[error("proxy not found")]
+    ProxyNotFound,
+    /// No toxic by that name on that proxy (404).
+    #[error("toxic not found")]
+    ToxicNotFound,
+    /// A proxy by that name exists already (409).
+    #[error("proxy already exists")]
+    ProxyAlreadyExists,
+    /// A toxic by that name exists already on that proxy (409).
+    #[error("toxic already exists")]
+    ToxicAlreadyExists,
+    /// A required field is missing or empty (400).
+    #[error("missing required field: {0}")]
+    MissingField(&'static str),
+    /// The request body is not what the endpoint takes (400).
+    #[error("bad request body: {0}")]
+    BadRequestBody(String),
+    /// The toxic type is not one this proxy knows (400).
+    #[error("invalid toxic type: {0}")]
+    InvalidToxicType(String),
+    /// The `stream` is neither `upstream`, `downstream` nor `both` (400).
+    #[error("stream was invalid, can be either upstream or downstream (or both)")]
+    InvalidStream,
+    /// A value out of range, e.g. toxicity outside 0..1 (400).
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
+    /// The listen address is not a loopback address (400): the lab never
+    /// exposes a proxy beyond the machine.
+    #[error("listen address must be on loopback: {0}")]
+    NotLoopback(String),
+    /// Binding the proxy's listener failed (500, as Toxiproxy).
+    #[error("could not listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: String,
+        /// Why the bind failed.
+        #[source]
+        source: io::Error,
+    },
+    /// The fault proxy is shutting down (503).
+    #[error("fault proxy is shutting down")]
+    ShuttingDown,
+}
+
+impl Error {
+    /// The HTTP status the Toxiproxy-compatible API answers this error with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::ProxyNotFound | Error::ToxicNotFound => 404,
+            Error::ProxyAlreadyExists | Error::ToxicAlreadyExists => 409,
+            Error::MissingField(_)
+            | Error::BadRequestBody(_)
+            | Error::InvalidToxicType(_)
+            | Error::InvalidStream
+            | Error::InvalidValue(_)
+            | Error::NotLoopback(_) => 400,
+            Error::Listen { .. } => 500,
+            Error::ShuttingDown => 503,
+        }
+    }
+}
+
+/// Shorthand for this crate's results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

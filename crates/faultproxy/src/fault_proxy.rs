@@ -1,0 +1,651 @@
+//! The fault proxy as the lab embeds it: named proxies, each with its chain
+//! of toxics; toxics added, updated, removed and expired programmatically or
+//! through the HTTP API; every change published to live connections (a
+//! `watch` per proxy) and to observers (a `broadcast` of [`FaultEvent`]s).
+//!
+//! State sits behind one `std::sync::Mutex`, never held across an await.
+//! Proxy lifecycle changes (bind, enable, disable, remove), which await,
+//! are serialised by a second, async mutex.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::chain::{Chain, Installed};
+use crate::error::{Error, Result};
+use crate::event::{Change, EVENT_CAPACITY, FaultEvent};
+use crate::info::{Origin, ProxyInfo, ToxicInfo};
+use crate::proxy::{Connections, Running};
+use crate::toxic::{ToxicKind, ToxicSpec, check_toxicity};
+
+/// A proxy to create, as Toxiproxy's `POST /proxies` takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ProxyConfig {
+    /// Unique name.
+    #[serde(default)]
+    pub name: String,
+    /// Loopback address to listen on; port 0 picks a free one.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Address to forward to.
+    #[serde(default)]
+    pub upstream: String,
+    /// Whether to start listening at once (default true).
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:0".to_owned()
+}
+
+fn default_enabled() -> bool {
+    true
+}
+
+/// Changes to a proxy; `None` keeps the current value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ProxyUpdate {
+    /// New listen address (the proxy restarts, closing its connections).
+    pub listen: Option<String>,
+    /// New upstream (the proxy restarts, closing its connections).
+    pub upstream: Option<String>,
+    /// `false` closes the listener and every live connection; `true`
+    /// listens again.
+    pub enabled: Option<bool>,
+}
+
+/// The fault proxy. Cheap to clone; every clone drives the same proxies.
+#[derive(Debug, Clone)]
+pub struct FaultProxy {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Mutex<BTreeMap<String, ProxyEntry>>,
+    lifecycle: tokio::sync::Mutex<()>,
+    events: broadcast::Sender<FaultEvent>,
+    shutdown: CancellationToken,
+    timers: TaskTracker,
+    next_id: AtomicU64,
+}
+
+#[derive(Debug)]
+struct ProxyEntry {
+    listen: String,
+    upstream: String,
+    running: Option<Running>,
+    chain: watch::Sender<Chain>,
+    toxics: Vec<ToxicEntry>,
+    connections: Arc<Connections>,
+}
+
+#[derive(Debug)]
+struct ToxicEntry {
+    installed: Arc<Installed>,
+    name: String,
+    started_at: DateTime<Utc>,
+    duration: Option<Duration>,
+    origin: Origin,
+    expiry: Option<AbortHandle>,
+}
+
+impl Default for FaultProxy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FaultProxy {
+    /// An empty fault proxy: no proxy, no toxic.
+    pub fn new() -> Self {
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        Self {
+            inner: Arc::new(Inner {
+                registry: Mutex::new(BTreeMap::new()),
+                lifecycle: tokio::sync::Mutex::new(()),
+                events,
+                shutdown: CancellationToken::new(),
+                timers: TaskTracker::new(),
+                next_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// Every change from now on (see [`FaultEvent`]).
+    pub fn subscribe(&self) -> broadcast::Receiver<FaultEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Starts a proxy named `name` accepting on `listener` (bound by the
+    /// caller) and forwarding to `upstream` (`host:port`).
+    pub async fn add_proxy(
+        &self,
+        name: &str,
+        listener: TcpListener,
+        upstream: &str,
+    ) -> Result<ProxyInfo> {
+        check_names(name, upstream)?;
+        let _lifecycle = self.inner.lifecycle.lock().await;
+        self.insert_proxy(name, upstream, Some(listener), None)
+    }
+
+    /// Creates a proxy from Toxiproxy's fields, binding `listen` itself
+    /// (loopback only) when it is enabled.
+    pub async fn create_proxy(&self, config: ProxyConfig) -> Result<ProxyInfo> {
+        check_names(&config.name, &config.upstream)?;
+        let _lifecycle = self.inner.lifecycle.lock().await;
+        if self.registry()?.contains_key(&config.name) {
+            return Err(Error::ProxyAlreadyExists);
+        }
+        let addr = loopback(&config.listen).await?;
+        if config.enabled {
+            let listener = bind(addr).await?;
+            self.insert_proxy(&config.name, &config.upstream, Some(listener), None)
+        } else {
+            let listen = addr.to_string();
+            self.insert_proxy(&config.name, &config.upstream, None, Some(listen))
+        }
+    }
+
+    fn insert_proxy(
+        &self,
+        name: &str,
+        upstream: &str,
+        listener: Option<TcpListener>,
+        listen: Option<String>,
+    ) -> Result<ProxyInfo> {
+        let listen = match (&listener, listen) {
+            (Some(l), _) => local_addr(l)?,
+            (None, Some(listen)) => listen,
+            (None, None) => default_listen(),
+        };
+        let mut registry = self.registry()?;
+        if registry.contains_key(name) {
+            return Err(Error::ProxyAlreadyExists);
+        }
+        let (chain, _) = watch::channel(Chain::default());
+        let connections = Arc::new(Connections::default());
+        let running = listener.map(|l| {
+            Running::start(
+                l,
+                upstream.to_owned(),
+                chain.subscribe(),
+                connections.clone(),
+                &self.inner.shutdown,
+            )
+        });
+        let entry = ProxyEntry {
+            listen: listen.clone(),
+            upstream: upstream.to_owned(),
+            running,
+            chain,
+            toxics: Vec::new(),
+            connections,
+        };
+        let info = proxy_info(name, &entry);
+        registry.insert(name.to_owned(), entry);
+        self.emit(
+            name,
+            Change::ProxyCreated {
+                listen,
+                upstream: upstream.to_owned(),
+            },
+        );
+        Ok(info)
+    }
+
+    /// One proxy.
+    pub fn proxy(&self, name: &str) -> Result<ProxyInfo> {
+        let registry = self.registry()?;
+        let entry = registry.get(name).ok_or(Error::ProxyNotFound)?;
+        Ok(proxy_info(name, entry))
+    }
+
+    /// Every proxy, by name.
+    pub fn proxies(&self) -> Vec<ProxyInfo> {
+        match self.registry() {
+            Ok(registry) => registry.iter().map(|(n, e)| proxy_info(n, e)).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Enables or disables a proxy, or moves it (Toxiproxy's
+    /// `POST /proxies/{name}`). Disabling closes the listener and every live
+    /// connection before it returns.
+    pub async fn update_proxy(&self, name: &str, update: ProxyUpdate) -> Result<ProxyInfo> {
+        let _lifecycle = self.inner.lifecycle.lock().await;
+        let (listen, upstream, enabled) = {
+            let registry = self.registry()?;
+            let entry = registry.get(name).ok_or(Error::ProxyNotFound)?;
+            (
+                entry.listen.clone(),
+                entry.upstream.clone(),
+                entry.running.is_some(),
+            )
+        };
+        let new_listen = update.listen.unwrap_or_else(|| listen.clone());
+        let new_upstream = update.upstream.unwrap_or_else(|| upstream.clone());
+        let new_enabled = update.enabled.unwrap_or(enabled);
+        check_names(name, &new_upstream)?;
+        let addr = loopback(&new_listen).await?;
+        let moved = new_listen != listen || new_upstream != upstream;
+
+        if enabled && (moved || !new_enabled) {
+            let running = self.with_entry(name, |e| e.running.take())?;
+            if let Some(running) = running {
+                running.stop().await;
+            }
+        }
+        let listener = if new_enabled && (moved || !enabled) {
+            Some(bind(addr).await?)
+        } else {
+            None
+        };
+        let info = self.with_entry(name, |entry| -> Result<ProxyInfo> {
+            entry.upstream = new_upstream.clone();
+            entry.listen = match &listener {
+                Some(l) => local_addr(l)?,
+                None => new_listen.clone(),
+            };
+            if let Some(listener) = listener {
+                entry.running = Some(Running::start(
+                    listener,
+                    entry.upstream.clone(),
+                    entry.chain.subscribe(),
+                    entry.connections.clone(),
+                    &self.inner.shutdown,
+                ));
+            }
+            Ok(proxy_info(name, entry))
+        })??;
+        if (info.enabled, &info.listen, &info.upstream) != (enabled, &listen, &upstream) {
+            self.emit(
+                name,
+                Change::ProxyUpdated {
+                    enabled: info.enabled,
+                    listen: info.listen.clone(),
+                    upstream: info.upstream.clone(),
+                },
+            );
+        }
+        Ok(info)
+    }
+
+    /// Enables or disables a proxy.
+    pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<ProxyInfo> {
+        let update = ProxyUpdate {
+            enabled: Some(enabled),
+            ..ProxyUpdate::default()
+        };
+        self.update_proxy(name, update).await
+    }
+
+    /// Removes a proxy: its toxics are cleared, its listener and connections
+    /// closed.
+    pub async fn remove_proxy(&self, name: &str) -> Result<()> {
+        let _lifecycle = self.inner.lifecycle.lock().await;
+        let mut entry = {
+            let mut registry = self.registry()?;
+            registry.remove(name).ok_or(Error::ProxyNotFound)?
+        };
+        for toxic in entry.toxics.drain(..) {
+            self.emit_removed(name, toxic, false);
+        }
+        if let Some(running) = entry.running.take() {
+            running.stop().await;
+        }
+        self.emit(name, Change::ProxyRemoved);
+        Ok(())
+    }
+
+    /// Adds a toxic to a proxy; it acts on live and new connections at once.
+    pub fn add_toxic(&self, proxy: &str, spec: ToxicSpec) -> Result<ToxicInfo> {
+        self.add_toxic_as(proxy, spec, Origin::Library)
+    }
+
+    pub(crate) fn add_toxic_as(
+        &self,
+        proxy: &str,
+        spec: ToxicSpec,
+        origin: Origin,
+    ) -> Result<ToxicInfo> {
+        check_toxicity(spec.toxicity)?;
+        spec.kind.toxic().validate()?;
+        let stream = spec.stream.unwrap_or_else(|| spec.kind.default_stream());
+        let name = spec
+            .name
+            .unwrap_or_else(|| format!("{}_{}", spec.kind.type_name(), stream));
+        if name.is_empty() {
+            return Err(Error::MissingField("name"));
+        }
+        let mut registry = self.registry()?;
+        let entry = registry.get_mut(proxy).ok_or(Error::ProxyNotFound)?;
+        if entry.toxics.iter().any(|t| t.name == name) {
+            return Err(Error::ToxicAlreadyExists);
+        }
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let duration = spec.duration.filter(|d| !d.is_zero());
+        let expiry = duration.map(|d| self.expire_after(proxy, id, d));
+        let toxic = ToxicEntry {
+            installed: Arc::new(Installed {
+                id,
+                stream,
+                toxicity: spec.toxicity,
+                kind: spec.kind,
+            }),
+            name,
+            started_at: Utc::now(),
+            duration,
+            origin,
+            expiry,
+        };
+        let info = toxic_info(proxy, &toxic);
+        entry.toxics.push(toxic);
+        publish(entry);
+        self.emit(
+            proxy,
+            Change::Added {
+                toxic: info.clone(),
+            },
+        );
+        Ok(info)
+    }
+
+    /// Changes a toxic's attributes (same type) and/or toxicity; per-link
+    /// state (e.g. bytes counted by `limit_data`) carries over.
+    pub fn update_toxic(
+        &self,
+        proxy: &str,
+        name: &str,
+        kind: Option<ToxicKind>,
+        toxicity: Option<f32>,
+    ) -> Result<ToxicInfo> {
+        if let Some(t) = toxicity {
+            check_toxicity(t)?;
+        }
+        if let Some(kind) = &kind {
+            kind.toxic().validate()?;
+        }
+        let mut registry = self.registry()?;
+        let entry = registry.get_mut(proxy).ok_or(Error::ProxyNotFound)?;
+        let toxic = entry
+            .toxics
+            .iter_mut()
+            .find(|t| t.name == name)
+            .ok_or(Error::ToxicNotFound)?;
+        let old = &toxic.installed;
+        let kind = kind.unwrap_or_else(|| old.kind.clone());
+        if kind.type_name() != old.kind.type_name() {
+            return Err(Error::BadRequestBody("a toxic's type cannot change".into()));
+        }
+        toxic.installed = Arc::new(Installed {
+            id: old.id,
+            stream: old.stream,
+            toxicity: toxicity.unwrap_or(old.toxicity),
+            kind,
+        });
+        let info = toxic_info(proxy, toxic);
+        publish(entry);
+        self.emit(
+            proxy,
+            Change::Updated {
+                toxic: info.clone(),
+            },
+        );
+        Ok(info)
+    }
+
+    /// Clears a toxic: what it held flows on at once, nothing is lost.
+    pub fn remove_toxic(&self, proxy: &str, name: &str) -> Result<ToxicInfo> {
+        let mut registry = self.registry()?;
+        let entry = registry.get_mut(proxy).ok_or(Error::ProxyNotFound)?;
+        let index = entry
+            .toxics
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or(Error::ToxicNotFound)?;
+        let toxic = entry.toxics.remove(index);
+        publish(entry);
+        Ok(self.emit_removed(proxy, toxic, false))
+    }
+
+    /// One toxic.
+    pub fn toxic(&self, proxy: &str, name: &str) -> Result<ToxicInfo> {
+        let registry = self.registry()?;
+        let entry = registry.get(proxy).ok_or(Error::ProxyNotFound)?;
+        entry
+            .toxics
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| toxic_info(proxy, t))
+            .ok_or(Error::ToxicNotFound)
+    }
+
+    /// A proxy's toxics, in chain order.
+    pub fn toxics(&self, proxy: &str) -> Result<Vec<ToxicInfo>> {
+        Ok(self.proxy(proxy)?.toxics)
+    }
+
+    /// Every toxic on every proxy (what `chaoslab fault list` shows).
+    pub fn all_toxics(&self) -> Vec<ToxicInfo> {
+        self.proxies().into_iter().flat_map(|p| p.toxics).collect()
+    }
+
+    /// Clears every toxic on every proxy; returns what was cleared.
+    pub fn clear_all(&self) -> Vec<ToxicInfo> {
+        let Ok(mut registry) = self.registry() else {
+            return Vec::new();
+        };
+        let mut cleared = Vec::new();
+        for (name, entry) in registry.iter_mut() {
+            if entry.toxics.is_empty() {
+                continue;
+            }
+            let toxics = std::mem::take(&mut entry.toxics);
+            publish(entry);
+            for toxic in toxics {
+                cleared.push(self.emit_removed(name, toxic, false));
+            }
+        }
+        cleared
+    }
+
+    /// Toxiproxy's `POST /reset`: clears every toxic and enables every proxy.
+    pub async fn reset(&self) -> Result<()> {
+        self.clear_all();
+        for proxy in self.proxies() {
+            if !proxy.enabled {
+                self.set_enabled(&proxy.name, true).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Clears every toxic, closes every listener and connection, and waits
+    /// (briefly) for them to go. Later calls fail with `ShuttingDown`.
+    pub async fn shutdown(&self) {
+        let _lifecycle = self.inner.lifecycle.lock().await;
+        self.clear_all();
+        self.inner.shutdown.cancel();
+        let running: Vec<Running> = match self.inner.registry.lock() {
+            Ok(mut registry) => registry
+                .values_mut()
+                .filter_map(|e| e.running.take())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for run in running {
+            run.stop().await;
+        }
+        self.inner.timers.close();
+        self.inner.timers.wait().await;
+    }
+
+    fn registry(&self) -> Result<MutexGuard<'_, BTreeMap<String, ProxyEntry>>> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(Error::ShuttingDown);
+        }
+        // A panic while holding the lock leaves consistent data: every
+        // mutation is a single step.
+        Ok(self
+            .inner
+            .registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    fn with_entry<T>(&self, name: &str, f: impl FnOnce(&mut ProxyEntry) -> T) -> Result<T> {
+        let mut registry = self.registry()?;
+        let entry = registry.get_mut(name).ok_or(Error::ProxyNotFound)?;
+        Ok(f(entry))
+    }
+
+    /// Starts the timer that removes toxic `id` after `duration`.
+    fn expire_after(&self, proxy: &str, id: u64, duration: Duration) -> AbortHandle {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let proxy = proxy.to_owned();
+        let shutdown = self.inner.shutdown.clone();
+        let handle = self.inner.timers.spawn(async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(duration) => {
+                    if let Some(inner) = weak.upgrade() {
+                        FaultProxy { inner }.expire(&proxy, id);
+                    }
+                }
+            }
+        });
+        handle.abort_handle()
+    }
+
+    fn expire(&self, proxy: &str, id: u64) {
+        let Ok(mut registry) = self.registry() else {
+            return;
+        };
+        let Some(entry) = registry.get_mut(proxy) else {
+            return;
+        };
+        if let Some(index) = entry.toxics.iter().position(|t| t.installed.id == id) {
+            let toxic = entry.toxics.remove(index);
+            publish(entry);
+            self.emit_removed(proxy, toxic, true);
+        }
+    }
+
+    fn emit_removed(&self, proxy: &str, mut toxic: ToxicEntry, expired: bool) -> ToxicInfo {
+        if let Some(expiry) = toxic.expiry.take() {
+            if !expired {
+                expiry.abort();
+            }
+        }
+        let info = toxic_info(proxy, &toxic);
+        let change = if expired {
+            Change::Expired {
+                toxic: info.clone(),
+            }
+        } else {
+            Change::Removed {
+                toxic: info.clone(),
+            }
+        };
+        self.emit(proxy, change);
+        info
+    }
+
+    fn emit(&self, proxy: &str, change: Change) {
+        // No receiver is fine: nobody is watching.
+        let _ = self.inner.events.send(FaultEvent {
+            at: Utc::now(),
+            proxy: proxy.to_owned(),
+            change,
+        });
+    }
+}
+
+/// Hands the proxy's links its current chain.
+fn publish(entry: &ProxyEntry) {
+    let chain: Chain = Arc::new(entry.toxics.iter().map(|t| t.installed.clone()).collect());
+    entry.chain.send_replace(chain);
+}
+
+fn proxy_info(name: &str, entry: &ProxyEntry) -> ProxyInfo {
+    ProxyInfo {
+        name: name.to_owned(),
+        listen: entry.listen.clone(),
+        upstream: entry.upstream.clone(),
+        enabled: entry.running.is_some(),
+        connections: entry.connections.count(),
+        toxics: entry.toxics.iter().map(|t| toxic_info(name, t)).collect(),
+    }
+}
+
+fn toxic_info(proxy: &str, toxic: &ToxicEntry) -> ToxicInfo {
+    let duration = toxic.duration;
+    ToxicInfo {
+        id: toxic.installed.id,
+        proxy: proxy.to_owned(),
+        name: toxic.name.clone(),
+        stream: toxic.installed.stream,
+        toxicity: toxic.installed.toxicity,
+        kind: toxic.installed.kind.clone(),
+        started_at: toxic.started_at,
+        duration_ms: duration.map(|d| d.as_millis() as u64),
+        expires_at: duration
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| toxic.started_at + d),
+        origin: toxic.origin,
+    }
+}
+
+fn check_names(name: &str, upstream: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::MissingField("name"));
+    }
+    if upstream.is_empty() {
+        return Err(Error::MissingField("upstream"));
+    }
+    Ok(())
+}
+
+/// Resolves `listen` and insists it is a loopback address.
+async fn loopback(listen: &str) -> Result<SocketAddr> {
+    let addr = tokio::net::lookup_host(listen)
+        .await
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| Error::InvalidValue(format!("listen address {listen:?}")))?;
+    if addr.ip().is_loopback() {
+        Ok(addr)
+    } else {
+        Err(Error::NotLoopback(listen.to_owned()))
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|source| Error::Listen {
+        addr: addr.to_string(),
+        source,
+    })
+}
+
+fn local_addr(listener: &TcpListener) -> Result<String> {
+    listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .map_err(|source| Error::Listen {
+            addr: "?".into(),
+            source,
+        })
+}

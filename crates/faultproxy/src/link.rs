@@ -1,0 +1,360 @@
+//! One direction of one proxied connection: read from the source socket, pass
+//! each chunk through the toxics covering this direction, write to the
+//! destination (Toxiproxy's `link.go`, one task-free loop instead of a
+//! goroutine per toxic).
+//!
+//! With no toxic the link is a plain copy: read, then write at once. With
+//! toxics, chunks are kept in a small bounded queue stamped with when they
+//! entered their current stage; only the head advances, so order is kept.
+//! One `select!` waits for everything — the kill switch, a chain change, the
+//! source being readable (when the chain and the queue bound allow reading),
+//! the destination being writable, and the next instant a toxic named — so
+//! every wait is interruptible and a chain change is seen at once. Only a
+//! toxic whose fault is dropping data drops a byte.
+
+use std::collections::VecDeque;
+use std::io;
+use std::mem;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use crate::chain::{Chain, Installed, mix, unit};
+use crate::toxic::{ChunkView, Direction, End, StageState, Verdict};
+
+/// Bytes asked for per read.
+const READ_SIZE: usize = 32 * 1024;
+/// At most this many bytes wait in a link's queue; past it the link stops
+/// reading and TCP flow control pushes back on the sender.
+const MAX_QUEUED: usize = 256 * 1024;
+
+/// How a link finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The source closed and the close was passed on (half-close).
+    Eof,
+    /// A toxic, or an I/O error, ends the whole connection.
+    End(End),
+    /// The proxy was disabled, removed or shut down.
+    Killed,
+}
+
+/// One direction of a connection.
+pub(crate) struct Link<'a> {
+    /// Which way the bytes go.
+    pub dir: Direction,
+    /// Where bytes come from.
+    pub src: ReadHalf<'a>,
+    /// Where bytes go.
+    pub dst: WriteHalf<'a>,
+    /// The proxy's toxics, live.
+    pub chain: watch::Receiver<Chain>,
+    /// Fires when the connection must close now.
+    pub kill: CancellationToken,
+    /// The connection's toxicity and jitter seed.
+    pub seed: u64,
+}
+
+/// A toxic as it acts on this link.
+struct Stage {
+    toxic: Arc<Installed>,
+    /// Whether the toxic acts on this connection (toxicity).
+    active: bool,
+    state: StageState,
+}
+
+/// Bytes read and not yet written.
+struct Chunk {
+    data: Bytes,
+    /// Order of the read on this link; seeds the chunk's random draws.
+    seq: u64,
+    /// When the chunk entered its current stage.
+    entered: Instant,
+    /// Ids of the toxics the chunk went through.
+    passed: Vec<u64>,
+    /// Bytes already written; once writing began the chunk is committed.
+    written: usize,
+}
+
+/// What the chain decided for the head chunk.
+enum Step {
+    Ready,
+    Wait(Instant),
+    Hold,
+    Dropped,
+    Split(usize, u64),
+    End(End),
+}
+
+impl Link<'_> {
+    /// Runs the link until its source closes, a toxic ends the connection or
+    /// the kill switch fires.
+    pub(crate) async fn run(mut self) -> Outcome {
+        let mut stages: Vec<Stage> = Vec::new();
+        let chain = self.chain.borrow_and_update().clone();
+        rebuild(&mut stages, &chain, self.dir, self.seed, Instant::now());
+        let mut queue: VecDeque<Chunk> = VecDeque::new();
+        let mut queued = 0usize;
+        let mut eof_at: Option<Instant> = None;
+        let mut buf = BytesMut::with_capacity(READ_SIZE);
+        let mut seq = 0u64;
+
+        loop {
+            // Fast path: no toxic, nothing pending — a plain copy.
+            if stages.is_empty() && queue.is_empty() && eof_at.is_none() {
+                tokio::select! {
+                    biased;
+                    _ = self.kill.cancelled() => return Outcome::Killed,
+                    changed = self.chain.changed() => {
+                        if changed.is_err() {
+                            return Outcome::Killed;
+                        }
+                        let chain = self.chain.borrow_and_update().clone();
+                        rebuild(&mut stages, &chain, self.dir, self.seed, Instant::now());
+                    }
+                    ready = self.src.readable() => {
+                        if ready.is_err() {
+                            return Outcome::End(End::Reset);
+                        }
+                        buf.reserve(READ_SIZE);
+                        match self.src.try_read_buf(&mut buf) {
+                            Ok(0) => eof_at = Some(Instant::now()),
+                            Ok(_) => {
+                                let mut written = 0;
+                                while written < buf.len() {
+                                    match self.dst.try_write(&buf[written..]) {
+                                        Ok(n) => written += n,
+                                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                                        Err(_) => return Outcome::End(End::Close),
+                                    }
+                                }
+                                if written < buf.len() {
+                                    let data = buf.split().freeze();
+                                    queued += data.len();
+                                    queue.push_back(Chunk {
+                                        data,
+                                        seq,
+                                        entered: Instant::now(),
+                                        passed: Vec::new(),
+                                        written,
+                                    });
+                                    seq += 1;
+                                } else {
+                                    buf.clear();
+                                }
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                            Err(_) => return Outcome::End(End::Reset),
+                        }
+                    }
+                }
+                continue;
+            }
+
+            let now = Instant::now();
+            let mut wake: Option<Instant> = None;
+            let mut need_writable = false;
+
+            // Settle the head: through the stages, then out.
+            let mut head_ready = false;
+            while let Some(head) = queue.front_mut() {
+                let step = if head.written > 0 {
+                    Step::Ready
+                } else {
+                    evaluate(head, &mut stages, self.seed, now)
+                };
+                match step {
+                    Step::Ready => {
+                        match self.dst.try_write(&head.data[head.written..]) {
+                            Ok(n) => head.written += n,
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                need_writable = true;
+                                head_ready = true;
+                                break;
+                            }
+                            Err(_) => return Outcome::End(End::Close),
+                        }
+                        if head.written == head.data.len() {
+                            queued -= head.data.len();
+                            queue.pop_front();
+                        }
+                    }
+                    Step::Wait(at) => {
+                        wake = Some(at);
+                        break;
+                    }
+                    Step::Hold => break,
+                    Step::Dropped => {
+                        queued -= head.data.len();
+                        queue.pop_front();
+                    }
+                    Step::Split(n, id) => {
+                        let mut front = Chunk {
+                            data: head.data.split_to(n),
+                            seq: head.seq,
+                            entered: now,
+                            passed: head.passed.clone(),
+                            written: 0,
+                        };
+                        front.passed.push(id);
+                        queue.push_front(front);
+                    }
+                    Step::End(end) => return Outcome::End(end),
+                }
+            }
+
+            // Faults that end the connection whether data flows or not. An
+            // orderly close waits for what already passed to be written.
+            for stage in stages.iter().filter(|s| s.active) {
+                if let Some((at, end)) = stage.toxic.kind.toxic().deadline(&stage.state) {
+                    if end == End::Reset || !head_ready {
+                        if now >= at {
+                            return Outcome::End(end);
+                        }
+                        wake = earliest(wake, at);
+                    }
+                }
+            }
+
+            let reading_allowed = stages
+                .iter()
+                .all(|s| !s.active || s.toxic.kind.toxic().reads());
+
+            // The source closed and everything before the close is out.
+            if let (Some(at), true) = (eof_at, queue.is_empty()) {
+                let held = stages
+                    .iter()
+                    .filter(|s| s.active)
+                    .filter_map(|s| s.toxic.kind.toxic().hold_eof(at))
+                    .max();
+                match held {
+                    Some(until) if now < until => wake = earliest(wake, until),
+                    _ if reading_allowed => {
+                        let _ = self.dst.shutdown().await;
+                        return Outcome::Eof;
+                    }
+                    _ => {}
+                }
+            }
+
+            let may_read = eof_at.is_none() && queued < MAX_QUEUED && reading_allowed;
+            tokio::select! {
+                biased;
+                _ = self.kill.cancelled() => return Outcome::Killed,
+                changed = self.chain.changed() => {
+                    if changed.is_err() {
+                        return Outcome::Killed;
+                    }
+                    let chain = self.chain.borrow_and_update().clone();
+                    if let Some(end) = rebuild(&mut stages, &chain, self.dir, self.seed, Instant::now()) {
+                        return Outcome::End(end);
+                    }
+                }
+                ready = self.src.readable(), if may_read => {
+                    if ready.is_err() {
+                        return Outcome::End(End::Reset);
+                    }
+                    buf.reserve(READ_SIZE);
+                    match self.src.try_read_buf(&mut buf) {
+                        Ok(0) => eof_at = Some(Instant::now()),
+                        Ok(_) => {
+                            let data = buf.split().freeze();
+                            queued += data.len();
+                            queue.push_back(Chunk {
+                                data,
+                                seq,
+                                entered: Instant::now(),
+                                passed: Vec::new(),
+                                written: 0,
+                            });
+                            seq += 1;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => return Outcome::End(End::Reset),
+                    }
+                }
+                ready = self.dst.writable(), if need_writable => {
+                    if ready.is_err() {
+                        return Outcome::End(End::Close);
+                    }
+                }
+                _ = sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
+            }
+        }
+    }
+}
+
+/// The earlier of an optional instant and another.
+fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+/// Brings the link's stages in line with `chain`, keeping the state of the
+/// toxics still there; returns how a removed toxic ends the connection, if
+/// it does.
+fn rebuild(
+    stages: &mut Vec<Stage>,
+    chain: &Chain,
+    dir: Direction,
+    seed: u64,
+    now: Instant,
+) -> Option<End> {
+    let mut old = mem::take(stages);
+    for toxic in chain
+        .iter()
+        .filter(|t| t.stream.covers(dir) && !t.at_accept())
+    {
+        let state = match old.iter().position(|s| s.toxic.id == toxic.id) {
+            Some(i) => old.swap_remove(i).state,
+            None => StageState::new(now),
+        };
+        stages.push(Stage {
+            active: toxic.acts_on(seed),
+            toxic: toxic.clone(),
+            state,
+        });
+    }
+    old.iter()
+        .filter(|s| s.active)
+        .find_map(|s| s.toxic.kind.toxic().on_remove(&s.state))
+}
+
+/// Runs the head chunk through the stages it has not passed yet.
+fn evaluate(chunk: &mut Chunk, stages: &mut [Stage], seed: u64, now: Instant) -> Step {
+    for stage in stages.iter_mut() {
+        let id = stage.toxic.id;
+        if chunk.passed.contains(&id) {
+            continue;
+        }
+        if !stage.active {
+            chunk.passed.push(id);
+            continue;
+        }
+        let view = ChunkView {
+            len: chunk.data.len(),
+            entered: chunk.entered,
+            random: unit(mix(seed ^ mix(chunk.seq) ^ id)),
+        };
+        match stage.toxic.kind.toxic().on_chunk(view, &mut stage.state, now) {
+            Verdict::Pass => {
+                chunk.passed.push(id);
+                chunk.entered = now;
+            }
+            Verdict::PassSome(n) if n >= view.len => {
+                chunk.passed.push(id);
+                chunk.entered = now;
+            }
+            Verdict::PassSome(0) | Verdict::Hold => return Step::Hold,
+            Verdict::PassSome(n) => return Step::Split(n, id),
+            Verdict::WaitUntil(at) => return Step::Wait(at),
+            Verdict::Drop => return Step::Dropped,
+            Verdict::End(end) => return Step::End(end),
+        }
+    }
+    Step::Ready
+}

@@ -1,0 +1,158 @@
+//! One proxy's listener while it is enabled: the accept loop and the tasks
+//! of its connections. The caller binds (mini-redis's `run(listener, …)`):
+//! the lab hands in a listener it bound, the HTTP API binds the `listen`
+//! address it was given. Disabling a proxy cancels the run: the listener is
+//! closed and every live connection with it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::chain::{Chain, mix};
+use crate::conn::{self, ConnCtx};
+
+/// Connections served at once per proxy; more wait in the listen backlog.
+pub(crate) const MAX_CONNECTIONS: usize = 4096;
+/// How long disabling waits for connections to finish closing.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// The live connections of a proxy: an entry per connection, removed when
+/// it closes.
+#[derive(Debug, Default)]
+pub(crate) struct Connections {
+    live: Mutex<HashMap<u64, SocketAddr>>,
+    next: AtomicU64,
+}
+
+impl Connections {
+    /// How many connections are open (or held at the door).
+    pub(crate) fn count(&self) -> usize {
+        self.live.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    fn insert(self: &Arc<Self>, peer: SocketAddr) -> ConnGuard {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut live) = self.live.lock() {
+            live.insert(id, peer);
+        }
+        ConnGuard {
+            table: self.clone(),
+            id,
+        }
+    }
+}
+
+/// Removes a connection from its table when the connection task ends.
+struct ConnGuard {
+    table: Arc<Connections>,
+    id: u64,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        if let Ok(mut live) = self.table.live.lock() {
+            live.remove(&self.id);
+        }
+    }
+}
+
+/// A proxy that is enabled: its accept loop and connections.
+#[derive(Debug)]
+pub(crate) struct Running {
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Running {
+    /// Starts accepting on `listener`, forwarding to `upstream`. `parent`
+    /// is the fault proxy's shutdown.
+    pub(crate) fn start(
+        listener: TcpListener,
+        upstream: String,
+        chain: watch::Receiver<Chain>,
+        connections: Arc<Connections>,
+        parent: &CancellationToken,
+    ) -> Self {
+        let cancel = parent.child_token();
+        let tasks = TaskTracker::new();
+        tasks.spawn(accept_loop(
+            listener,
+            upstream,
+            chain,
+            connections,
+            cancel.clone(),
+            tasks.clone(),
+        ));
+        Running { cancel, tasks }
+    }
+
+    /// Closes the listener and every connection, and waits (a little) for
+    /// them to be gone.
+    pub(crate) async fn stop(self) {
+        self.cancel.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(STOP_GRACE, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("proxy connections still closing after {STOP_GRACE:?}");
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    upstream: String,
+    chain: watch::Receiver<Chain>,
+    connections: Arc<Connections>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let seeds = rand::random::<u64>();
+    let mut accepted = 0u64;
+    loop {
+        let permit = tokio::select! {
+            _ = cancel.cancelled() => break,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let (client, peer) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of descriptors and the like: back off, keep going.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                    }
+                }
+            },
+        };
+        accepted += 1;
+        let guard = connections.insert(peer);
+        let ctx = ConnCtx {
+            upstream: upstream.clone(),
+            chain: chain.clone(),
+            kill: cancel.child_token(),
+            seed: mix(seeds ^ accepted),
+        };
+        tasks.spawn(async move {
+            conn::serve(client, ctx).await;
+            drop(guard);
+            drop(permit);
+        });
+    }
+    // Dropping the listener here closes it before `stop` returns.
+}
