@@ -24,15 +24,31 @@ async fn up_serves_through_the_ingress_and_down_leaves_no_process() {
         counts.push(body["request_count"].as_i64().unwrap());
         replicas.insert(body["replica"].as_str().unwrap().to_string());
     }
-    assert!(counts.windows(2).all(|w| w[1] > w[0]), "counter increases: {counts:?}");
+    assert!(
+        counts.windows(2).all(|w| w[1] > w[0]),
+        "counter increases: {counts:?}"
+    );
     // Round robin over both ready replicas.
     eventually(Duration::from_secs(20), "both replicas ready", || async {
-        let ready = lab.active_replicas().await.iter().filter(|r| r["ready"] == true).count();
+        let ready = lab
+            .active_replicas()
+            .await
+            .iter()
+            .filter(|r| r["ready"] == true)
+            .count();
         (ready == 2).then_some(())
     })
     .await;
     for _ in 0..4 {
-        let body: serde_json::Value = lab.http.get(lab.ingress("/")).send().await.unwrap().json().await.unwrap();
+        let body: serde_json::Value = lab
+            .http
+            .get(lab.ingress("/"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         replicas.insert(body["replica"].as_str().unwrap().to_string());
     }
     assert_eq!(replicas.len(), 2, "{replicas:?}");
@@ -48,22 +64,35 @@ async fn up_serves_through_the_ingress_and_down_leaves_no_process() {
     // Redis has the AOF on and the password file is owner-only.
     use std::os::unix::fs::PermissionsExt;
     let password = lab.state_dir().join("redis/service.password");
-    assert_eq!(std::fs::metadata(&password).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&password).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let state = lab.state_dir().join("lab.json");
-    assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&state).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     let pids = lab.pids();
     assert!(pids.len() >= 4, "lab, redis and two replicas: {pids:?}");
     assert!(pids.iter().all(|&p| alive(p)));
     let down = lab.cli(&["down"]).await;
-    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
     assert_eq!(lab.wait_exit(Duration::from_secs(30)).await, Some(0));
     eventually(Duration::from_secs(10), "no lab process left", || async {
         pids.iter().all(|&p| !alive(p)).then_some(())
     })
     .await;
     assert!(!state.exists(), "state file removed");
-    assert!(lab.state_dir().join("redis/data/appendonlydir").exists(), "AOF on");
+    assert!(
+        lab.state_dir().join("redis/data/appendonlydir").exists(),
+        "AOF on"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,7 +100,12 @@ async fn sigterm_and_sigkill_of_the_lab_leave_no_process() {
     for signal in [libc::SIGTERM, libc::SIGKILL] {
         let mut lab = builder().replicas(2).start().await;
         eventually(Duration::from_secs(20), "two replicas running", || async {
-            let n = lab.active_replicas().await.iter().filter(|r| r["pid"].is_u64()).count();
+            let n = lab
+                .active_replicas()
+                .await
+                .iter()
+                .filter(|r| r["pid"].is_u64())
+                .count();
             (n == 2).then_some(())
         })
         .await;
@@ -79,10 +113,14 @@ async fn sigterm_and_sigkill_of_the_lab_leave_no_process() {
         assert!(pids.len() >= 4, "{pids:?}");
         lab.signal(signal);
         lab.wait_exit(Duration::from_secs(30)).await;
-        eventually(Duration::from_secs(10), "replicas and redis gone after the lab's death", || async {
-            let left: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
-            left.is_empty().then_some(())
-        })
+        eventually(
+            Duration::from_secs(10),
+            "replicas and redis gone after the lab's death",
+            || async {
+                let left: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
+                left.is_empty().then_some(())
+            },
+        )
         .await;
     }
 }
@@ -97,5 +135,8 @@ async fn missing_redis_server_is_one_line_and_exit_1() {
     assert_eq!(lab.wait_exit(Duration::from_secs(30)).await, Some(1));
     let output = lab.output();
     assert_eq!(output.trim().lines().count(), 1, "{output}");
-    assert!(output.contains("apt-get install -y redis-server"), "{output}");
+    assert!(
+        output.contains("apt-get install -y redis-server"),
+        "{output}"
+    );
 }

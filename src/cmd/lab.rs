@@ -4,7 +4,7 @@
 //! the project directory.
 
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -149,7 +149,12 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
             let path = format!("/api/events?limit={tail}&follow={follow}");
             print_lines(&client(&dir)?, &path, render::event).await
         }
-        LabCommand::Logs { dir, replica, follow, tail } => {
+        LabCommand::Logs {
+            dir,
+            replica,
+            follow,
+            tail,
+        } => {
             let mut path = format!("/api/logs?tail={tail}&follow={follow}");
             if let Some(id) = replica {
                 path.push_str(&format!("&replica={id}"));
@@ -161,9 +166,17 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
             print!("{}", render::revisions(&revisions));
             Ok(ExitCode::SUCCESS)
         }
-        LabCommand::Revisions { dir, action: Some(RevisionsAction::Activate { name }) } => {
+        LabCommand::Revisions {
+            dir,
+            action: Some(RevisionsAction::Activate { name }),
+        } => {
             let client = client(&dir)?;
-            client.post(&format!("/api/revisions/{name}/activate"), &serde_json::Value::Null).await?;
+            client
+                .post(
+                    &format!("/api/revisions/{name}/activate"),
+                    &serde_json::Value::Null,
+                )
+                .await?;
             println!("activating {name}…");
             report_revision(&client, &name).await
         }
@@ -175,7 +188,11 @@ fn client(dir: &StateDirArg) -> anyhow::Result<LabClient> {
     Ok(LabClient::discover(&dir.state_dir)?)
 }
 
-async fn print_lines(client: &LabClient, path: &str, render: fn(&serde_json::Value) -> String) -> anyhow::Result<ExitCode> {
+async fn print_lines(
+    client: &LabClient,
+    path: &str,
+    render: fn(&serde_json::Value) -> String,
+) -> anyhow::Result<ExitCode> {
     let stop = tokio::spawn(super::shutdown_signal());
     let stream = client.lines(path, |line| {
         if let Ok(value) = serde_json::from_str::<serde_json::Value>(line) {
@@ -192,7 +209,11 @@ async fn print_lines(client: &LabClient, path: &str, render: fn(&serde_json::Val
 
 async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let preset = args.probes.as_deref().map(str::parse::<Preset>).transpose()?;
+    let preset = args
+        .probes
+        .as_deref()
+        .map(str::parse::<Preset>)
+        .transpose()?;
     let overrides = Overrides {
         state_dir: args.state_dir,
         ingress_port: args.port,
@@ -204,7 +225,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         preset,
     };
     // The default file may be absent; a file named on the command line may not.
-    let required = args.config != PathBuf::from("chaoslab.toml");
+    let required = args.config != Path::new("chaoslab.toml");
     let exe = std::env::current_exe()?;
     let config = LabConfig::load(&args.config, required, &overrides, exe)?;
     let lab = match chaoslab_lab::start(config).await {
@@ -218,14 +239,23 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let ready = lab.wait_ready(Duration::from_secs(30)).await;
     let info = &lab.info;
     if ready {
-        println!("chaoslab lab is up (ready in {:.2}s)", started.elapsed().as_secs_f64());
+        println!(
+            "chaoslab lab is up (ready in {:.2}s)",
+            started.elapsed().as_secs_f64()
+        );
     } else {
         println!("chaoslab lab started, but no replica is ready yet (see `chaoslab events`)");
     }
     println!("  ingress      {}/", info.ingress_url);
-    println!("  control API  {}  (token in {}/lab.json)", info.control_url, info.state_dir);
+    println!(
+        "  control API  {}  (token in {}/lab.json)",
+        info.control_url, info.state_dir
+    );
     println!("  redis        {}", info.redis);
-    println!("  revision     {}", lab.platform.active().unwrap_or_default());
+    println!(
+        "  revision     {}",
+        lab.platform.active().unwrap_or_default()
+    );
     println!();
     println!("Next:");
     println!("  curl -s {}/", info.ingress_url);
@@ -285,7 +315,9 @@ async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn report_revision(client: &LabClient, name: &str) -> anyhow::Result<ExitCode> {
-    let revision = client.wait_revision(name, Duration::from_secs(3600)).await?;
+    let revision = client
+        .wait_revision(name, Duration::from_secs(3600))
+        .await?;
     match revision["state"].as_str() {
         Some("Running") => {
             println!("revision {name} is ready and receives 100% of traffic");

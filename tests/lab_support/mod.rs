@@ -55,7 +55,10 @@ pub struct LabBuilder {
 impl LabBuilder {
     /// Sets `key = value` (a TOML literal) in `[section]`.
     pub fn set(mut self, section: &str, key: &str, value: impl ToString) -> Self {
-        self.settings.entry(section.into()).or_default().insert(key.into(), value.to_string());
+        self.settings
+            .entry(section.into())
+            .or_default()
+            .insert(key.into(), value.to_string());
         self
     }
 
@@ -132,13 +135,17 @@ impl LabBuilder {
         lab.state = state;
         let url = lab.ingress("/");
         let http = lab.http.clone();
-        eventually(Duration::from_secs(30), "ingress answers / with 200", || {
-            let (http, url) = (http.clone(), url.clone());
-            async move {
-                let r = http.get(url).send().await.ok()?;
-                (r.status() == 200).then_some(())
-            }
-        })
+        eventually(
+            Duration::from_secs(30),
+            "ingress answers / with 200",
+            || {
+                let (http, url) = (http.clone(), url.clone());
+                async move {
+                    let r = http.get(url).send().await.ok()?;
+                    (r.status() == 200).then_some(())
+                }
+            },
+        )
         .await;
         lab
     }
@@ -157,17 +164,21 @@ pub struct Lab {
 
 /// Test-sized defaults: free ports, fast probes and back-off, no autoscaler.
 pub fn builder() -> LabBuilder {
-    LabBuilder { settings: BTreeMap::new(), args: Vec::new(), wait_ready: true }
-        .set("ingress", "port", 0)
-        .set("control", "port", 0)
-        .set("probes.readiness", "initial_delay_seconds", 0.2)
-        .set("probes.readiness", "period_seconds", 0.2)
-        .set("probes.readiness", "timeout_seconds", 0.5)
-        .set("restart", "backoff_initial_seconds", 0.2)
-        .set("restart", "backoff_max_seconds", 2)
-        .set("restart", "termination_grace_seconds", 2)
-        .set("revisions", "drain_seconds", 0.5)
-        .set("autoscaler", "enabled", false)
+    LabBuilder {
+        settings: BTreeMap::new(),
+        args: Vec::new(),
+        wait_ready: true,
+    }
+    .set("ingress", "port", 0)
+    .set("control", "port", 0)
+    .set("probes.readiness", "initial_delay_seconds", 0.2)
+    .set("probes.readiness", "period_seconds", 0.2)
+    .set("probes.readiness", "timeout_seconds", 0.5)
+    .set("restart", "backoff_initial_seconds", 0.2)
+    .set("restart", "backoff_max_seconds", 2)
+    .set("restart", "termination_grace_seconds", 2)
+    .set("revisions", "drain_seconds", 0.5)
+    .set("autoscaler", "enabled", false)
 }
 
 impl Lab {
@@ -180,7 +191,10 @@ impl Lab {
     }
 
     pub fn ingress(&self, path: &str) -> String {
-        format!("{}{path}", self.state["ingress_url"].as_str().unwrap_or_default())
+        format!(
+            "{}{path}",
+            self.state["ingress_url"].as_str().unwrap_or_default()
+        )
     }
 
     pub fn redis_pid(&self) -> Option<u32> {
@@ -189,7 +203,10 @@ impl Lab {
 
     /// GET on the control API.
     pub async fn api(&self, path: &str) -> Value {
-        let url = format!("{}{path}", self.state["control_url"].as_str().unwrap_or_default());
+        let url = format!(
+            "{}{path}",
+            self.state["control_url"].as_str().unwrap_or_default()
+        );
         let token = self.state["token"].as_str().unwrap_or_default();
         let value: Value = self
             .http
@@ -231,7 +248,13 @@ impl Lab {
 
     /// Every pid seen so far (lab, Redis, replicas).
     pub fn pids(&self) -> Vec<u32> {
-        let mut pids: Vec<u32> = self.seen_pids.lock().unwrap_or_else(|p| p.into_inner()).iter().copied().collect();
+        let mut pids: Vec<u32> = self
+            .seen_pids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
         pids.extend(self.redis_pid());
         pids.push(self.pid());
         pids

@@ -405,7 +405,11 @@ impl LabConfig {
         if f.limits.memory_mb == 0 || f.limits.cpu <= 0.0 {
             return invalid("limits.memory_mb and limits.cpu must be positive".into());
         }
-        if !(a.target_cpu_utilization > 0.0) || !(a.tolerance >= 0.0) {
+        if a.target_cpu_utilization.is_nan()
+            || a.target_cpu_utilization <= 0.0
+            || a.tolerance.is_nan()
+            || a.tolerance < 0.0
+        {
             return invalid("autoscaler.target_cpu_utilization must be > 0, tolerance >= 0".into());
         }
         let positive = [
@@ -450,7 +454,7 @@ impl LabConfig {
             ("revisions.drain_seconds", f.revisions.drain_seconds),
         ];
         for (name, value) in non_negative {
-            if !(value >= 0.0 && value < 1e7) {
+            if !(0.0..1e7).contains(&value) {
                 return invalid(format!("{name} must be >= 0 seconds"));
             }
         }
