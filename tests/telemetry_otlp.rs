@@ -312,6 +312,37 @@ async fn request_spans_and_metrics_reach_an_otlp_collector() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_propagated_traceparent_makes_the_request_span_its_child() {
+    let redis = RedisServer::start();
+    let collector = Collector::start();
+    let service = service_exporting_to(&redis, &collector.endpoint());
+    let client = http(Duration::from_secs(10));
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent_id = "00f067aa0ba902b7";
+    let response = client
+        .get(service.url("/health"))
+        .header("traceparent", format!("00-{trace_id}-{parent_id}-01"))
+        .send()
+        .await
+        .expect("GET /health");
+    assert_eq!(response.status(), 200);
+    let server = eventually_async(
+        Duration::from_secs(20),
+        "the /health server span in the caller's trace",
+        || async {
+            collector.spans().into_iter().find(|s| {
+                s.kind == SpanKind::Server as i32
+                    && attr(&s.attributes, "http.route") == Some("/health")
+            })
+        },
+    )
+    .await;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    assert_eq!(hex(&server.trace_id), trace_id);
+    assert_eq!(hex(&server.parent_span_id), parent_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampling_rate_zero_still_exports_failed_requests() {
     let mut redis = RedisServer::start();
     let collector = Collector::start();

@@ -50,6 +50,12 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         http.response.status_code = tracing::field::Empty,
         request_id = %id,
     );
+    chaoslab_telemetry::set_parent_from_headers(
+        &span,
+        req.headers()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes())),
+    );
     let started = Instant::now();
     let mut response = request_id::scope(id.clone(), next.run(req))
         .instrument(span.clone())

@@ -421,3 +421,41 @@ pub(crate) fn error_chain<E: std::error::Error + ?Sized>(err: &E) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// Makes `span` a child of the trace the caller propagated in W3C
+/// `traceparent` / `tracestate` headers (a load generator, the ingress, a
+/// client with its own tracing), so one trace spans every hop. Headers
+/// without a valid `traceparent` leave the span a new root.
+pub fn set_parent_from_headers<'a>(
+    span: &tracing::Span,
+    headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+) {
+    use opentelemetry::propagation::Extractor;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    struct Carrier(Vec<(String, String)>);
+    impl Extractor for Carrier {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v.as_str())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.iter().map(|(k, _)| k.as_str()).collect()
+        }
+    }
+    let carrier = Carrier(
+        headers
+            .filter(|(k, _)| {
+                k.eq_ignore_ascii_case("traceparent") || k.eq_ignore_ascii_case("tracestate")
+            })
+            .filter_map(|(k, v)| Some((k.to_string(), std::str::from_utf8(v).ok()?.to_string())))
+            .collect(),
+    );
+    if carrier.get("traceparent").is_none() {
+        return;
+    }
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+    let _ = span.set_parent(parent);
+}
