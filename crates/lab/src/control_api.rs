@@ -341,3 +341,7 @@ fn ndjson(lines: futures::stream::BoxStream<'static, String>) -> Response {
     );
     response
 }
+
+#[cfg(test)]
+#[path = "control_api_tests.rs"]
+mod tests;

@@ -10,6 +10,7 @@
 pub mod autoscaler;
 pub mod client;
 pub mod config;
+mod config_sections;
 pub mod control_api;
 pub mod events;
 mod files;
