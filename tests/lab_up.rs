@@ -95,6 +95,22 @@ async fn up_serves_through_the_ingress_and_down_leaves_no_process() {
     );
 }
 
+/// With the default `quick` probes, `up` answers 200 through the ingress
+/// within 3 s on an idle machine (release build: ~1.6 s). The bound here is
+/// looser because tests run debug builds in parallel on a loaded box.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_with_default_probes_is_ready_within_seconds() {
+    let lab = builder().unset("probes.readiness").start().await;
+    let ready_after = lab.started.elapsed();
+    eprintln!("time to ready with the quick preset: {ready_after:?}");
+    assert!(
+        ready_after < std::time::Duration::from_secs(8),
+        "{ready_after:?}"
+    );
+    let output = lab.output();
+    assert!(output.contains("ready in"), "{output}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_and_sigkill_of_the_lab_leave_no_process() {
     for signal in [libc::SIGTERM, libc::SIGKILL] {

@@ -62,6 +62,12 @@ impl LabBuilder {
         self
     }
 
+    /// Drops every test default of `[section]` (back to the product's).
+    pub fn unset(mut self, section: &str) -> Self {
+        self.settings.remove(section);
+        self
+    }
+
     pub fn replicas(self, n: u32) -> Self {
         self.set("app", "replicas", n)
     }
