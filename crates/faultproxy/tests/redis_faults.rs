@@ -1,0 +1,306 @@
+//! The fault proxy in front of a real `redis-server`: each of chaoslab's
+//! network faults shows its own failure to a Redis client, and clearing it
+//! restores flow for existing and new connections with nothing lost.
+
+mod support;
+
+use std::io::ErrorKind;
+use std::time::Duration;
+
+use chaoslab_faultproxy::toxic::{Bandwidth, Blackhole, DenyNew, Latency, Reset};
+use chaoslab_faultproxy::{Change, Stream, ToxicKind, ToxicSpec};
+use support::{Proxied, Redis, Resp, bounded, eventually, median, redis_clients};
+use tokio::time::Instant;
+
+const SILENCE: Duration = Duration::from_millis(600);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cli_passes_through_without_faults() {
+    bounded(async {
+        let redis = Redis::start().await;
+        let proxied = Proxied::new(redis.addr).await;
+        let port = proxied.addr.port().to_string();
+        for (args, want) in [
+            (vec!["PING"], "PONG"),
+            (vec!["SET", "greeting", "hello"], "OK"),
+            (vec!["GET", "greeting"], "hello"),
+        ] {
+            let out = tokio::process::Command::new("redis-cli")
+                .args(["-h", "127.0.0.1", "-p", &port])
+                .args(&args)
+                .kill_on_drop(true)
+                .output();
+            let out = tokio::time::timeout(Duration::from_secs(10), out)
+                .await
+                .expect("redis-cli finished")
+                .expect("redis-cli runs");
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want, "{args:?}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_new_keeps_established_connections_and_hangs_new_ones() {
+    bounded(async {
+        let redis = Redis::start().await;
+        let proxied = Proxied::new(redis.addr).await;
+        let mut established = Resp::connect(proxied.addr).await.unwrap();
+        assert_eq!(established.cmd(&["PING"]).await.unwrap(), "+PONG");
+        let upstream_clients = redis_clients(redis.addr).await;
+
+        let spec = ToxicSpec::new(ToxicKind::DenyNew(DenyNew {})).named("nsg");
+        proxied.faults.add_toxic("redis", spec).unwrap();
+
+        // The established connection carries on.
+        assert_eq!(established.cmd(&["SET", "k", "v"]).await.unwrap(), "+OK");
+        // A new one is accepted by nobody: no answer, no close, no dial.
+        let mut fresh = Resp::connect(proxied.addr).await.unwrap();
+        fresh.send(&["PING"]).await.unwrap();
+        let err = fresh.reply_within(SILENCE).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "no reply, no close: {err}");
+        assert_eq!(redis_clients(redis.addr).await, upstream_clients);
+
+        // Clearing lets the held connection through, its PING answered.
+        let cleared = Instant::now();
+        proxied.faults.remove_toxic("redis", "nsg").unwrap();
+        assert_eq!(fresh.reply_within(Duration::from_secs(5)).await.unwrap(), "+PONG");
+        eprintln!("deny_new cleared → held PING answered in {:?}", cleared.elapsed());
+        let mut another = Resp::connect(proxied.addr).await.unwrap();
+        assert_eq!(another.cmd(&["GET", "k"]).await.unwrap(), "$v");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blackhole_stalls_without_closing_and_clearing_delivers_the_reply() {
+    bounded(async {
+        let redis = Redis::start().await;
+        let proxied = Proxied::new(redis.addr).await;
+        let mut client = Resp::connect(proxied.addr).await.unwrap();
+        assert_eq!(client.cmd(&["PING"]).await.unwrap(), "+PONG");
+
+        let spec = ToxicSpec::new(ToxicKind::Blackhole(Blackhole {})).named("hole");
+        proxied.faults.add_toxic("redis", spec).unwrap();
+        client.send(&["INCR", "counter"]).await.unwrap();
+        let err = client.reply_within(SILENCE).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "stalled, not closed: {err}");
+
+        let cleared = Instant::now();
+        proxied.faults.remove_toxic("redis", "hole").unwrap();
+        assert_eq!(client.reply_within(Duration::from_secs(5)).await.unwrap(), ":1");
+        let took = cleared.elapsed();
+        eprintln!("blackhole cleared → pending reply in {took:?}");
+        assert!(took < Duration::from_secs(1), "{took:?}");
+        // Exactly once: the command was neither lost nor repeated.
+        assert_eq!(client.cmd(&["GET", "counter"]).await.unwrap(), "$1");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_resets_live_and_new_connections_at_once() {
+    bounded(async {
+        let redis = Redis::start().await;
+        let proxied = Proxied::new(redis.addr).await;
+        let mut live = Resp::connect(proxied.addr).await.unwrap();
+        assert_eq!(live.cmd(&["PING"]).await.unwrap(), "+PONG");
+
+        let added = Instant::now();
+        let spec = ToxicSpec::new(ToxicKind::Reset(Reset {})).named("rst");
+        proxied.faults.add_toxic("redis", spec).unwrap();
+        let err = live.reply_within(Duration::from_secs(5)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+        let took = added.elapsed();
+        eprintln!("reset added → client saw RST in {took:?}");
+        assert!(took < Duration::from_secs(1), "{took:?}");
+
+        // A new connection is reset as soon as it is accepted (the RST may
+        // already be there when the client sets its socket options).
+        let err = match Resp::connect(proxied.addr).await {
+            Ok(mut fresh) => {
+                let _ = fresh.send(&["PING"]).await;
+                fresh.reply_within(Duration::from_secs(5)).await.unwrap_err()
+            }
+            Err(e) => e,
+        };
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+
+        proxied.faults.remove_toxic("redis", "rst").unwrap();
+        let mut after = Resp::connect(proxied.addr).await.unwrap();
+        assert_eq!(after.cmd(&["PING"]).await.unwrap(), "+PONG");
+    })
+    .await;
+}
+
+async fn rtt(client: &mut Resp, n: usize) -> Duration {
+    let mut samples = Vec::new();
+    for _ in 0..n {
+        samples.push(client.ping_rtt().await.unwrap());
+    }
+    median(samples)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_adds_to_the_round_trip_until_cleared() {
+    bounded(async {
+        let redis = Redis::start().await;
+        let proxied = Proxied::new(redis.addr).await;
+        let mut client = Resp::connect(proxied.addr).await.unwrap();
+        let base = rtt(&mut client, 5).await;
+
+        let kind = ToxicKind::Latency(Latency {
+            latency: 200,
+            jitter: 0,
+        });
+        proxied
+            .faults
+            .add_toxic("redis", ToxicSpec::new(kind).named("slow"))
+            .unwrap();
+        let slow = rtt(&mut client, 5).await;
+        eprintln!("PING median: {base:?} → {slow:?} with 200 ms latency");
+        assert!(slow >= Duration::from_millis(195), "{slow:?}");
+        assert!(slow <= base + Duration::from_millis(800), "{slow:?}");
+
+        proxied.faults.remove_toxic("redis", "slow").unwrap();
+        let after = rtt(&mut client, 5).await;
+        assert!(after < Duration::from_millis(150), "{after:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bandwidth_limits_throughput() {
+    bounded(async {
+        let redis = Redis::start().await;
+        let value = "x".repeat(300_000);
+        let mut direct = Resp::connect(redis.addr).await.unwrap();
+        assert_eq!(direct.cmd(&["SET", "big", &value]).await.unwrap(), "+OK");
+        let proxied = Proxied::new(redis.addr).await;
+        let mut client = Resp::connect(proxied.addr).await.unwrap();
+
+        let start = Instant::now();
+        assert_eq!(client.cmd(&["GET", "big"]).await.unwrap().len(), 300_001);
+        let free = start.elapsed();
+
+        let kind = ToxicKind::Bandwidth(Bandwidth { rate: 100 }); // 100 KB/s
+        proxied
+            .faults
+            .add_toxic("redis", ToxicSpec::new(kind).on(Stream::Downstream))
+            .unwrap();
+        let start = Instant::now();
+        client.send(&["GET", "big"]).await.unwrap();
+        let reply = client.reply_within(Duration::from_secs(30)).await.unwrap();
+        assert_eq!(reply.len(), 300_001);
+        let limited = start.elapsed();
+        eprintln!("300 KB GET: {free:?} free, {limited:?} at 100 KB/s");
+        assert!(limited >= Duration::from_millis(2_400), "{limited:?}");
+        assert!(limited <= Duration::from_secs(15), "{limited:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toxics_stack_and_each_clears_on_its_own() {
+    bounded(async {
+        let redis = Redis::start().await;
+        let proxied = Proxied::new(redis.addr).await;
+        let faults = &proxied.faults;
+        let mut client = Resp::connect(proxied.addr).await.unwrap();
+        for (name, stream) in [("up", Stream::Upstream), ("down", Stream::Downstream)] {
+            let kind = ToxicKind::Latency(Latency {
+                latency: 100,
+                jitter: 0,
+            });
+            let spec = ToxicSpec::new(kind).named(name).on(stream);
+            faults.add_toxic("redis", spec).unwrap();
+        }
+        let both = rtt(&mut client, 3).await;
+        assert!(both >= Duration::from_millis(195), "{both:?}");
+
+        let spec = ToxicSpec::new(ToxicKind::Blackhole(Blackhole {})).named("hole");
+        faults.add_toxic("redis", spec).unwrap();
+        assert_eq!(faults.toxics("redis").unwrap().len(), 3);
+        client.send(&["PING"]).await.unwrap();
+        let err = client.reply_within(SILENCE).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        faults.remove_toxic("redis", "hole").unwrap();
+        assert_eq!(client.reply_within(Duration::from_secs(5)).await.unwrap(), "+PONG");
+        let still = rtt(&mut client, 3).await;
+        assert!(still >= Duration::from_millis(195), "latency stays: {still:?}");
+
+        faults.remove_toxic("redis", "up").unwrap();
+        let one = rtt(&mut client, 3).await;
+        assert!(one >= Duration::from_millis(95), "{one:?}");
+        assert_eq!(faults.clear_all().len(), 1);
+        let none = rtt(&mut client, 3).await;
+        assert!(none < Duration::from_millis(95), "{none:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_with_a_duration_expires_by_itself() {
+    bounded(async {
+        let redis = Redis::start().await;
+        let proxied = Proxied::new(redis.addr).await;
+        let mut events = proxied.faults.subscribe();
+        let mut client = Resp::connect(proxied.addr).await.unwrap();
+
+        let spec = ToxicSpec::new(ToxicKind::Blackhole(Blackhole {}))
+            .named("f-1")
+            .lasting(Duration::from_millis(500));
+        let added = proxied.faults.add_toxic("redis", spec).unwrap();
+        assert_eq!(added.duration_ms, Some(500));
+        assert!(added.remaining().unwrap() <= Duration::from_millis(500));
+        let start = Instant::now();
+        client.send(&["PING"]).await.unwrap();
+        assert_eq!(client.reply_within(Duration::from_secs(10)).await.unwrap(), "+PONG");
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(400), "{waited:?}");
+
+        let first = events.recv().await.unwrap();
+        assert!(matches!(&first.change, Change::Added { toxic } if toxic.name == "f-1"));
+        let second = events.recv().await.unwrap();
+        assert!(
+            matches!(&second.change, Change::Expired { toxic } if toxic.name == "f-1"),
+            "{second:?}"
+        );
+        assert!(proxied.faults.all_toxics().is_empty());
+        // Clearing an expired fault is a clean "not found".
+        assert_eq!(
+            proxied.faults.remove_toxic("redis", "f-1").unwrap_err().status(),
+            404
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_closes_the_listener_and_every_connection() {
+    bounded(async {
+        let redis = Redis::start().await;
+        let proxied = Proxied::new(redis.addr).await;
+        let mut client = Resp::connect(proxied.addr).await.unwrap();
+        assert_eq!(client.cmd(&["PING"]).await.unwrap(), "+PONG");
+        eventually(Duration::from_secs(5), "connection counted", || async {
+            proxied.faults.proxy("redis").unwrap().connections == 1
+        })
+        .await;
+
+        let info = proxied.faults.set_enabled("redis", false).await.unwrap();
+        assert!(!info.enabled);
+        let err = client.reply_within(Duration::from_secs(5)).await.unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset),
+            "{err}"
+        );
+        assert!(tokio::net::TcpStream::connect(proxied.addr).await.is_err());
+        assert_eq!(proxied.faults.proxy("redis").unwrap().connections, 0);
+
+        proxied.faults.set_enabled("redis", true).await.unwrap();
+        let mut again = Resp::connect(proxied.addr).await.unwrap();
+        assert_eq!(again.cmd(&["PING"]).await.unwrap(), "+PONG");
+    })
+    .await;
+}
