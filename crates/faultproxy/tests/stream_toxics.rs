@@ -1,0 +1,204 @@
+//! Toxiproxy's stream toxics and the proxy's TCP behaviour, over an echo
+//! server: half-closes pass through, `limit_data`, `timeout`, `reset_peer`,
+//! `slow_close`, toxicity 0, a dead upstream, and a toxic added while bytes
+//! are in flight.
+
+mod support;
+
+use std::io::ErrorKind;
+use std::time::Duration;
+
+use chaoslab_faultproxy::toxic::{Blackhole, LimitData, ResetPeer, SlowClose, Timeout};
+use chaoslab_faultproxy::{Stream, ToxicKind, ToxicSpec};
+use support::{Proxied, bounded, echo_server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout};
+
+async fn read_all(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    timeout(Duration::from_secs(10), stream.read_to_end(&mut out))
+        .await
+        .map_err(|_| std::io::Error::new(ErrorKind::TimedOut, "no end"))??;
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_close_passes_through_and_every_byte_arrives() {
+    bounded(async {
+        let proxied = Proxied::new(echo_server().await).await;
+        let mut client = TcpStream::connect(proxied.addr).await.unwrap();
+        let payload: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+        let (mut r, mut w) = client.split();
+        let writer = async {
+            w.write_all(&payload).await.unwrap();
+            w.shutdown().await.unwrap();
+        };
+        let reader = async {
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).await.unwrap();
+            out
+        };
+        let ((), echoed) = tokio::join!(writer, reader);
+        assert_eq!(echoed.len(), payload.len());
+        assert!(echoed == payload, "bytes changed on the way");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_data_passes_that_many_bytes_then_closes() {
+    bounded(async {
+        let proxied = Proxied::new(echo_server().await).await;
+        let kind = ToxicKind::LimitData(LimitData { bytes: 5 });
+        proxied
+            .faults
+            .add_toxic("redis", ToxicSpec::new(kind))
+            .unwrap();
+        let mut client = TcpStream::connect(proxied.addr).await.unwrap();
+        client.write_all(b"hello world").await.unwrap();
+        assert_eq!(read_all(&mut client).await.unwrap(), b"hello");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_stops_data_and_closes_after_its_timeout() {
+    bounded(async {
+        let proxied = Proxied::new(echo_server().await).await;
+        let kind = ToxicKind::Timeout(Timeout { timeout: 300 });
+        let spec = ToxicSpec::new(kind).on(Stream::Upstream);
+        proxied.faults.add_toxic("redis", spec).unwrap();
+        let start = Instant::now();
+        let mut client = TcpStream::connect(proxied.addr).await.unwrap();
+        client.write_all(b"dropped").await.unwrap();
+        let got = read_all(&mut client).await.unwrap_or_default();
+        assert!(got.is_empty(), "data passed a timeout toxic");
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(250), "{took:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_peer_resets_once_data_arrives() {
+    bounded(async {
+        let proxied = Proxied::new(echo_server().await).await;
+        let kind = ToxicKind::ResetPeer(ResetPeer { timeout: 100 });
+        let spec = ToxicSpec::new(kind).on(Stream::Upstream);
+        proxied.faults.add_toxic("redis", spec).unwrap();
+        let mut client = TcpStream::connect(proxied.addr).await.unwrap();
+        client.write_all(b"x").await.unwrap();
+        let err = read_all(&mut client).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_close_delays_the_close_not_the_data() {
+    bounded(async {
+        let proxied = Proxied::new(echo_server().await).await;
+        let kind = ToxicKind::SlowClose(SlowClose { delay: 400 });
+        proxied
+            .faults
+            .add_toxic("redis", ToxicSpec::new(kind))
+            .unwrap();
+        let mut client = TcpStream::connect(proxied.addr).await.unwrap();
+        client.write_all(b"bye").await.unwrap();
+        let mut echoed = [0u8; 3];
+        timeout(Duration::from_secs(5), client.read_exact(&mut echoed))
+            .await
+            .unwrap()
+            .unwrap();
+        let start = Instant::now();
+        client.shutdown().await.unwrap();
+        assert!(read_all(&mut client).await.unwrap().is_empty());
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(350), "{took:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toxicity_zero_never_acts() {
+    bounded(async {
+        let proxied = Proxied::new(echo_server().await).await;
+        let spec = ToxicSpec::new(ToxicKind::Blackhole(Blackhole {})).toxicity(0.0);
+        proxied.faults.add_toxic("redis", spec).unwrap();
+        let mut client = TcpStream::connect(proxied.addr).await.unwrap();
+        client.write_all(b"ping").await.unwrap();
+        let mut echoed = [0u8; 4];
+        timeout(Duration::from_secs(5), client.read_exact(&mut echoed))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&echoed, b"ping");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_upstream_resets_the_client_like_a_refused_connection() {
+    bounded(async {
+        // Hold the port while the proxy binds, so it cannot get the same one.
+        let holder = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closed = holder.local_addr().unwrap();
+        let proxied = Proxied::new(closed).await;
+        drop(holder);
+        // Only read: a write racing the RST would take the error instead.
+        // The RST may even beat the end of the client's connect.
+        let err = match TcpStream::connect(proxied.addr).await {
+            Ok(mut client) => read_all(&mut client).await.unwrap_err(),
+            Err(e) => e,
+        };
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackhole_during_a_bulk_transfer_holds_then_delivers_everything() {
+    bounded(async {
+        let proxied = Proxied::new(echo_server().await).await;
+        let mut client = TcpStream::connect(proxied.addr).await.unwrap();
+        let payload: Vec<u8> = (0..4_000_000u32).map(|i| (i % 253) as u8).collect();
+        let faults = proxied.faults.clone();
+        let (mut r, mut w) = client.split();
+        let writer = async {
+            w.write_all(&payload).await.unwrap();
+            w.shutdown().await.unwrap();
+        };
+        let reader = async {
+            let mut out = Vec::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut holed = false;
+            loop {
+                let n = r.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+                if !holed && out.len() > 500_000 {
+                    holed = true;
+                    let spec = ToxicSpec::new(ToxicKind::Blackhole(Blackhole {})).named("h");
+                    faults.add_toxic("redis", spec).unwrap();
+                    // Whatever was already on its way may land; then silence.
+                    let mut quiet = 0;
+                    while quiet < 3 {
+                        match timeout(Duration::from_millis(200), r.read(&mut buf)).await {
+                            Err(_) => quiet += 1,
+                            Ok(n) => out.extend_from_slice(&buf[..n.unwrap()]),
+                        }
+                    }
+                    faults.remove_toxic("redis", "h").unwrap();
+                }
+            }
+            out
+        };
+        let ((), echoed) = tokio::join!(writer, reader);
+        assert_eq!(echoed.len(), payload.len());
+        assert!(echoed == payload, "bytes lost or reordered across a blackhole");
+    })
+    .await;
+}
