@@ -41,6 +41,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 mkdir -p "$TMP/www" "$TMP/logs"
+chmod 755 "$TMP" "$TMP/www"   # nginx workers run as an unprivileged user
 printf 'chaoslab load benchmark target: a small static file.\n' >"$TMP/www/index.html"
 cat >"$TMP/nginx.conf" <<CONF
 worker_processes 1;
@@ -67,11 +68,13 @@ for _ in $(seq 100); do
 done
 curl -fs "$URL/index.html" >/dev/null
 
-# Runs a command; prints the CPU seconds (user + sys) of its process tree.
+# cpu_of OUT CMD…: runs CMD with its output in OUT; prints the CPU seconds
+# (user + sys) of its whole process tree.
 cpu_of() {
     python3 - "$@" <<'PY'
 import resource, subprocess, sys
-subprocess.run(sys.argv[1:], check=False)
+with open(sys.argv[1], "w") as out:
+    subprocess.run(sys.argv[2:], stdout=out, stderr=subprocess.STDOUT, check=False)
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(f"{r.ru_utime + r.ru_stime:.3f}")
 PY
@@ -91,18 +94,18 @@ PY
 echo "machine: $(nproc) CPUs, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "target: nginx (1 worker) serving $(wc -c <"$TMP/www/index.html") bytes on loopback; ${DURATION}s each, $CONNECTIONS connections"
 
-WRK_CPU=$(cpu_of wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" "$URL/index.html" 2>&1 >"$TMP/wrk.txt" | tail -1)
+WRK_CPU=$(cpu_of "$TMP/wrk.txt" wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" "$URL/index.html")
 WRK_REQS=$(awk '/requests in/ {print $1}' "$TMP/wrk.txt")
 WRK_RPS=$(awk '/Requests\/sec/ {print $2}' "$TMP/wrk.txt")
 
-CL_CPU=$(cpu_of "$BIN" load -H "$URL" --task "GET /index.html" --rate max --connections "$CONNECTIONS" \
-    -t "${DURATION}s" -q --json "$TMP/chaoslab.json" 2>&1 >"$TMP/chaoslab.txt" | tail -1)
+CL_CPU=$(cpu_of "$TMP/chaoslab.txt" "$BIN" load -H "$URL" --task "GET /index.html" --rate max \
+    --connections "$CONNECTIONS" -t "${DURATION}s" -q --json "$TMP/chaoslab.json")
 read -r CL_REQS CL_RPS CL_FAIL < <(python3 -c "
 import json; a = json.load(open('$TMP/chaoslab.json'))['aggregated']
 print(a['requests'], round(a['rps'], 1), a['failures'])")
 
-LC_CPU=$( (cd "$TMP" && cpu_of locust -f bench_locustfile.py --headless -u "$CONNECTIONS" -r "$CONNECTIONS" \
-    -t "${DURATION}s" --host "$URL" --csv "$TMP/locust" --only-summary --loglevel WARNING) 2>&1 >/dev/null | tail -1)
+LC_CPU=$(cd "$TMP" && cpu_of "$TMP/locust.txt" locust -f bench_locustfile.py --headless -u "$CONNECTIONS" \
+    -r "$CONNECTIONS" -t "${DURATION}s" --host "$URL" --csv "$TMP/locust" --only-summary --loglevel WARNING)
 read -r LC_REQS LC_RPS LC_FAIL < <(python3 -c "
 import csv
 for r in csv.DictReader(open('$TMP/locust_stats.csv')):

@@ -48,17 +48,48 @@ async fn server(behaviour: Behaviour) -> TestServer {
 async fn thresholds_decide_the_exit_code() {
     let srv = server(Behaviour::default()).await;
     let url = srv.url();
-    let base = ["-H", &url, "--task", "GET /delay/20", "-u", "3", "-r", "100", "-t", "2s", "--wait", "10ms"];
+    let base = [
+        "-H",
+        &url,
+        "--task",
+        "GET /delay/20",
+        "-u",
+        "3",
+        "-r",
+        "100",
+        "-t",
+        "2s",
+        "--wait",
+        "10ms",
+    ];
 
     let mut args = base.to_vec();
-    args.extend(["--threshold", "p95<5s", "--threshold", "errors<1%", "--threshold", "rps>5"]);
+    args.extend([
+        "--threshold",
+        "p95<5s",
+        "--threshold",
+        "errors<1%",
+        "--threshold",
+        "rps>5",
+    ]);
     let pass = load(&args).await;
     assert_eq!(pass.code, Some(0), "{}\n{}", pass.stdout, pass.stderr);
-    assert!(pass.stdout.contains("all 3 thresholds hold"), "{}", pass.stdout);
+    assert!(
+        pass.stdout.contains("all 3 thresholds hold"),
+        "{}",
+        pass.stdout
+    );
     assert!(pass.stdout.contains("Aggregated"));
 
     let mut args = base.to_vec();
-    args.extend(["--threshold", "p95<5s", "--threshold", "p50<1ms", "--threshold", "rps>100000"]);
+    args.extend([
+        "--threshold",
+        "p95<5s",
+        "--threshold",
+        "p50<1ms",
+        "--threshold",
+        "rps>100000",
+    ]);
     let fail = load(&args).await;
     assert_eq!(fail.code, Some(1), "{}\n{}", fail.stdout, fail.stderr);
     assert!(fail.stdout.contains("FAIL p50<1ms"), "{}", fail.stdout);
@@ -67,9 +98,25 @@ async fn thresholds_decide_the_exit_code() {
     assert!(fail.stdout.contains("2 of 3 thresholds FAILED"));
 
     // Failures break `errors<…` with an open-model run too.
-    let flaky = server(Behaviour { flaky_every: 2, ..Behaviour::default() }).await;
+    let flaky = server(Behaviour {
+        flaky_every: 2,
+        ..Behaviour::default()
+    })
+    .await;
     let url = flaky.url();
-    let run = load(&["-H", &url, "--task", "GET /flaky", "--rate", "50/s", "-t", "1s", "--threshold", "errors<10%"]).await;
+    let run = load(&[
+        "-H",
+        &url,
+        "--task",
+        "GET /flaky",
+        "--rate",
+        "50/s",
+        "-t",
+        "1s",
+        "--threshold",
+        "errors<10%",
+    ])
+    .await;
     assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("HTTPError: 500 Internal Server Error"));
 }
@@ -91,25 +138,57 @@ async fn configuration_errors_name_the_flag() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_locust_csv_files() {
-    let srv = server(Behaviour { unhealthy_every: 4, ..Behaviour::default() }).await;
+    let srv = server(Behaviour {
+        unhealthy_every: 4,
+        ..Behaviour::default()
+    })
+    .await;
     let dir = tempfile::tempdir().expect("tempdir");
     let prefix = dir.path().join("run");
     let url = srv.url();
-    let run = load(&["-H", &url, "-u", "4", "-r", "100", "-t", "2s", "--wait", "20ms..40ms", "--csv", prefix.to_str().expect("utf8"), "-q"]).await;
+    let run = load(&[
+        "-H",
+        &url,
+        "-u",
+        "4",
+        "-r",
+        "100",
+        "-t",
+        "2s",
+        "--wait",
+        "20ms..40ms",
+        "--csv",
+        prefix.to_str().expect("utf8"),
+        "-q",
+    ])
+    .await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    let read = |suffix: &str| std::fs::read_to_string(dir.path().join(format!("run{suffix}"))).expect(suffix);
+    let read = |suffix: &str| {
+        std::fs::read_to_string(dir.path().join(format!("run{suffix}"))).expect(suffix)
+    };
     let stats = read("_stats.csv");
     assert!(stats.starts_with(
         "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,\
          Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%\r\n"
     ));
-    for path in ["GET,/health,", "GET,/,", "GET,/chaos/status,", ",Aggregated,"] {
+    for path in [
+        "GET,/health,",
+        "GET,/,",
+        "GET,/chaos/status,",
+        ",Aggregated,",
+    ] {
         assert!(stats.contains(path), "{path} in {stats}");
     }
-    assert!(read("_stats_history.csv").starts_with("Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,"));
+    assert!(
+        read("_stats_history.csv")
+            .starts_with("Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,")
+    );
     let failures = read("_failures.csv");
     assert!(failures.starts_with("Method,Name,Error,Occurrences,First Seen,Last Seen\r\n"));
-    assert!(failures.contains("GET,/health,\"HealthCheck: status is \"\"unhealthy\"\"\","), "{failures}");
+    assert!(
+        failures.contains("GET,/health,\"HealthCheck: status is \"\"unhealthy\"\"\","),
+        "{failures}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +196,21 @@ async fn ctrl_c_prints_the_summary_so_far() {
     let srv = server(Behaviour::default()).await;
     let url = srv.url();
     let mut child = Command::new(env!("CARGO_BIN_EXE_chaoslab"))
-        .args(["load", "-H", &url, "--task", "GET /fast", "-u", "2", "-t", "10m", "--wait", "10ms", "--live-interval", "200ms"])
+        .args([
+            "load",
+            "-H",
+            &url,
+            "--task",
+            "GET /fast",
+            "-u",
+            "2",
+            "-t",
+            "10m",
+            "--wait",
+            "10ms",
+            "--live-interval",
+            "200ms",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -129,28 +222,46 @@ async fn ctrl_c_prints_the_summary_so_far() {
     let deadline = Instant::now() + Duration::from_secs(30);
     // Wait for live lines (plain, one per line: stderr is not a terminal).
     while String::from_utf8_lossy(&seen).matches("req/s").count() < 2 {
-        assert!(Instant::now() < deadline, "no live lines: {}", String::from_utf8_lossy(&seen));
+        assert!(
+            Instant::now() < deadline,
+            "no live lines: {}",
+            String::from_utf8_lossy(&seen)
+        );
         let mut buf = [0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(5), stderr.read(&mut buf)).await.expect("output").expect("read");
+        let n = tokio::time::timeout(Duration::from_secs(5), stderr.read(&mut buf))
+            .await
+            .expect("output")
+            .expect("read");
         assert!(n > 0, "exited early: {}", String::from_utf8_lossy(&seen));
         seen.extend_from_slice(&buf[..n]);
     }
     let pid = child.id().expect("pid") as i32;
-    // SAFETY-free: libc::kill is safe to call with a child's pid.
-    assert_eq!(unsafe_free_kill(pid), 0);
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.expect("exits on SIGINT").expect("status");
+    assert_eq!(interrupt(pid), 0);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("exits on SIGINT")
+        .expect("status");
     let mut out = String::new();
-    child.stdout.take().expect("stdout").read_to_string(&mut out).await.expect("read stdout");
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .await
+        .expect("read stdout");
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).await.expect("read stderr");
     assert_eq!(status.code(), Some(0));
     assert!(rest.contains("interrupted"), "{rest}");
-    assert!(out.contains("(interrupted)") && out.contains("Aggregated"), "{out}");
+    assert!(
+        out.contains("(interrupted)") && out.contains("Aggregated"),
+        "{out}"
+    );
     assert!(srv.hits_any("/fast") > 0);
 }
 
 /// Sends SIGINT through the `kill` command (the workspace forbids unsafe).
-fn unsafe_free_kill(pid: i32) -> i32 {
+fn interrupt(pid: i32) -> i32 {
     std::process::Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status()
@@ -176,19 +287,38 @@ fn chromium() -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn html_report_renders_in_headless_chromium() {
     let Some(browser) = chromium() else {
-        assert!(std::env::var_os("CI").is_none(), "chromium is required in CI (apt-get install -y chromium)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is required in CI (apt-get install -y chromium)"
+        );
         eprintln!("note: chromium not installed, skipping the HTML screenshot test");
         return;
     };
-    let srv = server(Behaviour { flaky_every: 10, ..Behaviour::default() }).await;
+    let srv = server(Behaviour {
+        flaky_every: 10,
+        ..Behaviour::default()
+    })
+    .await;
     let url = srv.url();
     let dir = tempfile::tempdir().expect("tempdir");
     let html = dir.path().join("report.html");
     let json = dir.path().join("report.json");
     let run = load(&[
-        "-H", &url, "--task", "3 GET /delay/5", "--task", "GET /flaky", "--plan", "20/s,0s;80/s,3s",
-        "--html", html.to_str().expect("utf8"), "--json", json.to_str().expect("utf8"),
-        "--threshold", "p95<2s", "-q",
+        "-H",
+        &url,
+        "--task",
+        "3 GET /delay/5",
+        "--task",
+        "GET /flaky",
+        "--plan",
+        "20/s,0s;80/s,3s",
+        "--html",
+        html.to_str().expect("utf8"),
+        "--json",
+        json.to_str().expect("utf8"),
+        "--threshold",
+        "p95<2s",
+        "-q",
     ])
     .await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
@@ -203,8 +333,14 @@ async fn html_report_renders_in_headless_chromium() {
         Duration::from_secs(60),
         Command::new(&browser)
             .args([
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1600",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--window-size=1280,1600",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg(format!("--screenshot={}", shot.display()))
@@ -221,6 +357,10 @@ async fn html_report_renders_in_headless_chromium() {
     let png = std::fs::read(&shot).expect("screenshot written");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
     // A blank page compresses to a few KB; charts and tables do not.
-    assert!(png.len() > 40_000, "screenshot is {} bytes: nothing rendered?", png.len());
+    assert!(
+        png.len() > 40_000,
+        "screenshot is {} bytes: nothing rendered?",
+        png.len()
+    );
     eprintln!("screenshot: {}", shot.display());
 }

@@ -32,7 +32,18 @@ fn run_locust(bin: &Path, host: &str, dir: &Path, env: &[(&str, &str)]) -> PathB
     let mut child = Command::new(bin)
         .arg("-f")
         .arg(locustfile())
-        .args(["--headless", "-u", "5", "-r", "5", "-t", "4s", "--only-summary", "--host", host])
+        .args([
+            "--headless",
+            "-u",
+            "5",
+            "-r",
+            "5",
+            "-t",
+            "4s",
+            "--only-summary",
+            "--host",
+            host,
+        ])
         .arg("--csv")
         .arg(&prefix)
         .envs(env.iter().copied())
@@ -62,18 +73,27 @@ fn csv_rows(prefix: &Path, suffix: &str) -> Vec<Vec<String>> {
         .expect("locust csv")
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split(',').map(|f| f.trim_matches('"').to_owned()).collect())
+        .map(|l| {
+            l.split(',')
+                .map(|f| f.trim_matches('"').to_owned())
+                .collect()
+        })
         .collect()
 }
 
 fn row<'a>(rows: &'a [Vec<String>], name: &str) -> &'a [String] {
-    rows.iter().find(|r| r.get(1).is_some_and(|n| n == name)).unwrap_or_else(|| panic!("no {name} row"))
+    rows.iter()
+        .find(|r| r.get(1).is_some_and(|n| n == name))
+        .unwrap_or_else(|| panic!("no {name} row"))
 }
 
 fn require_locust() -> Option<PathBuf> {
     let found = locust();
     if found.is_none() {
-        assert!(std::env::var_os("CI").is_none(), "locust is required in CI (pip install locust)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "locust is required in CI (pip install locust)"
+        );
         eprintln!("note: locust not installed (pip install locust), skipping");
     }
     found
@@ -85,7 +105,12 @@ fn locustfile_runs_against_the_service_without_failures() {
     let redis = RedisServer::start();
     let service = Service::builder().redis(&redis).start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let prefix = run_locust(&bin, &service.url(""), dir.path(), &[("CHAOSLAB_WAIT", "0.05..0.2")]);
+    let prefix = run_locust(
+        &bin,
+        &service.url(""),
+        dir.path(),
+        &[("CHAOSLAB_WAIT", "0.05..0.2")],
+    );
 
     let stats = csv_rows(&prefix, "_stats.csv");
     let ours: Vec<String> = chaoslab_load::csv::stats_columns();
@@ -93,7 +118,10 @@ fn locustfile_runs_against_the_service_without_failures() {
     let history = csv_rows(&prefix, "_stats_history.csv");
     assert_eq!(history[0], chaoslab_load::csv::history_columns());
     let failures = csv_rows(&prefix, "_failures.csv");
-    assert_eq!(failures[0], chaoslab_load::csv::FAILURES_COLUMNS.map(String::from));
+    assert_eq!(
+        failures[0],
+        chaoslab_load::csv::FAILURES_COLUMNS.map(String::from)
+    );
 
     let total = row(&stats, "Aggregated");
     let requests: u64 = total[2].parse().expect("count");
@@ -123,14 +151,19 @@ async fn locustfile_applies_the_same_failure_rules() {
     .expect("locust thread");
     let stats = csv_rows(&prefix, "_stats.csv");
     let health = row(&stats, "/health");
-    let (requests, failures): (u64, u64) = (health[2].parse().expect("n"), health[3].parse().expect("f"));
+    let (requests, failures): (u64, u64) =
+        (health[2].parse().expect("n"), health[3].parse().expect("f"));
     assert!(requests >= 4, "{requests}");
     // Locust drops requests in flight when its run time ends, so it may
     // count a few less than the server answered.
     assert!(requests <= srv.hits("/health", 200));
     let share = failures as f64 / requests as f64;
-    assert!((0.35..=0.65).contains(&share), "every second /health is unhealthy: {failures}/{requests}");
+    assert!(
+        (0.35..=0.65).contains(&share),
+        "every second /health is unhealthy: {failures}/{requests}"
+    );
     assert_eq!(row(&stats, "/")[3], "0");
-    let failures = std::fs::read_to_string(format!("{}_failures.csv", prefix.display())).expect("failures");
+    let failures =
+        std::fs::read_to_string(format!("{}_failures.csv", prefix.display())).expect("failures");
     assert!(failures.contains("unhealthy"), "{failures}");
 }

@@ -26,7 +26,15 @@ fn baseline_has_no_failures_and_counts_match_redis() {
     let dir = tempfile::tempdir().expect("tempdir");
     let json = dir.path().join("baseline.json");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chaoslab"))
-        .args(["load", "--scenario", "baseline", "--run-time", "10s", "-q", "--host"])
+        .args([
+            "load",
+            "--scenario",
+            "baseline",
+            "--run-time",
+            "10s",
+            "-q",
+            "--host",
+        ])
         .arg(service.url(""))
         .arg("--json")
         .arg(&json)
@@ -50,11 +58,15 @@ fn baseline_has_no_failures_and_counts_match_redis() {
     );
 
     let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("json report")).expect("parses");
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json report"))
+            .expect("parses");
     assert_eq!(report["scenario"], "baseline");
     assert_eq!(report["aggregated"]["failures"], 0, "{stdout}");
     let total = report["aggregated"]["requests"].as_u64().expect("requests");
-    assert!(total >= 20, "10 users for 10 s with 1–3 s think time: {total}");
+    assert!(
+        total >= 20,
+        "10 users for 10 s with 1–3 s think time: {total}"
+    );
     let index = report["endpoints"]
         .as_array()
         .expect("endpoints")
@@ -64,5 +76,9 @@ fn baseline_has_no_failures_and_counts_match_redis() {
     let ok = index["status_codes"]["200"].as_u64().expect("200s to /");
     assert_eq!(ok, index["requests"].as_u64().expect("requests to /"));
     assert!(ok > 0);
-    assert_eq!(counter(&redis) - before, ok, "the counter grows by the 200s to /");
+    assert_eq!(
+        counter(&redis) - before,
+        ok,
+        "the counter grows by the 200s to /"
+    );
 }

@@ -8,5 +8,9 @@ pub use chaoslab_load::LoadArgs;
 /// Runs the load test; configuration and report errors become `Err`.
 pub async fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let passed = chaoslab_load::main(args).await?;
-    Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -64,9 +65,27 @@ impl Arrivals {
 
 async fn schedule(
     shared: Arc<Shared>,
-    mut rate: watch::Receiver<f64>,
+    rate: watch::Receiver<f64>,
     stop: CancellationToken,
     max_in_flight: usize,
+) {
+    let mut inflight = JoinSet::new();
+    arrive(&shared, rate, &stop, max_in_flight, &mut inflight).await;
+    // Stopped: requests in flight may finish until the run aborts them.
+    tokio::select! {
+        () = async { while inflight.join_next().await.is_some() {} } => {}
+        () = shared.abort.cancelled() => inflight.abort_all(),
+    }
+}
+
+/// Starts arrivals on schedule until `stop`; each one is a task in
+/// `inflight` holding a semaphore slot.
+async fn arrive(
+    shared: &Arc<Shared>,
+    mut rate: watch::Receiver<f64>,
+    stop: &CancellationToken,
+    max_in_flight: usize,
+    inflight: &mut JoinSet<()>,
 ) {
     let slots = Arc::new(Semaphore::new(max_in_flight));
     let pool = Arc::new(Pool::new(max_in_flight));
@@ -116,7 +135,8 @@ async fn schedule(
         }
         let index = shared.mix.pick(rng.random_range(0..total));
         let (shared2, pool2) = (shared.clone(), pool.clone());
-        tokio::spawn(async move {
+        while inflight.try_join_next().is_some() {}
+        inflight.spawn(async move {
             let _permit = permit;
             let Some(task) = shared2.mix.tasks.get(index) else {
                 return;
@@ -124,22 +144,18 @@ async fn schedule(
             let now = shared2.gauges.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
             shared2.gauges.peak.fetch_max(now, Ordering::Relaxed);
             let mut session = pool2.take();
-            let send = session.send(
-                &shared2.target,
-                index,
-                task,
-                intended.into_std(),
-                shared2.timeout,
-            );
-            let sample = tokio::select! {
-                s = send => Some(s),
-                () = shared2.abort.cancelled() => None,
-            };
+            let sample = session
+                .send(
+                    &shared2.target,
+                    index,
+                    task,
+                    intended.into_std(),
+                    shared2.timeout,
+                )
+                .await;
             shared2.gauges.in_flight.fetch_sub(1, Ordering::Relaxed);
-            if let Some(sample) = sample {
-                pool2.put(session);
-                let _ = shared2.tx.send(sample).await;
-            }
+            pool2.put(session);
+            let _ = shared2.tx.send(sample).await;
         });
         last = Some(next);
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::drive::Shared;
@@ -20,6 +21,9 @@ pub struct Users {
     wait: WaitRange,
     stop: CancellationToken,
     active: Vec<CancellationToken>,
+    /// Every user task, retired or not (finished ones are reaped on each
+    /// `set_target`); cancelled when the run aborts after the stop grace.
+    tasks: JoinSet<()>,
     seed: u64,
 }
 
@@ -31,6 +35,7 @@ impl Users {
             wait,
             stop: CancellationToken::new(),
             active: Vec::new(),
+            tasks: JoinSet::new(),
             seed: rand::random(),
         }
     }
@@ -42,12 +47,8 @@ impl Users {
         while self.active.len() < want {
             let token = self.stop.child_token();
             self.seed = self.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            tokio::spawn(user(
-                self.shared.clone(),
-                self.wait,
-                token.clone(),
-                self.seed,
-            ));
+            let user = user(self.shared.clone(), self.wait, token.clone(), self.seed);
+            self.tasks.spawn(user);
             self.active.push(token);
         }
         while self.active.len() > want {
@@ -55,10 +56,12 @@ impl Users {
                 token.cancel();
             }
         }
+        while self.tasks.try_join_next().is_some() {}
+        let running = self.active.len() as u64;
         self.shared
             .gauges
             .peak
-            .fetch_max(self.active.len() as u64, Ordering::Relaxed);
+            .fetch_max(running, Ordering::Relaxed);
     }
 
     /// Users running now.
@@ -66,9 +69,18 @@ impl Users {
         self.active.len()
     }
 
-    /// Tells every user to finish its current request and stop.
+    /// Tells every user to finish its current request and stop; those
+    /// still busy when the run aborts (`Shared::abort`) are cancelled.
     pub fn stop(self) {
         self.stop.cancel();
+        let abort = self.shared.abort.clone();
+        let mut tasks = self.tasks;
+        tokio::spawn(async move {
+            tokio::select! {
+                () = async { while tasks.join_next().await.is_some() {} } => {}
+                () = abort.cancelled() => tasks.abort_all(),
+            }
+        });
     }
 }
 
@@ -82,13 +94,10 @@ async fn user(shared: Arc<Shared>, wait: WaitRange, me: CancellationToken, seed:
             break;
         };
         shared.gauges.in_flight.fetch_add(1, Ordering::Relaxed);
-        let send = session.send(&shared.target, index, task, Instant::now(), shared.timeout);
-        let sample = tokio::select! {
-            sample = send => Some(sample),
-            () = shared.abort.cancelled() => None,
-        };
+        let sample = session
+            .send(&shared.target, index, task, Instant::now(), shared.timeout)
+            .await;
         shared.gauges.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let Some(sample) = sample else { break };
         if shared.tx.send(sample).await.is_err() {
             break;
         }
