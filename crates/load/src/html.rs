@@ -55,6 +55,14 @@ pub fn render(report: &Report) -> String {
         esc(&report.plan)
     );
     cards(&mut h, report);
+    let g = &report.generator;
+    if g.late_starts > 0 || g.abandoned > 0 {
+        let _ = write!(
+            h,
+            "<div class=\"meta\">generator: {} requests started more than 10 ms after their schedule (latency counted from the schedule); {} abandoned at the end; peak concurrency {}</div>",
+            g.late_starts, g.abandoned, g.peak_concurrency
+        );
+    }
     charts(&mut h, report);
     endpoints(&mut h, report);
     failures(&mut h, report);

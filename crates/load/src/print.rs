@@ -21,7 +21,7 @@ pub fn fmt_ms(ms: Option<f64>) -> String {
 pub fn live_line(line: &LiveLine) -> String {
     let s = &line.snapshot;
     let load = match line.model {
-        "open" => format!("rate {:>7.1}/s", line.load),
+        "open" => format!("rate {:>7.1}/s  in flight {:>5}", line.load, line.in_flight),
         "max" => format!("conns {:>5}", line.load),
         _ => format!("users {:>5}", line.load),
     };

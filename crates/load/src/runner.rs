@@ -50,6 +50,8 @@ pub struct LiveLine {
     pub model: &'static str,
     /// Users running or the arrival rate.
     pub load: f64,
+    /// Requests sent and not yet answered.
+    pub in_flight: u64,
     /// Figures of the last interval.
     pub snapshot: LiveSnapshot,
 }
@@ -130,7 +132,8 @@ where
                     _ = live.tick() => {
                         let snapshot = stats.take_live(started.elapsed(), config.live_interval);
                         let load = driver.as_ref().map_or(0.0, Driver::load);
-                        on_live(&LiveLine { model: config.model.name(), load, snapshot });
+                        let in_flight = gauges.in_flight();
+                        on_live(&LiveLine { model: config.model.name(), load, in_flight, snapshot });
                     }
                 }
                 if phase != Phase::Running {

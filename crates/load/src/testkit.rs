@@ -4,7 +4,7 @@
 //! every Nth time, a switch that stalls every request, and hit counters.
 //! It binds 127.0.0.1 port 0 and stops when dropped.
 //!
-//! Routes: `/fast` (200 `ok`), `/delay/MS` (200 after MS ms), `/flaky`
+//! Routes: `/fast` (200 `ok`), `/close` (the same, closing the connection), `/delay/MS` (200 after MS ms), `/flaky`
 //! (500 every `flaky_every`-th request), `/health` (`unhealthy` every
 //! `unhealthy_every`-th), `/` and `/chaos/status` (service-like JSON),
 //! `POST /chaos/load` (200 the first time, 409 after), anything else 404.
@@ -156,7 +156,7 @@ async fn answer(
     let path = req.uri().path().to_owned();
     let b = state.behaviour;
     let (status, body): (u16, String) = match (req.method().as_str(), path.as_str()) {
-        ("GET", "/fast") => (200, "ok".into()),
+        ("GET", "/fast" | "/close") => (200, "ok".into()),
         ("GET", "/flaky") => {
             let n = state.flaky.fetch_add(1, Ordering::Relaxed) + 1;
             if b.flaky_every > 0 && n.is_multiple_of(b.flaky_every) {
@@ -201,10 +201,23 @@ async fn answer(
         }
         _ => (404, "not found".into()),
     };
+    let response_path = path.clone();
     if let Ok(mut hits) = state.hits.lock() {
         *hits.entry((path, status)).or_default() += 1;
     }
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    if path_closes(&response_path) {
+        response.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
     Ok(response)
+}
+
+/// `/close` answers like `/fast` but closes the connection after each
+/// response, as a server with keep-alive off does.
+fn path_closes(path: &str) -> bool {
+    path == "/close"
 }

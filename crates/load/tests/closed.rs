@@ -219,3 +219,16 @@ async fn interrupt_reports_what_was_done() {
     assert!(report.duration_secs < 30.0);
     assert!(lines >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_closed_connections_are_reopened_without_failures() {
+    let server = TestServer::start(Behaviour::default())
+        .await
+        .expect("server");
+    let config = closed(&server.url(), 3, Duration::from_secs(1), &["GET /close"]);
+    let report = run(&config, LIMIT).await;
+    let close = row(&report, "/close");
+    assert!(close.requests > 20, "{}", close.requests);
+    assert_eq!(close.failures, 0, "{:?}", report.failures);
+    assert_eq!(close.requests, server.hits("/close", 200));
+}
