@@ -53,6 +53,21 @@ async fn up_serves_through_the_ingress_and_down_leaves_no_process() {
     }
     assert_eq!(replicas.len(), 2, "{replicas:?}");
 
+    // The time series has 1-second points with the traffic, readiness and
+    // Redis state.
+    eventually(
+        Duration::from_secs(10),
+        "a metrics point with traffic",
+        || async {
+            let points = lab.api("/api/metrics").await;
+            points.as_array()?.iter().find(|p| {
+                p["requests"].as_u64() > Some(0) && p["ready"] == 2 && p["redis_connected"] == true
+            })?;
+            Some(())
+        },
+    )
+    .await;
+
     let status = lab.cli(&["status"]).await;
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(status.status.success(), "{text}");

@@ -290,10 +290,27 @@ async fn logs(State(s): State<ApiState>, Query(q): Query<LogsQuery>) -> Result<R
 struct MetricsQuery {
     #[serde(default)]
     since_ms: Option<i64>,
+    #[serde(default)]
+    follow: bool,
 }
 
-async fn metrics(State(s): State<ApiState>, Query(q): Query<MetricsQuery>) -> impl IntoResponse {
-    Json(s.platform.series.since(q.since_ms.unwrap_or(i64::MIN)))
+/// A JSON array of points, or with `follow=true` JSON lines: the points
+/// since `since_ms`, then each new one as it is sampled.
+async fn metrics(State(s): State<ApiState>, Query(q): Query<MetricsQuery>) -> Response {
+    let since = q.since_ms.unwrap_or(i64::MIN);
+    if !q.follow {
+        return Json(s.platform.series.since(since)).into_response();
+    }
+    let live = s.platform.series.subscribe();
+    let past = s.platform.series.since(since);
+    let last = past.last().map_or(since, |p| p.unix_ms);
+    let first = stream::iter(past.into_iter().map(|p| json_line(&p)));
+    let rest = follow(
+        live,
+        s.platform.clone(),
+        move |p: &crate::timeseries::Point| (p.unix_ms > last).then(|| json_line(p)),
+    );
+    ndjson(first.chain(rest).boxed())
 }
 
 /// A live stream from a broadcast, filtered and encoded by `f`, ending when

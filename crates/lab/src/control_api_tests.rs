@@ -24,6 +24,7 @@ fn platform(dir: &std::path::Path) -> Arc<Platform> {
     let redis = RedisEndpoint {
         env: Vec::new(),
         describe: "none".into(),
+        admin: None,
     };
     Platform::new(config, Spawner::start().unwrap(), redis, dir.to_path_buf())
 }

@@ -119,6 +119,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
             RedisEndpoint {
                 env: vec![("REDIS_URL".into(), url.clone())],
                 describe: format!("external {url}"),
+                admin: None,
             },
         ),
         None => {
@@ -149,6 +150,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
                     server.pid(),
                     server.data_dir.display()
                 ),
+                admin: Some(server.admin_target()),
             };
             (Some(server), endpoint)
         }

@@ -10,7 +10,9 @@ use chaoslab_ingress::{MetricsSnapshot, latency_quantile_ms};
 
 use crate::autoscaler::{Autoscaler, Policy};
 use crate::config::secs;
-use crate::platform::{Phase, Platform};
+use crate::platform::{Phase, Platform, ReplicaStatus};
+use crate::redis_server::AdminTarget;
+use crate::resp::{AdminConnection, Reply};
 use crate::timeseries::{Point, ReplicaPoint};
 
 /// Runs the autoscaler every period on the active revision.
@@ -79,15 +81,37 @@ pub(crate) async fn sample(platform: Arc<Platform>) {
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut previous: MetricsSnapshot = platform.ingress_metrics.snapshot();
+    let mut redis: Option<AdminConnection> = None;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .ok();
     loop {
         tokio::select! {
             _ = platform.shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
+        let (redis_connected, redis_ping_ms) = match &platform.redis.admin {
+            None => (None, None),
+            Some(target) => {
+                let started = tokio::time::Instant::now();
+                let ok = ping(&mut redis, target).await;
+                (
+                    Some(ok),
+                    ok.then(|| started.elapsed().as_secs_f64() * 1000.0),
+                )
+            }
+        };
+        let replicas_now = platform.replicas();
+        let levels = match &http {
+            Some(http) => load_levels(http, &replicas_now).await,
+            None => vec![0; replicas_now.len()],
+        };
         let now = platform.ingress_metrics.snapshot();
         let active = platform.active().unwrap_or_default();
         let desired = platform.revision(&active).map_or(0, |r| r.desired);
-        let replicas = platform.replicas();
+        let replicas = replicas_now;
         let mine: Vec<_> = replicas
             .iter()
             .filter(|r| r.revision == active && r.phase != Phase::Terminating)
@@ -105,18 +129,72 @@ pub(crate) async fn sample(platform: Arc<Platform>) {
             replicas: mine.len() as u32,
             ready: mine.iter().filter(|r| r.ready).count() as u32,
             desired,
+            redis_connected,
+            redis_ping_ms,
             per_replica: replicas
                 .iter()
-                .map(|r| ReplicaPoint {
+                .zip(levels)
+                .map(|(r, load_level)| ReplicaPoint {
                     id: r.id.clone(),
                     revision: r.revision.clone(),
                     ready: r.ready,
                     cpu_percent: r.cpu_percent,
                     cpu_utilization: r.cpu_utilization,
                     rss_mb: r.rss_mb,
+                    load_level,
                 })
                 .collect(),
         });
         previous = now;
     }
+}
+
+/// PINGs the lab's Redis over a kept admin connection (reconnecting after
+/// any error); false when it does not answer within half a second.
+async fn ping(conn: &mut Option<AdminConnection>, target: &AdminTarget) -> bool {
+    if conn.is_none() {
+        *conn = AdminConnection::connect(
+            target.addr,
+            Some(&target.password),
+            Duration::from_millis(500),
+        )
+        .await
+        .ok();
+    }
+    let Some(c) = conn.as_mut() else { return false };
+    match c.command(&["PING"]).await {
+        Ok(Reply::Value(pong)) if pong == "PONG" => true,
+        _ => {
+            *conn = None;
+            false
+        }
+    }
+}
+
+/// Each replica's internal chaos load level (0 none … 3 high) from its
+/// `/chaos/status`, all asked at once with a short timeout (a hung replica
+/// counts as 0).
+async fn load_levels(http: &reqwest::Client, replicas: &[ReplicaStatus]) -> Vec<u8> {
+    let asks = replicas.iter().map(|r| async move {
+        if r.phase != Phase::Running {
+            return 0;
+        }
+        let url = format!("http://127.0.0.1:{}/chaos/status", r.target_port);
+        let Ok(response) = http.get(url).send().await else {
+            return 0;
+        };
+        let Ok(status) = response.json::<serde_json::Value>().await else {
+            return 0;
+        };
+        if status["load"]["active"] != true {
+            return 0;
+        }
+        match status["load"]["level"].as_str() {
+            Some("low") => 1,
+            Some("medium") => 2,
+            Some("high") => 3,
+            _ => 0,
+        }
+    });
+    futures::future::join_all(asks).await
 }

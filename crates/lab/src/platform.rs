@@ -100,6 +100,8 @@ pub struct RedisEndpoint {
     pub env: Vec<(String, String)>,
     /// For status output.
     pub describe: String,
+    /// The lab's own Redis, pinged every second (none when external).
+    pub admin: Option<crate::redis_server::AdminTarget>,
 }
 
 /// The platform.

@@ -72,6 +72,21 @@ pub struct RedisServer {
     pub data_dir: PathBuf,
 }
 
+/// How the lab reaches its Redis as admin (PING for the time series).
+#[derive(Clone)]
+pub struct AdminTarget {
+    pub addr: SocketAddr,
+    pub password: String,
+}
+
+impl std::fmt::Debug for AdminTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminTarget")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Finds an executable: a path is checked, a bare name searched on PATH.
 pub fn find_executable(name: &Path) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
@@ -214,6 +229,14 @@ impl RedisServer {
     /// Where Redis listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Address and admin password, for the lab's own health pings.
+    pub fn admin_target(&self) -> AdminTarget {
+        AdminTarget {
+            addr: self.addr,
+            password: self.admin_password.clone(),
+        }
     }
 
     /// The server's pid.

@@ -8,6 +8,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use tokio::sync::broadcast;
+
 use crate::events::lock;
 
 /// 15 minutes at 1 s resolution.
@@ -24,6 +26,10 @@ pub struct ReplicaPoint {
     /// CPU used, % of the CPU request (what the autoscaler looks at).
     pub cpu_utilization: f64,
     pub rss_mb: f64,
+    /// The service's internal chaos load: 0 none, 1 low, 2 medium, 3 high
+    /// (from its `/chaos/status`; 0 when it does not answer).
+    #[serde(default)]
+    pub load_level: u8,
 }
 
 /// Everything sampled in one second.
@@ -48,13 +54,20 @@ pub struct Point {
     /// What the autoscaler wants.
     pub desired: u32,
     pub per_replica: Vec<ReplicaPoint>,
+    /// Whether the lab's Redis answered PING (none with an external Redis).
+    #[serde(default)]
+    pub redis_connected: Option<bool>,
+    /// Its PING round trip.
+    #[serde(default)]
+    pub redis_ping_ms: Option<f64>,
 }
 
-/// A fixed-size ring of points.
+/// A fixed-size ring of points, plus a live feed of new ones.
 #[derive(Debug)]
 pub struct TimeSeries {
     points: Mutex<VecDeque<Point>>,
     capacity: usize,
+    live: broadcast::Sender<Point>,
 }
 
 impl Default for TimeSeries {
@@ -68,6 +81,7 @@ impl TimeSeries {
         Self {
             points: Mutex::new(VecDeque::with_capacity(capacity.min(CAPACITY))),
             capacity: capacity.max(1),
+            live: broadcast::channel(64).0,
         }
     }
 
@@ -77,7 +91,13 @@ impl TimeSeries {
         if points.len() == self.capacity {
             points.pop_front();
         }
-        points.push_back(point);
+        points.push_back(point.clone());
+        let _ = self.live.send(point);
+    }
+
+    /// New points from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Point> {
+        self.live.subscribe()
     }
 
     /// Points newer than `since_unix_ms`, oldest first.
