@@ -86,6 +86,19 @@ impl From<DeployError> for ApiError {
 
 /// The API's routes (authenticated).
 pub fn router(platform: Arc<Platform>, token: String, info: LabInfo) -> Router {
+    router_with(platform, token, info, Router::new(), Router::new())
+}
+
+/// The API plus the routes later components bring: `authenticated` ones
+/// (e.g. `/api/faults`) behind the same bearer token, `public` ones (e.g.
+/// the console page, which holds no secret) without it.
+pub fn router_with(
+    platform: Arc<Platform>,
+    token: String,
+    info: LabInfo,
+    authenticated: Router,
+    public: Router,
+) -> Router {
     let state = ApiState {
         platform,
         token: token.into(),
@@ -101,9 +114,11 @@ pub fn router(platform: Arc<Platform>, token: String, info: LabInfo) -> Router {
         .route("/api/metrics", get(metrics))
         .route("/api/logs", get(logs))
         .route("/api/shutdown", post(shutdown))
+        .with_state(state.clone())
+        .merge(authenticated)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state, authenticate))
+        .merge(public)
 }
 
 /// Serves `router` on `listener` until `shutdown`.

@@ -137,3 +137,27 @@ async fn bad_deploys_are_400_and_unknown_revisions_404() {
     let (status, _) = call(app, "POST", "/api/revisions/nope/activate", Some("t"), "").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn extra_routes_are_mounted_with_or_without_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = axum::Router::new().route("/api/faults", axum::routing::get(|| async { "[]" }));
+    let page = axum::Router::new().route("/", axum::routing::get(|| async { "console" }));
+    let app = super::router_with(platform(dir.path()), "t".into(), info(), faults, page);
+    assert_eq!(
+        call(app.clone(), "GET", "/api/faults", None, "").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(app.clone(), "GET", "/api/faults", Some("t"), "").await,
+        (StatusCode::OK, "[]".into())
+    );
+    assert_eq!(
+        call(app.clone(), "GET", "/", None, "").await,
+        (StatusCode::OK, "console".into())
+    );
+    assert_eq!(
+        call(app, "GET", "/nope", Some("t"), "").await.0,
+        StatusCode::NOT_FOUND
+    );
+}
