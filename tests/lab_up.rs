@@ -89,6 +89,24 @@ async fn up_serves_through_the_ingress_and_down_leaves_no_process() {
         0o600
     );
 
+    let logs = lab.cli(&["logs", "--tail", "5"]).await;
+    let text = String::from_utf8_lossy(&logs.stdout);
+    assert!(
+        logs.status.success() && text.contains("[chaoslab--"),
+        "{text}"
+    );
+
+    // Followers stream until the lab stops, then end by themselves.
+    let follow = |what: &str| {
+        std::process::Command::new(lab_support::BIN)
+            .args([what, "--follow", "--tail", "1"])
+            .current_dir(lab.dir())
+            .stdout(std::fs::File::create(lab.dir().join(format!("{what}.out"))).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let mut followers = [follow("events"), follow("logs")];
+
     let pids = lab.pids();
     assert!(pids.len() >= 4, "lab, redis and two replicas: {pids:?}");
     assert!(pids.iter().all(|&p| alive(p)));
@@ -104,6 +122,20 @@ async fn up_serves_through_the_ingress_and_down_leaves_no_process() {
     })
     .await;
     assert!(!state.exists(), "state file removed");
+    for follower in &mut followers {
+        let pid = follower.id();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while follower.try_wait().unwrap().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "follow stream {pid} did not end with the lab"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!alive(pid));
+    }
+    let events = std::fs::read_to_string(lab.dir().join("events.out")).unwrap();
+    assert!(events.contains("ShutdownRequested"), "{events}");
     assert!(
         lab.state_dir().join("redis/data/appendonlydir").exists(),
         "AOF on"

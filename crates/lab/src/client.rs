@@ -40,7 +40,7 @@ impl LabClient {
     pub fn discover(state_dir: &Path) -> Result<Self, ClientError> {
         let state =
             StateFile::read(state_dir).map_err(|_| ClientError::NoLab(state_dir.to_path_buf()))?;
-        if !alive(state.pid) {
+        if !state.lab_alive() {
             return Err(ClientError::Stale {
                 dir: state_dir.to_path_buf(),
                 pid: state.pid,

@@ -19,7 +19,7 @@ use crate::control_api::{self, LabInfo};
 use crate::files::{private_dir, secret};
 use crate::platform::{Platform, RedisEndpoint, free_port};
 use crate::redis_server::{RedisError, RedisOptions, RedisServer, SERVICE_USER, find_executable};
-use crate::spawner::{Spawner, alive};
+use crate::spawner::Spawner;
 use crate::state::StateFile;
 
 /// Why the lab could not start.
@@ -77,7 +77,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
     let state_dir = std::path::absolute(&config.state_dir).map_err(io("state dir"))?;
     if let Ok(existing) = StateFile::read(&state_dir)
         && existing.pid != std::process::id()
-        && alive(existing.pid)
+        && existing.lab_alive()
     {
         return Err(LabError::AlreadyRunning {
             dir: state_dir,

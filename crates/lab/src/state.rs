@@ -42,6 +42,14 @@ impl StateFile {
         write_private(&Self::path(state_dir), &text)
     }
 
+    /// Whether the lab that wrote this file still runs: its pid is alive and
+    /// is a chaoslab process (not a recycled pid).
+    pub fn lab_alive(&self) -> bool {
+        crate::spawner::alive(self.pid)
+            && std::fs::read(format!("/proc/{}/cmdline", self.pid))
+                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains("chaoslab"))
+    }
+
     /// Removes the file if it is this one's (same pid).
     pub fn remove_if_mine(state_dir: &Path, pid: u32) {
         if Self::read(state_dir).is_ok_and(|s| s.pid == pid) {
