@@ -109,7 +109,9 @@ async fn version() -> impl IntoResponse {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
-        "application/json;charset=utf-8".parse().expect("static header"),
+        "application/json;charset=utf-8"
+            .parse()
+            .expect("static header"),
     );
     (headers, format!("{{\"version\": \"{API_VERSION}\"}}\n"))
 }
@@ -134,7 +136,10 @@ async fn proxy_create(State(fp): State<FaultProxy>, body: Bytes) -> ApiResult<Re
     Ok((StatusCode::CREATED, Json(info.toxiproxy_json())).into_response())
 }
 
-async fn proxy_show(State(fp): State<FaultProxy>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+async fn proxy_show(
+    State(fp): State<FaultProxy>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(fp.proxy(&name)?.toxiproxy_json()))
 }
 
@@ -148,12 +153,18 @@ async fn proxy_update(
     Ok(Json(fp.update_proxy(&name, update).await?.toxiproxy_json()))
 }
 
-async fn proxy_delete(State(fp): State<FaultProxy>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+async fn proxy_delete(
+    State(fp): State<FaultProxy>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     fp.remove_proxy(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn toxic_index(State(fp): State<FaultProxy>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+async fn toxic_index(
+    State(fp): State<FaultProxy>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     let toxics = fp.toxics(&name)?;
     Ok(Json(Value::Array(
         toxics.iter().map(|t| t.toxiproxy_json()).collect(),
@@ -225,7 +236,10 @@ async fn toxic_update(
             if let Value::Object(map) = &mut attributes {
                 map.extend(changes);
             }
-            Some(ToxicKind::from_parts(current.kind.type_name(), Some(attributes))?)
+            Some(ToxicKind::from_parts(
+                current.kind.type_name(),
+                Some(attributes),
+            )?)
         }
         Some(Value::Null) | None => None,
         Some(_) => {

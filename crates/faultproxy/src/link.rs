@@ -11,6 +11,10 @@
 //! the destination being writable, and the next instant a toxic named — so
 //! every wait is interruptible and a chain change is seen at once. Only a
 //! toxic whose fault is dropping data drops a byte.
+//!
+//! Reads go through `AsyncRead` (`read_buf`, cancel-safe): tokio then drops
+//! the socket's read readiness after a short read, which saves the extra
+//! `EAGAIN` read per chunk that `try_read` would cost.
 
 use std::collections::VecDeque;
 use std::io;
@@ -18,7 +22,7 @@ use std::mem;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
@@ -107,6 +111,7 @@ impl Link<'_> {
         loop {
             // Fast path: no toxic, nothing pending — a plain copy.
             if stages.is_empty() && queue.is_empty() && eof_at.is_none() {
+                buf.reserve(READ_SIZE);
                 tokio::select! {
                     biased;
                     _ = self.kill.cancelled() => return Outcome::Killed,
@@ -117,12 +122,8 @@ impl Link<'_> {
                         let chain = self.chain.borrow_and_update().clone();
                         rebuild(&mut stages, &chain, self.dir, self.seed, Instant::now());
                     }
-                    ready = self.src.readable() => {
-                        if ready.is_err() {
-                            return Outcome::End(End::Reset);
-                        }
-                        buf.reserve(READ_SIZE);
-                        match self.src.try_read_buf(&mut buf) {
+                    read = self.src.read_buf(&mut buf) => {
+                        match read {
                             Ok(0) => eof_at = Some(Instant::now()),
                             Ok(_) => {
                                 let mut written = 0;
@@ -148,7 +149,6 @@ impl Link<'_> {
                                     buf.clear();
                                 }
                             }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                             Err(_) => return Outcome::End(End::Reset),
                         }
                     }
@@ -211,13 +211,13 @@ impl Link<'_> {
             // Faults that end the connection whether data flows or not. An
             // orderly close waits for what already passed to be written.
             for stage in stages.iter().filter(|s| s.active) {
-                if let Some((at, end)) = stage.toxic.kind.toxic().deadline(&stage.state) {
-                    if end == End::Reset || !head_ready {
-                        if now >= at {
-                            return Outcome::End(end);
-                        }
-                        wake = earliest(wake, at);
+                if let Some((at, end)) = stage.toxic.kind.toxic().deadline(&stage.state)
+                    && (end == End::Reset || !head_ready)
+                {
+                    if now >= at {
+                        return Outcome::End(end);
                     }
+                    wake = earliest(wake, at);
                 }
             }
 
@@ -243,6 +243,9 @@ impl Link<'_> {
             }
 
             let may_read = eof_at.is_none() && queued < MAX_QUEUED && reading_allowed;
+            if may_read {
+                buf.reserve(READ_SIZE);
+            }
             tokio::select! {
                 biased;
                 _ = self.kill.cancelled() => return Outcome::Killed,
@@ -255,12 +258,8 @@ impl Link<'_> {
                         return Outcome::End(end);
                     }
                 }
-                ready = self.src.readable(), if may_read => {
-                    if ready.is_err() {
-                        return Outcome::End(End::Reset);
-                    }
-                    buf.reserve(READ_SIZE);
-                    match self.src.try_read_buf(&mut buf) {
+                read = self.src.read_buf(&mut buf), if may_read => {
+                    match read {
                         Ok(0) => eof_at = Some(Instant::now()),
                         Ok(_) => {
                             let data = buf.split().freeze();
@@ -274,7 +273,6 @@ impl Link<'_> {
                             });
                             seq += 1;
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                         Err(_) => return Outcome::End(End::Reset),
                     }
                 }
@@ -340,7 +338,12 @@ fn evaluate(chunk: &mut Chunk, stages: &mut [Stage], seed: u64, now: Instant) ->
             entered: chunk.entered,
             random: unit(mix(seed ^ mix(chunk.seq) ^ id)),
         };
-        match stage.toxic.kind.toxic().on_chunk(view, &mut stage.state, now) {
+        match stage
+            .toxic
+            .kind
+            .toxic()
+            .on_chunk(view, &mut stage.state, now)
+        {
             Verdict::Pass => {
                 chunk.passed.push(id);
                 chunk.entered = now;

@@ -34,7 +34,11 @@ async fn redis_cli_passes_through_without_faults() {
                 .await
                 .expect("redis-cli finished")
                 .expect("redis-cli runs");
-            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want, "{args:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                want,
+                "{args:?}"
+            );
         }
     })
     .await;
@@ -64,8 +68,14 @@ async fn deny_new_keeps_established_connections_and_hangs_new_ones() {
         // Clearing lets the held connection through, its PING answered.
         let cleared = Instant::now();
         proxied.faults.remove_toxic("redis", "nsg").unwrap();
-        assert_eq!(fresh.reply_within(Duration::from_secs(5)).await.unwrap(), "+PONG");
-        eprintln!("deny_new cleared → held PING answered in {:?}", cleared.elapsed());
+        assert_eq!(
+            fresh.reply_within(Duration::from_secs(5)).await.unwrap(),
+            "+PONG"
+        );
+        eprintln!(
+            "deny_new cleared → held PING answered in {:?}",
+            cleared.elapsed()
+        );
         let mut another = Resp::connect(proxied.addr).await.unwrap();
         assert_eq!(another.cmd(&["GET", "k"]).await.unwrap(), "$v");
     })
@@ -84,11 +94,18 @@ async fn blackhole_stalls_without_closing_and_clearing_delivers_the_reply() {
         proxied.faults.add_toxic("redis", spec).unwrap();
         client.send(&["INCR", "counter"]).await.unwrap();
         let err = client.reply_within(SILENCE).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::TimedOut, "stalled, not closed: {err}");
+        assert_eq!(
+            err.kind(),
+            ErrorKind::TimedOut,
+            "stalled, not closed: {err}"
+        );
 
         let cleared = Instant::now();
         proxied.faults.remove_toxic("redis", "hole").unwrap();
-        assert_eq!(client.reply_within(Duration::from_secs(5)).await.unwrap(), ":1");
+        assert_eq!(
+            client.reply_within(Duration::from_secs(5)).await.unwrap(),
+            ":1"
+        );
         let took = cleared.elapsed();
         eprintln!("blackhole cleared → pending reply in {took:?}");
         assert!(took < Duration::from_secs(1), "{took:?}");
@@ -119,7 +136,10 @@ async fn reset_resets_live_and_new_connections_at_once() {
         // already be there when the client sets its socket options).
         let err = match Resp::connect(proxied.addr).await {
             // Only read: a write racing the RST would take the error instead.
-            Ok(mut fresh) => fresh.reply_within(Duration::from_secs(5)).await.unwrap_err(),
+            Ok(mut fresh) => fresh
+                .reply_within(Duration::from_secs(5))
+                .await
+                .unwrap_err(),
             Err(e) => e,
         };
         assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
@@ -223,9 +243,15 @@ async fn toxics_stack_and_each_clears_on_its_own() {
         let err = client.reply_within(SILENCE).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut);
         faults.remove_toxic("redis", "hole").unwrap();
-        assert_eq!(client.reply_within(Duration::from_secs(5)).await.unwrap(), "+PONG");
+        assert_eq!(
+            client.reply_within(Duration::from_secs(5)).await.unwrap(),
+            "+PONG"
+        );
         let still = rtt(&mut client, 3).await;
-        assert!(still >= Duration::from_millis(195), "latency stays: {still:?}");
+        assert!(
+            still >= Duration::from_millis(195),
+            "latency stays: {still:?}"
+        );
 
         faults.remove_toxic("redis", "up").unwrap();
         let one = rtt(&mut client, 3).await;
@@ -253,7 +279,10 @@ async fn a_fault_with_a_duration_expires_by_itself() {
         assert!(added.remaining().unwrap() <= Duration::from_millis(500));
         let start = Instant::now();
         client.send(&["PING"]).await.unwrap();
-        assert_eq!(client.reply_within(Duration::from_secs(10)).await.unwrap(), "+PONG");
+        assert_eq!(
+            client.reply_within(Duration::from_secs(10)).await.unwrap(),
+            "+PONG"
+        );
         let waited = start.elapsed();
         assert!(waited >= Duration::from_millis(400), "{waited:?}");
 
@@ -267,7 +296,11 @@ async fn a_fault_with_a_duration_expires_by_itself() {
         assert!(proxied.faults.all_toxics().is_empty());
         // Clearing an expired fault is a clean "not found".
         assert_eq!(
-            proxied.faults.remove_toxic("redis", "f-1").unwrap_err().status(),
+            proxied
+                .faults
+                .remove_toxic("redis", "f-1")
+                .unwrap_err()
+                .status(),
             404
         );
     })
@@ -288,9 +321,15 @@ async fn disabling_closes_the_listener_and_every_connection() {
 
         let info = proxied.faults.set_enabled("redis", false).await.unwrap();
         assert!(!info.enabled);
-        let err = client.reply_within(Duration::from_secs(5)).await.unwrap_err();
+        let err = client
+            .reply_within(Duration::from_secs(5))
+            .await
+            .unwrap_err();
         assert!(
-            matches!(err.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset),
+            matches!(
+                err.kind(),
+                ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
+            ),
             "{err}"
         );
         assert!(tokio::net::TcpStream::connect(proxied.addr).await.is_err());

@@ -163,42 +163,36 @@ async fn a_blackhole_during_a_bulk_transfer_holds_then_delivers_everything() {
         let proxied = Proxied::new(echo_server().await).await;
         let mut client = TcpStream::connect(proxied.addr).await.unwrap();
         let payload: Vec<u8> = (0..4_000_000u32).map(|i| (i % 253) as u8).collect();
+        let (first, rest) = payload.split_at(1_000_000);
         let faults = proxied.faults.clone();
+        let (holed_tx, holed_rx) = tokio::sync::oneshot::channel::<()>();
         let (mut r, mut w) = client.split();
         let writer = async {
-            w.write_all(&payload).await.unwrap();
+            w.write_all(first).await.unwrap();
+            // The rest goes out while the blackhole is on.
+            holed_rx.await.unwrap();
+            w.write_all(rest).await.unwrap();
             w.shutdown().await.unwrap();
         };
         let reader = async {
-            let mut out = Vec::new();
+            let mut out = vec![0u8; first.len()];
+            r.read_exact(&mut out).await.unwrap();
+            let spec = ToxicSpec::new(ToxicKind::Blackhole(Blackhole {})).named("h");
+            faults.add_toxic("redis", spec).unwrap();
+            holed_tx.send(()).unwrap();
             let mut buf = vec![0u8; 64 * 1024];
-            let mut holed = false;
-            loop {
-                let n = r.read(&mut buf).await.unwrap();
-                if n == 0 {
-                    break;
-                }
-                out.extend_from_slice(&buf[..n]);
-                if !holed && out.len() > 500_000 {
-                    holed = true;
-                    let spec = ToxicSpec::new(ToxicKind::Blackhole(Blackhole {})).named("h");
-                    faults.add_toxic("redis", spec).unwrap();
-                    // Whatever was already on its way may land; then silence.
-                    let mut quiet = 0;
-                    while quiet < 3 {
-                        match timeout(Duration::from_millis(200), r.read(&mut buf)).await {
-                            Err(_) => quiet += 1,
-                            Ok(n) => out.extend_from_slice(&buf[..n.unwrap()]),
-                        }
-                    }
-                    faults.remove_toxic("redis", "h").unwrap();
-                }
-            }
+            let silent = timeout(Duration::from_millis(600), r.read(&mut buf)).await;
+            assert!(silent.is_err(), "bytes passed a blackhole");
+            faults.remove_toxic("redis", "h").unwrap();
+            r.read_to_end(&mut out).await.unwrap();
             out
         };
         let ((), echoed) = tokio::join!(writer, reader);
         assert_eq!(echoed.len(), payload.len());
-        assert!(echoed == payload, "bytes lost or reordered across a blackhole");
+        assert!(
+            echoed == payload,
+            "bytes lost or reordered across a blackhole"
+        );
     })
     .await;
 }

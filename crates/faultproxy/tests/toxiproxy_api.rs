@@ -76,7 +76,10 @@ async fn proxies_endpoints_have_toxiproxy_shapes_and_codes() {
 
         let (status, body) = api.call("GET", "/version", None).await;
         assert_eq!(status, 200);
-        assert!(body["version"].as_str().unwrap().starts_with("2."), "{body}");
+        assert!(
+            body["version"].as_str().unwrap().starts_with("2."),
+            "{body}"
+        );
 
         let (status, body) = api.call("GET", "/proxies", None).await;
         assert_eq!((status.as_u16(), body), (200, json!({})));
@@ -95,14 +98,24 @@ async fn proxies_endpoints_have_toxiproxy_shapes_and_codes() {
 
         let (status, body) = api.call("POST", "/proxies", Some(create)).await;
         assert_eq!(status, 409);
-        assert_eq!(body, json!({"error": "proxy already exists", "status": 409}));
+        assert_eq!(
+            body,
+            json!({"error": "proxy already exists", "status": 409})
+        );
 
         let (status, body) = api
-            .call("POST", "/proxies", Some(json!({"name": "x", "listen": "127.0.0.1:0"})))
+            .call(
+                "POST",
+                "/proxies",
+                Some(json!({"name": "x", "listen": "127.0.0.1:0"})),
+            )
             .await;
         assert_eq!(status, 400);
         assert_eq!(body["status"], 400);
-        assert!(body["error"].as_str().unwrap().contains("upstream"), "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("upstream"),
+            "{body}"
+        );
 
         let (status, _) = api.call("POST", "/proxies", Some(json!("nonsense"))).await;
         assert_eq!(status, 400);
@@ -174,7 +187,10 @@ async fn toxics_endpoints_have_toxiproxy_shapes_and_codes() {
         );
         let (status, body) = api.call("POST", toxics, Some(latency)).await;
         assert_eq!(status, 409);
-        assert_eq!(body, json!({"error": "toxic already exists", "status": 409}));
+        assert_eq!(
+            body,
+            json!({"error": "toxic already exists", "status": 409})
+        );
 
         // What the API set is an ordinary toxic: listed and announced.
         let listed = api.faults.all_toxics();
@@ -202,7 +218,11 @@ async fn toxics_endpoints_have_toxiproxy_shapes_and_codes() {
             assert_eq!(answer["status"], 400);
         }
         let (status, body) = api
-            .call("POST", "/proxies/nope/toxics", Some(json!({"type": "latency"})))
+            .call(
+                "POST",
+                "/proxies/nope/toxics",
+                Some(json!({"type": "latency"})),
+            )
             .await;
         assert_eq!((status.as_u16(), body), (404, not_found("proxy")));
 
@@ -243,7 +263,11 @@ async fn toxics_endpoints_have_toxiproxy_shapes_and_codes() {
         assert_eq!(status, 200);
         assert_eq!(toxic["attributes"]["jitter"], 20);
         let (status, body) = api
-            .call("POST", "/proxies/redis/toxics/nope", Some(json!({"toxicity": 1})))
+            .call(
+                "POST",
+                "/proxies/redis/toxics/nope",
+                Some(json!({"toxicity": 1})),
+            )
             .await;
         assert_eq!((status.as_u16(), body), (404, not_found("toxic")));
 

@@ -51,7 +51,10 @@ async fn toxiproxy_python_client_drives_the_api() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         eprintln!("{stdout}{stderr}");
-        assert!(out.status.success(), "python client failed:\n{stdout}\n{stderr}");
+        assert!(
+            out.status.success(),
+            "python client failed:\n{stdout}\n{stderr}"
+        );
         assert!(stdout.contains("toxiproxy-python: ok"));
 
         // The library saw the client's latency toxic come and go.
@@ -68,7 +71,10 @@ async fn toxiproxy_python_client_drives_the_api() {
         assert_eq!(added.proxy, "redis_py");
         assert!(seen.iter().any(|e| matches!(&e.change,
             Change::Removed { toxic } if toxic.name == "latency_downstream")));
-        assert!(seen.iter().any(|e| matches!(e.change, Change::ProxyRemoved)));
+        assert!(
+            seen.iter()
+                .any(|e| matches!(e.change, Change::ProxyRemoved))
+        );
     })
     .await;
 }

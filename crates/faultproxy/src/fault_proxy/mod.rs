@@ -409,10 +409,12 @@ async fn loopback(listen: &str) -> Result<SocketAddr> {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|source| Error::Listen {
-        addr: addr.to_string(),
-        source,
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Listen {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 fn local_addr(listener: &TcpListener) -> Result<String> {

@@ -2,8 +2,8 @@
 //! listing and expiring toxics. Each change replaces the proxy's chain (its
 //! links see it at once) and is sent as a [`FaultEvent`](crate::FaultEvent).
 
-use std::sync::{Arc, Weak};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -201,11 +201,16 @@ impl FaultProxy {
         }
     }
 
-    pub(super) fn emit_removed(&self, proxy: &str, mut toxic: ToxicEntry, expired: bool) -> ToxicInfo {
-        if let Some(expiry) = toxic.expiry.take() {
-            if !expired {
-                expiry.abort();
-            }
+    pub(super) fn emit_removed(
+        &self,
+        proxy: &str,
+        mut toxic: ToxicEntry,
+        expired: bool,
+    ) -> ToxicInfo {
+        if let Some(expiry) = toxic.expiry.take()
+            && !expired
+        {
+            expiry.abort();
         }
         let info = toxic_info(proxy, &toxic);
         let change = if expired {
@@ -220,7 +225,6 @@ impl FaultProxy {
         self.emit(proxy, change);
         info
     }
-
 }
 
 /// Hands the proxy's links its current chain.
@@ -246,4 +250,3 @@ pub(super) fn toxic_info(proxy: &str, toxic: &ToxicEntry) -> ToxicInfo {
         origin: toxic.origin,
     }
 }
-

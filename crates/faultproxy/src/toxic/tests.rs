@@ -28,7 +28,10 @@ fn latency_waits_from_when_the_chunk_entered() {
         toxic.on_chunk(view(5, t0, 0.5), &mut state, t0),
         Verdict::WaitUntil(due)
     );
-    assert_eq!(toxic.on_chunk(view(5, t0, 0.5), &mut state, due), Verdict::Pass);
+    assert_eq!(
+        toxic.on_chunk(view(5, t0, 0.5), &mut state, due),
+        Verdict::Pass
+    );
 }
 
 #[test]
@@ -79,7 +82,10 @@ fn limit_data_passes_the_limit_then_closes() {
     let t0 = Instant::now();
     let toxic = LimitData { bytes: 10 };
     let mut state = StageState::new(t0);
-    assert_eq!(toxic.on_chunk(view(4, t0, 0.0), &mut state, t0), Verdict::Pass);
+    assert_eq!(
+        toxic.on_chunk(view(4, t0, 0.0), &mut state, t0),
+        Verdict::Pass
+    );
     assert_eq!(toxic.deadline(&state), None);
     assert_eq!(
         toxic.on_chunk(view(10, t0, 0.0), &mut state, t0),
@@ -97,7 +103,10 @@ fn timeout_drops_and_closes_on_time_or_never() {
     let t0 = Instant::now();
     let mut state = StageState::new(t0);
     let toxic = Timeout { timeout: 300 };
-    assert_eq!(toxic.on_chunk(view(4, t0, 0.0), &mut state, t0), Verdict::Drop);
+    assert_eq!(
+        toxic.on_chunk(view(4, t0, 0.0), &mut state, t0),
+        Verdict::Drop
+    );
     assert_eq!(
         toxic.deadline(&state),
         Some((t0 + Duration::from_millis(300), End::Close))

@@ -81,10 +81,10 @@ impl Redis {
                 if let Ok(Some(_)) = redis.child.try_wait() {
                     break; // port taken: try another
                 }
-                if let Ok(mut c) = Resp::connect(redis.addr).await {
-                    if c.cmd(&["PING"]).await.ok().as_deref() == Some("+PONG") {
-                        return redis;
-                    }
+                if let Ok(mut c) = Resp::connect(redis.addr).await
+                    && c.cmd(&["PING"]).await.ok().as_deref() == Some("+PONG")
+                {
+                    return redis;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
