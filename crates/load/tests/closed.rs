@@ -232,3 +232,28 @@ async fn server_closed_connections_are_reopened_without_failures() {
     assert_eq!(close.failures, 0, "{:?}", report.failures);
     assert_eq!(close.requests, server.hits("/close", 200));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_hung_past_the_stop_timeout_are_abandoned() {
+    let server = TestServer::start(Behaviour::default())
+        .await
+        .expect("server");
+    let mut config = closed(
+        &server.url(),
+        2,
+        Duration::from_millis(300),
+        &["GET /delay/20000"],
+    );
+    config.timeout = Duration::from_secs(30);
+    config.stop_timeout = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let report = run(&config, LIMIT).await;
+    // Plan end + stop timeout + abort grace at most, not the 20 s delay.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(report.generator.abandoned, 2);
+    assert_eq!(report.aggregated.requests, 0);
+}
