@@ -165,6 +165,12 @@ impl LabConfig {
                 a.min_replicas, a.max_replicas
             ));
         }
+        if f.ingress.threads == 0 || f.ingress.threads > 64 {
+            return invalid(format!(
+                "ingress.threads ({}) must be 1..=64",
+                f.ingress.threads
+            ));
+        }
         if f.app.replicas == 0 || f.app.replicas > 50 {
             return invalid(format!("app.replicas ({}) must be 1..=50", f.app.replicas));
         }

@@ -46,6 +46,8 @@ impl Default for AppSection {
 pub struct IngressSection {
     pub port: u16,
     pub request_timeout_seconds: f64,
+    /// OS threads serving the ingress, each with its own event loop.
+    pub threads: usize,
 }
 
 impl Default for IngressSection {
@@ -53,6 +55,7 @@ impl Default for IngressSection {
         Self {
             port: 8000,
             request_timeout_seconds: 240.0,
+            threads: 1,
         }
     }
 }

@@ -190,18 +190,38 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
     }
 
     let shutdown = platform.shutdown.clone();
-    let ingress = chaoslab_ingress::run(
-        ingress_listener,
-        platform.upstreams(),
-        ingress_config,
-        platform.ingress_metrics.clone(),
-        shutdown.clone().cancelled_owned(),
-    );
-    lab.servers.push(tokio::spawn(async move {
-        if let Err(e) = ingress.await {
-            tracing::error!(error = %e, "ingress stopped");
-        }
-    }));
+    // The ingress runs on its own single-threaded runtimes (one per
+    // `ingress.threads`), away from the lab's: a proxy on a work-stealing
+    // runtime spends much of its time waking threads across cores.
+    let std_listener = ingress_listener
+        .into_std()
+        .map_err(io("ingress listener"))?;
+    for i in 0..platform.config.file.ingress.threads.max(1) {
+        let listener = std_listener.try_clone().map_err(io("ingress listener"))?;
+        let (upstreams, config) = (platform.upstreams(), ingress_config.clone());
+        let (metrics, stop) = (platform.ingress_metrics.clone(), shutdown.clone());
+        lab.servers.push(tokio::task::spawn_blocking(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => return tracing::error!(error = %e, "ingress runtime {i} failed"),
+            };
+            runtime.block_on(async move {
+                let listener = match TcpListener::from_std(listener) {
+                    Ok(listener) => listener,
+                    Err(e) => return tracing::error!(error = %e, "ingress listener {i} failed"),
+                };
+                let shutdown = stop.cancelled_owned();
+                if let Err(e) =
+                    chaoslab_ingress::run(listener, upstreams, config, metrics, shutdown).await
+                {
+                    tracing::error!(error = %e, "ingress stopped");
+                }
+            });
+        }));
+    }
     let token = secret(40);
     let router = control_api::router(platform.clone(), token.clone(), info.clone());
     let control = control_api::serve(control_listener, router, shutdown.clone().cancelled_owned());
