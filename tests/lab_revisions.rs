@@ -82,7 +82,7 @@ async fn bad_deployments_fail_and_the_old_revision_keeps_serving() {
     let lab = builder()
         .replicas(2)
         .set("app", "name", "\"shop\"")
-        .set("revisions", "provisioning_timeout_seconds", 5)
+        .set("revisions", "provisioning_timeout_seconds", 8)
         .set("restart", "crash_loop_restarts", 3)
         .start()
         .await;

@@ -95,6 +95,29 @@ impl LogHub {
             .collect()
     }
 
+    /// Deletes the oldest replica log files (by modification time) beyond
+    /// `keep`, so a long session of restarts and rollouts stays bounded.
+    pub fn prune(&self, keep: usize) {
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                (name.ends_with(".log") || name.ends_with(".log.1")) && !name.starts_with("redis.")
+            })
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        if files.len() <= keep {
+            return;
+        }
+        files.sort();
+        for (_, path) in files.iter().take(files.len() - keep) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
     /// Replica ids that have a log file, sorted.
     pub fn replicas_with_logs(&self) -> Vec<String> {
         let mut ids: Vec<String> = std::fs::read_dir(&self.dir)
@@ -150,5 +173,12 @@ mod tests {
         assert_eq!(tail, ["two", "three"]);
         assert_eq!(hub.replicas_with_logs(), ["r1"]);
         assert!(hub.tail("nobody", 5).is_empty());
+        for i in 0..5 {
+            std::fs::write(dir.path().join(format!("old{i}.log")), "x").unwrap();
+        }
+        std::fs::write(dir.path().join("redis.log"), "x").unwrap();
+        hub.prune(3);
+        let left = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(left, 4, "3 replica logs and redis.log");
     }
 }

@@ -196,6 +196,7 @@ impl Platform {
     /// Starts one more replica of `revision`; returns its id.
     pub(crate) fn start_replica(self: &Arc<Self>, revision: &Revision) -> std::io::Result<String> {
         let port = free_port()?;
+        self.logs.prune(MAX_LOG_FILES);
         let target_port = if revision.target_port == 0 {
             port
         } else {
@@ -414,6 +415,9 @@ impl Platform {
         }
     }
 }
+
+/// Replica log files kept in the state dir (current and recent replicas).
+const MAX_LOG_FILES: usize = 200;
 
 fn replica_seq(id: &str) -> u64 {
     id.rsplit('-')
