@@ -15,8 +15,11 @@ ROUNDS=${ROUNDS:-2}
 REQUESTS=${REQUESTS:-200000}
 TRIALS=${TRIALS:-20}
 THREADS=${THREADS:-2}
+# dedicated: connections on the fault proxy's own thread (FaultProxy::dedicated,
+# what the lab should use); shared: on the program's THREADS-worker runtime.
+RUNTIME=${RUNTIME:-dedicated}
 
-echo "== faultproxy bench: $(date -u +%FT%TZ), $(nproc) cores"
+echo "== faultproxy bench: $(date -u +%FT%TZ), $(nproc) cores, proxy runtime: $RUNTIME ($THREADS-worker program runtime)"
 echo "load before: $(uptime)"
 cargo build --release -q -p chaoslab-faultproxy --example proxy --example fault_effect
 BIN=target/release/examples
@@ -38,7 +41,7 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
     --protected-mode no >/dev/null 2>&1 &
 PIDS+=($!)
 "$BIN/proxy" --listen "127.0.0.1:$PROXY_PORT" --upstream "127.0.0.1:$REDIS_PORT" \
-    --api "127.0.0.1:$API_PORT" --threads "$THREADS" >/dev/null &
+    --api "127.0.0.1:$API_PORT" --threads "$THREADS" --runtime "$RUNTIME" >/dev/null &
 PIDS+=($!)
 
 wait_ping() {

@@ -4,9 +4,14 @@
 //!
 //! ```text
 //! cargo run --release -p chaoslab-faultproxy --example proxy -- \
-//!     --listen 127.0.0.1:26379 --upstream 127.0.0.1:6379 --api 127.0.0.1:8474 [--threads N]
+//!     --listen 127.0.0.1:26379 --upstream 127.0.0.1:6379 --api 127.0.0.1:8474 \
+//!     [--runtime dedicated|shared] [--threads N]
 //! ```
-//! `--threads 0` runs on a current-thread runtime.
+//! The program runs on a multi-thread runtime of `--threads` workers (2, as
+//! the lab). With `--runtime dedicated` (the default) the proxied
+//! connections run on the fault proxy's own thread
+//! ([`FaultProxy::dedicated`]); with `shared`, on the program's runtime
+//! ([`FaultProxy::new`]).
 
 use std::error::Error;
 
@@ -18,6 +23,7 @@ struct Args {
     upstream: String,
     api: String,
     threads: usize,
+    dedicated: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -26,6 +32,7 @@ fn parse() -> Result<Args, String> {
         upstream: "127.0.0.1:6379".into(),
         api: "127.0.0.1:8474".into(),
         threads: 2,
+        dedicated: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -35,6 +42,13 @@ fn parse() -> Result<Args, String> {
             "--upstream" => args.upstream = value,
             "--api" => args.api = value,
             "--threads" => args.threads = value.parse().map_err(|e| format!("--threads: {e}"))?,
+            "--runtime" => {
+                args.dedicated = match value.as_str() {
+                    "dedicated" => true,
+                    "shared" => false,
+                    other => return Err(format!("--runtime dedicated|shared, not {other}")),
+                }
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -43,21 +57,19 @@ fn parse() -> Result<Args, String> {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args = parse()?;
-    let runtime = if args.threads == 0 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads)
-            .enable_all()
-            .build()?
-    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()?;
     runtime.block_on(run(args))
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn Error>> {
-    let faults = FaultProxy::new();
+    let faults = if args.dedicated {
+        FaultProxy::dedicated()?
+    } else {
+        FaultProxy::new()
+    };
     let listener = TcpListener::bind(&args.listen).await?;
     let info = faults.add_proxy("redis", listener, &args.upstream).await?;
     let api_listener = TcpListener::bind(&args.api).await?;

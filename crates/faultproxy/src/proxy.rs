@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::runtime::Handle;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -71,25 +72,32 @@ pub(crate) struct Running {
 }
 
 impl Running {
-    /// Starts accepting on `listener`, forwarding to `upstream`. `parent`
-    /// is the fault proxy's shutdown.
+    /// Starts accepting on `listener`, forwarding to `upstream`, on
+    /// `runtime`. `parent` is the fault proxy's shutdown.
     pub(crate) fn start(
         listener: TcpListener,
         upstream: String,
         chain: watch::Receiver<Chain>,
         connections: Arc<Connections>,
         parent: &CancellationToken,
+        runtime: &Handle,
     ) -> Self {
         let cancel = parent.child_token();
         let tasks = TaskTracker::new();
-        tasks.spawn(accept_loop(
-            listener,
-            upstream,
-            chain,
-            connections,
-            cancel.clone(),
-            tasks.clone(),
-        ));
+        // The listener moves to `runtime`'s I/O driver (it may have been
+        // bound on another runtime); connections are spawned from the
+        // accept loop, so on `runtime` too.
+        let listener = listener.into_std();
+        let (stop, tracker) = (cancel.clone(), tasks.clone());
+        let accept = async move {
+            match listener.and_then(TcpListener::from_std) {
+                Ok(listener) => {
+                    accept_loop(listener, upstream, chain, connections, stop, tracker).await
+                }
+                Err(e) => tracing::error!(error = %e, "cannot move the proxy listener"),
+            }
+        };
+        tasks.spawn_on(accept, runtime);
         Running { cancel, tasks }
     }
 

@@ -341,3 +341,50 @@ async fn disabling_closes_the_listener_and_every_connection() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dedicated_runtime_serves_faults_and_stops_on_shutdown() {
+    bounded(async {
+        let redis = Redis::start().await;
+        let faults = chaoslab_faultproxy::FaultProxy::dedicated().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        faults
+            .add_proxy("redis", listener, &redis.addr.to_string())
+            .await
+            .unwrap();
+        let mut client = Resp::connect(addr).await.unwrap();
+        assert_eq!(client.cmd(&["PING"]).await.unwrap(), "+PONG");
+
+        let spec = ToxicSpec::new(ToxicKind::Blackhole(Blackhole {}))
+            .named("f-9")
+            .lasting(Duration::from_millis(300));
+        faults.add_toxic("redis", spec).unwrap();
+        client.send(&["PING"]).await.unwrap();
+        assert_eq!(
+            client.reply_within(Duration::from_secs(5)).await.unwrap(),
+            "+PONG"
+        );
+        assert!(faults.all_toxics().is_empty(), "expired on its own");
+
+        let mut events = faults.subscribe();
+        let spec = ToxicSpec::new(ToxicKind::Reset(Reset {})).named("f-10");
+        faults.add_toxic("redis", spec).unwrap();
+        faults.shutdown().await;
+        assert!(matches!(events.recv().await.unwrap().change, Change::Added { .. }));
+        assert!(
+            matches!(events.recv().await.unwrap().change, Change::Removed { ref toxic } if toxic.name == "f-10"),
+            "shutdown clears every fault"
+        );
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+        assert_eq!(faults.proxies().len(), 0);
+        assert_eq!(
+            faults
+                .add_toxic("redis", ToxicSpec::new(ToxicKind::Reset(Reset {})))
+                .unwrap_err()
+                .status(),
+            503
+        );
+    })
+    .await;
+}

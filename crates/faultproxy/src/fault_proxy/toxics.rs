@@ -174,7 +174,7 @@ impl FaultProxy {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let proxy = proxy.to_owned();
         let shutdown = self.inner.shutdown.clone();
-        let handle = self.inner.timers.spawn(async move {
+        let timer = async move {
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = tokio::time::sleep(duration) => {
@@ -183,8 +183,11 @@ impl FaultProxy {
                     }
                 }
             }
-        });
-        handle.abort_handle()
+        };
+        self.inner
+            .timers
+            .spawn_on(timer, &self.inner.runtime)
+            .abort_handle()
     }
 
     fn expire(&self, proxy: &str, id: u64) {
