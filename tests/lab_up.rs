@@ -106,6 +106,12 @@ async fn up_serves_through_the_ingress_and_down_leaves_no_process() {
             .unwrap()
     };
     let mut followers = [follow("events"), follow("logs")];
+    // Connected once each has printed its tail.
+    eventually(Duration::from_secs(20), "followers connected", || async {
+        let printed = |f: &str| std::fs::metadata(lab.dir().join(f)).is_ok_and(|m| m.len() > 0);
+        (printed("events.out") && printed("logs.out")).then_some(())
+    })
+    .await;
 
     let pids = lab.pids();
     assert!(pids.len() >= 4, "lab, redis and two replicas: {pids:?}");

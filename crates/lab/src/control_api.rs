@@ -338,9 +338,12 @@ fn follow<T: Clone + Send + 'static>(
 ) -> impl Stream<Item = String> + Send {
     stream::unfold((rx, platform, f), |(mut rx, platform, f)| async move {
         loop {
+            // Biased: what was published before the lab stopped (e.g. its
+            // last events) is still delivered, then the stream ends.
             let next = tokio::select! {
-                _ = platform.shutdown.cancelled() => return None,
+                biased;
                 next = rx.recv() => next,
+                _ = platform.shutdown.cancelled() => return None,
             };
             match next {
                 Ok(item) => {
