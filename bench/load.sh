@@ -3,7 +3,7 @@
 # from Debian serving a small file on loopback), three generators run the
 # same way one after the other:
 #   wrk                          -t2 -cN
-#   chaoslab load --rate max     --connections N (release build)
+#   chaoslab load --rate max     --connections N, --threads 1 and 2 (release)
 #   Locust FastHttpUser          one process, N users, no think time
 # For each: req/s and req per CPU second of the generator (user + system
 # time of its process tree, start-up included). Targets: chaoslab ≥ 50 % of
@@ -98,11 +98,17 @@ WRK_CPU=$(cpu_of "$TMP/wrk.txt" wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" "$URL/
 WRK_REQS=$(awk '/requests in/ {print $1}' "$TMP/wrk.txt")
 WRK_RPS=$(awk '/Requests\/sec/ {print $2}' "$TMP/wrk.txt")
 
-CL_CPU=$(cpu_of "$TMP/chaoslab.txt" "$BIN" load -H "$URL" --task "GET /index.html" --rate max \
-    --connections "$CONNECTIONS" -t "${DURATION}s" -q --json "$TMP/chaoslab.json")
-read -r CL_REQS CL_RPS CL_FAIL < <(python3 -c "
+# chaoslab_run THREADS: sets CL_CPU CL_REQS CL_RPS CL_FAIL.
+chaoslab_run() {
+    CL_CPU=$(cpu_of "$TMP/chaoslab.txt" "$BIN" load -H "$URL" --task "GET /index.html" --rate max \
+        --connections "$CONNECTIONS" --threads "$1" -t "${DURATION}s" -q --json "$TMP/chaoslab.json")
+    read -r CL_REQS CL_RPS CL_FAIL < <(python3 -c "
 import json; a = json.load(open('$TMP/chaoslab.json'))['aggregated']
 print(a['requests'], round(a['rps'], 1), a['failures'])")
+}
+chaoslab_run 1
+CL1_CPU=$CL_CPU CL1_REQS=$CL_REQS CL1_RPS=$CL_RPS CL1_FAIL=$CL_FAIL
+chaoslab_run 2
 
 LC_CPU=$(cd "$TMP" && cpu_of "$TMP/locust.txt" locust -f bench_locustfile.py --headless -u "$CONNECTIONS" \
     -r "$CONNECTIONS" -t "${DURATION}s" --host "$URL" --csv "$TMP/locust" --only-summary --loglevel WARNING)
@@ -115,18 +121,21 @@ for r in csv.DictReader(open('$TMP/locust_stats.csv')):
 per_cpu() { python3 -c "print(round($1 / max($2, 0.001)))"; }
 WRK_PC=$(per_cpu "$WRK_REQS" "$WRK_CPU")
 CL_PC=$(per_cpu "$CL_REQS" "$CL_CPU")
+CL1_PC=$(per_cpu "$CL1_REQS" "$CL1_CPU")
 LC_PC=$(per_cpu "$LC_REQS" "$LC_CPU")
 
 printf '\n%-30s %12s %12s %10s %16s\n' generator req/s requests "CPU s" "req per CPU s"
 printf '%-30s %12s %12s %10s %16s\n' "wrk -t2 -c$CONNECTIONS" "$WRK_RPS" "$WRK_REQS" "$WRK_CPU" "$WRK_PC"
-printf '%-30s %12s %12s %10s %16s\n' "chaoslab load --rate max" "$CL_RPS" "$CL_REQS" "$CL_CPU" "$CL_PC"
+printf '%-30s %12s %12s %10s %16s\n' "chaoslab --rate max --threads 1" "$CL1_RPS" "$CL1_REQS" "$CL1_CPU" "$CL1_PC"
+printf '%-30s %12s %12s %10s %16s\n' "chaoslab --rate max --threads 2" "$CL_RPS" "$CL_REQS" "$CL_CPU" "$CL_PC"
 printf '%-30s %12s %12s %10s %16s\n' "locust FastHttpUser (1 proc)" "$LC_RPS" "$LC_REQS" "$LC_CPU" "$LC_PC"
-echo "failures: chaoslab $CL_FAIL, locust $LC_FAIL"
+echo "failures: chaoslab $CL1_FAIL and $CL_FAIL, locust $LC_FAIL"
 python3 - <<PY
-wrk, cl, lc_pc, cl_pc = float("$WRK_RPS"), float("$CL_RPS"), float("$LC_PC"), float("$CL_PC")
-a = cl / wrk * 100
-b = cl_pc / max(lc_pc, 1)
-print(f"chaoslab req/s = {a:.0f} % of wrk's (target >= 50 %): {'ok' if a >= 50 else 'MISSED'}")
-print(f"chaoslab req per CPU s = {b:.1f}x Locust's (target >= 10x): {'ok' if b >= 10 else 'MISSED'}")
+wrk, lc_pc = float("$WRK_RPS"), float("$LC_PC")
+for name, rps, pc in [("--threads 1", float("$CL1_RPS"), float("$CL1_PC")), ("--threads 2", float("$CL_RPS"), float("$CL_PC"))]:
+    a = rps / wrk * 100
+    b = pc / max(lc_pc, 1)
+    print(f"chaoslab {name}: req/s = {a:.0f} % of wrk's (target >= 50 %): {'ok' if a >= 50 else 'MISSED'}; "
+          f"req per CPU s = {b:.1f}x Locust's (target >= 10x): {'ok' if b >= 10 else 'MISSED'}")
 PY
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

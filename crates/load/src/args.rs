@@ -95,6 +95,11 @@ pub struct LoadArgs {
     #[arg(long = "task", value_name = "TASK")]
     pub tasks: Vec<String>,
 
+    /// Threads generating load for users (closed model, --rate max), each
+    /// with its own event loop, as wrk's -t. Default: one per CPU.
+    #[arg(long)]
+    pub threads: Option<usize>,
+
     /// Per-request timeout (connect, send, whole body). A timeout is a
     /// failure with status 0.
     #[arg(long, value_parser = parse::duration, default_value = "10s")]
@@ -228,6 +233,10 @@ impl LoadArgs {
             timeout: self.timeout,
             stop_timeout: self.stop_timeout,
             max_in_flight: self.max_in_flight as usize,
+            threads: self
+                .threads
+                .unwrap_or_else(crate::config::default_threads)
+                .clamp(1, 256),
             live_interval: self.live_interval,
             history_interval: Duration::from_secs(1),
             live: if self.quiet {

@@ -155,7 +155,7 @@ async fn arrive(
                 .await;
             shared2.gauges.in_flight.fetch_sub(1, Ordering::Relaxed);
             pool2.put(session);
-            let _ = shared2.tx.send(sample).await;
+            let _ = shared2.tx.send(vec![sample]).await;
         });
         last = Some(next);
     }

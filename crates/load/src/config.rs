@@ -78,6 +78,8 @@ pub struct Config {
     pub stop_timeout: Duration,
     /// Open model: most requests in flight.
     pub max_in_flight: usize,
+    /// Generator threads for users (closed and max models), as wrk's `-t`.
+    pub threads: usize,
     /// Interval of the live line.
     pub live_interval: Duration,
     /// Interval of history points (Locust: 1 s).
@@ -103,6 +105,7 @@ impl Config {
             timeout: Duration::from_secs(10),
             stop_timeout: Duration::from_secs(5),
             max_in_flight: 1000,
+            threads: default_threads(),
             live_interval: Duration::from_secs(2),
             history_interval: Duration::from_secs(1),
             live: LiveMode::Off,
@@ -110,4 +113,9 @@ impl Config {
             thresholds: Vec::new(),
         }
     }
+}
+
+/// One generator thread per CPU.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }

@@ -15,6 +15,7 @@ use crate::http::Target;
 use crate::parse::WaitRange;
 use crate::sample::Sample;
 use crate::scenario::TaskMix;
+use crate::threads::Threads;
 use crate::users::Users;
 
 /// Counters the generator keeps about itself.
@@ -37,9 +38,9 @@ pub struct Shared {
     pub mix: TaskMix,
     /// Per-request timeout.
     pub timeout: Duration,
-    /// Samples to the aggregator (bounded: a slow aggregator slows the
-    /// senders rather than growing a queue).
-    pub tx: mpsc::Sender<Sample>,
+    /// Batches of samples to the aggregator (bounded: a slow aggregator
+    /// slows the senders rather than growing a queue).
+    pub tx: mpsc::Sender<Vec<Sample>>,
     /// Cancels requests still in flight after the stop grace.
     pub abort: CancellationToken,
     /// Self-measurements.
@@ -55,18 +56,24 @@ pub enum Driver {
 }
 
 impl Driver {
-    /// Starts the driver of `model` with zero load.
+    /// Starts the driver of `model` with zero load; users run on
+    /// `threads` generator threads.
     pub fn start(
         model: &Model,
         shared: Arc<Shared>,
         wait: WaitRange,
         max_in_flight: usize,
-    ) -> Self {
-        match model {
-            Model::Closed(_) => Self::Users(Users::new(shared, wait)),
-            Model::Max(_) => Self::Users(Users::new(shared, WaitRange::ZERO)),
+        threads: usize,
+    ) -> std::io::Result<Self> {
+        Ok(match model {
+            Model::Closed(_) => Self::Users(Users::new(shared, wait, Threads::start(threads)?)),
+            Model::Max(_) => Self::Users(Users::new(
+                shared,
+                WaitRange::ZERO,
+                Threads::start(threads)?,
+            )),
             Model::Open(_) => Self::Arrivals(Arrivals::start(shared, max_in_flight)),
-        }
+        })
     }
 
     /// Sets the load from the plan: users, or requests per second.

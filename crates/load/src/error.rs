@@ -24,6 +24,9 @@ pub enum LoadError {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// The generator threads could not be started.
+    #[error("cannot start the load generator threads: {0}")]
+    Threads(std::io::Error),
     /// A latency histogram could not be created (should not happen).
     #[error("cannot create a latency histogram: {0}")]
     Histogram(String),

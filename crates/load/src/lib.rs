@@ -37,6 +37,7 @@ mod sample;
 mod scenario;
 pub mod stats;
 pub mod testkit;
+mod threads;
 mod threshold;
 mod users;
 

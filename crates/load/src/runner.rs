@@ -21,10 +21,10 @@ use crate::report::{GeneratorReport, Report};
 use crate::sample::Sample;
 use crate::stats::{LiveSnapshot, Stats};
 
-/// Samples buffered between the senders and the aggregator.
-const CHANNEL: usize = 16 * 1024;
-/// Samples folded per wake-up.
-const BATCH: usize = 1024;
+/// Sample batches buffered between the senders and the aggregator.
+const CHANNEL: usize = 1024;
+/// Batches folded per wake-up.
+const BATCH: usize = 256;
 /// How often the plan is consulted.
 const CONTROL: Duration = Duration::from_millis(100);
 /// How long cancelled requests get to go away.
@@ -67,7 +67,7 @@ where
     let target = Target::resolve(&config.host).await?;
     let url = target.url.clone();
     let mut stats = Stats::new(&config.mix, config.history_interval)?;
-    let (tx, mut rx) = mpsc::channel::<Sample>(CHANNEL);
+    let (tx, mut rx) = mpsc::channel::<Vec<Sample>>(CHANNEL);
     let abort = CancellationToken::new();
     let gauges = Arc::new(Gauges::default());
     let shared = Arc::new(Shared {
@@ -79,12 +79,15 @@ where
         gauges: gauges.clone(),
     });
     let plan = config.model.plan().clone();
-    let mut driver = Some(Driver::start(
+    let driver = Driver::start(
         &config.model,
         shared,
         config.wait,
         config.max_in_flight,
-    ));
+        config.threads,
+    )
+    .map_err(LoadError::Threads)?;
+    let mut driver = Some(driver);
 
     let started = Instant::now();
     let started_at = chrono::Utc::now();
@@ -188,8 +191,8 @@ where
     })
 }
 
-fn fold(stats: &mut Stats, buf: &mut Vec<Sample>, started: Instant, last: &mut Duration) {
-    for sample in buf.drain(..) {
+fn fold(stats: &mut Stats, buf: &mut Vec<Vec<Sample>>, started: Instant, last: &mut Duration) {
+    for sample in buf.drain(..).flatten() {
         stats.record(&sample);
     }
     *last = started.elapsed();

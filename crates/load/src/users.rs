@@ -14,6 +14,13 @@ use tokio_util::sync::CancellationToken;
 use crate::drive::Shared;
 use crate::http::Session;
 use crate::parse::WaitRange;
+use crate::sample::Sample;
+use crate::threads::Threads;
+
+/// Samples a user collects before handing them to the aggregator.
+const BATCH: usize = 64;
+/// Longest a finished sample waits in a user's batch.
+const FLUSH_AFTER: Duration = Duration::from_millis(50);
 
 /// The running users.
 pub struct Users {
@@ -24,18 +31,21 @@ pub struct Users {
     /// Every user task, retired or not (finished ones are reaped on each
     /// `set_target`); cancelled when the run aborts after the stop grace.
     tasks: JoinSet<()>,
+    /// Where user tasks run.
+    threads: Threads,
     seed: u64,
 }
 
 impl Users {
     /// No users yet; `set_target` starts them.
-    pub fn new(shared: Arc<Shared>, wait: WaitRange) -> Self {
+    pub fn new(shared: Arc<Shared>, wait: WaitRange, threads: Threads) -> Self {
         Self {
             shared,
             wait,
             stop: CancellationToken::new(),
             active: Vec::new(),
             tasks: JoinSet::new(),
+            threads,
             seed: rand::random(),
         }
     }
@@ -48,7 +58,7 @@ impl Users {
             let token = self.stop.child_token();
             self.seed = self.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
             let user = user(self.shared.clone(), self.wait, token.clone(), self.seed);
-            self.tasks.spawn(user);
+            self.tasks.spawn_on(user, self.threads.next());
             self.active.push(token);
         }
         while self.active.len() > want {
@@ -75,11 +85,14 @@ impl Users {
         self.stop.cancel();
         let abort = self.shared.abort.clone();
         let mut tasks = self.tasks;
+        let threads = self.threads;
         tokio::spawn(async move {
             tokio::select! {
                 () = async { while tasks.join_next().await.is_some() {} } => {}
                 () = abort.cancelled() => tasks.abort_all(),
             }
+            // The generator threads end once their users are gone.
+            drop(threads);
         });
     }
 }
@@ -87,21 +100,31 @@ impl Users {
 async fn user(shared: Arc<Shared>, wait: WaitRange, me: CancellationToken, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut session = Session::default();
+    let abort = shared.abort.child_token();
     let total = shared.mix.total_weight();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut flushed = Instant::now();
     while !me.is_cancelled() {
         let index = shared.mix.pick(rng.random_range(0..total));
         let Some(task) = shared.mix.tasks.get(index) else {
             break;
         };
         shared.gauges.in_flight.fetch_add(1, Ordering::Relaxed);
-        let sample = session
-            .send(&shared.target, index, task, Instant::now(), shared.timeout)
-            .await;
+        let send = session.send(&shared.target, index, task, Instant::now(), shared.timeout);
+        let sample = tokio::select! {
+            sample = send => Some(sample),
+            () = abort.cancelled() => None,
+        };
         shared.gauges.in_flight.fetch_sub(1, Ordering::Relaxed);
-        if shared.tx.send(sample).await.is_err() {
-            break;
-        }
+        let Some(sample) = sample else { break };
+        batch.push(sample);
         let think = think_time(&mut rng, wait);
+        if !think.is_zero() || batch.len() >= BATCH || flushed.elapsed() >= FLUSH_AFTER {
+            if !flush(&shared, &mut batch).await {
+                return;
+            }
+            flushed = Instant::now();
+        }
         if !think.is_zero() {
             tokio::select! {
                 () = tokio::time::sleep(think) => {}
@@ -109,6 +132,16 @@ async fn user(shared: Arc<Shared>, wait: WaitRange, me: CancellationToken, seed:
             }
         }
     }
+    flush(&shared, &mut batch).await;
+}
+
+/// Hands the batch to the aggregator; false once the run is gone.
+async fn flush(shared: &Shared, batch: &mut Vec<Sample>) -> bool {
+    if batch.is_empty() {
+        return true;
+    }
+    let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+    shared.tx.send(full).await.is_ok()
 }
 
 fn think_time(rng: &mut StdRng, wait: WaitRange) -> Duration {
