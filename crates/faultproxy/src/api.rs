@@ -257,3 +257,59 @@ async fn toxic_delete(
     fp.remove_toxic(&name, &toxic)?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn call(app: Router, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn errors_carry_their_status_in_toxiproxy_shape() {
+        let app = router(FaultProxy::new());
+        let (status, body) = call(app.clone(), "GET", "/proxies/none", "").await;
+        assert_eq!(status, 404);
+        assert_eq!(body, json!({"error": "proxy not found", "status": 404}));
+        let (status, body) = call(app.clone(), "POST", "/proxies", "{").await;
+        assert_eq!(status, 400);
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("bad request body")
+        );
+        let (status, body) = call(app, "POST", "/proxies", r#"{"upstream":"x:1"}"#).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"], "missing required field: name");
+    }
+
+    #[tokio::test]
+    async fn a_disabled_proxy_is_created_without_binding() {
+        let faults = FaultProxy::new();
+        let app = router(faults.clone());
+        let create = r#"{"name":"r","upstream":"127.0.0.1:1","enabled":false}"#;
+        let (status, body) = call(app, "POST", "/proxies", create).await;
+        assert_eq!(status, 201);
+        assert_eq!(body["enabled"], false);
+        assert_eq!(body["listen"], "127.0.0.1:0");
+        assert!(!faults.proxy("r").unwrap().enabled);
+    }
+}

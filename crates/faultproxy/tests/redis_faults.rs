@@ -182,7 +182,7 @@ async fn latency_adds_to_the_round_trip_until_cleared() {
 
         proxied.faults.remove_toxic("redis", "slow").unwrap();
         let after = rtt(&mut client, 5).await;
-        assert!(after < Duration::from_millis(150), "{after:?}");
+        assert!(after < Duration::from_millis(190), "{after:?}");
     })
     .await;
 }
@@ -227,14 +227,14 @@ async fn toxics_stack_and_each_clears_on_its_own() {
         let mut client = Resp::connect(proxied.addr).await.unwrap();
         for (name, stream) in [("up", Stream::Upstream), ("down", Stream::Downstream)] {
             let kind = ToxicKind::Latency(Latency {
-                latency: 100,
+                latency: 150,
                 jitter: 0,
             });
             let spec = ToxicSpec::new(kind).named(name).on(stream);
             faults.add_toxic("redis", spec).unwrap();
         }
         let both = rtt(&mut client, 3).await;
-        assert!(both >= Duration::from_millis(195), "{both:?}");
+        assert!(both >= Duration::from_millis(295), "{both:?}");
 
         let spec = ToxicSpec::new(ToxicKind::Blackhole(Blackhole {})).named("hole");
         faults.add_toxic("redis", spec).unwrap();
@@ -249,16 +249,17 @@ async fn toxics_stack_and_each_clears_on_its_own() {
         );
         let still = rtt(&mut client, 3).await;
         assert!(
-            still >= Duration::from_millis(195),
+            still >= Duration::from_millis(295),
             "latency stays: {still:?}"
         );
 
         faults.remove_toxic("redis", "up").unwrap();
         let one = rtt(&mut client, 3).await;
-        assert!(one >= Duration::from_millis(95), "{one:?}");
+        assert!(one >= Duration::from_millis(145), "{one:?}");
+        assert!(one < Duration::from_millis(290), "{one:?}");
         assert_eq!(faults.clear_all().len(), 1);
         let none = rtt(&mut client, 3).await;
-        assert!(none < Duration::from_millis(95), "{none:?}");
+        assert!(none < Duration::from_millis(140), "{none:?}");
     })
     .await;
 }
@@ -284,7 +285,7 @@ async fn a_fault_with_a_duration_expires_by_itself() {
             "+PONG"
         );
         let waited = start.elapsed();
-        assert!(waited >= Duration::from_millis(400), "{waited:?}");
+        assert!(waited >= Duration::from_millis(300), "{waited:?}");
 
         let first = events.recv().await.unwrap();
         assert!(matches!(&first.change, Change::Added { toxic } if toxic.name == "f-1"));
