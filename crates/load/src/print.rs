@@ -165,3 +165,53 @@ pub fn thresholds(report: &Report) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::stats::LiveSnapshot;
+
+    #[test]
+    fn latency_precision_follows_size() {
+        assert_eq!(fmt_ms(None), "-");
+        assert_eq!(fmt_ms(Some(0.4123)), "0.41");
+        assert_eq!(fmt_ms(Some(42.26)), "42.3");
+        assert_eq!(fmt_ms(Some(1234.4)), "1234");
+    }
+
+    #[test]
+    fn live_line_names_the_load() {
+        let snapshot = LiveSnapshot {
+            elapsed: Duration::from_secs(4),
+            rps: 120.5,
+            failure_percent: 1.5,
+            p50_ms: Some(3.2),
+            p95_ms: Some(18.0),
+            total_requests: 480,
+            total_failures: 7,
+        };
+        let line = |model, load| LiveLine {
+            model,
+            load,
+            in_flight: 3,
+            snapshot: snapshot.clone(),
+        };
+        let closed = live_line(&line("closed", 10.0));
+        assert!(closed.contains("users    10"), "{closed}");
+        assert!(
+            closed.contains("req/s    120.5") && closed.contains("fail  1.50%"),
+            "{closed}"
+        );
+        assert!(
+            closed.contains("p50    3.20ms") && closed.contains("p95    18.0ms"),
+            "{closed}"
+        );
+        let open = live_line(&line("open", 200.0));
+        assert!(
+            open.contains("rate   200.0/s") && open.contains("in flight     3"),
+            "{open}"
+        );
+    }
+}
