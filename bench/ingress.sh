@@ -4,7 +4,10 @@
 # the ingress in the same run, for each path; prints req/s, p50 and p99 of
 # both, the throughput ratio and the latency the ingress adds.
 #
-#   bench/ingress.sh          # DURATION=10s CONNECTIONS=8 THREADS=2 PATHS="/livez /"
+#   bench/ingress.sh          # DURATION=5s ROUNDS=3 CONNECTIONS=8 THREADS=2 PATHS="/livez /"
+#
+# Direct and ingress runs alternate ROUNDS times (the machine is shared and
+# noisy); each figure printed is the median of its rounds.
 #
 # Target (2-core box): ingress >= 50 % of direct req/s, added p50 < 0.3 ms
 # at 8 connections. Needs redis-server and wrk (apt-get install -y
@@ -12,7 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-8}
 THREADS=${THREADS:-2}
 PATHS=${PATHS:-"/livez /"}
@@ -67,15 +71,25 @@ run_wrk() {
     ERRS=$(awk '/Non-2xx|Socket errors/ {print}' "$TMP/wrk.txt" | tr '\n' ' ')
 }
 
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
 echo "machine: $(nproc) CPUs, uptime: $(uptime)"
-echo "lab: $READY (release build); wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, all on this machine"
+echo "lab: $READY (release build); wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, median of $ROUNDS alternating rounds, all on this machine"
 printf '%-8s %-8s %12s %10s %10s  %s\n' path target req/s "p50 ms" "p99 ms" "errors"
 for path in $PATHS; do
-    run_wrk "$DIRECT$path"
-    D_RPS=$RPS; D_P50=$P50
-    printf '%-8s %-8s %12s %10s %10s  %s\n' "$path" direct "$RPS" "$P50" "$P99" "$ERRS"
-    run_wrk "$INGRESS$path"
-    printf '%-8s %-8s %12s %10s %10s  %s\n' "$path" ingress "$RPS" "$P50" "$P99" "$ERRS"
+    : >"$TMP/direct"; : >"$TMP/ingress"
+    for _ in $(seq "$ROUNDS"); do
+        run_wrk "$DIRECT$path"; echo "$RPS $P50 $P99 $ERRS" >>"$TMP/direct"
+        run_wrk "$INGRESS$path"; echo "$RPS $P50 $P99 $ERRS" >>"$TMP/ingress"
+    done
+    for target in direct ingress; do
+        RPS=$(awk '{print $1}' "$TMP/$target" | median)
+        P50=$(awk '{print $2}' "$TMP/$target" | median)
+        P99=$(awk '{print $3}' "$TMP/$target" | median)
+        ERRS=$(awk '{$1=$2=$3=""; print}' "$TMP/$target" | tr -s ' \n' ' ')
+        printf '%-8s %-8s %12.0f %10.3f %10.3f  %s\n' "$path" "$target" "$RPS" "$P50" "$P99" "$ERRS"
+        if [ "$target" = direct ]; then D_RPS=$RPS; D_P50=$P50; fi
+    done
     awk -v d="$D_RPS" -v i="$RPS" -v dp="$D_P50" -v ip="$P50" -v p="$path" \
         'BEGIN {printf "%-8s ratio    ingress/direct throughput %.0f%%, added p50 %.3f ms\n", p, 100*i/d, ip-dp}'
 done
