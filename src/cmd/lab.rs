@@ -300,7 +300,7 @@ async fn down(dir: StateDirArg) -> anyhow::Result<ExitCode> {
 async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
     let client = client(&args.dir)?;
     let request = serde_json::json!({
-        "image": args.image,
+        "image": args.image.map(absolute_if_path),
         "env": args.env,
         "port": args.port,
         "suffix": args.suffix,
@@ -312,6 +312,16 @@ async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     report_revision(&client, &name).await
+}
+
+/// `./bin/app` is resolved against this terminal's directory (the lab may run
+/// elsewhere); a bare name is left for the lab to find on PATH.
+fn absolute_if_path(image: PathBuf) -> PathBuf {
+    if image.components().count() > 1 {
+        std::path::absolute(&image).unwrap_or(image)
+    } else {
+        image
+    }
 }
 
 async fn report_revision(client: &LabClient, name: &str) -> anyhow::Result<ExitCode> {
