@@ -74,9 +74,9 @@ async fn percentiles_match_known_latency() {
         let min = r.min_ms.expect("min");
         assert!(min >= delay * 0.999, "{path}: min {min}");
         // And not much slower, even on a busy two-core machine.
-        for q in [0.5, 0.95, 0.99] {
+        for (q, slack) in [(0.5, 60.0), (0.95, 150.0), (0.99, 250.0)] {
             let v = r.percentile(q).expect("percentile");
-            assert!(v >= delay * 0.999 && v < delay + 60.0, "{path} p{q}: {v}");
+            assert!(v >= delay * 0.999 && v < delay + slack, "{path} p{q}: {v}");
         }
     }
 }
