@@ -23,6 +23,8 @@ use crate::error::{ProxyBody, proxy_error_response};
 use crate::{IngressConfig, IngressMetrics, Upstream, UpstreamSet};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) a proxy must not forward.
 const HOP_BY_HOP: &[&str] = &[
@@ -70,8 +72,14 @@ impl Proxy {
         }
     }
 
-    /// Proxies one request; never fails (errors become error responses).
-    pub async fn handle(&self, mut req: Request<Incoming>) -> Response<ProxyBody> {
+    /// Proxies one request from `peer`; never fails (errors become error
+    /// responses). Adds `X-Forwarded-For` and `X-Forwarded-Proto`, as the
+    /// Container Apps ingress does.
+    pub async fn handle(
+        &self,
+        mut req: Request<Incoming>,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Response<ProxyBody> {
         let started = Instant::now();
         self.metrics.request_started();
         let request_id = match req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()) {
@@ -84,6 +92,23 @@ impl Proxy {
                 id
             }
         };
+        if let Some(peer) = peer {
+            let forwarded = match req
+                .headers()
+                .get(&FORWARDED_FOR)
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(before) => format!("{before}, {}", peer.ip()),
+                None => peer.ip().to_string(),
+            };
+            if let Ok(value) = HeaderValue::from_str(&forwarded) {
+                req.headers_mut().insert(FORWARDED_FOR, value);
+            }
+        }
+        if !req.headers().contains_key(&FORWARDED_PROTO) {
+            req.headers_mut()
+                .insert(FORWARDED_PROTO, HeaderValue::from_static("http"));
+        }
         let (response, proxy_made) = self.forward(req, &request_id).await;
         let mut response = response;
         if !response.headers().contains_key(&REQUEST_ID)

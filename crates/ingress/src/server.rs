@@ -61,7 +61,7 @@ pub async fn run(
             let _permit = permit;
             let service = service_fn(move |req| {
                 let proxy = proxy.clone();
-                async move { Ok::<_, std::convert::Infallible>(proxy.handle(req).await) }
+                async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, Some(peer)).await) }
             });
             let conn = http1::Builder::new()
                 .keep_alive(true)

@@ -35,6 +35,7 @@ async fn upstream(name: &'static str) -> SocketAddr {
                         .get("x-request-id")
                         .cloned()
                         .unwrap_or(http::HeaderValue::from_static("none"));
+                    let req_forwarded = req.headers().get("x-forwarded-for").cloned();
                     let body = match req.uri().path() {
                         "/slow" => {
                             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -43,8 +44,12 @@ async fn upstream(name: &'static str) -> SocketAddr {
                         "/echo" => req.into_body().collect().await.unwrap().to_bytes(),
                         _ => Bytes::from(name),
                     };
+                    let forwarded = req_forwarded;
                     let mut response = Response::new(Full::new(body));
                     response.headers_mut().insert("x-seen-request-id", seen);
+                    if let Some(f) = forwarded {
+                        response.headers_mut().insert("x-seen-forwarded-for", f);
+                    }
                     Ok::<_, Infallible>(response)
                 });
                 let _ = http1::Builder::new()
@@ -168,6 +173,7 @@ async fn request_id_is_passed_or_created() {
     let created = response.headers()["x-seen-request-id"].to_str().unwrap();
     assert_eq!(created.len(), 36, "a UUID was created: {created}");
     assert_eq!(response.headers()["x-request-id"], created);
+    assert_eq!(response.headers()["x-seen-forwarded-for"], "127.0.0.1");
 }
 
 #[tokio::test]

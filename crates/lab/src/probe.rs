@@ -23,15 +23,23 @@ pub enum ProbeAction {
     Http { path: String },
 }
 
-/// One probe's configuration.
+/// One probe's configuration (serialised with durations in seconds, named
+/// as in `chaoslab.toml`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ProbeSpec {
     pub action: ProbeAction,
+    #[serde(rename = "initial_delay_seconds", serialize_with = "as_secs")]
     pub initial_delay: Duration,
+    #[serde(rename = "period_seconds", serialize_with = "as_secs")]
     pub period: Duration,
+    #[serde(rename = "timeout_seconds", serialize_with = "as_secs")]
     pub timeout: Duration,
     pub failure_threshold: u32,
     pub success_threshold: u32,
+}
+
+fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
 }
 
 /// Consecutive-result counting with thresholds.

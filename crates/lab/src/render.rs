@@ -28,6 +28,25 @@ pub fn status(v: &Value) -> String {
     let _ = writeln!(out, "control    {}", s(&lab["control_url"]));
     let _ = writeln!(out, "redis      {}", s(&lab["redis"]));
     let _ = writeln!(out, "active     {}", s(&v["active_revision"]));
+    let a = &v["autoscaler"];
+    if a["enabled"] == true {
+        let _ = writeln!(
+            out,
+            "autoscaler {}..{} replicas, target {}% CPU of the request, scale-down window {}s",
+            s(&a["min_replicas"]),
+            s(&a["max_replicas"]),
+            s(&a["target_cpu_utilization"]),
+            s(&a["scale_down_stabilization_seconds"])
+        );
+    } else if a.is_object() {
+        let _ = writeln!(out, "autoscaler off");
+    }
+    for kind in ["liveness", "readiness"] {
+        let p = &v["probes"][kind];
+        if p.is_object() {
+            let _ = writeln!(out, "{kind:<10} {}", probe(p));
+        }
+    }
     let ing = &v["ingress"];
     let _ = writeln!(
         out,
@@ -65,6 +84,23 @@ pub fn status(v: &Value) -> String {
         );
     }
     out
+}
+
+/// One probe: action, then the timings as the kubelet spells them.
+fn probe(p: &Value) -> String {
+    let action = match p["action"]["type"].as_str() {
+        Some("http") => format!("http GET {}", s(&p["action"]["path"])),
+        Some(other) => other.to_string(),
+        None => "-".into(),
+    };
+    format!(
+        "{action}, initial {}s, period {}s, timeout {}s, failures {}, successes {}",
+        s(&p["initial_delay_seconds"]),
+        s(&p["period_seconds"]),
+        s(&p["timeout_seconds"]),
+        s(&p["failure_threshold"]),
+        s(&p["success_threshold"])
+    )
 }
 
 /// `chaoslab revisions`.
@@ -129,6 +165,13 @@ mod tests {
         assert!(text.contains("app--a-1"));
         assert!(text.contains("OOMKilled (over)"));
         assert!(text.contains("1/1"));
+        let p = serde_json::json!({"action": {"type": "http", "path": "/health"},
+            "initial_delay_seconds": 1.0, "period_seconds": 0.5, "timeout_seconds": 0.3,
+            "failure_threshold": 2, "success_threshold": 2});
+        assert_eq!(
+            probe(&p),
+            "http GET /health, initial 1.0s, period 0.5s, timeout 0.3s, failures 2, successes 2"
+        );
         let e = event(
             &serde_json::json!({"time": "t", "level": "Normal", "reason": "ScaledUp", "subject": "x", "message": "m"}),
         );
