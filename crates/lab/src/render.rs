@@ -61,8 +61,8 @@ pub fn status(v: &Value) -> String {
     out.push('\n');
     let _ = writeln!(
         out,
-        "{:<28} {:<18} {:>7} {:>6} {:>5} {:>8} {:>7} {:>8}  LAST EXIT",
-        "REPLICA", "PHASE", "PID", "PORT", "READY", "RESTARTS", "CPU%", "MEM MiB"
+        "{:<28} {:<18} {:>7} {:>6} {:>5} {:>8} {:>7} {:>8} {:>8}  LAST EXIT",
+        "REPLICA", "PHASE", "PID", "PORT", "READY", "RESTARTS", "CPU%", "CPU/REQ", "MEM MiB"
     );
     for r in v["replicas"].as_array().into_iter().flatten() {
         let last = match &r["last_exit"] {
@@ -71,7 +71,7 @@ pub fn status(v: &Value) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<28} {:<18} {:>7} {:>6} {:>5} {:>8} {:>7.1} {:>8.1}  {}",
+            "{:<28} {:<18} {:>7} {:>6} {:>5} {:>8} {:>7.1} {:>7.0}% {:>8.1}  {}",
             s(&r["id"]),
             s(&r["phase"]),
             s(&r["pid"]),
@@ -79,6 +79,7 @@ pub fn status(v: &Value) -> String {
             if r["ready"] == true { "yes" } else { "no" },
             s(&r["restarts"]),
             r["cpu_percent"].as_f64().unwrap_or(0.0),
+            r["cpu_utilization"].as_f64().unwrap_or(0.0),
             r["rss_mb"].as_f64().unwrap_or(0.0),
             last
         );
