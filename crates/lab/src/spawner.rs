@@ -119,6 +119,23 @@ pub fn signal(pid: u32, signal: i32) {
     }
 }
 
+/// Sends `signal` to the process group led by `pid` (every child is spawned
+/// as its own group leader), so a replica's own children go with it.
+pub fn signal_group(pid: u32, signal: i32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    if pid <= 1 {
+        return;
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) has no memory-safety preconditions; a negative pid
+    // names a process group.
+    unsafe {
+        libc::kill(-pid, signal);
+    }
+}
+
 /// Whether a process with this pid exists (and is not a zombie we could see).
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

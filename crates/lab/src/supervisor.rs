@@ -21,7 +21,7 @@ use crate::config::secs;
 use crate::events::now_rfc3339;
 use crate::platform::{ExitInfo, Phase, Platform};
 use crate::probe::{check, run_probe};
-use crate::spawner::DeathSignal;
+use crate::spawner::{DeathSignal, signal_group};
 
 /// Everything needed to (re)start one replica.
 #[derive(Debug, Clone)]
@@ -325,7 +325,7 @@ async fn run(
             })
         }
         rss = memory => {
-            let _ = child.kill().await;
+            kill(&mut child, pid).await;
             let limit = config.file.limits.memory_mb;
             platform.events.warning(
                 "OOMKilled",
@@ -350,18 +350,32 @@ async fn run(
     }
 }
 
-/// SIGTERM, then SIGKILL after `grace`; returns the exit status if seen.
+/// SIGTERM to the replica's process group, then SIGKILL after `grace`;
+/// returns the exit status if seen. The group is killed at the end either
+/// way, so nothing the replica started outlives it.
 async fn terminate(child: &mut Child, pid: u32, grace: Duration) -> Option<ExitStatus> {
     if pid != 0 {
-        crate::spawner::signal(pid, libc::SIGTERM);
+        signal_group(pid, libc::SIGTERM);
     }
-    match tokio::time::timeout(grace, child.wait()).await {
+    let status = match tokio::time::timeout(grace, child.wait()).await {
         Ok(status) => status.ok(),
         Err(_) => {
-            let _ = child.kill().await;
+            kill(child, pid).await;
             child.wait().await.ok()
         }
+    };
+    if pid != 0 {
+        signal_group(pid, libc::SIGKILL);
     }
+    status
+}
+
+/// SIGKILL to the replica and its process group.
+async fn kill(child: &mut Child, pid: u32) {
+    if pid != 0 {
+        signal_group(pid, libc::SIGKILL);
+    }
+    let _ = child.kill().await;
 }
 
 fn exit_info(status: std::io::Result<ExitStatus>) -> ExitInfo {
@@ -412,3 +426,7 @@ mod tests {
         assert_eq!(b.next_delay(), Duration::from_secs(1));
     }
 }
+
+#[cfg(test)]
+#[path = "supervisor_tests.rs"]
+mod component_tests;
