@@ -138,7 +138,8 @@ async fn arrive(
         while inflight.try_join_next().is_some() {}
         inflight.spawn(async move {
             let _permit = permit;
-            let Some(task) = shared2.mix.tasks.get(index) else {
+            let (Some(task), Some(wire)) = (shared2.mix.tasks.get(index), shared2.wires.get(index))
+            else {
                 return;
             };
             let now = shared2.gauges.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
@@ -149,6 +150,7 @@ async fn arrive(
                     &shared2.target,
                     index,
                     task,
+                    wire,
                     intended.into_std(),
                     shared2.timeout,
                 )

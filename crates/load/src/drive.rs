@@ -36,6 +36,8 @@ pub struct Shared {
     pub target: Target,
     /// What they are.
     pub mix: TaskMix,
+    /// Each task's request as bytes on the wire, prepared once.
+    pub wires: Vec<Vec<u8>>,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Batches of samples to the aggregator (bounded: a slow aggregator

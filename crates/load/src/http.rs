@@ -1,5 +1,6 @@
-//! The HTTP/1.1 client side: one keep-alive connection per user session
-//! (as Locust's `HttpSession`), a bounded pool of them for the open model,
+//! The client side of a user: the target, resolved once; one keep-alive
+//! connection per user session (as Locust's `HttpSession`), a bounded pool
+//! of them for the open model,
 //! and `Session::send` which runs one task under the timeout and applies
 //! the failure rules, returning a `Sample`.
 
@@ -7,14 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{Request, header};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use http::Method;
 
 use crate::error::LoadError;
+use crate::h1::{self, Conn, Response};
 use crate::sample::{Failure, Sample};
 use crate::scenario::{Check, Task};
 
@@ -27,7 +24,7 @@ pub struct Target {
     /// The URL as given, for reports.
     pub url: String,
     /// The `Host` header value.
-    pub authority: http::HeaderValue,
+    pub authority: String,
     /// The address connections go to.
     pub addr: SocketAddr,
 }
@@ -77,12 +74,7 @@ impl Target {
         let addr = *addrs
             .first()
             .ok_or_else(|| LoadError::config("--host", format!("`{host}` has no address")))?;
-        let authority = uri
-            .authority()
-            .map(|a| a.as_str())
-            .unwrap_or(host)
-            .parse()
-            .map_err(|_| LoadError::config("--host", "bad host"))?;
+        let authority = uri.authority().map_or(host, |a| a.as_str()).to_owned();
         Ok(Self {
             url: url.to_owned(),
             authority,
@@ -92,31 +84,26 @@ impl Target {
 }
 
 /// One user's keep-alive connection, opened on first use and reopened
-/// after errors.
+/// after errors or when the server closes it.
 #[derive(Default)]
 pub struct Session {
-    conn: Option<SendRequest<Full<Bytes>>>,
-}
-
-enum Attempt {
-    Done(u16, u64, bool),
-    /// The request never left on a reused connection (closed by the
-    /// server while idle): safe to resend on a fresh one.
-    Stale,
+    conn: Option<Conn>,
 }
 
 impl Session {
-    /// Runs `task` (index `index` of the mix) against `target`; latency is
-    /// counted from `intended`. Never fails: errors become failed samples.
+    /// Runs `task` (index `index` of the mix, serialized as `wire`) against
+    /// `target`; latency is counted from `intended`. Never fails: errors
+    /// become failed samples.
     pub async fn send(
         &mut self,
         target: &Target,
         index: usize,
         task: &Task,
+        wire: &[u8],
         intended: Instant,
         timeout: Duration,
     ) -> Sample {
-        let outcome = tokio::time::timeout(timeout, self.exchange(target, task)).await;
+        let outcome = tokio::time::timeout(timeout, self.exchange(target, task, wire)).await;
         let latency = intended.elapsed();
         let (status, bytes, failure) = match outcome {
             Err(_) => {
@@ -127,16 +114,17 @@ impl Session {
                 self.conn = None;
                 (0, 0, Some(failure))
             }
-            Ok(Ok((status, bytes, unhealthy))) => {
+            Ok(Ok(response)) => {
+                let status = response.status;
                 let ok = (200..300).contains(&status) || task.accept.contains(&status);
                 let failure = if !ok {
                     Some(Failure::Status(status))
-                } else if unhealthy {
+                } else if task.check == Check::Health && is_unhealthy(&response.body) {
                     Some(Failure::Unhealthy)
                 } else {
                     None
                 };
-                (status, bytes, failure)
+                (status, response.bytes, failure)
             }
         };
         Sample {
@@ -153,101 +141,53 @@ impl Session {
         &mut self,
         target: &Target,
         task: &Task,
-    ) -> Result<(u16, u64, bool), Failure> {
-        let reused = self.conn.as_ref().is_some_and(|c| !c.is_closed());
-        if reused {
-            if let Attempt::Done(s, b, u) = self.attempt(target, task).await? {
-                return Ok((s, b, u));
-            }
-            self.conn = None;
-        }
-        match self.attempt(target, task).await? {
-            Attempt::Done(s, b, u) => Ok((s, b, u)),
-            Attempt::Stale => Err(Failure::Io(
-                "connection closed before the request was sent".into(),
-            )),
-        }
-    }
-
-    async fn attempt(&mut self, target: &Target, task: &Task) -> Result<Attempt, Failure> {
-        let fresh = self.conn.as_ref().is_none_or(|c| c.is_closed());
-        if fresh {
-            self.conn = Some(connect(target).await?);
-        }
-        let Some(sender) = self.conn.as_mut() else {
-            return Err(Failure::Io("no connection".into()));
+        wire: &[u8],
+    ) -> Result<Response, Failure> {
+        let head_only = task.method == Method::HEAD;
+        let keep = if task.check == Check::Health {
+            MAX_CHECKED_BODY
+        } else {
+            0
         };
-        if sender.ready().await.is_err() {
-            self.conn = None;
-            return if fresh {
-                Err(Failure::Io("connection closed".into()))
-            } else {
-                Ok(Attempt::Stale)
-            };
-        }
-        let mut builder = Request::builder()
-            .method(task.method.clone())
-            .uri(task.path.as_str())
-            .header(header::HOST, target.authority.clone())
-            .header(header::USER_AGENT, "chaoslab-load");
-        if task.body.is_some() {
-            builder = builder.header(header::CONTENT_TYPE, "application/json");
-        }
-        let request = builder
-            .body(Full::new(task.body.clone().unwrap_or_default()))
-            .map_err(|e| Failure::Io(format!("bad request: {e}")))?;
-        let response = match sender.send_request(request).await {
-            Ok(r) => r,
-            Err(e) => {
-                self.conn = None;
-                if !fresh && e.is_canceled() {
-                    return Ok(Attempt::Stale);
+        if let Some(conn) = self.conn.as_mut() {
+            match conn.exchange(wire, head_only, keep).await {
+                Ok(response) => return Ok(self.keep_if_reusable(response)),
+                // The server closed the idle connection: resend on a fresh
+                // one when the request cannot have been acted on twice.
+                Err(h1::Error::Stale { sent }) if !sent || task.method.is_idempotent() => {}
+                Err(h1::Error::Stale { .. }) => {
+                    self.conn = None;
+                    return Err(Failure::Io("connection closed before the response".into()));
                 }
-                return Err(Failure::Io(describe(&e)));
-            }
-        };
-        let status = response.status().as_u16();
-        let mut body = response.into_body();
-        let mut bytes = 0u64;
-        let mut kept = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| {
-                self.conn = None;
-                Failure::Io(describe(&e))
-            })?;
-            if let Some(data) = frame.data_ref() {
-                bytes += data.len() as u64;
-                if task.check == Check::Health && kept.len() + data.len() <= MAX_CHECKED_BODY {
-                    kept.extend_from_slice(data);
+                Err(h1::Error::Failed(e)) => {
+                    self.conn = None;
+                    return Err(Failure::Io(e));
                 }
             }
         }
-        let unhealthy = task.check == Check::Health && is_unhealthy(&kept);
-        Ok(Attempt::Done(status, bytes, unhealthy))
+        self.conn = None;
+        let conn = Conn::connect(target.addr)
+            .await
+            .map_err(|e| Failure::Connect(e.to_string()))?;
+        let conn = self.conn.insert(conn);
+        match conn.exchange(wire, head_only, keep).await {
+            Ok(response) => Ok(self.keep_if_reusable(response)),
+            Err(h1::Error::Stale { .. }) => {
+                self.conn = None;
+                Err(Failure::Io("connection closed before the response".into()))
+            }
+            Err(h1::Error::Failed(e)) => {
+                self.conn = None;
+                Err(Failure::Io(e))
+            }
+        }
     }
-}
 
-async fn connect(target: &Target) -> Result<SendRequest<Full<Bytes>>, Failure> {
-    let stream = TcpStream::connect(target.addr)
-        .await
-        .map_err(|e| Failure::Connect(e.to_string()))?;
-    let _ = stream.set_nodelay(true);
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| Failure::Connect(describe(&e)))?;
-    tokio::spawn(async move {
-        // Ends when the session drops its sender or the peer closes.
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
-/// hyper's error text plus its cause ("connection reset by peer").
-fn describe(e: &hyper::Error) -> String {
-    use std::error::Error as _;
-    match e.source() {
-        Some(cause) => format!("{e}: {cause}"),
-        None => e.to_string(),
+    fn keep_if_reusable(&mut self, response: Response) -> Response {
+        if !response.reusable {
+            self.conn = None;
+        }
+        response
     }
 }
 
@@ -291,7 +231,7 @@ impl Pool {
     /// Gives a session back for reuse (dropped when the pool is full or
     /// its connection is gone).
     pub fn put(&self, session: Session) {
-        if session.conn.as_ref().is_none_or(|c| c.is_closed()) {
+        if session.conn.is_none() {
             return;
         }
         if let Ok(mut idle) = self.idle.lock()

@@ -26,6 +26,7 @@ mod config;
 pub mod csv;
 mod drive;
 mod error;
+mod h1;
 pub mod html;
 mod http;
 mod parse;

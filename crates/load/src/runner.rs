@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::drive::{Driver, Gauges, Shared};
 use crate::error::LoadError;
+use crate::h1;
 use crate::http::Target;
 use crate::report::{GeneratorReport, Report};
 use crate::sample::Sample;
@@ -66,12 +67,19 @@ where
 {
     let target = Target::resolve(&config.host).await?;
     let url = target.url.clone();
+    let authority = target.authority.clone();
     let mut stats = Stats::new(&config.mix, config.history_interval)?;
     let (tx, mut rx) = mpsc::channel::<Vec<Sample>>(CHANNEL);
     let abort = CancellationToken::new();
     let gauges = Arc::new(Gauges::default());
     let shared = Arc::new(Shared {
         target,
+        wires: config
+            .mix
+            .tasks
+            .iter()
+            .map(|t| h1::serialize(t.method.as_str(), &t.path, &authority, t.body.as_deref()))
+            .collect(),
         mix: config.mix.clone(),
         timeout: config.timeout,
         tx,

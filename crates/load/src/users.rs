@@ -106,11 +106,19 @@ async fn user(shared: Arc<Shared>, wait: WaitRange, me: CancellationToken, seed:
     let mut flushed = Instant::now();
     while !me.is_cancelled() {
         let index = shared.mix.pick(rng.random_range(0..total));
-        let Some(task) = shared.mix.tasks.get(index) else {
+        let (Some(task), Some(wire)) = (shared.mix.tasks.get(index), shared.wires.get(index))
+        else {
             break;
         };
         shared.gauges.in_flight.fetch_add(1, Ordering::Relaxed);
-        let send = session.send(&shared.target, index, task, Instant::now(), shared.timeout);
+        let send = session.send(
+            &shared.target,
+            index,
+            task,
+            wire,
+            Instant::now(),
+            shared.timeout,
+        );
         let sample = tokio::select! {
             sample = send => Some(sample),
             () = abort.cancelled() => None,
