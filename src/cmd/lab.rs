@@ -264,9 +264,18 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     println!();
     println!("Ctrl-C (or `chaoslab down` from another terminal) stops everything. Events:");
     let printer = tokio::spawn(async move {
-        while let Ok(event) = events.recv().await {
-            if let Ok(value) = serde_json::to_value(&event) {
-                println!("{}", render::event(&value));
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    if let Ok(value) = serde_json::to_value(&event) {
+                        println!("{}", render::event(&value));
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    println!("... {n} events not shown (see `chaoslab events`)")
+                }
+                Err(RecvError::Closed) => break,
             }
         }
     });
