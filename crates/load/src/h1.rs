@@ -50,6 +50,8 @@ pub struct Conn {
     buf: BytesMut,
     /// Requests answered on it so far.
     used: u64,
+    /// When the last response ended.
+    idle_since: std::time::Instant,
 }
 
 enum Framing {
@@ -68,6 +70,7 @@ impl Conn {
             stream,
             buf: BytesMut::with_capacity(8 * 1024),
             used: 0,
+            idle_since: std::time::Instant::now(),
         })
     }
 
@@ -133,7 +136,19 @@ impl Conn {
             }
         }
         self.used += 1;
+        self.idle_since = std::time::Instant::now();
         Ok(response)
+    }
+
+    /// Whether the server has closed (or written to) the connection while
+    /// it sat idle for at least `idle`; checked without blocking, so a
+    /// request that must not be sent twice goes out on a live connection.
+    pub fn closed_while_idle(&self, idle: std::time::Duration) -> bool {
+        if self.idle_since.elapsed() < idle {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        !matches!(self.stream.try_read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
     /// Parses a complete head from the buffer (skipping interim 1xx

@@ -142,6 +142,23 @@ async fn reuse_then_stale_after_server_close() {
     ));
 }
 
+#[tokio::test]
+async fn notices_a_close_while_idle() {
+    let addr = canned(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"]).await;
+    let mut conn = Conn::connect(addr).await.expect("connect");
+    conn.exchange(GET, false, 8).await.expect("first");
+    assert!(
+        !conn.closed_while_idle(std::time::Duration::from_secs(3600)),
+        "not idle long enough to look"
+    );
+    // The canned server closes after its one answer; poll until the FIN is seen.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !conn.closed_while_idle(std::time::Duration::ZERO) {
+        assert!(std::time::Instant::now() < deadline, "close never noticed");
+        tokio::task::yield_now().await;
+    }
+}
+
 #[test]
 fn serializes_requests() {
     assert_eq!(

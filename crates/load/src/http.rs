@@ -149,6 +149,13 @@ impl Session {
         } else {
             0
         };
+        if self
+            .conn
+            .as_ref()
+            .is_some_and(|c| c.closed_while_idle(Duration::from_millis(500)))
+        {
+            self.conn = None;
+        }
         if let Some(conn) = self.conn.as_mut() {
             match conn.exchange(wire, head_only, keep).await {
                 Ok(response) => return Ok(self.keep_if_reusable(response)),
