@@ -263,11 +263,22 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     println!("  chaoslab deploy --image /no/such/image   # a bad deployment: traffic stays put");
     println!();
     println!("Ctrl-C (or `chaoslab down` from another terminal) stops everything. Events:");
+    // What happened during start-up, then live (the subscription was taken
+    // before, so nothing falls in between).
+    let past = lab.platform.events.history(0, 200);
+    let mut last_seq = past.last().map_or(0, |e| e.seq);
+    for event in past {
+        if let Ok(value) = serde_json::to_value(&event) {
+            println!("{}", render::event(&value));
+        }
+    }
     let printer = tokio::spawn(async move {
         use tokio::sync::broadcast::error::RecvError;
         loop {
             match events.recv().await {
+                Ok(event) if event.seq <= last_seq => {}
                 Ok(event) => {
+                    last_seq = event.seq;
                     if let Ok(value) = serde_json::to_value(&event) {
                         println!("{}", render::event(&value));
                     }
