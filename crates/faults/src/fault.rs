@@ -1,0 +1,150 @@
+//! What a fault is: a small type behind one trait ([`Fault`]), dispatched
+//! by a closed serde enum ([`FaultSpec`], tagged by `kind`) — Toxiproxy's
+//! habit. Each kind checks its input against the lab before anything changes
+//! (`check`), does its harm (`inject`) and undoes it (`clear`); what is
+//! common to every fault (id, start, duration, expiry, events) lives in the
+//! registry, not in the kinds.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::LabHandle;
+use crate::error::FaultError;
+use crate::kinds::{auth::AuthFault, deploy::DeployFault, kill::KillFault};
+use crate::kinds::{network::NetworkFault, redis::RedisFault};
+
+/// A fault as requested (`POST /api/faults`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum FaultSpec {
+    /// The NSG rule: a toxic on the proxy between replicas and Redis.
+    Network(NetworkFault),
+    /// A failing revision.
+    Deploy(DeployFault),
+    /// A replica's process killed.
+    Kill(KillFault),
+    /// The Redis server stopped or restarted.
+    Redis(RedisFault),
+    /// The service's Redis credential revoked.
+    Auth(AuthFault),
+}
+
+/// What an injected fault is and how to undo it.
+#[derive(Debug, Clone, Default)]
+pub struct Injected {
+    /// What it acts on: `redis`, a replica id, a revision name.
+    pub target: String,
+    /// Kind-specific fields shown in `fault list` and events (mode, latency…).
+    pub details: serde_json::Map<String, serde_json::Value>,
+    /// A one-shot fault (kill, deploy, restart): done once injected; listed
+    /// and announced, then ended at once.
+    pub one_shot: bool,
+    /// State `clear` needs (e.g. a rotated password).
+    pub undo: Option<String>,
+}
+
+/// One kind of fault.
+pub trait Fault {
+    /// The kind's name (`network`, `deploy`…), as in the request.
+    fn kind(&self) -> &'static str;
+
+    /// Validates the request against the lab; changes nothing.
+    fn check(&self, lab: &LabHandle) -> Result<(), FaultError>;
+
+    /// How long it lasts; `None` = until cleared.
+    fn duration(&self) -> Option<Duration>;
+
+    /// Does the harm.
+    fn inject(
+        &self,
+        lab: &Arc<LabHandle>,
+        id: &str,
+    ) -> impl Future<Output = Result<Injected, FaultError>> + Send;
+
+    /// Undoes it. `restore` is false when the lab is stopping (only what
+    /// must not outlive the lab is undone).
+    fn clear(
+        &self,
+        lab: &Arc<LabHandle>,
+        id: &str,
+        injected: &Injected,
+        restore: bool,
+    ) -> impl Future<Output = Result<(), FaultError>> + Send;
+}
+
+macro_rules! dispatch {
+    ($self:ident, $f:ident => $body:expr) => {
+        match $self {
+            FaultSpec::Network($f) => $body,
+            FaultSpec::Deploy($f) => $body,
+            FaultSpec::Kill($f) => $body,
+            FaultSpec::Redis($f) => $body,
+            FaultSpec::Auth($f) => $body,
+        }
+    };
+}
+
+impl FaultSpec {
+    /// The kind's name.
+    pub fn kind(&self) -> &'static str {
+        dispatch!(self, f => f.kind())
+    }
+
+    /// See [`Fault::check`].
+    pub fn check(&self, lab: &LabHandle) -> Result<(), FaultError> {
+        dispatch!(self, f => f.check(lab))
+    }
+
+    /// See [`Fault::duration`].
+    pub fn duration(&self) -> Option<Duration> {
+        dispatch!(self, f => f.duration())
+    }
+
+    /// See [`Fault::inject`].
+    pub async fn inject(&self, lab: &Arc<LabHandle>, id: &str) -> Result<Injected, FaultError> {
+        dispatch!(self, f => f.inject(lab, id).await)
+    }
+
+    /// See [`Fault::clear`].
+    pub async fn clear(
+        &self,
+        lab: &Arc<LabHandle>,
+        id: &str,
+        injected: &Injected,
+        restore: bool,
+    ) -> Result<(), FaultError> {
+        dispatch!(self, f => f.clear(lab, id, injected, restore).await)
+    }
+
+    /// `{"kind":"auth","action":"restore"}` is not a fault of its own: it
+    /// clears the active revocations.
+    pub fn is_auth_restore(&self) -> bool {
+        matches!(self, FaultSpec::Auth(a) if a.action == crate::kinds::auth::AuthAction::Restore)
+    }
+}
+
+/// A duration in seconds from a request: negative is refused, 0 = none.
+pub fn seconds(value: Option<i64>, default: u64) -> Result<Option<Duration>, FaultError> {
+    match value {
+        Some(s) if s < 0 => Err(FaultError::bad(format!(
+            "duration_seconds must be 0 (until cleared) or more, not {s}"
+        ))),
+        Some(0) => Ok(None),
+        Some(s) => Ok(Some(Duration::from_secs(s as u64))),
+        None if default == 0 => Ok(None),
+        None => Ok(Some(Duration::from_secs(default))),
+    }
+}
+
+/// Checks a duration field (for `check`).
+pub fn check_seconds(value: Option<i64>) -> Result<(), FaultError> {
+    match value {
+        Some(s) if s > 86_400 * 7 => Err(FaultError::bad(format!(
+            "duration_seconds must be at most 604800 (a week), not {s}"
+        ))),
+        v => seconds(v, 0).map(|_| ()),
+    }
+}

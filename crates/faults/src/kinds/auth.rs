@@ -1,0 +1,94 @@
+//! `auth`: the seed's token failure. `revoke` rotates the service user's
+//! ACL password in Redis to a new secret and drops its connections, without
+//! telling the service (the password file keeps the old one): every
+//! reconnect fails, the service re-reads the file once, fails again and
+//! answers 503 `Redis authentication failed`. Clearing it (`restore`, or the
+//! duration ending) models a new token being issued: the new password is
+//! written to the password file, which the service reads on its next
+//! authentication failure.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::LabHandle;
+use crate::error::FaultError;
+use crate::fault::{Fault, Injected, check_seconds, seconds};
+
+/// `revoke` or `restore`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthAction {
+    Revoke,
+    Restore,
+}
+
+/// `{"kind":"auth","action":"revoke|restore"}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFault {
+    pub action: AuthAction,
+    #[serde(default)]
+    pub duration_seconds: Option<i64>,
+}
+
+impl Fault for AuthFault {
+    fn kind(&self) -> &'static str {
+        "auth"
+    }
+
+    fn check(&self, lab: &LabHandle) -> Result<(), FaultError> {
+        check_seconds(self.duration_seconds)?;
+        if lab.redis.is_none() {
+            return Err(FaultError::Conflict(
+                "auth faults act on the lab's own Redis ACL (this lab uses an external Redis)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn duration(&self) -> Option<Duration> {
+        seconds(self.duration_seconds, 0).ok().flatten()
+    }
+
+    async fn inject(&self, lab: &Arc<LabHandle>, _id: &str) -> Result<Injected, FaultError> {
+        let redis = lab.redis.as_ref().ok_or(FaultError::ShuttingDown)?;
+        let password = uuid::Uuid::new_v4().simple().to_string();
+        redis.set_override(Some(password.clone()));
+        if let Err(e) = redis.set_acl_password(&password, true).await {
+            redis.set_override(None);
+            return Err(e);
+        }
+        let mut details = serde_json::Map::new();
+        details.insert("action".into(), json!("revoke"));
+        details.insert(
+            "user".into(),
+            json!(chaoslab_lab::redis_server::SERVICE_USER),
+        );
+        Ok(Injected {
+            target: format!("redis user {}", chaoslab_lab::redis_server::SERVICE_USER),
+            details,
+            one_shot: false,
+            undo: Some(password),
+        })
+    }
+
+    async fn clear(
+        &self,
+        lab: &Arc<LabHandle>,
+        _id: &str,
+        injected: &Injected,
+        restore: bool,
+    ) -> Result<(), FaultError> {
+        let (Some(redis), Some(password), true) = (&lab.redis, &injected.undo, restore) else {
+            return Ok(());
+        };
+        // A new credential is issued: the secret store (the file) gets it.
+        redis.write_file_password(password)?;
+        redis.set_override(None);
+        Ok(())
+    }
+}

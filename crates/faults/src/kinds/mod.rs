@@ -1,0 +1,8 @@
+//! The fault kinds, one module each: a request type (its JSON fields) and
+//! its [`crate::fault::Fault`] implementation.
+
+pub mod auth;
+pub mod deploy;
+pub mod kill;
+pub mod network;
+pub mod redis;

@@ -1,0 +1,236 @@
+//! `network`: the seed's NSG rule, as a toxic on the lab's fault proxy
+//! between the replicas and Redis. `deny-new` (a stateful deny: established
+//! connections carry on, new ones hang), `blackhole`, `reset`, `latency`,
+//! `bandwidth`. A block is followed by a redis-reset on every replica unless
+//! `no_reset` — what the seed's script did after adding its rule, so that
+//! the service's pooled connections are dropped and must be made again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chaoslab_faultproxy::toxic::{Bandwidth, Blackhole, DenyNew, Latency, Reset};
+use chaoslab_faultproxy::{Stream, ToxicKind, ToxicSpec};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::FaultError;
+use crate::fault::{Fault, Injected, check_seconds, seconds};
+use crate::{LabHandle, REDIS_PROXY};
+
+/// Default duration of a network fault.
+pub const DEFAULT_SECONDS: u64 = 60;
+
+/// `{"kind":"network","mode":…}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkFault {
+    /// `deny-new` (default), `blackhole`, `reset`, `latency`, `bandwidth`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Seconds; 0 = until cleared; default 60.
+    #[serde(default)]
+    pub duration_seconds: Option<i64>,
+    /// Skip the redis-reset on every replica after a block.
+    #[serde(default)]
+    pub no_reset: bool,
+    /// `latency`: added ms per round trip.
+    #[serde(default)]
+    pub latency_ms: Option<i64>,
+    /// `latency`: ± ms.
+    #[serde(default)]
+    pub jitter_ms: Option<i64>,
+    /// `bandwidth`: KB/s per direction.
+    #[serde(default)]
+    pub kbps: Option<i64>,
+}
+
+/// The modes, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    DenyNew,
+    Blackhole,
+    Reset,
+    Latency { ms: u64, jitter: u64 },
+    Bandwidth { kbps: u64 },
+}
+
+impl NetworkFault {
+    fn mode(&self) -> Result<Mode, FaultError> {
+        let non_negative = |name: &str, v: Option<i64>, required: bool| match v {
+            None if required => Err(FaultError::bad(format!("{name} is required for this mode"))),
+            None => Ok(0),
+            Some(v) if v < 0 => Err(FaultError::bad(format!(
+                "{name} must be 0 or more, not {v}"
+            ))),
+            Some(v) => Ok(v as u64),
+        };
+        let mode = match self.mode.as_deref().unwrap_or("deny-new") {
+            "deny-new" | "deny_new" | "block" => Mode::DenyNew,
+            "blackhole" => Mode::Blackhole,
+            "reset" => Mode::Reset,
+            "latency" => Mode::Latency {
+                ms: non_negative("latency_ms", self.latency_ms, true)?,
+                jitter: non_negative("jitter_ms", self.jitter_ms, false)?,
+            },
+            "bandwidth" => Mode::Bandwidth {
+                kbps: non_negative("kbps", self.kbps, true)?,
+            },
+            other => {
+                return Err(FaultError::bad(format!(
+                    "unknown network mode `{other}`: use deny-new, blackhole, reset, latency or bandwidth"
+                )));
+            }
+        };
+        if let Mode::Latency { ms, jitter } = mode
+            && (ms == 0 || ms > 60_000 || jitter > ms)
+        {
+            return Err(FaultError::bad(
+                "latency_ms must be 1..60000 and jitter_ms at most latency_ms",
+            ));
+        }
+        if let Mode::Bandwidth { kbps } = mode
+            && kbps == 0
+        {
+            return Err(FaultError::bad("kbps must be 1 or more"));
+        }
+        Ok(mode)
+    }
+
+    fn is_block(mode: Mode) -> bool {
+        matches!(mode, Mode::DenyNew | Mode::Blackhole | Mode::Reset)
+    }
+}
+
+impl Fault for NetworkFault {
+    fn kind(&self) -> &'static str {
+        "network"
+    }
+
+    fn check(&self, lab: &LabHandle) -> Result<(), FaultError> {
+        self.mode()?;
+        check_seconds(self.duration_seconds)?;
+        if lab.proxy.is_none() {
+            return Err(FaultError::Conflict(
+                "network faults need the lab's own Redis behind its fault proxy (this lab uses an external Redis through --redis-url)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn duration(&self) -> Option<Duration> {
+        seconds(self.duration_seconds, DEFAULT_SECONDS)
+            .ok()
+            .flatten()
+    }
+
+    async fn inject(&self, lab: &Arc<LabHandle>, id: &str) -> Result<Injected, FaultError> {
+        let mode = self.mode()?;
+        let proxy = lab.proxy.as_ref().ok_or(FaultError::ShuttingDown)?;
+        let (kind, stream, details) = match mode {
+            Mode::DenyNew => (
+                ToxicKind::DenyNew(DenyNew {}),
+                Stream::Both,
+                json!({"mode": "deny-new"}),
+            ),
+            Mode::Blackhole => (
+                ToxicKind::Blackhole(Blackhole {}),
+                Stream::Both,
+                json!({"mode": "blackhole"}),
+            ),
+            Mode::Reset => (
+                ToxicKind::Reset(Reset {}),
+                Stream::Both,
+                json!({"mode": "reset"}),
+            ),
+            // Downstream only: N ms more per round trip (Toxiproxy's habit).
+            Mode::Latency { ms, jitter } => (
+                ToxicKind::Latency(Latency {
+                    latency: ms,
+                    jitter,
+                }),
+                Stream::Downstream,
+                json!({"mode": "latency", "latency_ms": ms, "jitter_ms": jitter}),
+            ),
+            Mode::Bandwidth { kbps } => (
+                ToxicKind::Bandwidth(Bandwidth { rate: kbps }),
+                Stream::Both,
+                json!({"mode": "bandwidth", "kbps": kbps}),
+            ),
+        };
+        proxy.add_toxic(REDIS_PROXY, ToxicSpec::new(kind).named(id).on(stream))?;
+        let mut details = match details {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        if Self::is_block(mode) {
+            let reset = !self.no_reset;
+            details.insert("no_reset".into(), json!(!reset));
+            if reset {
+                let answers = crate::chaos::on_every_replica(
+                    lab,
+                    reqwest::Method::POST,
+                    "redis-reset",
+                    Some(json!({"force": true})),
+                )
+                .await;
+                details.insert("redis_reset".into(), json!(answers));
+            }
+        }
+        Ok(Injected {
+            target: REDIS_PROXY.into(),
+            details,
+            ..Default::default()
+        })
+    }
+
+    async fn clear(
+        &self,
+        lab: &Arc<LabHandle>,
+        id: &str,
+        _injected: &Injected,
+        _restore: bool,
+    ) -> Result<(), FaultError> {
+        if let Some(proxy) = &lab.proxy {
+            match proxy.remove_toxic(REDIS_PROXY, id) {
+                Ok(_) | Err(chaoslab_faultproxy::Error::ToxicNotFound) => {}
+                Err(chaoslab_faultproxy::Error::ProxyNotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> NetworkFault {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn modes_and_bad_input() {
+        assert_eq!(parse(json!({})).mode().unwrap(), Mode::DenyNew);
+        assert_eq!(
+            parse(json!({"mode": "latency", "latency_ms": 200}))
+                .mode()
+                .unwrap(),
+            Mode::Latency { ms: 200, jitter: 0 }
+        );
+        let err = parse(json!({"mode": "nope"})).mode().unwrap_err();
+        assert!(err.to_string().contains("unknown network mode `nope`"));
+        assert!(parse(json!({"mode": "latency"})).mode().is_err());
+        assert!(
+            parse(json!({"mode": "bandwidth", "kbps": -1}))
+                .mode()
+                .is_err()
+        );
+        assert!(check_seconds(Some(-1)).is_err());
+        assert_eq!(
+            parse(json!({})).duration(),
+            Some(Duration::from_secs(DEFAULT_SECONDS))
+        );
+        assert_eq!(parse(json!({"duration_seconds": 0})).duration(), None);
+    }
+}

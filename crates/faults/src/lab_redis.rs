@@ -1,0 +1,285 @@
+//! The lab's own redis-server as the faults see it: something that can be
+//! stopped and started again (same port, same config, same data dir — the
+//! AOF keeps the data across a restart), and whose ACL user for the service
+//! can be rotated (the auth fault). The lab hands its [`RedisServer`] over at
+//! start; after the first restart the process is one this module spawned
+//! from the same `redis.conf`. [`LabRedis::shutdown`] stops whichever runs
+//! when the lab stops.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use chaoslab_lab::redis_server::{RedisServer, SERVICE_USER, find_executable};
+use chaoslab_lab::resp::{AdminConnection, Reply};
+use chaoslab_lab::spawner::{DeathSignal, Spawner, signal};
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+
+use crate::error::FaultError;
+
+/// How long Redis gets to flush and exit on SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long a (re)started Redis gets to answer PING.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline of one admin command.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+enum Process {
+    /// The server the lab started.
+    Lab(RedisServer),
+    /// One started again by a fault.
+    Restarted { child: Child, pid: u32 },
+    /// Stopped by a fault.
+    Stopped,
+}
+
+/// The lab's Redis, under the faults' control.
+pub struct LabRedis {
+    process: Mutex<Process>,
+    spawner: Spawner,
+    server: PathBuf,
+    conf: PathBuf,
+    log_file: PathBuf,
+    addr: SocketAddr,
+    admin_password: String,
+    /// The service's password file (REDIS_PASSWORD_FILE of the replicas).
+    pub service_password_file: PathBuf,
+    /// The ACL password in force when it differs from the file (a revoked
+    /// credential), so a restart keeps the revocation.
+    acl_override: std::sync::Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for LabRedis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LabRedis")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LabRedis {
+    /// Takes over the lab's running server. `server` is the redis-server
+    /// executable it was started with, `log_file` where its output goes.
+    pub fn new(running: RedisServer, server: &Path, log_file: PathBuf) -> Result<Self, FaultError> {
+        let spawner = Spawner::start()
+            .map_err(|e| FaultError::Failed(format!("cannot start a spawner thread: {e}")))?;
+        let dir = running
+            .data_dir
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let admin = running.admin_target();
+        Ok(Self {
+            spawner,
+            server: find_executable(server).unwrap_or_else(|| server.to_path_buf()),
+            conf: dir.join("redis.conf"),
+            log_file,
+            addr: running.addr(),
+            admin_password: admin.password,
+            service_password_file: running.service_password_file.clone(),
+            acl_override: std::sync::Mutex::new(None),
+            process: Mutex::new(Process::Lab(running)),
+        })
+    }
+
+    /// Where Redis listens (the fault proxy's upstream).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The running server's pid, if one runs.
+    pub async fn pid(&self) -> Option<u32> {
+        match &*self.process.lock().await {
+            Process::Lab(s) => Some(s.pid()),
+            Process::Restarted { pid, .. } => Some(*pid),
+            Process::Stopped => None,
+        }
+    }
+
+    /// Stops the server (SIGTERM: it flushes the AOF; SIGKILL after the
+    /// grace). Stopping a stopped server does nothing.
+    pub async fn stop(&self) {
+        let mut process = self.process.lock().await;
+        match std::mem::replace(&mut *process, Process::Stopped) {
+            Process::Lab(server) => server.stop(STOP_GRACE).await,
+            Process::Restarted { mut child, pid } => {
+                signal(pid, libc::SIGTERM);
+                if tokio::time::timeout(STOP_GRACE, child.wait())
+                    .await
+                    .is_err()
+                {
+                    let _ = child.kill().await;
+                }
+            }
+            Process::Stopped => {}
+        }
+    }
+
+    /// Starts the server again from the same config (port, data dir, admin
+    /// password) and recreates the service user; waits until it answers.
+    /// Starting a running server does nothing.
+    pub async fn start(&self) -> Result<(), FaultError> {
+        let mut process = self.process.lock().await;
+        if !matches!(*process, Process::Stopped) {
+            return Ok(());
+        }
+        let failed = |what: &str, e: std::io::Error| FaultError::Failed(format!("{what}: {e}"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_file)
+            .map_err(|e| failed("redis log", e))?;
+        let log_err = log.try_clone().map_err(|e| failed("redis log", e))?;
+        let mut command = Command::new(&self.server);
+        command
+            .arg(&self.conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err));
+        let mut child = self
+            .spawner
+            .spawn(command, DeathSignal::Term)
+            .await
+            .map_err(|e| failed("cannot start redis-server", e))?;
+        let pid = child.id().unwrap_or(0);
+        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(FaultError::Failed(format!(
+                    "redis-server exited at restart ({status}); see {}",
+                    self.log_file.display()
+                )));
+            }
+            if let Ok(mut conn) = self.admin_with(Duration::from_millis(500)).await
+                && let Ok(Reply::Value(pong)) = conn.command(&["PING"]).await
+                && pong == "PONG"
+            {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                signal(pid, libc::SIGKILL);
+                let _ = tokio::time::timeout(STOP_GRACE, child.wait()).await;
+                return Err(FaultError::Failed(format!(
+                    "redis-server did not answer within {START_TIMEOUT:?} after restart"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        *process = Process::Restarted { child, pid };
+        drop(process);
+        let password = match self.override_password() {
+            Some(p) => p,
+            None => self.file_password()?,
+        };
+        self.set_acl_password(&password, false).await
+    }
+
+    /// Stops the server for good (the lab is stopping).
+    pub async fn shutdown(&self) {
+        self.stop().await;
+    }
+
+    /// Whether a server process runs now.
+    pub async fn running(&self) -> bool {
+        !matches!(*self.process.lock().await, Process::Stopped)
+    }
+
+    async fn admin_with(&self, timeout: Duration) -> std::io::Result<AdminConnection> {
+        AdminConnection::connect(self.addr, Some(&self.admin_password), timeout).await
+    }
+
+    async fn admin(&self) -> Result<AdminConnection, FaultError> {
+        self.admin_with(ADMIN_TIMEOUT)
+            .await
+            .map_err(|e| FaultError::Failed(format!("cannot reach the lab's Redis as admin: {e}")))
+    }
+
+    async fn run(&self, conn: &mut AdminConnection, args: &[&str]) -> Result<String, FaultError> {
+        match conn.command(args).await {
+            Ok(Reply::Value(v)) => Ok(v),
+            Ok(Reply::Error(e)) => Err(FaultError::Failed(format!("redis {}: {e}", args[0]))),
+            Err(e) => Err(FaultError::Failed(format!("redis {}: {e}", args[0]))),
+        }
+    }
+
+    /// Sets the service user's ACL password (all other rights unchanged:
+    /// `resetpass` drops the old password only). With `kill`, every
+    /// connection of the service user is closed (`CLIENT KILL USER`), so the
+    /// service must authenticate again. Returns after Redis confirmed.
+    pub async fn set_acl_password(&self, password: &str, kill: bool) -> Result<(), FaultError> {
+        let mut conn = self.admin().await?;
+        let pass = format!(">{password}");
+        self.run(
+            &mut conn,
+            &[
+                "ACL",
+                "SETUSER",
+                SERVICE_USER,
+                "on",
+                "resetpass",
+                &pass,
+                "~*",
+                "&*",
+                "+@all",
+            ],
+        )
+        .await?;
+        if kill {
+            self.run(&mut conn, &["CLIENT", "KILL", "USER", SERVICE_USER])
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The password in the service's password file.
+    pub fn file_password(&self) -> Result<String, FaultError> {
+        std::fs::read_to_string(&self.service_password_file)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| {
+                FaultError::Failed(format!(
+                    "cannot read {}: {e}",
+                    self.service_password_file.display()
+                ))
+            })
+    }
+
+    /// Writes the service's password file (0600), as a secret store would
+    /// publish a new credential.
+    pub fn write_file_password(&self, password: &str) -> Result<(), FaultError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let tmp = self.service_password_file.with_extension("new");
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            file.write_all(password.as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &self.service_password_file)
+        };
+        write().map_err(|e| {
+            FaultError::Failed(format!(
+                "cannot write {}: {e}",
+                self.service_password_file.display()
+            ))
+        })
+    }
+
+    /// Remembers (or forgets) a revoked ACL password that differs from the
+    /// file, so a Redis restart keeps it.
+    pub fn set_override(&self, password: Option<String>) {
+        *self.acl_override.lock().unwrap_or_else(|p| p.into_inner()) = password;
+    }
+
+    fn override_password(&self) -> Option<String> {
+        self.acl_override
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
