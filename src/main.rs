@@ -29,6 +29,10 @@ enum Command {
     Load(Box<cmd::load::LoadArgs>),
     #[command(flatten)]
     Lab(cmd::lab::LabCommand),
+    /// Inject, list and clear platform faults in the running lab.
+    Fault(Box<cmd::fault::FaultArgs>),
+    /// Call the service's chaos API (load, hang, redis-reset, status).
+    Chaos(Box<cmd::chaos::ChaosArgs>),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +55,8 @@ fn main() -> ExitCode {
             Command::Serve(args) => cmd::serve::run(*args).await,
             Command::Load(args) => cmd::load::run(*args).await,
             Command::Lab(command) => cmd::lab::run(command).await,
+            Command::Fault(args) => cmd::fault::run(*args).await,
+            Command::Chaos(args) => cmd::chaos::run(*args).await,
         }
     });
     // Do not wait for tasks that ignore shutdown (e.g. a request hung forever).

@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+pub mod chaos;
+pub mod fault;
 pub mod lab;
 pub mod load;
 pub mod serve;

@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod chaos;
+pub mod client;
 pub mod error;
 pub mod fault;
 pub mod kinds;

@@ -1,0 +1,106 @@
+//! `chaoslab chaos …`: the service's own chaos API (load, hang,
+//! redis-reset, status) on one replica through the ingress, or on every
+//! replica with `--all-replicas`. A thin client of the control API's
+//! `/api/chaos`, which calls the replicas from inside the lab.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chaoslab_faults::client::{FaultClient, Method};
+use serde_json::{Value, json};
+
+/// `chaoslab chaos …`.
+#[derive(Debug, clap::Args)]
+pub struct ChaosArgs {
+    /// The lab's state directory.
+    #[arg(
+        long,
+        env = "CHAOSLAB_STATE_DIR",
+        default_value = ".chaoslab",
+        global = true
+    )]
+    state_dir: PathBuf,
+    /// On every ready replica instead of one through the ingress.
+    #[arg(long, global = true)]
+    all_replicas: bool,
+    #[command(subcommand)]
+    command: ChaosCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ChaosCommand {
+    /// Real CPU and memory load inside the service.
+    Load {
+        /// low, medium or high.
+        level: String,
+        /// Seconds (1..3600).
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+    },
+    /// Make the service hang.
+    Hang {
+        /// Seconds (0 = until restarted / the request is dropped).
+        #[arg(long, default_value_t = 0)]
+        duration: u64,
+        /// request (only the chaos request hangs) or process (the whole
+        /// HTTP service stops answering).
+        #[arg(long, default_value = "request")]
+        scope: String,
+    },
+    /// Close every Redis connection the service holds.
+    RedisReset,
+    /// The service's chaos state.
+    Status,
+}
+
+pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
+    let (method, op, body) = match &args.command {
+        ChaosCommand::Load { level, duration } => (
+            Method::POST,
+            "load",
+            Some(json!({"level": level, "duration_seconds": duration})),
+        ),
+        ChaosCommand::Hang { duration, scope } => (
+            Method::POST,
+            "hang",
+            Some(json!({"duration_seconds": duration, "scope": scope})),
+        ),
+        ChaosCommand::RedisReset => (Method::POST, "redis-reset", Some(json!({"force": true}))),
+        ChaosCommand::Status => (Method::GET, "status", None),
+    };
+    let client = FaultClient::discover(&args.state_dir)?;
+    let path = format!("/api/chaos/{op}?all_replicas={}", args.all_replicas);
+    let answer = client.call(method, &path, body.as_ref()).await?;
+    let answers = answer["answers"].as_array().cloned().unwrap_or_default();
+    if answers.is_empty() {
+        println!("no ready replica to call");
+        return Ok(ExitCode::FAILURE);
+    }
+    let mut ok = true;
+    for a in &answers {
+        let who = a["replica"].as_str().unwrap_or("(via ingress)");
+        match (a["status"].as_u64(), a["pending"].as_bool()) {
+            (Some(status), _) => {
+                ok &= (200..300).contains(&status);
+                println!("{who}: {status} {}", compact(&a["body"]));
+            }
+            (None, Some(true)) => println!("{who}: hang started (the lab holds the request open)"),
+            _ => {
+                ok = false;
+                println!(
+                    "{who}: no answer: {}",
+                    a["error"].as_str().unwrap_or("unknown error")
+                );
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn compact(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}

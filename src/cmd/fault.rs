@@ -1,0 +1,334 @@
+//! `chaoslab fault …`: inject, list and clear platform faults in the running
+//! lab. A thin client of the control API's `/api/faults` (the console's
+//! buttons make the same calls); the faults themselves live in the lab
+//! (crate `chaoslab-faults`) and outlast this command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use chaoslab_faults::client::{FaultClient, Method};
+use serde_json::{Value, json};
+
+/// Where the lab keeps its state (relative to the current directory).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Dir {
+    /// The lab's state directory.
+    #[arg(
+        long,
+        env = "CHAOSLAB_STATE_DIR",
+        default_value = ".chaoslab",
+        global = true
+    )]
+    state_dir: PathBuf,
+}
+
+/// `chaoslab fault …`.
+#[derive(Debug, clap::Args)]
+pub struct FaultArgs {
+    #[command(flatten)]
+    dir: Dir,
+    #[command(subcommand)]
+    command: FaultCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum FaultCommand {
+    /// Network faults between the replicas and Redis (the NSG rule).
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// Roll out a failing revision: wrong-image, bad-env or bad-port.
+    Deploy {
+        /// wrong-image (executable missing), bad-env (REDIS_PORT=invalid),
+        /// bad-port (listens where the probes don't look).
+        variant: String,
+    },
+    /// Kill a replica's process (a container crash); the platform restarts it.
+    Kill {
+        /// The replica (default: a random one of the active revision).
+        #[arg(long, conflicts_with = "all")]
+        replica: Option<String>,
+        /// Every replica of the active revision.
+        #[arg(long)]
+        all: bool,
+        /// KILL or TERM.
+        #[arg(long, default_value = "KILL")]
+        signal: String,
+    },
+    /// Stop or restart the lab's Redis server.
+    Redis {
+        /// stop (until cleared or --duration) or restart.
+        action: String,
+        /// Seconds down (stop: 0 = until cleared; restart: 0 = at once).
+        #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
+        duration: i64,
+    },
+    /// Revoke the service's Redis credential, or restore it.
+    Auth {
+        /// revoke or restore.
+        action: String,
+        /// Seconds before it is restored by itself (0 = until restored).
+        #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
+        duration: i64,
+    },
+    /// List active faults.
+    List {
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clear a fault by id, or all of them (idempotent).
+    Clear {
+        /// The fault id (`fault list`).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Clear every fault.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum NetworkCommand {
+    /// Cut Redis off: deny-new (default), blackhole or reset.
+    Block {
+        /// deny-new (new connections hang), blackhole (nothing passes),
+        /// reset (connections reset at once).
+        #[arg(long, default_value = "deny-new")]
+        mode: String,
+        /// Seconds (0 = until cleared).
+        #[arg(long, allow_negative_numbers = true, default_value_t = 60)]
+        duration: i64,
+        /// Do not reset the replicas' Redis connections after the block.
+        #[arg(long)]
+        no_reset: bool,
+    },
+    /// Add latency to every Redis round trip.
+    Latency {
+        /// Milliseconds added per round trip.
+        #[arg(long, allow_negative_numbers = true)]
+        ms: i64,
+        /// ± milliseconds.
+        #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
+        jitter: i64,
+        /// Seconds (0 = until cleared).
+        #[arg(long, allow_negative_numbers = true, default_value_t = 60)]
+        duration: i64,
+    },
+    /// Limit the bandwidth to Redis (each direction).
+    Bandwidth {
+        /// KB/s (1 KB = 1000 bytes).
+        #[arg(long, allow_negative_numbers = true)]
+        kbps: i64,
+        /// Seconds (0 = until cleared).
+        #[arg(long, allow_negative_numbers = true, default_value_t = 60)]
+        duration: i64,
+    },
+}
+
+fn duration(seconds: i64) -> anyhow::Result<i64> {
+    if seconds < 0 {
+        bail!("--duration must be 0 (until cleared) or more seconds, not {seconds}");
+    }
+    Ok(seconds)
+}
+
+fn non_negative(flag: &str, value: i64) -> anyhow::Result<i64> {
+    if value < 0 {
+        bail!("{flag} must be 0 or more, not {value}");
+    }
+    Ok(value)
+}
+
+/// The request body of an injecting command; none for list and clear.
+fn body(command: &FaultCommand) -> anyhow::Result<Option<Value>> {
+    Ok(Some(match command {
+        FaultCommand::Network(NetworkCommand::Block {
+            mode,
+            duration: d,
+            no_reset,
+        }) => {
+            json!({"kind": "network", "mode": mode, "duration_seconds": duration(*d)?, "no_reset": no_reset})
+        }
+        FaultCommand::Network(NetworkCommand::Latency {
+            ms,
+            jitter,
+            duration: d,
+        }) => {
+            json!({"kind": "network", "mode": "latency", "latency_ms": non_negative("--ms", *ms)?,
+            "jitter_ms": non_negative("--jitter", *jitter)?, "duration_seconds": duration(*d)?})
+        }
+        FaultCommand::Network(NetworkCommand::Bandwidth { kbps, duration: d }) => {
+            json!({"kind": "network", "mode": "bandwidth", "kbps": non_negative("--kbps", *kbps)?,
+                "duration_seconds": duration(*d)?})
+        }
+        FaultCommand::Deploy { variant } => json!({"kind": "deploy", "variant": variant}),
+        FaultCommand::Kill {
+            replica,
+            all,
+            signal,
+        } => json!({"kind": "kill", "replica": replica, "all": all, "signal": signal}),
+        FaultCommand::Redis {
+            action,
+            duration: d,
+        } => json!({"kind": "redis", "action": action, "duration_seconds": duration(*d)?}),
+        FaultCommand::Auth {
+            action,
+            duration: d,
+        } => {
+            if action != "revoke" && action != "restore" {
+                bail!("unknown auth action `{action}`: use revoke or restore");
+            }
+            json!({"kind": "auth", "action": action, "duration_seconds": duration(*d)?})
+        }
+        FaultCommand::List { .. } | FaultCommand::Clear { .. } => return Ok(None),
+    }))
+}
+
+pub async fn run(args: FaultArgs) -> anyhow::Result<ExitCode> {
+    // Bad input is refused before the lab is even looked for.
+    let body = body(&args.command)?;
+    let client = FaultClient::discover(&args.dir.state_dir)?;
+    if let Some(body) = body {
+        let answer = client
+            .call(Method::POST, "/api/faults", Some(&body))
+            .await?;
+        if let Some(ids) = answer["restored"].as_array() {
+            match ids.len() {
+                0 => println!("no credential was revoked; nothing to restore"),
+                _ => println!(
+                    "credential restored (cleared {}): the service reads the new password on its next authentication",
+                    join(ids)
+                ),
+            }
+        } else {
+            println!("{}", describe(&answer));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    match args.command {
+        FaultCommand::List { json } => {
+            let faults = client.call(Method::GET, "/api/faults", None).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&faults)?);
+            } else {
+                print!("{}", table(&faults));
+            }
+        }
+        FaultCommand::Clear { all: true, .. } => {
+            let answer = client.call(Method::DELETE, "/api/faults", None).await?;
+            match answer["cleared"].as_array() {
+                Some(ids) if !ids.is_empty() => println!("cleared {}", join(ids)),
+                _ => println!("no active faults"),
+            }
+        }
+        FaultCommand::Clear { id: Some(id), .. } => {
+            let path = format!("/api/faults/{}", id.replace('/', "%2F"));
+            let answer = client.call(Method::DELETE, &path, None).await?;
+            if answer["cleared"] == true {
+                println!("fault {id} cleared");
+            } else {
+                println!("fault {id} is not active (already cleared or expired)");
+            }
+        }
+        _ => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn join(ids: &[Value]) -> String {
+    ids.iter()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One line for an injected fault.
+fn describe(f: &Value) -> String {
+    let mut what = f["kind"].as_str().unwrap_or("?").to_string();
+    for key in ["mode", "variant", "action", "signal"] {
+        if let Some(v) = f[key].as_str() {
+            what.push(' ');
+            what.push_str(v);
+        }
+    }
+    let lasts = match (
+        f["remaining_seconds"].as_u64(),
+        f["duration_seconds"].as_u64(),
+    ) {
+        (Some(0), _) => "done".to_string(),
+        (_, Some(d)) if d > 0 => format!("ends by itself in {d} s"),
+        _ => "until cleared".to_string(),
+    };
+    let mut line = format!(
+        "fault {} injected: {what} on {} ({lasts})",
+        f["id"].as_str().unwrap_or("?"),
+        f["target"].as_str().unwrap_or("?")
+    );
+    if let Some(answers) = f["redis_reset"].as_array() {
+        line.push_str(&format!("; redis-reset on {} replica(s)", answers.len()));
+    }
+    if f["remaining_seconds"].as_u64() != Some(0) {
+        line.push_str(&format!(
+            "; clear it with `chaoslab fault clear {}`",
+            f["id"].as_str().unwrap_or("?")
+        ));
+    }
+    line
+}
+
+/// `fault list` as a table.
+fn table(faults: &Value) -> String {
+    let rows: Vec<[String; 6]> = faults
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            let mut detail = Vec::new();
+            for key in ["mode", "action", "latency_ms", "kbps", "origin"] {
+                match &f[key] {
+                    Value::String(s) => detail.push(format!("{key}={s}")),
+                    Value::Number(n) => detail.push(format!("{key}={n}")),
+                    _ => {}
+                }
+            }
+            [
+                f["id"].as_str().unwrap_or("").to_string(),
+                f["kind"].as_str().unwrap_or("").to_string(),
+                f["target"].as_str().unwrap_or("").to_string(),
+                f["started"]
+                    .as_str()
+                    .unwrap_or("")
+                    .get(11..19)
+                    .unwrap_or("")
+                    .to_string(),
+                match f["remaining_seconds"].as_u64() {
+                    Some(s) => format!("{s}s"),
+                    None => "until cleared".into(),
+                },
+                detail.join(" "),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "no active faults\n".into();
+    }
+    let header = ["ID", "KIND", "TARGET", "STARTED", "REMAINING", "DETAIL"].map(String::from);
+    let mut widths = [0usize; 6];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
