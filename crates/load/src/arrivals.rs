@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::drive::Shared;
 use crate::http::Pool;
+use crate::threads::Threads;
 
 /// An arrival later than this after its schedule counts as late.
 const LATE: Duration = Duration::from_millis(10);
@@ -29,17 +30,25 @@ pub struct Arrivals {
 }
 
 impl Arrivals {
-    /// Starts the scheduler at rate 0; `set_rate` sets the pace.
-    pub fn start(shared: Arc<Shared>, max_in_flight: usize) -> Self {
+    /// Starts the scheduler at rate 0 on a generator thread of its own
+    /// (its timers and requests undisturbed by the aggregator); `set_rate`
+    /// sets the pace.
+    pub fn start(shared: Arc<Shared>, max_in_flight: usize) -> std::io::Result<Self> {
         let (rate, rate_rx) = watch::channel(0.0);
         let stop = CancellationToken::new();
-        tokio::spawn(schedule(
+        let mut threads = Threads::start(1)?;
+        let scheduler = threads.next().spawn(schedule(
             shared,
             rate_rx,
             stop.clone(),
             max_in_flight.max(1),
         ));
-        Self { rate, stop }
+        // The thread lives until the scheduler has drained its requests.
+        tokio::spawn(async move {
+            let _ = scheduler.await;
+            drop(threads);
+        });
+        Ok(Self { rate, stop })
     }
 
     /// Sets the arrival rate, requests per second.

@@ -74,7 +74,7 @@ impl Driver {
                 WaitRange::ZERO,
                 Threads::start(threads)?,
             )),
-            Model::Open(_) => Self::Arrivals(Arrivals::start(shared, max_in_flight)),
+            Model::Open(_) => Self::Arrivals(Arrivals::start(shared, max_in_flight)?),
         })
     }
 

@@ -1,6 +1,6 @@
 //! Generator threads, as wrk's `-t`: each OS thread runs its own
-//! single-threaded tokio runtime (its own epoll and timers), and users are
-//! spread over them. A user, its connection and its timers then live on
+//! single-threaded tokio runtime (its own epoll and timers); users are
+//! spread over them, and the open model's scheduler has one to itself. A user, its connection and its timers then live on
 //! one thread, so sending a request costs no cross-thread wake-up; only
 //! batches of samples cross to the aggregator.
 
