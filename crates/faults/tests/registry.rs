@@ -1,0 +1,371 @@
+//! Component tests of the faults against the real parts they act on: a
+//! real `redis-server` (the lab's own `RedisServer`), the real fault proxy in
+//! front of it, and the lab's `Platform` for events (no replicas). They
+//! check what the end-to-end tests cannot see as directly: the toxic is on
+//! the proxy, the ACL password really changed, the data survived a restart,
+//! every fault and clearing is an event, and bad input changes nothing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use chaoslab_faultproxy::FaultProxy;
+use chaoslab_faults::registry::{Ending, Outcome};
+use chaoslab_faults::{Faults, LabRedis, REDIS_PROXY};
+use chaoslab_lab::config::FileConfig;
+use chaoslab_lab::platform::{Platform, RedisEndpoint};
+use chaoslab_lab::redis_server::{RedisOptions, RedisServer, SERVICE_USER, find_executable};
+use chaoslab_lab::resp::{AdminConnection, Reply};
+use chaoslab_lab::spawner::Spawner;
+use chaoslab_lab::{LabConfig, Overrides};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Rig {
+    faults: Faults,
+    platform: Arc<Platform>,
+    proxy_addr: std::net::SocketAddr,
+    redis_addr: std::net::SocketAddr,
+    admin_password: String,
+    password_file: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn rig() -> Option<Rig> {
+    if find_executable(std::path::Path::new("redis-server")).is_none() {
+        eprintln!("redis-server not installed; skipping");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spawner = Spawner::start().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let options = RedisOptions {
+        server: "redis-server".into(),
+        port,
+        dir: dir.path().join("redis"),
+        log_file: dir.path().join("redis.log"),
+        start_timeout: Duration::from_secs(10),
+    };
+    let server = RedisServer::start(&spawner, &options).await.unwrap();
+    let redis_addr = server.addr();
+    let admin_password = server.admin_target().password;
+    let password_file = server.service_password_file.clone();
+    let proxy = FaultProxy::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_addr = listener.local_addr().unwrap();
+    proxy
+        .add_proxy(REDIS_PROXY, listener, &redis_addr.to_string())
+        .await
+        .unwrap();
+    let redis = LabRedis::new(
+        server,
+        "redis-server".as_ref(),
+        dir.path().join("redis.log"),
+    )
+    .unwrap();
+    let config = LabConfig::resolve(
+        FileConfig::default(),
+        &Overrides::default(),
+        "/bin/true".into(),
+    )
+    .unwrap();
+    let endpoint = RedisEndpoint {
+        env: Vec::new(),
+        describe: "test".into(),
+        admin: None,
+    };
+    let platform = Platform::new(config, spawner, endpoint, dir.path().join("logs"));
+    let faults = Faults::start(
+        platform.clone(),
+        Some(proxy),
+        Some(redis),
+        "http://127.0.0.1:9".into(),
+    )
+    .unwrap();
+    Some(Rig {
+        faults,
+        platform,
+        proxy_addr,
+        redis_addr,
+        admin_password,
+        password_file,
+        _dir: dir,
+    })
+}
+
+async fn ping(addr: std::net::SocketAddr, password: Option<&str>) -> bool {
+    let Ok(mut conn) = AdminConnection::connect(addr, password, Duration::from_millis(500)).await
+    else {
+        return false;
+    };
+    matches!(conn.command(&["PING"]).await, Ok(Reply::Value(v)) if v == "PONG")
+}
+
+fn reasons(platform: &Platform) -> Vec<(String, String)> {
+    platform
+        .events
+        .history(0, 1000)
+        .into_iter()
+        .filter(|e| e.reason.starts_with("Fault"))
+        .map(|e| (e.reason, e.data["id"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+async fn api(rig: &Rig, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(match body {
+            Some(b) => Body::from(b.to_string()),
+            None => Body::empty(),
+        })
+        .unwrap();
+    let response = rig.faults.router().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn wait_until(deadline: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < deadline,
+            "not within {deadline:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_fault_add_list_expire_clear_with_events() {
+    let Some(rig) = rig().await else { return };
+    let pw = rig.admin_password.clone();
+    assert!(ping(rig.proxy_addr, Some(&pw)).await, "passthrough");
+
+    // Add (flow 10): deny-new for 2 s, no replicas to reset.
+    let (status, fault) = api(
+        &rig,
+        "POST",
+        "/api/faults",
+        Some(json!({"kind": "network", "mode": "deny-new", "duration_seconds": 2})),
+    )
+    .await;
+    assert_eq!(status, 201, "{fault}");
+    let id = fault["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        (fault["kind"].as_str(), fault["target"].as_str()),
+        (Some("network"), Some("redis"))
+    );
+    assert_eq!(fault["duration_seconds"], 2);
+    assert!(fault["remaining_seconds"].as_u64().unwrap() <= 2);
+    assert!(
+        !ping(rig.proxy_addr, Some(&pw)).await,
+        "a new connection hangs"
+    );
+    assert!(
+        ping(rig.redis_addr, Some(&pw)).await,
+        "Redis itself is fine"
+    );
+
+    // List.
+    let (_, list) = api(&rig, "GET", "/api/faults", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["mode"], "deny-new");
+
+    // Auto-expire.
+    wait_until(Duration::from_secs(10), "the fault expires", async || {
+        api(&rig, "GET", "/api/faults", None).await.1 == json!([])
+    })
+    .await;
+    assert!(
+        ping(rig.proxy_addr, Some(&pw)).await,
+        "flows again after expiry"
+    );
+
+    // Clear (until cleared), then clear again: idempotent.
+    let (status, second) = api(
+        &rig,
+        "POST",
+        "/api/faults",
+        Some(json!({"kind": "network", "mode": "blackhole", "duration_seconds": 0})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(second["remaining_seconds"], Value::Null);
+    let second_id = second["id"].as_str().unwrap().to_string();
+    assert_ne!(second_id, id, "ids are never reused");
+    let (status, cleared) = api(&rig, "DELETE", &format!("/api/faults/{second_id}"), None).await;
+    assert_eq!((status, cleared["cleared"].clone()), (200, json!(true)));
+    let (status, cleared) = api(&rig, "DELETE", &format!("/api/faults/{second_id}"), None).await;
+    assert_eq!((status, cleared["cleared"].clone()), (200, json!(false)));
+    assert!(ping(rig.proxy_addr, Some(&pw)).await);
+
+    let events = reasons(&rig.platform);
+    assert_eq!(
+        events,
+        vec![
+            ("FaultInjected".into(), id.clone()),
+            ("FaultExpired".into(), id),
+            ("FaultInjected".into(), second_id.clone()),
+            ("FaultCleared".into(), second_id),
+        ]
+    );
+    rig.faults.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_400_with_the_error_body_and_changes_nothing() {
+    let Some(rig) = rig().await else { return };
+    for body in [
+        json!({"kind": "network", "mode": "sideways"}),
+        json!({"kind": "network", "duration_seconds": -1}),
+        json!({"kind": "network", "mode": "latency"}),
+        json!({"kind": "kill", "replica": "no-such-replica"}),
+        json!({"kind": "deploy", "variant": "bad-mood"}),
+        json!({"kind": "redis", "action": "explode"}),
+        json!({"kind": "auth", "action": "forget"}),
+        json!({"kind": "weather"}),
+        json!("not an object"),
+    ] {
+        let (status, answer) = api(&rig, "POST", "/api/faults", Some(body.clone())).await;
+        assert_eq!(status, 400, "{body} → {answer}");
+        for field in ["error", "detail", "timestamp", "request_id"] {
+            assert!(answer[field].is_string(), "{field} in {answer}");
+        }
+    }
+    let (_, answer) = api(
+        &rig,
+        "POST",
+        "/api/faults",
+        Some(json!({"kind": "kill", "replica": "r-9"})),
+    )
+    .await;
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unknown replica `r-9`"),
+        "{answer}"
+    );
+    assert_eq!(api(&rig, "GET", "/api/faults", None).await.1, json!([]));
+    assert!(
+        reasons(&rig.platform).is_empty(),
+        "no event for refused input"
+    );
+    assert!(ping(rig.proxy_addr, Some(&rig.admin_password)).await);
+    rig.faults.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_revoke_rotates_the_acl_password_and_restore_publishes_it() {
+    let Some(rig) = rig().await else { return };
+    let old = std::fs::read_to_string(&rig.password_file).unwrap();
+    let auth = async |password: &str| {
+        let mut conn = AdminConnection::connect(rig.redis_addr, None, Duration::from_secs(2))
+            .await
+            .unwrap();
+        conn.command(&["AUTH", SERVICE_USER, password])
+            .await
+            .unwrap()
+            == Reply::Value("OK".into())
+    };
+    assert!(auth(&old).await);
+    let registry = rig.faults.registry();
+    let Outcome::Injected(fault) = registry
+        .inject(serde_json::from_value(json!({"kind": "auth", "action": "revoke"})).unwrap())
+        .await
+        .unwrap()
+    else {
+        panic!("revoke is a fault")
+    };
+    assert!(!auth(&old).await, "the old password is revoked");
+    assert_eq!(
+        std::fs::read_to_string(&rig.password_file).unwrap(),
+        old,
+        "the file is untouched"
+    );
+    // A second revoke while one is active is refused.
+    assert!(
+        registry
+            .inject(serde_json::from_value(json!({"kind": "auth", "action": "revoke"})).unwrap())
+            .await
+            .is_err()
+    );
+    let Outcome::Restored(ids) = registry
+        .inject(serde_json::from_value(json!({"kind": "auth", "action": "restore"})).unwrap())
+        .await
+        .unwrap()
+    else {
+        panic!("restore restores")
+    };
+    assert_eq!(ids, vec![fault["id"].as_str().unwrap().to_string()]);
+    let new = std::fs::read_to_string(&rig.password_file).unwrap();
+    assert_ne!(new, old);
+    assert!(auth(&new).await, "the file holds the new credential");
+    rig.faults.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stop_and_clear_restarts_it_with_its_data() {
+    let Some(rig) = rig().await else { return };
+    let pw = rig.admin_password.clone();
+    let mut conn = AdminConnection::connect(rig.redis_addr, Some(&pw), Duration::from_secs(2))
+        .await
+        .unwrap();
+    conn.command(&["SET", "kept", "yes"]).await.unwrap();
+    drop(conn);
+    let registry = rig.faults.registry();
+    let Outcome::Injected(fault) = registry
+        .inject(serde_json::from_value(json!({"kind": "redis", "action": "stop"})).unwrap())
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(!ping(rig.redis_addr, Some(&pw)).await, "stopped");
+    let id = fault["id"].as_str().unwrap();
+    assert!(registry.clear(id, Ending::Cleared, true).await.unwrap());
+    assert!(ping(rig.redis_addr, Some(&pw)).await, "started again");
+    let mut conn = AdminConnection::connect(rig.redis_addr, Some(&pw), Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        conn.command(&["GET", "kept"]).await.unwrap(),
+        Reply::Value("yes".into())
+    );
+    // The service user exists again with the file's password.
+    let password = std::fs::read_to_string(&rig.password_file).unwrap();
+    let mut conn = AdminConnection::connect(rig.redis_addr, None, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        conn.command(&["AUTH", SERVICE_USER, &password])
+            .await
+            .unwrap(),
+        Reply::Value("OK".into())
+    );
+    // A restart is a one-shot: done and not listed.
+    let (status, restart) = api(
+        &rig,
+        "POST",
+        "/api/faults",
+        Some(json!({"kind": "redis", "action": "restart"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{restart}");
+    assert_eq!(restart["remaining_seconds"], 0);
+    assert!(ping(rig.redis_addr, Some(&pw)).await);
+    assert_eq!(api(&rig, "GET", "/api/faults", None).await.1, json!([]));
+    rig.faults.shutdown().await;
+}
