@@ -96,7 +96,8 @@ pub struct LoadArgs {
     pub tasks: Vec<String>,
 
     /// Threads generating load for users (closed model, --rate max), each
-    /// with its own event loop, as wrk's -t. Default: one per CPU.
+    /// with its own event loop, as wrk's -t. Default: half the CPUs, as the
+    /// lab's target usually shares this machine.
     #[arg(long)]
     pub threads: Option<usize>,
 
