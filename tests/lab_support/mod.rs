@@ -129,30 +129,38 @@ impl LabBuilder {
         if !self.wait_ready {
             return lab;
         }
+        // Poll by hand so a failure shows what `up` printed (and an early
+        // exit is reported at once).
         let state_path = lab.dir.path().join(".chaoslab/lab.json");
-        let state = eventually(Duration::from_secs(30), "lab.json written", || {
-            let path = state_path.clone();
-            async move {
-                let text = std::fs::read_to_string(path).ok()?;
-                serde_json::from_str::<Value>(&text).ok()
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(child) = lab.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("chaoslab up exited early ({status}):\n{}", lab.output());
             }
-        })
-        .await;
-        lab.state = state;
-        let url = lab.ingress("/");
-        let http = lab.http.clone();
-        eventually(
-            Duration::from_secs(30),
-            "ingress answers / with 200",
-            || {
-                let (http, url) = (http.clone(), url.clone());
-                async move {
-                    let r = http.get(url).send().await.ok()?;
-                    (r.status() == 200).then_some(())
-                }
-            },
-        )
-        .await;
+            if lab.state.is_null()
+                && let Ok(text) = std::fs::read_to_string(&state_path)
+                && let Ok(state) = serde_json::from_str::<Value>(&text)
+            {
+                lab.state = state;
+            }
+            if !lab.state.is_null()
+                && let Ok(r) = lab
+                    .http
+                    .get(lab.ingress("/"))
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .await
+                && r.status() == 200
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                panic!("chaoslab up not serving / within 40 s:\n{}", lab.output());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         lab
     }
 }
