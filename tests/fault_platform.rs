@@ -1,0 +1,220 @@
+//! End-to-end: the platform faults — kill (one replica, all, TERM or KILL:
+//! the supervisor restarts), redis stop/restart (the server process; the
+//! AOF keeps the data), the failing deployments (wrong-image, bad-env,
+//! bad-port: the revision fails, the old one keeps serving) — and "no data
+//! lost": through kill, network block and redis restart, the counter grows
+//! by at least the number of 200 answers and at most the requests sent.
+
+mod fault_support;
+#[path = "lab_support/mod.rs"]
+mod lab_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use fault_support::{fault_lab, get, ok, restarts};
+use lab_support::eventually;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_one_or_all_replicas_and_they_are_restarted() {
+    let lab = fault_lab().replicas(2).start().await;
+    let replicas = lab.active_replicas().await;
+    let victim = replicas[0]["id"].as_str().unwrap().to_string();
+    let out = ok(
+        &lab,
+        &["fault", "kill", "--replica", &victim, "--signal", "TERM"],
+    )
+    .await;
+    assert!(out.contains(&victim) && out.contains("TERM"), "{out}");
+    eventually(
+        Duration::from_secs(20),
+        "the killed replica restarted",
+        || {
+            let (lab, victim) = (&lab, victim.clone());
+            async move {
+                let r = lab.active_replicas().await;
+                r.iter()
+                    .any(|r| {
+                        r["id"] == victim.as_str()
+                            && r["restarts"].as_u64() >= Some(1)
+                            && r["ready"] == true
+                    })
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let before = restarts(&lab).await;
+    ok(&lab, &["fault", "kill", "--all"]).await;
+    eventually(Duration::from_secs(30), "both restarted and ready", || {
+        let lab = &lab;
+        async move {
+            let r = lab.active_replicas().await;
+            (restarts(lab).await >= before + 2 && r.iter().all(|r| r["ready"] == true))
+                .then_some(())
+        }
+    })
+    .await;
+    assert_eq!(get(&lab, &lab.ingress("/")).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_deployments_leave_the_old_revision_serving() {
+    let lab = fault_lab()
+        .set("revisions", "provisioning_timeout_seconds", 6)
+        .start()
+        .await;
+    let active = lab.status().await["active_revision"].clone();
+    for (variant, reason) in [
+        ("wrong-image", "ImagePullFailed"),
+        ("bad-env", "CrashLoopBackOff"),
+        ("bad-port", "NotReady"),
+    ] {
+        let out = ok(&lab, &["fault", "deploy", variant]).await;
+        let revision = out
+            .split(" on ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{out}"))
+            .to_string();
+        let failed = eventually(Duration::from_secs(40), "the revision fails", || {
+            let (lab, revision) = (&lab, revision.clone());
+            async move {
+                let r = lab.api(&format!("/api/revisions/{revision}")).await;
+                (r["state"] == "Failed").then_some(r)
+            }
+        })
+        .await;
+        assert!(
+            failed["reason"].as_str().unwrap_or("").contains(reason),
+            "{variant}: {failed}"
+        );
+        assert_eq!(lab.status().await["active_revision"], active);
+        assert_eq!(get(&lab, &lab.ingress("/")).await.status, 200, "{variant}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stop_fails_requests_and_clearing_brings_it_back_with_the_data() {
+    let lab = fault_lab().start().await;
+    let first = get(&lab, &lab.ingress("/")).await;
+    let count = first.body["request_count"].as_u64().unwrap();
+    let out = ok(&lab, &["fault", "redis", "stop"]).await;
+    let id = fault_support::fault_id(&out);
+    eventually(
+        Duration::from_secs(15),
+        "requests fail while Redis is down",
+        || {
+            let lab = &lab;
+            async move { (get(lab, &lab.ingress("/")).await.status == 503).then_some(()) }
+        },
+    )
+    .await;
+    ok(&lab, &["fault", "clear", &id]).await;
+    let back = eventually(Duration::from_secs(30), "200 once Redis is back", || {
+        let lab = &lab;
+        async move {
+            let a = get(lab, &lab.ingress("/")).await;
+            (a.status == 200).then_some(a)
+        }
+    })
+    .await;
+    assert!(
+        back.body["request_count"].as_u64().unwrap() > count,
+        "the AOF kept the counter"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_data_lost_through_kill_network_block_and_redis_restart() {
+    let lab = fault_lab().replicas(2).start().await;
+    let url = lab.ingress("/");
+    let start = get(&lab, &url).await;
+    let start_count = start.body["request_count"].as_u64().expect("count");
+    let (sent, oks, stop) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let client = {
+        let (sent, oks, stop, http, url) = (
+            sent.clone(),
+            oks.clone(),
+            stop.clone(),
+            lab.http.clone(),
+            url.clone(),
+        );
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                sent.fetch_add(1, Ordering::Relaxed);
+                if let Ok(r) = http.get(&url).timeout(Duration::from_secs(5)).send().await
+                    && r.status() == 200
+                {
+                    oks.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let pause = || tokio::time::sleep(Duration::from_millis(1500));
+    pause().await;
+    ok(&lab, &["fault", "kill", "--all"]).await;
+    pause().await;
+    ok(
+        &lab,
+        &[
+            "fault",
+            "network",
+            "block",
+            "--mode",
+            "reset",
+            "--duration",
+            "2",
+        ],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ok(&lab, &["fault", "redis", "restart"]).await;
+    pause().await;
+    eventually(Duration::from_secs(30), "serving again", || {
+        let lab = &lab;
+        async move {
+            let r = lab.active_replicas().await;
+            r.iter().all(|r| r["ready"] == true).then_some(())
+        }
+    })
+    .await;
+    pause().await;
+    stop.store(true, Ordering::Relaxed);
+    client.await.expect("client");
+    // Final requests until one is a 200 (each one is sent, and may count).
+    let (mut extra, deadline) = (0u64, std::time::Instant::now() + Duration::from_secs(20));
+    let end = loop {
+        extra += 1;
+        let a = get(&lab, &url).await;
+        if a.status == 200 {
+            break a;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no final 200: {:?}",
+            a.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let increase = end.body["request_count"].as_u64().expect("count") - start_count;
+    let (sent, oks) = (
+        sent.load(Ordering::Relaxed) + extra,
+        oks.load(Ordering::Relaxed) + 1,
+    );
+    assert!(oks > 0, "some requests succeeded");
+    assert!(
+        increase >= oks,
+        "counter +{increase} ≥ {oks} answers 200: no acknowledged write lost"
+    );
+    assert!(
+        increase <= sent,
+        "counter +{increase} ≤ {sent} requests sent: nothing counted twice"
+    );
+}
