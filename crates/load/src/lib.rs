@@ -6,8 +6,10 @@
 //! - configuration: [`LoadArgs`] (flags) → [`Config`] (validated), with the
 //!   load shape as a [`Plan`] of steps and [`Scenario`]s bundling a plan,
 //!   a task mix and a think time;
-//! - measuring: users (closed model) or a scheduler (open model) send
-//!   requests through keep-alive sessions and emit raw [`Sample`]s;
+//! - measuring: users (closed model) or a scheduler (open model), on
+//!   generator threads with their own event loops, send requests through
+//!   keep-alive sessions of a lean HTTP/1.1 client and emit raw
+//!   [`Sample`]s, latency counted from the intended start;
 //! - aggregating: one task folds samples into bounded HDR histograms
 //!   ([`stats`]) and builds a [`Report`];
 //! - printing: the live line and table ([`print`]), Locust's CSVs
