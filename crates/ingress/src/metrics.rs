@@ -55,6 +55,9 @@ pub struct IngressMetrics {
     in_flight: AtomicU64,
     /// Latency histogram, one counter per bucket plus the overflow bucket.
     latency: Vec<AtomicU64>,
+    /// Sum of all latencies, µs: with the count, the mean (for the
+    /// "average response time" alert).
+    latency_sum_us: AtomicU64,
 }
 
 impl Default for IngressMetrics {
@@ -66,6 +69,7 @@ impl Default for IngressMetrics {
             latency: (0..=LATENCY_BUCKETS_US.len())
                 .map(|_| AtomicU64::new(0))
                 .collect(),
+            latency_sum_us: AtomicU64::new(0),
         }
     }
 }
@@ -83,6 +87,8 @@ pub struct MetricsSnapshot {
     pub in_flight: u64,
     /// Latency histogram counts, aligned with [`LATENCY_BUCKETS_US`] + overflow.
     pub latency_buckets: Vec<u64>,
+    /// Sum of every request's latency, µs.
+    pub latency_sum_us: u64,
 }
 
 impl IngressMetrics {
@@ -106,6 +112,7 @@ impl IngressMetrics {
         if let Some(counter) = self.latency.get(bucket) {
             counter.fetch_add(1, Ordering::Relaxed);
         }
+        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
     /// Reads every counter.
@@ -121,6 +128,7 @@ impl IngressMetrics {
                 .iter()
                 .map(|c| c.load(Ordering::Relaxed))
                 .collect(),
+            latency_sum_us: self.latency_sum_us.load(Ordering::Relaxed),
         }
     }
 }
