@@ -304,3 +304,127 @@ mod tests {
         AlertsConfig::default().validate().unwrap();
     }
 }
+
+/// Runs the rules every `evaluate_every_seconds` until `shutdown` resolves:
+/// `samples()` gives the recent per-second samples, `emit` is called with
+/// every transition (the lab turns it into an event), and when a webhook is
+/// configured each transition is also POSTed to it in the background (at
+/// most 8 deliveries in flight, 5 s each; more are dropped and logged).
+pub async fn run<S, E>(
+    config: AlertsConfig,
+    samples: S,
+    emit: E,
+    shutdown: impl std::future::Future<Output = ()>,
+) where
+    S: Fn() -> Vec<Sample>,
+    E: Fn(&AlertTransition),
+{
+    if !config.enabled || config.rules.is_empty() {
+        return shutdown.await;
+    }
+    let mut engine = AlertEngine::new(config.rules.clone());
+    let client = reqwest::Client::new();
+    let deliveries = std::sync::Arc::new(tokio::sync::Semaphore::new(8));
+    let mut tick = tokio::time::interval(Duration::from_secs(config.evaluate_every_seconds));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tick.tick() => {}
+        }
+        let now_ms = unix_ms();
+        for transition in engine.evaluate(now_ms, &samples()) {
+            emit(&transition);
+            let Some(url) = config.webhook_url.clone() else {
+                continue;
+            };
+            let Ok(permit) = deliveries.clone().try_acquire_owned() else {
+                tracing::warn!(rule = %transition.rule, "alert webhook busy; dropping this notification");
+                continue;
+            };
+            let client = client.clone();
+            tokio::spawn(async move {
+                if let Err(e) =
+                    post_webhook(&client, &url, &transition, Duration::from_secs(5)).await
+                {
+                    tracing::warn!(error = %e, "alert webhook delivery failed");
+                }
+                drop(permit);
+            });
+        }
+    }
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod run_tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[tokio::test]
+    async fn fires_and_posts_to_the_webhook() {
+        // A real webhook receiver on loopback.
+        let received = Arc::new(Mutex::new(Vec::<serde_json::Value>::new()));
+        let app = {
+            let received = received.clone();
+            axum::Router::new().route(
+                "/hook",
+                axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+                    let received = received.clone();
+                    async move {
+                        received.lock().unwrap().push(v);
+                        "ok"
+                    }
+                }),
+            )
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let config = AlertsConfig {
+            evaluate_every_seconds: 1,
+            webhook_url: Some(format!("http://{addr}/hook")),
+            rules: vec![AlertRule {
+                name: "burst".into(),
+                condition: Condition::ErrorCount { more_than: 1 },
+                window_seconds: 60,
+            }],
+            ..AlertsConfig::default()
+        };
+        let emitted = Arc::new(Mutex::new(Vec::new()));
+        let sink = emitted.clone();
+        let stop = tokio::sync::Notify::new();
+        let run = run(
+            config,
+            || {
+                vec![Sample {
+                    unix_ms: unix_ms() - 500,
+                    requests: 5,
+                    errors_5xx: 3,
+                    latency_sum_ms: 5.0,
+                }]
+            },
+            move |t| sink.lock().unwrap().push(t.state),
+            stop.notified(),
+        );
+        let wait = async {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while received.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            stop.notify_one();
+        };
+        tokio::join!(run, wait);
+        assert_eq!(*emitted.lock().unwrap(), vec!["firing"]);
+        let got = received.lock().unwrap();
+        assert_eq!(got[0]["rule"], "burst");
+        assert_eq!(got[0]["state"], "firing");
+    }
+}
