@@ -228,7 +228,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let required = args.config != Path::new("chaoslab.toml");
     let exe = std::env::current_exe()?;
     let config = LabConfig::load(&args.config, required, &overrides, exe)?;
-    let lab = match chaoslab_lab::start(config).await {
+    let lab = match chaoslab_lab::start_with(config, Some(Box::new(chaoslab_faults::plug))).await {
         Ok(lab) => lab,
         Err(err) => {
             eprintln!("chaoslab: {err}");
@@ -252,6 +252,9 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         info.control_url, info.state_dir
     );
     println!("  redis        {}", info.redis);
+    if let Some(url) = &info.toxiproxy_url {
+        println!("  toxiproxy    {url}  (Toxiproxy-compatible API of the fault proxy)");
+    }
     println!(
         "  revision     {}",
         lab.platform.active().unwrap_or_default()
@@ -261,6 +264,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     println!("  curl -s {}/", info.ingress_url);
     println!("  chaoslab status          # replicas, probes, restarts, CPU and memory");
     println!("  chaoslab deploy --image /no/such/image   # a bad deployment: traffic stays put");
+    println!("  chaoslab fault network block             # cut Redis off (the NSG rule), 60 s");
     println!();
     println!("Ctrl-C (or `chaoslab down` from another terminal) stops everything. Events:");
     // What happened during start-up, then live (the subscription was taken

@@ -112,3 +112,24 @@ impl Faults {
         }
     }
 }
+
+/// Plugs the faults into a lab being started (`chaoslab_lab::start_with`):
+/// takes over the lab's Redis and fault proxy, gives back the control API
+/// routes and the stop step (every fault cleared, then the proxy and Redis
+/// stopped).
+pub fn plug(parts: chaoslab_lab::LabParts) -> Result<chaoslab_lab::Plugin, String> {
+    let redis = match parts.redis {
+        Some(server) => Some(
+            LabRedis::new(server, &parts.redis_server, parts.redis_log)
+                .map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
+    let faults = Faults::start(parts.platform, parts.proxy, redis, parts.ingress_url)
+        .map_err(|e| e.to_string())?;
+    let stopper = faults.clone();
+    Ok(chaoslab_lab::Plugin {
+        routes: faults.router(),
+        stop: Box::new(move || Box::pin(async move { stopper.shutdown().await })),
+    })
+}

@@ -45,6 +45,7 @@ pub struct FileConfig {
     pub restart: RestartSection,
     pub autoscaler: AutoscalerSection,
     pub revisions: RevisionsSection,
+    pub faults: FaultsSection,
 }
 
 /// Command-line overrides of `chaoslab up` (each wins over the file).

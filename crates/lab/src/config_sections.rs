@@ -73,6 +73,23 @@ impl Default for ControlSection {
     }
 }
 
+/// `[faults]`: the fault proxy in front of the lab's Redis.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultsSection {
+    /// Loopback port of the Toxiproxy-compatible HTTP API (Toxiproxy's
+    /// 8474 by default); 0 = any free port.
+    pub toxiproxy_port: u16,
+}
+
+impl Default for FaultsSection {
+    fn default() -> Self {
+        Self {
+            toxiproxy_port: 8474,
+        }
+    }
+}
+
 /// `[redis]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]

@@ -34,6 +34,9 @@ pub struct LabInfo {
     pub ingress_url: String,
     pub control_url: String,
     pub redis: String,
+    /// The fault proxy's Toxiproxy-compatible API (none with an external Redis).
+    #[serde(default)]
+    pub toxiproxy_url: Option<String>,
 }
 
 #[derive(Clone)]

@@ -37,6 +37,7 @@ fn info() -> LabInfo {
         ingress_url: "http://127.0.0.1:8000".into(),
         control_url: "http://127.0.0.1:8090".into(),
         redis: "none".into(),
+        toxiproxy_url: None,
     }
 }
 

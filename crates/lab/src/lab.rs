@@ -1,15 +1,22 @@
 //! Starting and stopping the whole lab, in order. Start: validate, refuse a
 //! second lab in the same state dir, bind the ingress and control ports,
-//! start Redis (PING, ACL user), the first revision's replicas, the ingress,
-//! the control API and the loops, then write the state file. Stop (Ctrl-C,
-//! SIGTERM, `chaoslab down`): every replica SIGTERM then SIGKILL after the
-//! grace, then Redis, then the state file; nothing is left running.
+//! start Redis (PING, ACL user) and the fault proxy in front of it (the
+//! replicas reach Redis only through it; its Toxiproxy-compatible API on its
+//! own loopback port), plug in the faults ([`start_with`]), the first
+//! revision's replicas, the ingress, the control API and the loops, then
+//! write the state file. Stop (Ctrl-C, SIGTERM, `chaoslab down`): every
+//! replica SIGTERM then SIGKILL after the grace, then the plugged-in
+//! component (the faults: every fault cleared), then Redis and the fault
+//! proxy, then the state file; nothing is left running.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+
+use chaoslab_faultproxy::FaultProxy;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -53,6 +60,38 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> LabError {
     move |source| LabError::Io { context, source }
 }
 
+/// The fault proxy's proxy in front of the lab's Redis.
+pub const REDIS_PROXY: &str = "redis";
+
+/// What the lab hands, at start, to a component plugged into it (the
+/// faults, crate `chaoslab-faults`, which depends on this one).
+pub struct LabParts {
+    pub platform: Arc<Platform>,
+    /// The fault proxy with [`REDIS_PROXY`] in front of the lab's Redis
+    /// (none with an external Redis).
+    pub proxy: Option<FaultProxy>,
+    /// The lab's redis-server, handed over (none with an external Redis):
+    /// the component stops it when the lab stops.
+    pub redis: Option<RedisServer>,
+    /// The redis-server executable.
+    pub redis_server: PathBuf,
+    /// Where redis-server's output goes.
+    pub redis_log: PathBuf,
+    /// `http://127.0.0.1:PORT` of the ingress.
+    pub ingress_url: String,
+}
+
+/// What a plugged-in component gives back.
+pub struct Plugin {
+    /// Routes for the control API, behind its bearer token.
+    pub routes: axum::Router,
+    /// Run when the lab stops, after the replicas stopped.
+    pub stop: Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>,
+}
+
+/// Builds a [`Plugin`] from the lab's parts.
+pub type PlugFn = Box<dyn FnOnce(LabParts) -> Result<Plugin, String> + Send>;
+
 /// A started lab.
 pub struct RunningLab {
     pub platform: Arc<Platform>,
@@ -60,6 +99,8 @@ pub struct RunningLab {
     pub control_addr: SocketAddr,
     pub info: LabInfo,
     redis: Option<RedisServer>,
+    proxy: Option<FaultProxy>,
+    plugin_stop: Option<Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>>,
     servers: Vec<JoinHandle<()>>,
     state_dir: PathBuf,
 }
@@ -72,8 +113,15 @@ impl std::fmt::Debug for RunningLab {
     }
 }
 
-/// Starts the lab described by `config`.
+/// Starts the lab described by `config` (no plugged-in component).
 pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
+    start_with(config, None).await
+}
+
+/// Starts the lab with a component plugged in (`chaoslab up` plugs in the
+/// faults): it gets the platform, the fault proxy and the Redis server, and
+/// gives back control API routes and a stop step.
+pub async fn start_with(config: LabConfig, plug: Option<PlugFn>) -> Result<RunningLab, LabError> {
     let state_dir = std::path::absolute(&config.state_dir).map_err(io("state dir"))?;
     if let Ok(existing) = StateFile::read(&state_dir)
         && existing.pid != std::process::id()
@@ -113,6 +161,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         .map_err(io("control address"))?;
 
     let spawner = Spawner::start().map_err(io("cannot start the spawner thread"))?;
+    let mut fault_proxy: Option<FaultProxy> = None;
     let (redis, endpoint) = match &external {
         Some(url) => (
             None,
@@ -135,10 +184,24 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
                 start_timeout: secs(config.file.redis.start_timeout_seconds),
             };
             let server = RedisServer::start(&spawner, &options).await?;
+            // Every replica reaches Redis through the fault proxy.
+            let proxy = FaultProxy::dedicated().map_err(io("cannot start the fault proxy"))?;
+            let listener = bind("fault proxy", 0).await?;
+            let via = listener.local_addr().map_err(io("fault proxy address"))?;
+            if let Err(e) = proxy
+                .add_proxy(REDIS_PROXY, listener, &server.addr().to_string())
+                .await
+            {
+                server.stop(Duration::from_secs(5)).await;
+                return Err(LabError::Io {
+                    context: "cannot start the fault proxy".into(),
+                    source: std::io::Error::other(e.to_string()),
+                });
+            }
             let endpoint = RedisEndpoint {
                 env: vec![
                     ("REDIS_HOST".into(), "127.0.0.1".into()),
-                    ("REDIS_PORT".into(), port.to_string()),
+                    ("REDIS_PORT".into(), via.port().to_string()),
                     ("REDIS_USERNAME".into(), SERVICE_USER.into()),
                     (
                         "REDIS_PASSWORD_FILE".into(),
@@ -146,12 +209,13 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
                     ),
                 ],
                 describe: format!(
-                    "redis://{SERVICE_USER}@127.0.0.1:{port} (pid {}, data {})",
+                    "redis://{SERVICE_USER}@{via} via the fault proxy (redis-server on port {port}, pid {}, data {})",
                     server.pid(),
                     server.data_dir.display()
                 ),
                 admin: Some(server.admin_target()),
             };
+            fault_proxy = Some(proxy);
             (Some(server), endpoint)
         }
     };
@@ -160,6 +224,26 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         request_timeout: secs(config.file.ingress.request_timeout_seconds),
         ..Default::default()
     };
+    // The Toxiproxy-compatible API of the fault proxy, on its own port.
+    let toxiproxy_listener = match &fault_proxy {
+        Some(_) => Some(
+            bind(
+                "Toxiproxy-compatible API",
+                config.file.faults.toxiproxy_port,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let toxiproxy_url = match &toxiproxy_listener {
+        Some(l) => Some(format!(
+            "http://{}",
+            l.local_addr().map_err(io("Toxiproxy API address"))?
+        )),
+        None => None,
+    };
+    let redis_server = config.file.redis.server.clone();
+    let redis_log = logs_dir.join("redis.log");
     let platform = Platform::new(config, spawner, endpoint, logs_dir);
     let info = LabInfo {
         pid: std::process::id(),
@@ -168,6 +252,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         ingress_url: format!("http://{ingress_addr}"),
         control_url: format!("http://{control_addr}"),
         redis: platform.redis.describe.clone(),
+        toxiproxy_url,
     };
     platform.events.normal(
         "LabStarting",
@@ -181,9 +266,44 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         control_addr,
         info: info.clone(),
         redis,
+        proxy: fault_proxy.clone(),
+        plugin_stop: None,
         servers: Vec::new(),
         state_dir: state_dir.clone(),
     };
+    if let (Some(listener), Some(proxy)) = (toxiproxy_listener, &fault_proxy) {
+        let stop = platform.shutdown.clone().cancelled_owned();
+        let api = chaoslab_faultproxy::api::serve(listener, proxy.clone(), stop);
+        lab.servers.push(tokio::spawn(async move {
+            if let Err(e) = api.await {
+                tracing::error!(error = %e, "Toxiproxy-compatible API stopped");
+            }
+        }));
+    }
+    let mut routes = axum::Router::new();
+    if let Some(plug) = plug {
+        let parts = LabParts {
+            platform: platform.clone(),
+            proxy: fault_proxy.clone(),
+            redis: lab.redis.take(),
+            redis_server,
+            redis_log,
+            ingress_url: info.ingress_url.clone(),
+        };
+        match plug(parts) {
+            Ok(plugin) => {
+                routes = plugin.routes;
+                lab.plugin_stop = Some(plugin.stop);
+            }
+            Err(e) => {
+                lab.stop().await;
+                return Err(LabError::Io {
+                    context: "cannot start the faults".into(),
+                    source: std::io::Error::other(e),
+                });
+            }
+        }
+    }
     if let Err(e) = platform.start_initial() {
         lab.stop().await;
         return Err(LabError::Config(ConfigError::Invalid(e.to_string())));
@@ -223,7 +343,13 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         }));
     }
     let token = secret(40);
-    let router = control_api::router(platform.clone(), token.clone(), info.clone());
+    let router = control_api::router_with(
+        platform.clone(),
+        token.clone(),
+        info.clone(),
+        routes,
+        axum::Router::new(),
+    );
     let control = control_api::serve(control_listener, router, shutdown.clone().cancelled_owned());
     lab.servers.push(tokio::spawn(async move {
         if let Err(e) = control.await {
@@ -306,8 +432,18 @@ impl RunningLab {
                 abort.abort();
             }
         }
+        if let Some(stop) = self.plugin_stop.take()
+            && tokio::time::timeout(Duration::from_secs(30), stop())
+                .await
+                .is_err()
+        {
+            tracing::warn!("the faults did not stop within 30 s");
+        }
         if let Some(redis) = self.redis.take() {
             redis.stop(Duration::from_secs(5)).await;
+        }
+        if let Some(proxy) = self.proxy.take() {
+            proxy.shutdown().await;
         }
         StateFile::remove_if_mine(&self.state_dir, std::process::id());
     }

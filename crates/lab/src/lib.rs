@@ -30,4 +30,4 @@ mod supervisor;
 pub mod timeseries;
 
 pub use config::{LabConfig, Overrides, Preset};
-pub use lab::{LabError, RunningLab, start};
+pub use lab::{LabError, LabParts, PlugFn, Plugin, RunningLab, start, start_with};

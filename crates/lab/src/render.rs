@@ -27,6 +27,12 @@ pub fn status(v: &Value) -> String {
     let _ = writeln!(out, "ingress    {}", s(&lab["ingress_url"]));
     let _ = writeln!(out, "control    {}", s(&lab["control_url"]));
     let _ = writeln!(out, "redis      {}", s(&lab["redis"]));
+    if let Some(url) = lab["toxiproxy_url"].as_str() {
+        let _ = writeln!(
+            out,
+            "toxiproxy  {url}  (Toxiproxy-compatible API of the fault proxy)"
+        );
+    }
     let _ = writeln!(out, "active     {}", s(&v["active_revision"]));
     let a = &v["autoscaler"];
     if a["enabled"] == true {
