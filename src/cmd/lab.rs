@@ -286,6 +286,9 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
                     if let Ok(value) = serde_json::to_value(&event) {
                         println!("{}", render::event(&value));
                     }
+                    if event.reason == "LabStopped" {
+                        break;
+                    }
                 }
                 Err(RecvError::Lagged(n)) => {
                     println!("... {n} events not shown (see `chaoslab events`)")
@@ -295,7 +298,15 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         }
     });
     lab.run(super::shutdown_signal()).await;
-    printer.abort();
+    // The printer ends at LabStopped, the last event: everything the stop
+    // announced (e.g. faults cleared) is printed.
+    let abort = printer.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(2), printer)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
     println!("lab stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -103,6 +103,9 @@ pub struct Registry {
     active: Mutex<BTreeMap<u64, Active>>,
     next: AtomicU64,
     timers: TaskTracker,
+    /// Toxiproxy API toxics this registry removed (and announced) itself,
+    /// so the proxy follower does not announce them twice.
+    removed_api: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -124,6 +127,7 @@ impl Registry {
             active: Mutex::new(BTreeMap::new()),
             next: AtomicU64::new(1),
             timers: TaskTracker::new(),
+            removed_api: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -279,8 +283,23 @@ impl Registry {
         if !is_api {
             return Ok(false);
         }
+        {
+            let mut removed = lock(&self.removed_api);
+            if removed.len() > 1024 {
+                removed.clear();
+            }
+            removed.insert(name.to_string());
+        }
         match proxy.remove_toxic(REDIS_PROXY, name) {
-            Ok(_) => Ok(true),
+            Ok(toxic) => {
+                self.lab.platform.events.normal(
+                    "FaultCleared",
+                    name,
+                    format!("fault {name} (Toxiproxy API) cleared"),
+                    json!({"id": name, "kind": "network", "target": toxic.proxy}),
+                );
+                Ok(true)
+            }
             Err(chaoslab_faultproxy::Error::ToxicNotFound) => Ok(false),
             Err(e) => Err(e.into()),
         }
@@ -366,6 +385,9 @@ impl Registry {
                 Change::Removed { toxic } | Change::Expired { toxic }
                     if toxic.origin == Origin::Api =>
                 {
+                    if lock(&self.removed_api).remove(&toxic.name) {
+                        continue;
+                    }
                     bus.normal(
                         "FaultCleared",
                         &toxic.name,

@@ -446,5 +446,11 @@ impl RunningLab {
             proxy.shutdown().await;
         }
         StateFile::remove_if_mine(&self.state_dir, std::process::id());
+        p.events.normal(
+            "LabStopped",
+            "lab",
+            "every replica, the faults, the fault proxy and Redis are stopped",
+            serde_json::Value::Null,
+        );
     }
 }
