@@ -185,6 +185,7 @@ pub fn builder() -> LabBuilder {
     }
     .set("ingress", "port", 0)
     .set("control", "port", 0)
+    .set("faults", "toxiproxy_port", 0)
     .set("probes.readiness", "initial_delay_seconds", 0.2)
     .set("probes.readiness", "period_seconds", 0.2)
     .set("probes.readiness", "timeout_seconds", 0.5)

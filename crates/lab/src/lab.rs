@@ -280,6 +280,8 @@ pub async fn start_with(config: LabConfig, plug: Option<PlugFn>) -> Result<Runni
             }
         }));
     }
+    // The pid at start (a `fault redis restart` changes it later).
+    let redis_pid = lab.redis.as_ref().map(RedisServer::pid);
     let mut routes = axum::Router::new();
     if let Some(plug) = plug {
         let parts = LabParts {
@@ -368,7 +370,7 @@ pub async fn start_with(config: LabConfig, plug: Option<PlugFn>) -> Result<Runni
         control_url: info.control_url.clone(),
         token,
         redis: info.redis.clone(),
-        redis_pid: lab.redis.as_ref().map(RedisServer::pid),
+        redis_pid,
     };
     if let Err(e) = state.write(&state_dir) {
         lab.stop().await;
