@@ -81,12 +81,15 @@ pub struct LabParts {
     pub ingress_url: String,
 }
 
+/// A plugged-in component's stop step.
+pub type StopStep = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
 /// What a plugged-in component gives back.
 pub struct Plugin {
     /// Routes for the control API, behind its bearer token.
     pub routes: axum::Router,
     /// Run when the lab stops, after the replicas stopped.
-    pub stop: Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>,
+    pub stop: StopStep,
 }
 
 /// Builds a [`Plugin`] from the lab's parts.
@@ -100,7 +103,7 @@ pub struct RunningLab {
     pub info: LabInfo,
     redis: Option<RedisServer>,
     proxy: Option<FaultProxy>,
-    plugin_stop: Option<Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>>,
+    plugin_stop: Option<StopStep>,
     servers: Vec<JoinHandle<()>>,
     state_dir: PathBuf,
 }
