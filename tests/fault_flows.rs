@@ -79,6 +79,11 @@ async fn flow10_add_list_auto_expire_and_clear() {
     for column in ["ID", "KIND", "TARGET", "STARTED", "REMAINING"] {
         assert!(header.contains(column), "{list}");
     }
+    let status = ok(&lab, &["status"]).await;
+    assert!(
+        status.contains(&format!("{first} network deny-new on redis")),
+        "{status}"
+    );
     let row = list
         .lines()
         .find(|l| l.starts_with(&first))

@@ -137,11 +137,17 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
         LabCommand::Up(args) => up(*args).await,
         LabCommand::Down(dir) => down(dir).await,
         LabCommand::Status { dir, json } => {
-            let status: serde_json::Value = client(&dir)?.get("/api/status").await?;
+            let client = client(&dir)?;
+            let status: serde_json::Value = client.get("/api/status").await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
                 print!("{}", render::status(&status));
+                let faults: serde_json::Value = client
+                    .get("/api/faults")
+                    .await
+                    .unwrap_or(serde_json::Value::Null);
+                print!("{}", render::faults(&faults));
             }
             Ok(ExitCode::SUCCESS)
         }

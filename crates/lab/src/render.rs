@@ -111,6 +111,38 @@ fn probe(p: &Value) -> String {
 }
 
 /// `chaoslab revisions`.
+/// The active faults (`/api/faults`), one line each, for `chaoslab status`.
+pub fn faults(v: &Value) -> String {
+    let Some(faults) = v.as_array() else {
+        return String::new();
+    };
+    if faults.is_empty() {
+        return "faults     none\n".into();
+    }
+    let mut out = String::new();
+    for (i, f) in faults.iter().enumerate() {
+        let mut what = s(&f["kind"]);
+        for key in ["mode", "variant", "action"] {
+            if let Some(m) = f[key].as_str() {
+                what.push(' ');
+                what.push_str(m);
+            }
+        }
+        let left = match f["remaining_seconds"].as_u64() {
+            Some(secs) => format!("{secs}s left"),
+            None => "until cleared".into(),
+        };
+        let label = if i == 0 { "faults" } else { "" };
+        let _ = writeln!(
+            out,
+            "{label:<10} {} {what} on {} ({left})",
+            s(&f["id"]),
+            s(&f["target"])
+        );
+    }
+    out
+}
+
 pub fn revisions(v: &Value) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -186,6 +218,19 @@ mod tests {
         assert_eq!(
             log_line(&serde_json::json!({"replica": "r", "line": "l"})),
             "[r] l"
+        );
+    }
+
+    #[test]
+    fn renders_faults() {
+        assert_eq!(faults(&serde_json::json!([])), "faults     none\n");
+        let v = serde_json::json!([
+            {"id": "f-1", "kind": "network", "mode": "deny-new", "target": "redis", "remaining_seconds": 52},
+            {"id": "f-2", "kind": "auth", "action": "revoke", "target": "redis user chaoslab", "remaining_seconds": null}
+        ]);
+        assert_eq!(
+            faults(&v),
+            "faults     f-1 network deny-new on redis (52s left)\n           f-2 auth revoke on redis user chaoslab (until cleared)\n"
         );
     }
 }
