@@ -108,3 +108,33 @@ impl Fault for DeployFault {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deploy(variant: &str) -> Result<DeployRequest, FaultError> {
+        DeployFault {
+            variant: variant.into(),
+            duration_seconds: None,
+        }
+        .request()
+    }
+
+    #[test]
+    fn each_variant_is_a_failing_revision_request() {
+        let wrong = deploy("wrong-image").unwrap();
+        assert_eq!(
+            wrong.image.as_deref(),
+            Some(std::path::Path::new(WRONG_IMAGE))
+        );
+        assert!(!std::path::Path::new(WRONG_IMAGE).exists());
+        assert_eq!(deploy("bad-env").unwrap().env, vec!["REDIS_PORT=invalid"]);
+        assert!(deploy("bad-port").unwrap().port.is_some_and(|p| p > 0));
+        let err = deploy("bad-mood").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown deploy variant `bad-mood`")
+        );
+    }
+}

@@ -136,3 +136,29 @@ impl Fault for KillFault {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kill(signal: Option<&str>) -> KillFault {
+        KillFault {
+            replica: None,
+            all: false,
+            signal: signal.map(String::from),
+            duration_seconds: None,
+        }
+    }
+
+    #[test]
+    fn signals() {
+        assert_eq!(kill(None).signal().unwrap(), (libc::SIGKILL, "KILL"));
+        assert_eq!(
+            kill(Some("term")).signal().unwrap(),
+            (libc::SIGTERM, "TERM")
+        );
+        assert_eq!(kill(Some("SIGKILL")).signal().unwrap().1, "KILL");
+        let err = kill(Some("HUP")).signal().unwrap_err();
+        assert!(err.to_string().contains("unknown signal `HUP`"), "{err}");
+    }
+}

@@ -58,7 +58,15 @@ impl Fault for RedisFault {
         details.insert("stopped_pid".into(), json!(pid));
         let one_shot = self.action == "restart" && self.duration().is_none();
         if one_shot {
-            redis.start().await?;
+            if let Err(first) = redis.start().await {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                redis.start().await.map_err(|e| {
+                    FaultError::Failed(format!(
+                        "Redis was stopped but did not start again ({first}; then {e}); \
+                         `chaoslab fault redis restart` tries again"
+                    ))
+                })?;
+            }
             details.insert("pid".into(), json!(redis.pid().await));
         }
         Ok(Injected {
