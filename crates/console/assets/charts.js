@@ -63,9 +63,12 @@ export class TimeChart {
     this.spans = spans;
   }
 
-  render(now) {
+  // `since`: the oldest data point; a young lab's first minutes fill the
+  // chart instead of a sliver at the right edge of a 15-minute axis.
+  render(now, since) {
     const W = 600, H = 180, L = 44, R = 6, T = 8, B = 20;
-    const t1 = now, t0 = now - this.opts.windowMs;
+    const span = Math.min(this.opts.windowMs, Math.max(60 * 1000, now - (since ?? now - this.opts.windowMs)));
+    const t1 = now, t0 = now - span;
     const svg = this.svg;
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     let max = 0;
@@ -76,12 +79,14 @@ export class TimeChart {
     const y = (v) => T + (1 - v / yMax) * (H - T - B);
 
     // Spans behind everything, labelled.
+    let shown = 0;
     for (const sp of this.spans) {
       const a = Math.max(sp.start, t0), b = Math.min(sp.end ?? t1, t1);
       if (b <= a) continue;
+      const row = shown++ % 3; // stagger labels of overlapping spans
       const r = el("rect", { x: x(a), y: T, width: Math.max(1, x(b) - x(a)), height: H - T - B, class: `span span-${sp.kind}` }, svg);
       el("title", {}, r).textContent = sp.label;
-      const label = el("text", { x: x(a) + 2, y: T + 10, class: `span-label span-label-${sp.kind}` }, svg);
+      const label = el("text", { x: x(a) + 2, y: T + 10 + 11 * row, class: `span-label span-label-${sp.kind}` }, svg);
       label.textContent = sp.label.length > 28 ? sp.label.slice(0, 27) + "…" : sp.label;
     }
     // Grid and axes.

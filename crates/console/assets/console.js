@@ -160,9 +160,10 @@ function renderCharts() {
   charts.redis.setSeries("PING", PALETTE[5], series((p) => (p.redis_connected === false ? null : p.redis_ping_ms)));
   charts.load.setSeries("max level", PALETTE[3], series((p) => Math.max(0, ...(p.per_replica || []).map((r) => r.load_level || 0))));
   const sp = spans();
+  const since = state.points.length ? state.points[0].unix_ms : now;
   for (const c of Object.values(charts)) {
     c.setSpans(sp);
-    c.render(now);
+    c.render(now, since);
   }
 }
 

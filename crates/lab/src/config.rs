@@ -46,6 +46,8 @@ pub struct FileConfig {
     pub autoscaler: AutoscalerSection,
     pub revisions: RevisionsSection,
     pub faults: FaultsSection,
+    /// Alert rules on the lab's metrics (the seed's two by default).
+    pub alerts: chaoslab_console::alerts::AlertsConfig,
 }
 
 /// Command-line overrides of `chaoslab up` (each wins over the file).
@@ -159,6 +161,9 @@ impl LabConfig {
                 f.app.name
             ));
         }
+        f.alerts
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let a = &f.autoscaler;
         if a.min_replicas == 0 || a.min_replicas > a.max_replicas || a.max_replicas > 50 {
             return invalid(format!(

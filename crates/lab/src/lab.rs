@@ -353,7 +353,7 @@ pub async fn start_with(config: LabConfig, plug: Option<PlugFn>) -> Result<Runni
         token.clone(),
         info.clone(),
         routes,
-        axum::Router::new(),
+        chaoslab_console::router(),
     );
     let control = control_api::serve(control_listener, router, shutdown.clone().cancelled_owned());
     lab.servers.push(tokio::spawn(async move {
@@ -365,6 +365,10 @@ pub async fn start_with(config: LabConfig, plug: Option<PlugFn>) -> Result<Runni
         .push(tokio::spawn(crate::loops::autoscale(platform.clone())));
     lab.servers
         .push(tokio::spawn(crate::loops::sample(platform.clone())));
+    lab.servers.push(tokio::spawn(crate::alerting::run(
+        platform.clone(),
+        platform.config.file.alerts.clone(),
+    )));
 
     let state = StateFile {
         pid: info.pid,

@@ -7,6 +7,7 @@
 //! an event bus ([`events`]) and a metrics time series ([`timeseries`]).
 //! [`lab::start`] wires them in order; the CLI uses [`client::LabClient`].
 
+mod alerting;
 pub mod autoscaler;
 pub mod client;
 pub mod config;

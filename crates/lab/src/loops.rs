@@ -125,6 +125,8 @@ pub(crate) async fn sample(platform: Arc<Platform>) {
             p50_ms: q(0.5),
             p95_ms: q(0.95),
             p99_ms: q(0.99),
+            latency_sum_ms: now.latency_sum_us.saturating_sub(previous.latency_sum_us) as f64
+                / 1000.0,
             in_flight: now.in_flight,
             replicas: mine.len() as u32,
             ready: mine.iter().filter(|r| r.ready).count() as u32,

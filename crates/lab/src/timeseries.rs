@@ -46,6 +46,10 @@ pub struct Point {
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// Sum of the response times of `requests`, ms (their mean, with the
+    /// count: what the "average response time" alert looks at).
+    #[serde(default)]
+    pub latency_sum_ms: f64,
     pub in_flight: u64,
     /// Replicas of the active revision (running or starting).
     pub replicas: u32,
