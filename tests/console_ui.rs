@@ -27,15 +27,25 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 impl Driver {
     async fn start() -> Option<Driver> {
-        if Command::new("chromedriver").arg("--version").output().is_err() {
+        if Command::new("chromedriver")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "chromedriver is missing (apt-get install -y chromium chromium-driver)"
             );
-            eprintln!("skipping: chromedriver not installed (apt-get install -y chromium chromium-driver)");
+            eprintln!(
+                "skipping: chromedriver not installed (apt-get install -y chromium chromium-driver)"
+            );
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -43,10 +53,24 @@ impl Driver {
             .spawn()
             .expect("start chromedriver");
         let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        let mut driver = Driver { child, url, http, session: String::new() };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let mut driver = Driver {
+            child,
+            url,
+            http,
+            session: String::new(),
+        };
         eventually(Duration::from_secs(20), "chromedriver answers", || async {
-            driver.http.get(format!("{}/status", driver.url)).send().await.ok().map(|_| ())
+            driver
+                .http
+                .get(format!("{}/status", driver.url))
+                .send()
+                .await
+                .ok()
+                .map(|_| ())
         })
         .await;
         let data_dir = tempfile::tempdir().unwrap().keep();
@@ -58,7 +82,10 @@ impl Driver {
                      format!("--user-data-dir={}", data_dir.display())]
         }}}});
         let created = driver.call("POST", "/session", caps).await;
-        driver.session = created["sessionId"].as_str().expect("a WebDriver session").to_string();
+        driver.session = created["sessionId"]
+            .as_str()
+            .expect("a WebDriver session")
+            .to_string();
         Some(driver)
     }
 
@@ -69,7 +96,13 @@ impl Driver {
             "DELETE" => self.http.delete(url),
             _ => self.http.post(url).json(&body),
         };
-        let value: Value = req.send().await.expect("chromedriver").json().await.expect("WebDriver JSON");
+        let value: Value = req
+            .send()
+            .await
+            .expect("chromedriver")
+            .json()
+            .await
+            .expect("WebDriver JSON");
         if value["value"]["error"].is_string() {
             panic!("WebDriver {method} {path}: {}", value["value"]);
         }
@@ -77,7 +110,8 @@ impl Driver {
     }
 
     async fn session_call(&self, method: &str, path: &str, body: Value) -> Value {
-        self.call(method, &format!("/session/{}{}", self.session, path), body).await
+        self.call(method, &format!("/session/{}{}", self.session, path), body)
+            .await
     }
 
     async fn goto(&self, url: &str) {
@@ -85,19 +119,36 @@ impl Driver {
     }
 
     async fn js(&self, script: &str) -> Value {
-        self.session_call("POST", "/execute/sync", json!({"script": script, "args": []})).await
+        self.session_call(
+            "POST",
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        )
+        .await
     }
 
     /// A real click (WebDriver element click), as a user's.
     async fn click(&self, css: &str) {
-        let el = self.session_call("POST", "/element", json!({"using": "css selector", "value": css})).await;
-        let id = el[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {el}")).to_string();
-        self.session_call("POST", &format!("/element/{id}/click"), json!({})).await;
+        let el = self
+            .session_call(
+                "POST",
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        let id = el[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {el}"))
+            .to_string();
+        self.session_call("POST", &format!("/element/{id}/click"), json!({}))
+            .await;
     }
 
     async fn screenshot(&self, name: &str) {
         let png = self.session_call("GET", "/screenshot", Value::Null).await;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(name), bytes).unwrap();
@@ -121,7 +172,9 @@ impl Drop for Driver {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn block_redis_from_the_console_and_watch_it_fail_and_recover() {
-    let Some(driver) = Driver::start().await else { return };
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
     let lab = fault_support::fault_lab().replicas(2).start().await;
     let control = lab.state["control_url"].as_str().unwrap().to_string();
     let token = lab.state["token"].as_str().unwrap().to_string();
@@ -144,9 +197,16 @@ async fn block_redis_from_the_console_and_watch_it_fail_and_recover() {
         .wait_js("the console shows the replicas", "return document.querySelector('#summary')?.textContent.includes('2/2 replicas ready') === true")
         .await;
     driver
-        .wait_js("the request chart has data", "return document.querySelectorAll('#charts svg path.line').length > 3")
+        .wait_js(
+            "the request chart has data",
+            "return document.querySelectorAll('#charts svg path.line').length > 3",
+        )
         .await;
-    assert_eq!(driver.js("return location.hash").await, "", "the token is removed from the address bar");
+    assert_eq!(
+        driver.js("return location.hash").await,
+        "",
+        "the token is removed from the address bar"
+    );
     // A few seconds of history, so the charts show a line, not a dot.
     driver
         .wait_js("ten seconds of metrics", "return document.querySelector('#charts svg path.line')?.getAttribute('d').split('L').length > 10")
@@ -155,16 +215,27 @@ async fn block_redis_from_the_console_and_watch_it_fail_and_recover() {
 
     // Block Redis (reset mode, so failures are immediate), until cleared.
     driver.click("#btn-block-redis").await;
-    driver.wait_js("the dialog opens", "return document.querySelector('#action-dialog')?.open").await;
+    driver
+        .wait_js(
+            "the dialog opens",
+            "return document.querySelector('#action-dialog')?.open",
+        )
+        .await;
     driver
         .js("const f = document.querySelector('#action-form'); f.elements.mode.value = 'reset'; f.elements.duration_seconds.value = '0'; return true")
         .await;
     driver.click("#action-form button[value=ok]").await;
     driver
-        .wait_js("the fault is listed", "return document.querySelector('#faults')?.textContent.includes('network')")
+        .wait_js(
+            "the fault is listed",
+            "return document.querySelector('#faults')?.textContent.includes('network')",
+        )
         .await;
     driver
-        .wait_js("the fault span is drawn", "return document.querySelectorAll('rect.span-fault').length > 0")
+        .wait_js(
+            "the fault span is drawn",
+            "return document.querySelectorAll('rect.span-fault').length > 0",
+        )
         .await;
     driver
         .wait_js(
@@ -177,16 +248,27 @@ async fn block_redis_from_the_console_and_watch_it_fail_and_recover() {
         .wait_js("the ingress has no healthy upstream left", "return document.querySelector('#summary')?.textContent.includes('0/2 replicas ready') === true")
         .await;
     driver
-        .wait_js("a few seconds of the outage on the charts", "return new Promise(r => setTimeout(() => r(true), 4000))")
+        .wait_js(
+            "a few seconds of the outage on the charts",
+            "return new Promise(r => setTimeout(() => r(true), 4000))",
+        )
         .await;
     driver.screenshot("console-redis-blocked.png").await;
-    let label = driver.js("return document.querySelector('text.span-label-fault').textContent").await;
-    assert!(label.as_str().unwrap_or("").contains("fault network"), "span label: {label}");
+    let label = driver
+        .js("return document.querySelector('text.span-label-fault').textContent")
+        .await;
+    assert!(
+        label.as_str().unwrap_or("").contains("fault network"),
+        "span label: {label}"
+    );
 
     // Clear it from the faults panel; the lab recovers.
     driver.click("#faults button[data-clear]").await;
     driver
-        .wait_js("no active faults", "return document.querySelector('#faults td.empty') !== null")
+        .wait_js(
+            "no active faults",
+            "return document.querySelector('#faults td.empty') !== null",
+        )
         .await;
     driver
         .wait_js(
@@ -195,13 +277,40 @@ async fn block_redis_from_the_console_and_watch_it_fail_and_recover() {
         )
         .await;
     driver
-        .wait_js("the fault span is closed", "return document.querySelectorAll('rect.span-fault').length > 0")
+        .wait_js(
+            "the fault span is closed",
+            "return document.querySelectorAll('rect.span-fault').length > 0",
+        )
         .await;
     driver.screenshot("console-recovered.png").await;
-    let events = driver.js("return document.querySelector('#events').textContent").await;
-    assert!(events.as_str().unwrap().contains("FaultCleared"), "{events}");
+    let events = driver
+        .js("return document.querySelector('#events').textContent")
+        .await;
+    assert!(
+        events.as_str().unwrap().contains("FaultCleared"),
+        "{events}"
+    );
 
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = traffic.await;
+
+    // Phone width: everything reflows, nothing scrolls sideways.
+    driver
+        .session_call("POST", "/window/rect", json!({"width": 390, "height": 844}))
+        .await;
+    driver
+        .wait_js(
+            "no horizontal overflow at phone width",
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1",
+        )
+        .await;
+    driver.screenshot("console-phone.png").await;
+
+    // The lab stops: the page says so (and keeps retrying).
+    let down = lab.cli(&["down"]).await;
+    assert!(down.status.success());
+    driver
+        .wait_js("the page says the lab is unreachable", "const b = document.querySelector('#banner'); return !b.hidden && b.textContent.includes('not reachable')")
+        .await;
     let _ = driver.session_call("DELETE", "", Value::Null).await;
 }

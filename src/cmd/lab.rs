@@ -257,9 +257,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         "  control API  {}  (token in {}/lab.json)",
         info.control_url, info.state_dir
     );
-    if let Ok(state) =
-        chaoslab_lab::state::StateFile::read(std::path::Path::new(&info.state_dir))
-    {
+    if let Ok(state) = chaoslab_lab::state::StateFile::read(std::path::Path::new(&info.state_dir)) {
         // The token rides in the URL fragment, which browsers never send.
         println!(
             "  console      {}/#token={}  (open in a browser)",

@@ -12,7 +12,12 @@ use crate::platform::Platform;
 
 /// Runs until the lab stops.
 pub async fn run(platform: Arc<Platform>, config: AlertsConfig) {
-    let longest = config.rules.iter().map(|r| r.window_seconds).max().unwrap_or(0) as i64;
+    let longest = config
+        .rules
+        .iter()
+        .map(|r| r.window_seconds)
+        .max()
+        .unwrap_or(0) as i64;
     let samples = {
         let platform = platform.clone();
         move || {
@@ -35,9 +40,13 @@ pub async fn run(platform: Arc<Platform>, config: AlertsConfig) {
         move |t: &alerts::AlertTransition| {
             let data = serde_json::to_value(t).unwrap_or_default();
             if t.state == "firing" {
-                platform.events.warning("AlertFiring", "alerts", t.message.clone(), data);
+                platform
+                    .events
+                    .warning("AlertFiring", "alerts", t.message.clone(), data);
             } else {
-                platform.events.normal("AlertResolved", "alerts", t.message.clone(), data);
+                platform
+                    .events
+                    .normal("AlertResolved", "alerts", t.message.clone(), data);
             }
         }
     };

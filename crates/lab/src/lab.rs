@@ -347,7 +347,7 @@ pub async fn start_with(config: LabConfig, plug: Option<PlugFn>) -> Result<Runni
             });
         }));
     }
-    let token = secret(40);
+    let token = control_token(&state_dir);
     let router = control_api::router_with(
         platform.clone(),
         token.clone(),
@@ -461,5 +461,40 @@ impl RunningLab {
             "every replica, the faults, the fault proxy and Redis are stopped",
             serde_json::Value::Null,
         );
+    }
+}
+
+/// The control API's token: kept in `<state dir>/control-token` (0600) and
+/// reused by the next lab in the same directory, so an open console and
+/// scripts keep working across `down` and `up`; made fresh when absent.
+fn control_token(state_dir: &Path) -> String {
+    let path = state_dir.join("control-token");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let token = text.trim();
+        if token.len() >= 32 && token.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return token.to_string();
+        }
+    }
+    let token = secret(40);
+    if let Err(e) = crate::files::write_private(&path, token.as_bytes()) {
+        tracing::warn!(error = %e, "cannot keep the control token; the next lab will make a new one");
+    }
+    token
+}
+
+#[cfg(test)]
+mod token_tests {
+    #[test]
+    fn the_control_token_survives_a_restart_and_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = super::control_token(dir.path());
+        assert_eq!(first.len(), 40);
+        assert_eq!(super::control_token(dir.path()), first);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("control-token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "readable only by its owner");
     }
 }
