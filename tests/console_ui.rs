@@ -253,6 +253,16 @@ async fn block_redis_from_the_console_and_watch_it_fail_and_recover() {
             "return new Promise(r => setTimeout(() => r(true), 4000))",
         )
         .await;
+    // The lab's own Redis probe goes through the fault proxy too: it sees
+    // the cut as the replicas do.
+    eventually(
+        Duration::from_secs(15),
+        "the metrics show Redis unreachable",
+        || async {
+            (lab.api("/api/status").await["last_point"]["redis_connected"] == false).then_some(())
+        },
+    )
+    .await;
     driver.screenshot("console-redis-blocked.png").await;
     let label = driver
         .js("return document.querySelector('text.span-label-fault').textContent")

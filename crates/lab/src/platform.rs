@@ -100,8 +100,11 @@ pub struct RedisEndpoint {
     pub env: Vec<(String, String)>,
     /// For status output.
     pub describe: String,
-    /// The lab's own Redis, pinged every second (none when external).
+    /// The lab's own Redis, for admin commands (none when external).
     pub admin: Option<crate::redis_server::AdminTarget>,
+    /// The same Redis as the replicas reach it (through the fault proxy):
+    /// pinged every second, so the metrics show what a network fault does.
+    pub via_proxy: Option<crate::redis_server::AdminTarget>,
 }
 
 /// The platform.
