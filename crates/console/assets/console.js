@@ -153,7 +153,8 @@ function renderCharts() {
   charts.latency.setSeries("p95", PALETTE[3], series((p) => p.p95_ms));
   charts.latency.setSeries("p99", PALETTE[1], series((p) => p.p99_ms));
   charts.replicas.setSeries("ready", PALETTE[2], series((p) => p.ready));
-  charts.replicas.setSeries("not ready", PALETTE[1], series((p) => Math.max(0, (p.replicas || 0) - (p.ready || 0))));
+  charts.replicas.setSeries("not ready", PALETTE[1], series((p) => Math.max(0, (p.replicas || 0) - (p.ready || 0) - (p.restarting || 0))));
+  charts.replicas.setSeries("restarting", PALETTE[3], series((p) => p.restarting || 0));
   charts.replicas.setSeries("desired", PALETTE[4], series((p) => p.desired));
   perReplica(charts.cpu, "cpu_percent");
   perReplica(charts.rss, "rss_mb");
@@ -177,6 +178,7 @@ function table(el, headers, rows) {
 function renderPanels() {
   const s = state.status;
   if (!s) return;
+  charts.replicas.titleEl.textContent = `Replicas of ${s.active_revision || "the active revision"}`;
   const revisions = s.revisions || [];
   document.getElementById("summary").textContent =
     `active revision ${s.active_revision || "–"} · ${(s.replicas || []).filter((r) => r.ready).length}/${(s.replicas || []).length} replicas ready · ingress ${s.lab ? s.lab.ingress_url : ""}`;

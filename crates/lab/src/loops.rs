@@ -135,6 +135,15 @@ pub(crate) async fn sample(platform: Arc<Platform>) {
             in_flight: now.in_flight,
             replicas: mine.len() as u32,
             ready: mine.iter().filter(|r| r.ready).count() as u32,
+            restarting: mine
+                .iter()
+                .filter(|r| {
+                    matches!(
+                        r.phase,
+                        Phase::BackOff | Phase::CrashLoopBackOff | Phase::ImagePullBackOff
+                    ) || (r.phase == Phase::Starting && r.restarts > 0)
+                })
+                .count() as u32,
             desired,
             redis_connected,
             redis_ping_ms,

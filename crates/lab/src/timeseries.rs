@@ -55,6 +55,10 @@ pub struct Point {
     pub replicas: u32,
     /// Of which ready (in the ingress).
     pub ready: u32,
+    /// Of which waiting to restart (BackOff, CrashLoopBackOff,
+    /// ImagePullBackOff) or starting again after a restart.
+    #[serde(default)]
+    pub restarting: u32,
     /// What the autoscaler wants.
     pub desired: u32,
     pub per_replica: Vec<ReplicaPoint>,
