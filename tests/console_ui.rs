@@ -1,7 +1,8 @@
 //! The lab console in a real browser (Debian's Chromium driven through
 //! chromedriver's WebDriver protocol): start the lab, open the console with
 //! the URL `chaoslab up` prints, click "Block Redis", watch the error rate
-//! rise and the fault span appear, clear the fault, watch recovery.
+//! rise and the fault span appear, clear the fault, watch recovery; stop
+//! the lab (the page says so) and start it again (the page reconnects).
 //! Screenshots go to `target/console-*.png`.
 
 mod fault_support;
@@ -322,5 +323,39 @@ async fn block_redis_from_the_console_and_watch_it_fail_and_recover() {
     driver
         .wait_js("the page says the lab is unreachable", "const b = document.querySelector('#banner'); return !b.hidden && b.textContent.includes('not reachable')")
         .await;
+
+    // A new lab in the same directory on the same control port: same token
+    // (kept in .chaoslab/control-token), so the open page reconnects alone.
+    let port = control.rsplit(':').next().unwrap().to_string();
+    let mut again = tokio::process::Command::new(env!("CARGO_BIN_EXE_chaoslab"))
+        .args([
+            "up",
+            "--control-port",
+            &port,
+            "--port",
+            "0",
+            "--replicas",
+            "1",
+        ])
+        .current_dir(lab.dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("restart chaoslab up");
+    driver
+        .wait_js(
+            "the page reconnects to the restarted lab",
+            "return document.querySelector('#banner').hidden && document.querySelector('#summary')?.textContent.includes('1/1 replicas ready') === true",
+        )
+        .await;
+    let down = lab.cli(&["down"]).await;
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(30), again.wait()).await;
     let _ = driver.session_call("DELETE", "", Value::Null).await;
 }
