@@ -23,7 +23,8 @@ pub struct StateDirArg {
 #[derive(Debug, clap::Subcommand)]
 pub enum LabCommand {
     /// Start the whole lab on this machine: Redis, replicas, ingress,
-    /// probes, autoscaler, control API. Ctrl-C stops all of it.
+    /// probes, autoscaler, fault proxy, control API and console. Ctrl-C stops
+    /// all of it.
     Up(Box<UpArgs>),
     /// Stop the lab running in this directory (and everything it started).
     Down(StateDirArg),

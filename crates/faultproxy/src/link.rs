@@ -99,6 +99,10 @@ impl Link<'_> {
     /// Runs the link until its source closes, a toxic ends the connection or
     /// the kill switch fires.
     pub(crate) async fn run(mut self) -> Outcome {
+        // Registered once for the link's life, not once per read: the kill
+        // switch is polled on every wake-up of a busy connection.
+        let kill = self.kill.clone();
+        let mut killed = std::pin::pin!(kill.cancelled_owned());
         let mut stages: Vec<Stage> = Vec::new();
         let chain = self.chain.borrow_and_update().clone();
         rebuild(&mut stages, &chain, self.dir, self.seed, Instant::now());
@@ -114,7 +118,7 @@ impl Link<'_> {
                 buf.reserve(READ_SIZE);
                 tokio::select! {
                     biased;
-                    _ = self.kill.cancelled() => return Outcome::Killed,
+                    _ = &mut killed => return Outcome::Killed,
                     changed = self.chain.changed() => {
                         if changed.is_err() {
                             return Outcome::Killed;
@@ -248,7 +252,7 @@ impl Link<'_> {
             }
             tokio::select! {
                 biased;
-                _ = self.kill.cancelled() => return Outcome::Killed,
+                _ = &mut killed => return Outcome::Killed,
                 changed = self.chain.changed() => {
                     if changed.is_err() {
                         return Outcome::Killed;
