@@ -47,8 +47,11 @@ impl Driver {
             .local_addr()
             .unwrap()
             .port();
+        // Its own process group, so the browser it starts goes with it.
+        use std::os::unix::process::CommandExt as _;
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -166,6 +169,9 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // chromedriver and every Chromium process it started (same group).
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
