@@ -368,28 +368,10 @@ pub fn http(timeout: Duration) -> reqwest::Client {
         .expect("http client")
 }
 
-/// Resident memory (bytes) and CPU time of a process, from /proc.
+/// Resident memory (bytes) and CPU time of a process, from /proc (the
+/// same reader the service and the lab use).
 pub fn proc_usage(pid: u32) -> (u64, Duration) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss_kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (
-        rss_kb * 1024,
-        Duration::from_millis((ticks(11) + ticks(12)) * 10),
-    )
+    chaoslab_telemetry::process::sample(Some(pid))
+        .map(|s| (s.rss_bytes, s.cpu_time))
+        .unwrap_or((0, Duration::ZERO))
 }
