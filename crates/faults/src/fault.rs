@@ -65,14 +65,28 @@ pub trait Fault {
     ) -> impl Future<Output = Result<Injected, FaultError>> + Send;
 
     /// Undoes it. `restore` is false when the lab is stopping (only what
-    /// must not outlive the lab is undone).
+    /// must not outlive the lab is undone). One-shot faults (a kill, a
+    /// deployment) leave nothing to undo: the default does nothing.
     fn clear(
         &self,
-        lab: &Arc<LabHandle>,
-        id: &str,
-        injected: &Injected,
-        restore: bool,
-    ) -> impl Future<Output = Result<(), FaultError>> + Send;
+        _lab: &Arc<LabHandle>,
+        _id: &str,
+        _injected: &Injected,
+        _restore: bool,
+    ) -> impl Future<Output = Result<(), FaultError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// Refuses a fault that acts on the lab's own redis-server when the lab
+/// uses an external Redis (`--redis-url`).
+pub fn needs_own_redis(lab: &LabHandle, what: &str) -> Result<(), FaultError> {
+    if lab.redis.is_none() {
+        return Err(FaultError::Conflict(format!(
+            "{what} act on the lab's own redis-server (this lab uses an external Redis)"
+        )));
+    }
+    Ok(())
 }
 
 macro_rules! dispatch {

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::LabHandle;
 use crate::error::FaultError;
-use crate::fault::{Fault, Injected, check_seconds, seconds};
+use crate::fault::{Fault, Injected, check_seconds, needs_own_redis, seconds};
 
 /// `revoke` or `restore`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -41,13 +41,7 @@ impl Fault for AuthFault {
 
     fn check(&self, lab: &LabHandle) -> Result<(), FaultError> {
         check_seconds(self.duration_seconds)?;
-        if lab.redis.is_none() {
-            return Err(FaultError::Conflict(
-                "auth faults act on the lab's own Redis ACL (this lab uses an external Redis)"
-                    .into(),
-            ));
-        }
-        Ok(())
+        needs_own_redis(lab, "auth faults (the service user's ACL password)")
     }
 
     fn duration(&self) -> Option<Duration> {

@@ -125,16 +125,6 @@ impl Fault for KillFault {
             undo: None,
         })
     }
-
-    async fn clear(
-        &self,
-        _lab: &Arc<LabHandle>,
-        _id: &str,
-        _injected: &Injected,
-        _restore: bool,
-    ) -> Result<(), FaultError> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

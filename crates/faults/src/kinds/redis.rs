@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::LabHandle;
 use crate::error::FaultError;
-use crate::fault::{Fault, Injected, check_seconds, seconds};
+use crate::fault::{Fault, Injected, check_seconds, needs_own_redis, seconds};
 
 /// `{"kind":"redis","action":"stop|restart","duration_seconds":N}`.
 #[derive(Debug, Clone, Deserialize)]
@@ -36,13 +36,7 @@ impl Fault for RedisFault {
                 self.action
             )));
         }
-        if lab.redis.is_none() {
-            return Err(FaultError::Conflict(
-                "redis faults act on the lab's own redis-server (this lab uses an external Redis)"
-                    .into(),
-            ));
-        }
-        Ok(())
+        needs_own_redis(lab, "redis faults")
     }
 
     fn duration(&self) -> Option<Duration> {
