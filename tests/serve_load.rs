@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::{RedisServer, Service, eventually, http, proc_usage};
+use common::{RedisServer, Service, eventually, get_json, http, proc_usage};
 
 const MB: u64 = 1024 * 1024;
 
@@ -59,14 +59,7 @@ async fn medium_load_really_uses_cpu_and_memory_then_releases_them() {
         "CPU rate {rate:.2}, expected about {expected:.2}"
     );
 
-    let status: Value = client
-        .get(svc.url("/chaos/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = get_json(&client, svc.url("/chaos/status")).await;
     assert_eq!(status["load"]["level"], "medium");
 
     // Stop early: memory is given back, CPU goes quiet.
@@ -108,13 +101,6 @@ async fn load_ends_by_itself_at_its_deadline() {
         "RSS falls back after the deadline",
         || (proc_usage(pid).0 < base_rss + 40 * MB).then_some(()),
     );
-    let status: Value = client
-        .get(svc.url("/chaos/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = get_json(&client, svc.url("/chaos/status")).await;
     assert_eq!(status["load"]["active"], false);
 }

@@ -375,3 +375,31 @@ pub fn proc_usage(pid: u32) -> (u64, Duration) {
         .map(|s| (s.rss_bytes, s.cpu_time))
         .unwrap_or((0, Duration::ZERO))
 }
+
+/// GET `url`; its status (panics on a transport error).
+pub async fn get_status(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+) -> reqwest::StatusCode {
+    client.get(url).send().await.expect("GET").status()
+}
+
+/// POST `url` without a body; its status (panics on a transport error).
+pub async fn post_status(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+) -> reqwest::StatusCode {
+    client.post(url).send().await.expect("POST").status()
+}
+
+/// GET `url`; its JSON body (panics on a transport or JSON error).
+pub async fn get_json(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> serde_json::Value {
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON body")
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{RedisServer, Service, http};
+use crate::common::{RedisServer, Service, get_json, get_status, http, post_status};
 
 fn assert_error_body(body: &Value, error: &str) {
     assert_eq!(body["error"], error, "body: {body}");
@@ -29,14 +29,7 @@ async fn root_counts_every_request_and_returns_the_seed_fields() {
         .env("REVISION", "app--v1")
         .start();
     let client = http(Duration::from_secs(10));
-    let first: Value = client
-        .get(svc.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let first: Value = get_json(&client, svc.url("/")).await;
     assert_eq!(first["message"], "Hello from Container Apps Chaos Lab");
     assert_eq!(first["replica"], "r-1");
     assert_eq!(first["revision"], "app--v1");
@@ -91,19 +84,9 @@ async fn health_livez_readyz_status_metrics_openapi() {
         .parse()
         .unwrap();
     assert!((1..=300).contains(&ttl), "ttl {ttl}");
-    assert_eq!(
-        client.get(svc.url("/livez")).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(get_status(&client, svc.url("/livez")).await, StatusCode::OK);
 
-    let status: Value = client
-        .get(svc.url("/chaos/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = get_json(&client, svc.url("/chaos/status")).await;
     assert_eq!(
         status["load"],
         json!({"active": false, "level": "none", "remaining_seconds": 0})
@@ -125,28 +108,13 @@ async fn health_livez_readyz_status_metrics_openapi() {
         .unwrap();
     assert_eq!(reset["status"], "redis_connections_reset");
     assert_eq!(reset["connections_closed"], 1);
-    let status: Value = client
-        .get(svc.url("/chaos/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = get_json(&client, svc.url("/chaos/status")).await;
     assert!(status["redis"]["last_reset"].is_string());
     // The next operation reconnects by itself.
-    assert_eq!(
-        client.get(svc.url("/")).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(get_status(&client, svc.url("/")).await, StatusCode::OK);
     // Body is optional.
     assert_eq!(
-        client
-            .post(svc.url("/chaos/redis-reset"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        post_status(&client, svc.url("/chaos/redis-reset")).await,
         StatusCode::OK
     );
 
@@ -168,14 +136,7 @@ async fn health_livez_readyz_status_metrics_openapi() {
     ] {
         assert!(text.contains(name), "/metrics lacks {name}:\n{text}");
     }
-    let doc: Value = client
-        .get(svc.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = get_json(&client, svc.url("/openapi.json")).await;
     assert!(doc["paths"]["/chaos/load"]["post"].is_object());
 }
 
@@ -275,14 +236,7 @@ async fn bad_input_is_400_415_413_404_405_in_the_standard_body() {
     let resp = client.post(svc.url("/health")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     // Nothing was started by any of that.
-    let status: Value = client
-        .get(svc.url("/chaos/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = get_json(&client, svc.url("/chaos/status")).await;
     assert_eq!(status["load"]["active"], false);
 }
 
@@ -295,21 +249,11 @@ async fn chaos_can_be_disabled_or_protected_by_a_token() {
         .start();
     let client = http(Duration::from_secs(10));
     assert_eq!(
-        client
-            .get(off.url("/chaos/status"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_status(&client, off.url("/chaos/status")).await,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        client
-            .post(off.url("/chaos/redis-reset"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        post_status(&client, off.url("/chaos/redis-reset")).await,
         StatusCode::NOT_FOUND
     );
 
@@ -340,12 +284,7 @@ async fn chaos_can_be_disabled_or_protected_by_a_token() {
     assert_eq!(resp.status(), StatusCode::OK);
     // Reading the status needs no token.
     assert_eq!(
-        client
-            .get(guarded.url("/chaos/status"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_status(&client, guarded.url("/chaos/status")).await,
         StatusCode::OK
     );
 }
@@ -354,14 +293,7 @@ async fn chaos_can_be_disabled_or_protected_by_a_token() {
 async fn redis_disabled_still_serves() {
     let svc = Service::builder().env("REDIS_ENABLED", "false").start();
     let client = http(Duration::from_secs(10));
-    let body: Value = client
-        .get(svc.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = get_json(&client, svc.url("/")).await;
     assert_eq!(body["redis_data"], "Redis unavailable");
     let health = client.get(svc.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);

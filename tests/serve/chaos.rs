@@ -7,17 +7,10 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{RedisServer, Service, eventually_async, http};
+use crate::common::{RedisServer, Service, eventually_async, get_json, get_status, http};
 
 async fn status(client: &reqwest::Client, svc: &Service) -> Value {
-    client
-        .get(svc.url("/chaos/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(client, svc.url("/chaos/status")).await
 }
 
 #[tokio::test]
@@ -123,14 +116,8 @@ async fn request_hang_leaves_the_rest_answering_and_clears_on_delete() {
     assert_eq!(s["hang"]["scope"], "request");
     // Everything else keeps answering.
     let quick = http(Duration::from_secs(2));
-    assert_eq!(
-        quick.get(svc.url("/health")).send().await.unwrap().status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        quick.get(svc.url("/")).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(get_status(&quick, svc.url("/health")).await, StatusCode::OK);
+    assert_eq!(get_status(&quick, svc.url("/")).await, StatusCode::OK);
     // A second hang conflicts.
     let resp = quick
         .post(svc.url("/chaos/hang"))
@@ -207,12 +194,7 @@ async fn hang_clears_when_its_client_goes_away() {
         .await;
     }
     assert_eq!(
-        client
-            .get(svc.url("/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_status(&client, svc.url("/health")).await,
         StatusCode::OK
     );
 }
@@ -273,12 +255,6 @@ async fn process_hang_stops_health_and_livez_until_deleted() {
         "hang_cancelled"
     );
     let quick = http(Duration::from_secs(2));
-    assert_eq!(
-        quick.get(svc.url("/health")).send().await.unwrap().status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        quick.get(svc.url("/livez")).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(get_status(&quick, svc.url("/health")).await, StatusCode::OK);
+    assert_eq!(get_status(&quick, svc.url("/livez")).await, StatusCode::OK);
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::common::{RedisServer, Service, eventually_async, http};
+use crate::common::{RedisServer, Service, eventually_async, get_status, http};
 
 #[tokio::test]
 async fn redis_outage_gives_503_then_recovers_without_restart() {
@@ -21,10 +21,7 @@ async fn redis_outage_gives_503_then_recovers_without_restart() {
         .start();
     let pid = svc.pid();
     let client = http(Duration::from_secs(20));
-    assert_eq!(
-        client.get(svc.url("/")).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(get_status(&client, svc.url("/")).await, StatusCode::OK);
     redis.stop();
     // Budget: connect timeout + backoff + connect timeout, generously doubled.
     let started = Instant::now();
@@ -48,12 +45,7 @@ async fn redis_outage_gives_503_then_recovers_without_restart() {
     })
     .await;
     assert_eq!(
-        client
-            .get(svc.url("/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_status(&client, svc.url("/health")).await,
         StatusCode::OK
     );
     assert_eq!(svc.pid(), pid, "same process throughout");
@@ -72,10 +64,7 @@ async fn revoked_credential_gives_auth_503_and_the_new_password_file_recovers() 
         .env("REDIS_BACKOFF_BASE", "0.1")
         .start();
     let client = http(Duration::from_secs(20));
-    assert_eq!(
-        client.get(svc.url("/")).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(get_status(&client, svc.url("/")).await, StatusCode::OK);
     // Revoke: rotate the password in Redis and drop the user's connections.
     assert_eq!(
         redis
