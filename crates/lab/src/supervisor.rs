@@ -171,10 +171,22 @@ pub(crate) async fn supervise(platform: Arc<Platform>, spec: ReplicaSpec, stop: 
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(delay) => {}
         }
+        let mut restarts = 0;
         platform.update_replica(&spec.id, |s| {
             s.restarts += 1;
+            restarts = s.restarts;
             s.phase = Phase::Starting;
         });
+        let cause = restart_cause(&exit.reason);
+        platform.events.normal(
+            "Restarted",
+            &spec.id,
+            format!(
+                "replica {} restarted ({cause}: {}), restart #{restarts}",
+                spec.id, exit.reason
+            ),
+            serde_json::json!({"cause": cause, "reason": exit.reason, "restarts": restarts}),
+        );
     }
     platform.events.normal(
         "Stopped",
@@ -413,9 +425,28 @@ fn exit_info(status: std::io::Result<ExitStatus>) -> ExitInfo {
     }
 }
 
+/// Why the platform restarts a replica, as `Restarted` events say it:
+/// `liveness` (the probe gave up), `oom` (over its memory limit) or `exit`
+/// (the process ended by itself).
+fn restart_cause(reason: &str) -> &'static str {
+    match reason {
+        "LivenessProbeFailed" => "liveness",
+        "OOMKilled" => "oom",
+        _ => "exit",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restart_causes_name_the_mechanism() {
+        assert_eq!(restart_cause("LivenessProbeFailed"), "liveness");
+        assert_eq!(restart_cause("OOMKilled"), "oom");
+        assert_eq!(restart_cause("Error"), "exit");
+        assert_eq!(restart_cause("Signaled"), "exit");
+    }
 
     #[test]
     fn backoff_doubles_to_the_cap_and_resets() {

@@ -60,6 +60,12 @@ async fn a_crashing_replica_backs_off_into_crash_loop() {
     assert!(p.upstreams().borrow().is_empty(), "never in the ingress");
     let events = p.events.history(0, 1000);
     assert!(events.iter().any(|e| e.reason == "CrashLoopBackOff"));
+    let restarted = events
+        .iter()
+        .find(|e| e.reason == "Restarted")
+        .expect("a Restarted event");
+    assert_eq!(restarted.data["cause"], "exit");
+    assert_eq!(restarted.data["restarts"], 1);
     let logs = p.logs.tail(&r.id, 10);
     assert!(logs.iter().any(|l| l.line == "starting"), "{logs:?}");
 }
