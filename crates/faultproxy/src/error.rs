@@ -26,8 +26,9 @@ pub enum Error {
     /// The request body is not what the endpoint takes (400).
     #[error("bad request body: {0}")]
     BadRequestBody(String),
-    /// The toxic type is not one this proxy knows (400).
-    #[error("invalid toxic type: {0}")]
+    /// The toxic type is not one this proxy knows (400); the message names
+    /// the supported ones.
+    #[error("invalid toxic type: {0} (supported: {supported})", supported = crate::toxic::ToxicKind::TYPES.join(", "))]
     InvalidToxicType(String),
     /// The `stream` is neither `upstream`, `downstream` nor `both` (400).
     #[error("stream was invalid, can be either upstream or downstream (or both)")]

@@ -1,14 +1,14 @@
 //! Toxiproxy's stream toxics and the proxy's TCP behaviour, over an echo
 //! server: half-closes pass through, `limit_data`, `timeout`, `reset_peer`,
-//! `slow_close`, toxicity 0, a dead upstream, and a toxic added while bytes
-//! are in flight.
+//! `slow_close`, `slicer`, toxicity 0, a dead upstream, and a toxic added
+//! while bytes are in flight.
 
 mod support;
 
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use chaoslab_faultproxy::toxic::{Blackhole, LimitData, ResetPeer, SlowClose, Timeout};
+use chaoslab_faultproxy::toxic::{Blackhole, LimitData, ResetPeer, Slicer, SlowClose, Timeout};
 use chaoslab_faultproxy::{Stream, ToxicKind, ToxicSpec};
 use support::{Proxied, bounded, echo_server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -116,6 +116,69 @@ async fn slow_close_delays_the_close_not_the_data() {
         assert!(read_all(&mut client).await.unwrap().is_empty());
         let took = start.elapsed();
         assert!(took >= Duration::from_millis(350), "{took:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slicer_trickles_small_slices_and_loses_nothing() {
+    bounded(async {
+        let proxied = Proxied::new(echo_server().await).await;
+        let kind = ToxicKind::Slicer(Slicer {
+            average_size: 100,
+            size_variation: 20,
+            delay: 2_000,
+        });
+        proxied
+            .faults
+            .add_toxic("redis", ToxicSpec::new(kind).named("sliced"))
+            .unwrap();
+        let mut client = TcpStream::connect(proxied.addr).await.unwrap();
+        let payload: Vec<u8> = (0..6_000u32).map(|i| (i % 251) as u8).collect();
+        let start = Instant::now();
+        client.write_all(&payload).await.unwrap();
+        // Read the echo as it trickles in: many small reads, none larger
+        // than a slice unless the kernel merged two.
+        let mut echoed = Vec::new();
+        let mut reads = 0;
+        let mut buf = [0u8; 4096];
+        while echoed.len() < payload.len() {
+            let n = timeout(Duration::from_secs(10), client.read(&mut buf))
+                .await
+                .expect("the slices keep coming")
+                .unwrap();
+            assert!(n > 0, "closed early after {} bytes", echoed.len());
+            echoed.extend_from_slice(&buf[..n]);
+            reads += 1;
+        }
+        let elapsed = start.elapsed();
+        assert!(echoed == payload, "bytes changed on the way");
+        // At least 6000 / 120 = 50 slices, 2 ms apart.
+        assert!(elapsed >= Duration::from_millis(90), "{elapsed:?}");
+        assert!(reads >= 10, "{reads} reads");
+
+        // Removing it mid-transfer passes the rest at once.
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 241) as u8).collect();
+        let (mut client, mut writer) = client.into_split();
+        let sent = big.clone();
+        let writing = tokio::spawn(async move { writer.write_all(&sent).await });
+        let mut first = [0u8; 64];
+        client.read_exact(&mut first).await.unwrap();
+        proxied.faults.remove_toxic("redis", "sliced").unwrap();
+        let start = Instant::now();
+        let mut rest = vec![0u8; big.len() - first.len()];
+        timeout(Duration::from_secs(5), client.read_exact(&mut rest))
+            .await
+            .expect("the rest arrives at once")
+            .unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        writing.await.unwrap().unwrap();
+        assert_eq!(&first[..], &big[..64]);
+        assert!(rest[..] == big[64..], "bytes changed on the way");
     })
     .await;
 }

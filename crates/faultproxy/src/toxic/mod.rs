@@ -19,6 +19,7 @@ mod latency;
 mod limit_data;
 mod reset;
 mod reset_peer;
+mod slicer;
 mod slow_close;
 mod timeout;
 
@@ -29,6 +30,7 @@ pub use latency::Latency;
 pub use limit_data::LimitData;
 pub use reset::Reset;
 pub use reset_peer::ResetPeer;
+pub use slicer::Slicer;
 pub use slow_close::SlowClose;
 pub use timeout::Timeout;
 
@@ -233,6 +235,9 @@ pub enum ToxicKind {
     SlowClose(SlowClose),
     /// Close after `bytes` bytes.
     LimitData(LimitData),
+    /// Pass data in slices of `average_size` ± `size_variation` bytes,
+    /// `delay` µs apart.
+    Slicer(Slicer),
     /// Stateful NSG deny: established connections flow, new ones hang.
     DenyNew(DenyNew),
     /// No byte passes; nothing is closed.
@@ -243,13 +248,14 @@ pub enum ToxicKind {
 
 impl ToxicKind {
     /// Every type name, Toxiproxy's first.
-    pub const TYPES: [&'static str; 9] = [
+    pub const TYPES: [&'static str; 10] = [
         "latency",
         "bandwidth",
         "timeout",
         "reset_peer",
         "slow_close",
         "limit_data",
+        "slicer",
         "deny_new",
         "blackhole",
         "reset",
@@ -264,6 +270,7 @@ impl ToxicKind {
             ToxicKind::ResetPeer(t) => t,
             ToxicKind::SlowClose(t) => t,
             ToxicKind::LimitData(t) => t,
+            ToxicKind::Slicer(t) => t,
             ToxicKind::DenyNew(t) => t,
             ToxicKind::Blackhole(t) => t,
             ToxicKind::Reset(t) => t,
@@ -279,6 +286,7 @@ impl ToxicKind {
             ToxicKind::ResetPeer(_) => "reset_peer",
             ToxicKind::SlowClose(_) => "slow_close",
             ToxicKind::LimitData(_) => "limit_data",
+            ToxicKind::Slicer(_) => "slicer",
             ToxicKind::DenyNew(_) => "deny_new",
             ToxicKind::Blackhole(_) => "blackhole",
             ToxicKind::Reset(_) => "reset",

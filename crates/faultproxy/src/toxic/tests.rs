@@ -172,6 +172,10 @@ fn kinds_use_toxiproxy_names_and_default_attributes() {
         ("reset_peer", json!({"timeout": 0})),
         ("slow_close", json!({"delay": 0})),
         ("limit_data", json!({"bytes": 0})),
+        (
+            "slicer",
+            json!({"average_size": 0, "size_variation": 0, "delay": 0}),
+        ),
         ("deny_new", json!({})),
         ("reset", json!({})),
     ] {
@@ -186,6 +190,17 @@ fn bad_kinds_are_refused_with_400s() {
     let unknown = ToxicKind::from_parts("gremlin", None).unwrap_err();
     assert!(matches!(unknown, Error::InvalidToxicType(_)));
     assert_eq!(unknown.status(), 400);
+    // The message names every supported type.
+    let message = unknown.to_string();
+    for name in ToxicKind::TYPES {
+        assert!(message.contains(name), "{message}");
+    }
+    let wide = ToxicKind::from_parts(
+        "slicer",
+        Some(json!({"average_size": 10, "size_variation": 11})),
+    )
+    .unwrap_err();
+    assert_eq!(wide.status(), 400, "{wide}");
     let negative = ToxicKind::from_parts("latency", Some(json!({"latency": -5}))).unwrap_err();
     assert!(matches!(negative, Error::BadRequestBody(_)));
     assert_eq!(Stream::parse("sideways").unwrap_err().status(), 400);
@@ -209,4 +224,72 @@ fn spec_builder_sets_the_wrapper_fields() {
             .duration,
         None
     );
+}
+
+#[test]
+fn slicer_cuts_chunks_into_slices_and_pauses_after_each() {
+    let t0 = Instant::now();
+    let toxic = Slicer {
+        average_size: 10,
+        size_variation: 3,
+        delay: 500,
+    };
+    toxic.validate().unwrap();
+    let mut state = StageState::new(t0);
+    // A 100-byte chunk: the first slice is 7..=13 bytes, then a pause.
+    let Verdict::PassSome(n) = toxic.on_chunk(view(100, t0, 0.3), &mut state, t0) else {
+        panic!("a big chunk is sliced");
+    };
+    assert!((7..=13).contains(&n), "{n}");
+    let free = t0 + Duration::from_micros(500);
+    assert_eq!(state.next_free, Some(free));
+    assert_eq!(
+        toxic.on_chunk(view(100 - n, t0, 0.3), &mut state, t0),
+        Verdict::WaitUntil(free)
+    );
+    // Slicing the rest to the end: every slice in range, nothing lost.
+    let (mut left, mut now, mut sizes) = (100 - n, free, vec![n]);
+    while left > 0 {
+        match toxic.on_chunk(view(left, t0, 0.3), &mut state, now) {
+            Verdict::PassSome(m) => {
+                sizes.push(m);
+                left -= m;
+            }
+            Verdict::Pass => {
+                sizes.push(left);
+                left = 0;
+            }
+            other => panic!("{other:?}"),
+        }
+        now += Duration::from_micros(500);
+    }
+    assert_eq!(sizes.iter().sum::<usize>(), 100);
+    assert!(sizes.iter().all(|s| (1..=13).contains(s)), "{sizes:?}");
+    assert!(
+        sizes[..sizes.len() - 1].iter().all(|s| *s >= 7),
+        "{sizes:?}"
+    );
+    // The slices of one chunk vary.
+    assert!(sizes.iter().any(|s| *s != sizes[0]), "{sizes:?}");
+    // A chunk within average + variation passes whole; average 0 = off.
+    let mut state = StageState::new(t0);
+    assert_eq!(
+        toxic.on_chunk(view(13, t0, 0.9), &mut state, t0),
+        Verdict::Pass
+    );
+    let off = Slicer::default();
+    assert_eq!(
+        off.on_chunk(view(1 << 20, t0, 0.5), &mut state, t0),
+        Verdict::Pass
+    );
+    // Slice sizes cover the whole range and stay positive.
+    let tight = Slicer {
+        average_size: 1,
+        size_variation: 1,
+        delay: 0,
+    };
+    assert_eq!(tight.slice_size(0.0), 1);
+    assert_eq!(tight.slice_size(0.999), 2);
+    assert_eq!(toxic.slice_size(0.0), 7);
+    assert_eq!(toxic.slice_size(0.9999), 13);
 }
