@@ -51,6 +51,8 @@ pub enum Change {
     },
     /// A proxy was created.
     ProxyCreated {
+        /// Whether it listens (a proxy may be created disabled).
+        enabled: bool,
         /// Where it listens.
         listen: String,
         /// Where it forwards.

@@ -77,6 +77,9 @@ pub struct ProxyInfo {
     pub upstream: String,
     /// Whether it listens and forwards.
     pub enabled: bool,
+    /// Since when it has been disabled (`None` while enabled): a disabled
+    /// proxy is a fault the lab lists.
+    pub disabled_since: Option<DateTime<Utc>>,
     /// Connections open through it now (including ones held by `deny_new`).
     pub connections: usize,
     /// Its toxics, in chain order.

@@ -12,7 +12,10 @@
 //!   is added, and stops the moment it is removed or expires; toxics stack
 //!   in the order added. Kinds: chaoslab's `deny_new` (stateful NSG deny),
 //!   `blackhole`, `reset`, and Toxiproxy's `latency`, `bandwidth`,
-//!   `timeout`, `reset_peer`, `slow_close`, `limit_data`.
+//!   `timeout`, `reset_peer`, `slow_close`, `limit_data`, `slicer`.
+//! - A proxy can be disabled (listener and connections closed) and enabled
+//!   again; [`ProxyInfo::disabled_since`] says since when, so the lab lists
+//!   a disabled proxy as a fault.
 //! - Every change is a [`FaultEvent`] on [`FaultProxy::subscribe`].
 //! - [`api::serve`] answers a Toxiproxy-compatible HTTP API on its own
 //!   listener.

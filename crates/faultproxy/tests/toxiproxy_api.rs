@@ -144,12 +144,25 @@ async fn proxies_endpoints_have_toxiproxy_shapes_and_codes() {
             .unwrap_err();
         assert_ne!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
         assert!(tokio::net::TcpStream::connect(listen).await.is_err());
+        // The library says since when (the lab lists it as a fault).
+        let info = api.faults.proxy("redis").unwrap();
+        assert!(!info.enabled);
+        let since = info.disabled_since.expect("disabled_since");
+        assert!((chrono::Utc::now() - since).num_seconds() < 10);
+        // Disabling again keeps the first instant.
+        api.call("POST", "/proxies/redis", Some(json!({"enabled": false})))
+            .await;
+        assert_eq!(
+            api.faults.proxy("redis").unwrap().disabled_since,
+            Some(since)
+        );
 
         // /reset enables every proxy again, on the same address.
         let (status, _) = api.call("POST", "/reset", None).await;
         assert_eq!(status, 204);
         let (_, body) = api.call("GET", "/proxies/redis", None).await;
         assert_eq!(body["enabled"], true);
+        assert_eq!(api.faults.proxy("redis").unwrap().disabled_since, None);
         let mut again = Resp::connect(listen).await.unwrap();
         assert_eq!(again.cmd(&["PING"]).await.unwrap(), "+PONG");
 
@@ -217,6 +230,45 @@ async fn toxics_endpoints_have_toxiproxy_shapes_and_codes() {
             assert_eq!(status, 400, "{body} → {answer}");
             assert_eq!(answer["status"], 400);
         }
+        // An unknown type's 400 names the supported ones.
+        let (_, answer) = api
+            .call("POST", toxics, Some(json!({"type": "gremlin"})))
+            .await;
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("gremlin") && message.contains("slicer, deny_new"),
+            "{answer}"
+        );
+        // Toxiproxy's slicer, as chaostoolkit-toxiproxy's create_slicer_toxic
+        // sends it.
+        let slicer = json!({"name": "sliced", "type": "slicer", "stream": "downstream",
+            "toxicity": 1.0, "attributes": {"average_size": 64, "size_variation": 16, "delay": 100}});
+        let (status, answer) = api.call("POST", toxics, Some(slicer)).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["type"], "slicer");
+        assert_eq!(
+            answer["attributes"],
+            json!({"average_size": 64, "size_variation": 16, "delay": 100})
+        );
+        let (status, answer) = api
+            .call(
+                "POST",
+                toxics,
+                Some(json!({"type": "slicer", "attributes": {"average_size": 4, "size_variation": 5}})),
+            )
+            .await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("size_variation"),
+            "{answer}"
+        );
+        let (status, _) = api
+            .call("DELETE", &format!("{toxics}/sliced"), None)
+            .await;
+        assert_eq!(status, 204);
         let (status, body) = api
             .call(
                 "POST",

@@ -3,16 +3,18 @@
 //! injection, clearing and expiry is an event on the lab's bus
 //! (`FaultInjected`, `FaultCleared`, `FaultExpired`, data `{id, kind,
 //! target, …}`). Operations are serialised (one at a time: a clear never
-//! races an injection), each bounded by its kind's own timeouts. Toxics set
-//! through the Toxiproxy-compatible API are listed and announced too, and can
-//! be cleared by their name.
+//! races an injection), each bounded by its kind's own timeouts. What is set
+//! through the Toxiproxy-compatible API is a fault too — listed, announced,
+//! cleared with the rest: its toxics (id = the toxic's name) and a disabled
+//! proxy (`POST /proxies/redis {"enabled": false}`, id `redis-disabled`,
+//! mode `proxy-disabled`; clearing enables the proxy again).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use chaoslab_faultproxy::{Change, Origin, ToxicInfo};
+use chaoslab_faultproxy::{Change, Origin, ProxyInfo, ToxicInfo};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -106,6 +108,11 @@ pub struct Registry {
     /// Toxiproxy API toxics this registry removed (and announced) itself,
     /// so the proxy follower does not announce them twice.
     removed_api: Mutex<std::collections::HashSet<String>>,
+    /// Proxies this registry enabled again (and announced) itself, so the
+    /// proxy follower does not announce them twice.
+    reenabled: Mutex<std::collections::HashSet<String>>,
+    /// Disabled proxies announced (`FaultInjected`) and not yet cleared.
+    disabled: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -128,6 +135,8 @@ impl Registry {
             next: AtomicU64::new(1),
             timers: TaskTracker::new(),
             removed_api: Mutex::new(std::collections::HashSet::new()),
+            reenabled: Mutex::new(std::collections::HashSet::new()),
+            disabled: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -239,7 +248,10 @@ impl Registry {
             key.and_then(|k| active.remove(&k))
         };
         let Some(fault) = found else {
-            return self.clear_api_toxic(id);
+            if self.clear_api_toxic(id)? {
+                return Ok(true);
+            }
+            return self.clear_disabled_proxy(id, restore).await;
         };
         fault.cancel.cancel();
         let result = fault
@@ -305,6 +317,49 @@ impl Registry {
         }
     }
 
+    /// A proxy disabled through the Toxiproxy API, cleared by its fault id
+    /// (`redis-disabled`): enabled again and announced. With `restore` false
+    /// (the lab is stopping, the proxy with it) it is only announced.
+    async fn clear_disabled_proxy(&self, id: &str, restore: bool) -> Result<bool, FaultError> {
+        let Some(proxy) = &self.lab.proxy else {
+            return Ok(false);
+        };
+        let Some(info) = proxy
+            .proxies()
+            .into_iter()
+            .find(|p| !p.enabled && disabled_id(&p.name) == id)
+        else {
+            return Ok(false);
+        };
+        let name = info.name.clone();
+        // Cleared before the follower saw it disabled: announce the
+        // injection first, so the events come in order and once.
+        self.announce_disabled(&info);
+        if restore {
+            {
+                let mut reenabled = lock(&self.reenabled);
+                if reenabled.len() > 1024 {
+                    reenabled.clear();
+                }
+                reenabled.insert(name.clone());
+            }
+            if let Err(e) = proxy.set_enabled(&name, true).await {
+                lock(&self.reenabled).remove(&name);
+                return match e {
+                    chaoslab_faultproxy::Error::ProxyNotFound => Ok(false),
+                    e => Err(e.into()),
+                };
+            }
+        }
+        self.lab.platform.events.normal(
+            "FaultCleared",
+            id,
+            format!("fault {id} (Toxiproxy API) cleared: proxy {name} enabled"),
+            json!({"id": id, "kind": "network", "target": name}),
+        );
+        Ok(true)
+    }
+
     /// Ends every fault; returns the ids cleared.
     pub async fn clear_all(&self, restore: bool) -> Vec<String> {
         let mut ids: Vec<String> = lock(&self.active).values().map(|a| a.id.clone()).collect();
@@ -315,6 +370,13 @@ impl Registry {
                     .into_iter()
                     .filter(|t| t.origin == Origin::Api)
                     .map(|t| t.name),
+            );
+            ids.extend(
+                proxy
+                    .proxies()
+                    .iter()
+                    .filter(|p| !p.enabled)
+                    .map(|p| disabled_id(&p.name)),
             );
         }
         let mut cleared = Vec::new();
@@ -331,7 +393,8 @@ impl Registry {
         cleared
     }
 
-    /// Every active fault, oldest first (the Toxiproxy API's toxics last).
+    /// Every active fault, oldest first (the Toxiproxy API's toxics and
+    /// disabled proxies last).
     pub fn list(&self) -> Vec<Value> {
         let mut out: Vec<Value> = lock(&self.active).values().map(Active::record).collect();
         if let Some(proxy) = &self.lab.proxy {
@@ -341,6 +404,13 @@ impl Registry {
                     .iter()
                     .filter(|t| t.origin == Origin::Api)
                     .map(api_record),
+            );
+            out.extend(
+                proxy
+                    .proxies()
+                    .iter()
+                    .filter(|p| !p.enabled)
+                    .map(disabled_record),
             );
         }
         out
@@ -352,27 +422,58 @@ impl Registry {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.timers.wait()).await;
     }
 
-    /// Follows the fault proxy's events: the Toxiproxy API's toxics become
-    /// `FaultInjected`/`FaultCleared` events, and a lab fault whose toxic was
-    /// removed behind the lab's back (e.g. `POST /reset`) is cleared.
+    /// Follows the fault proxy's events: the Toxiproxy API's toxics and
+    /// disabled proxies become `FaultInjected`/`FaultCleared` events, and a
+    /// lab fault whose toxic was removed behind the lab's back (e.g.
+    /// `POST /reset`) is cleared.
     pub async fn follow_proxy(self: Arc<Self>) {
         let Some(proxy) = self.lab.proxy.clone() else {
             return;
         };
         let mut events = proxy.subscribe();
+        for p in proxy.proxies().iter().filter(|p| !p.enabled) {
+            self.announce_disabled(p);
+        }
         let stop = self.lab.platform.shutdown.clone();
         loop {
             let event = tokio::select! {
                 e = events.recv() => e,
                 _ = stop.cancelled() => return,
             };
-            let change = match event {
-                Ok(e) => e.change,
+            let (at, name, change) = match event {
+                Ok(e) => (e.at, e.proxy, e.change),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             };
             let bus = &self.lab.platform.events;
             match change {
+                Change::ProxyCreated { enabled: false, .. }
+                | Change::ProxyUpdated { enabled: false, .. } => {
+                    let info = proxy.proxy(&name).ok().filter(|p| !p.enabled);
+                    self.announce_disabled(&info.unwrap_or_else(|| ProxyInfo {
+                        name: name.clone(),
+                        listen: String::new(),
+                        upstream: String::new(),
+                        enabled: false,
+                        disabled_since: Some(at),
+                        connections: 0,
+                        toxics: Vec::new(),
+                    }));
+                }
+                Change::ProxyUpdated { enabled: true, .. } | Change::ProxyRemoved => {
+                    let was_disabled = lock(&self.disabled).remove(&name);
+                    let by_the_lab = lock(&self.reenabled).remove(&name);
+                    if !was_disabled || by_the_lab {
+                        continue;
+                    }
+                    let id = disabled_id(&name);
+                    bus.normal(
+                        "FaultCleared",
+                        &id,
+                        format!("fault {id} (Toxiproxy API) cleared: proxy {name} enabled"),
+                        json!({"id": id, "kind": "network", "target": name}),
+                    );
+                }
                 Change::Added { toxic } if toxic.origin == Origin::Api => {
                     let data = api_record(&toxic);
                     bus.warning(
@@ -423,6 +524,50 @@ fn api_record(t: &ToxicInfo) -> Value {
         .filter(|&ms| ms > 0)
         .map(Duration::from_millis);
     record(&t.name, "network", &injected, t.started_at, duration, "api")
+}
+
+impl Registry {
+    /// `FaultInjected` for a disabled proxy, once until it is enabled again
+    /// (moving a disabled proxy is not a new fault).
+    fn announce_disabled(&self, p: &ProxyInfo) {
+        if !lock(&self.disabled).insert(p.name.clone()) {
+            return;
+        }
+        let data = disabled_record(p);
+        self.lab.platform.events.warning(
+            "FaultInjected",
+            &disabled_id(&p.name),
+            describe(&data, "injected through the Toxiproxy API"),
+            data,
+        );
+    }
+}
+
+/// The fault id of a proxy disabled through the Toxiproxy API.
+pub fn disabled_id(proxy: &str) -> String {
+    format!("{proxy}-disabled")
+}
+
+/// A disabled proxy as a fault record: kind `network`, mode
+/// `proxy-disabled`, until cleared.
+fn disabled_record(p: &ProxyInfo) -> Value {
+    let injected = Injected {
+        target: p.name.clone(),
+        details: match json!({"mode": "proxy-disabled", "enabled": false}) {
+            Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        },
+        ..Default::default()
+    };
+    let started = p.disabled_since.unwrap_or_else(Utc::now);
+    record(
+        &disabled_id(&p.name),
+        "network",
+        &injected,
+        started,
+        None,
+        "api",
+    )
 }
 
 fn describe(record: &Value, verb: &str) -> String {

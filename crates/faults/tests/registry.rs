@@ -370,3 +370,140 @@ async fn redis_stop_and_clear_restarts_it_with_its_data() {
     assert_eq!(api(&rig, "GET", "/api/faults", None).await.1, json!([]));
     rig.faults.shutdown().await;
 }
+
+/// A request to the fault proxy's Toxiproxy-compatible API (what
+/// toxiproxy-python and chaostoolkit-toxiproxy send).
+async fn toxiproxy(rig: &Rig, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let proxy = rig.faults.registry().lab().proxy.clone().unwrap();
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = chaoslab_faultproxy::api::router(proxy)
+        .oneshot(request)
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Waits until the proxy follower has announced everything before now: it
+/// handles the proxy's changes in order, so once a toxic added now is
+/// announced, every earlier change was handled (and nothing was announced
+/// twice). The toxic is then removed again.
+async fn follower_caught_up(rig: &Rig, marker: &str) {
+    let (status, _) = toxiproxy(
+        rig,
+        "POST",
+        "/proxies/redis/toxics",
+        json!({"name": marker, "type": "latency", "attributes": {"latency": 0}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let seen = ("FaultInjected".to_string(), marker.to_string());
+    wait_until(
+        Duration::from_secs(5),
+        "the follower caught up",
+        async || reasons(&rig.platform).contains(&seen),
+    )
+    .await;
+    let (status, _) = api(rig, "DELETE", &format!("/api/faults/{marker}"), None).await;
+    assert_eq!(status, 200);
+}
+
+fn without(events: Vec<(String, String)>, marker: &str) -> Vec<(String, String)> {
+    events.into_iter().filter(|(_, id)| id != marker).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_disabled_through_the_toxiproxy_api_is_a_fault_until_cleared() {
+    let Some(rig) = rig().await else { return };
+    let pw = rig.admin_password.clone();
+    assert!(ping(rig.proxy_addr, Some(&pw)).await, "passthrough");
+    let disable = || toxiproxy(&rig, "POST", "/proxies/redis", json!({"enabled": false}));
+    let injected = ("FaultInjected".to_string(), "redis-disabled".to_string());
+    let cleared = ("FaultCleared".to_string(), "redis-disabled".to_string());
+
+    // chaostoolkit-toxiproxy's disable_proxy: listed at once, announced.
+    let (status, proxy) = disable().await;
+    assert_eq!((status, proxy["enabled"].clone()), (200, json!(false)));
+    assert!(!ping(rig.proxy_addr, Some(&pw)).await, "Redis is cut off");
+    let (_, list) = api(&rig, "GET", "/api/faults", None).await;
+    let list = list.as_array().unwrap().clone();
+    assert_eq!(list.len(), 1, "{list:?}");
+    let fault = &list[0];
+    assert_eq!(fault["id"], "redis-disabled");
+    assert_eq!(fault["kind"], "network");
+    assert_eq!(fault["mode"], "proxy-disabled");
+    assert_eq!(fault["target"], "redis");
+    assert_eq!(fault["origin"], "api");
+    assert_eq!(fault["remaining_seconds"], Value::Null);
+    assert!(fault["started"].is_string());
+    wait_until(Duration::from_secs(5), "FaultInjected", async || {
+        reasons(&rig.platform).contains(&injected)
+    })
+    .await;
+
+    // `fault clear --all` enables it again, announced once.
+    let (status, answer) = api(&rig, "DELETE", "/api/faults", None).await;
+    assert_eq!(
+        (status, answer),
+        (200, json!({"cleared": ["redis-disabled"]}))
+    );
+    assert!(ping(rig.proxy_addr, Some(&pw)).await, "flows again");
+    assert_eq!(api(&rig, "GET", "/api/faults", None).await.1, json!([]));
+    follower_caught_up(&rig, "marker-1").await;
+    assert_eq!(
+        without(reasons(&rig.platform), "marker-1"),
+        vec![injected.clone(), cleared.clone()]
+    );
+
+    // `fault clear redis-disabled`, then again: idempotent.
+    disable().await;
+    let (status, answer) = api(&rig, "DELETE", "/api/faults/redis-disabled", None).await;
+    assert_eq!((status, answer["cleared"].clone()), (200, json!(true)));
+    let (status, answer) = api(&rig, "DELETE", "/api/faults/redis-disabled", None).await;
+    assert_eq!((status, answer["cleared"].clone()), (200, json!(false)));
+    assert!(ping(rig.proxy_addr, Some(&pw)).await, "flows again");
+
+    // Enabled again through the API (enable_proxy): cleared, announced.
+    disable().await;
+    let (status, _) = toxiproxy(&rig, "POST", "/proxies/redis", json!({"enabled": true})).await;
+    assert_eq!(status, 200);
+    assert_eq!(api(&rig, "GET", "/api/faults", None).await.1, json!([]));
+    follower_caught_up(&rig, "marker-2").await;
+    let events = without(without(reasons(&rig.platform), "marker-1"), "marker-2");
+    assert_eq!(
+        events,
+        [&injected, &cleared]
+            .repeat(3)
+            .into_iter()
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+
+    // Disabled when the lab stops: cleared (announced) with the rest.
+    disable().await;
+    wait_until(Duration::from_secs(5), "FaultInjected", async || {
+        reasons(&rig.platform)
+            .iter()
+            .filter(|e| **e == injected)
+            .count()
+            == 4
+    })
+    .await;
+    rig.faults.shutdown().await;
+    let events = reasons(&rig.platform);
+    assert_eq!(
+        events.iter().filter(|e| **e == cleared).count(),
+        4,
+        "{events:?}"
+    );
+    assert_eq!(events.last(), Some(&cleared));
+}

@@ -103,6 +103,8 @@ struct ProxyEntry {
     listen: String,
     upstream: String,
     running: Option<Running>,
+    /// When it was disabled; `None` while it runs.
+    disabled_since: Option<DateTime<Utc>>,
     chain: watch::Sender<Chain>,
     toxics: Vec<ToxicEntry>,
     connections: Arc<Connections>,
@@ -235,9 +237,11 @@ impl FaultProxy {
                 &self.inner.runtime,
             )
         });
+        let enabled = running.is_some();
         let entry = ProxyEntry {
             listen: listen.clone(),
             upstream: upstream.to_owned(),
+            disabled_since: (!enabled).then(Utc::now),
             running,
             chain,
             toxics: Vec::new(),
@@ -248,6 +252,7 @@ impl FaultProxy {
         self.emit(
             name,
             Change::ProxyCreated {
+                enabled,
                 listen,
                 upstream: upstream.to_owned(),
             },
@@ -292,13 +297,33 @@ impl FaultProxy {
         let moved = new_listen != listen || new_upstream != upstream;
 
         if enabled && (moved || !new_enabled) {
-            let running = self.with_entry(name, |e| e.running.take())?;
+            let running = self.with_entry(name, |e| {
+                e.disabled_since.get_or_insert_with(Utc::now);
+                e.running.take()
+            })?;
             if let Some(running) = running {
                 running.stop().await;
             }
         }
         let listener = if new_enabled && (moved || !enabled) {
-            Some(bind(addr).await?)
+            match bind(addr).await {
+                Ok(listener) => Some(listener),
+                Err(e) => {
+                    if enabled {
+                        // It was stopped to move and could not start again:
+                        // it is disabled now, and observers must know.
+                        self.emit(
+                            name,
+                            Change::ProxyUpdated {
+                                enabled: false,
+                                listen,
+                                upstream,
+                            },
+                        );
+                    }
+                    return Err(e);
+                }
+            }
         } else {
             None
         };
@@ -317,6 +342,11 @@ impl FaultProxy {
                     &self.inner.shutdown,
                     &self.inner.runtime,
                 ));
+            }
+            match (entry.running.is_some(), entry.disabled_since) {
+                (true, _) => entry.disabled_since = None,
+                (false, None) => entry.disabled_since = Some(Utc::now()),
+                (false, Some(_)) => {}
             }
             Ok(proxy_info(name, entry))
         })??;
@@ -429,6 +459,11 @@ fn proxy_info(name: &str, entry: &ProxyEntry) -> ProxyInfo {
         listen: entry.listen.clone(),
         upstream: entry.upstream.clone(),
         enabled: entry.running.is_some(),
+        disabled_since: if entry.running.is_some() {
+            None
+        } else {
+            entry.disabled_since
+        },
         connections: entry.connections.count(),
         toxics: entry.toxics.iter().map(|t| toxic_info(name, t)).collect(),
     }
