@@ -22,7 +22,7 @@
 
 mod args;
 mod arrivals;
-mod chart;
+pub mod chart;
 mod cli;
 mod config;
 pub mod csv;
@@ -57,7 +57,7 @@ pub use report::{
     EndpointReport, FailureReport, GeneratorReport, HistoryPoint, PERCENTILES, Percentile, Report,
     ThresholdResult, percentile_label,
 };
-pub use runner::{LiveLine, Phase, run};
+pub use runner::{LiveLine, Phase, run, run_tapped};
 pub use sample::{Failure, Sample};
 pub use scenario::{Check, Scenario, Task, TaskMix};
 pub use threshold::{Metric, Op, Threshold};

@@ -60,10 +60,26 @@ pub struct LiveLine {
 /// Runs the load test of `config` until its plan ends or `shutdown`
 /// resolves, calling `on_live` every live interval, and returns the report
 /// (thresholds not yet judged).
-pub async fn run<F, L>(config: &Config, shutdown: F, mut on_live: L) -> Result<Report, LoadError>
+pub async fn run<F, L>(config: &Config, shutdown: F, on_live: L) -> Result<Report, LoadError>
 where
     F: Future<Output = ()>,
     L: FnMut(&LiveLine),
+{
+    run_tapped(config, shutdown, on_live, |_| {}).await
+}
+
+/// [`run`], also handing every raw [`Sample`] to `tap` as it is folded
+/// (experiments judge availability and latency per span from them).
+pub async fn run_tapped<F, L, T>(
+    config: &Config,
+    shutdown: F,
+    mut on_live: L,
+    mut tap: T,
+) -> Result<Report, LoadError>
+where
+    F: Future<Output = ()>,
+    L: FnMut(&LiveLine),
+    T: FnMut(&Sample),
 {
     let target = Target::resolve(&config.host).await?;
     let url = target.url.clone();
@@ -134,7 +150,7 @@ where
                     },
                     n = rx.recv_many(&mut buf, BATCH) => {
                         if n == 0 { phase = Phase::Done; }
-                        fold(&mut stats, &mut buf, started, &mut last_sample);
+                        fold(&mut stats, &mut buf, started, &mut last_sample, &mut tap);
                     }
                     _ = history.tick() => {
                         last_load = driver.as_ref().map_or(0.0, Driver::load);
@@ -158,7 +174,7 @@ where
             Phase::Draining(deadline) | Phase::Aborting(deadline) => {
                 match tokio::time::timeout_at(deadline, rx.recv_many(&mut buf, BATCH)).await {
                     Ok(0) => phase = Phase::Done,
-                    Ok(_) => fold(&mut stats, &mut buf, started, &mut last_sample),
+                    Ok(_) => fold(&mut stats, &mut buf, started, &mut last_sample, &mut tap),
                     Err(_) if matches!(phase, Phase::Draining(_)) => {
                         abandoned = gauges.in_flight();
                         abort.cancel();
@@ -199,9 +215,16 @@ where
     })
 }
 
-fn fold(stats: &mut Stats, buf: &mut Vec<Vec<Sample>>, started: Instant, last: &mut Duration) {
+fn fold(
+    stats: &mut Stats,
+    buf: &mut Vec<Vec<Sample>>,
+    started: Instant,
+    last: &mut Duration,
+    tap: &mut impl FnMut(&Sample),
+) {
     for sample in buf.drain(..).flatten() {
         stats.record(&sample);
+        tap(&sample);
     }
     *last = started.elapsed();
 }
