@@ -351,10 +351,15 @@ impl Registry {
                 };
             }
         }
+        let how = if restore {
+            format!("proxy {name} enabled")
+        } else {
+            format!("proxy {name} stops with the lab")
+        };
         self.lab.platform.events.normal(
             "FaultCleared",
             id,
-            format!("fault {id} (Toxiproxy API) cleared: proxy {name} enabled"),
+            format!("fault {id} (Toxiproxy API) cleared: {how}"),
             json!({"id": id, "kind": "network", "target": name}),
         );
         Ok(true)
