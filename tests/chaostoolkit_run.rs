@@ -231,7 +231,7 @@ async fn chaos_run_of_the_redis_cut_example_succeeds_against_the_lab() {
         .env("CHAOSLAB_INGRESS_URL", lab.ingress(""))
         .env("CHAOSLAB_TOXIPROXY_HOST", "127.0.0.1")
         .env("CHAOSLAB_TOXIPROXY_PORT", &port)
-        .env("CHAOSLAB_RECOVERY_SECONDS", "3")
+        .env("CHAOSLAB_RECOVERY_SECONDS", "5")
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();
