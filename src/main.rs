@@ -33,6 +33,38 @@ enum Command {
     Fault(Box<cmd::fault::FaultArgs>),
     /// Call the service's chaos API (load, hang, redis-reset, status).
     Chaos(Box<cmd::chaos::ChaosArgs>),
+    /// Run declarative chaos experiments and judge them: steady state,
+    /// faults at offsets, expectations with deadlines, rollbacks, verdicts,
+    /// measurements, journal, JUnit and HTML reports.
+    Experiment(Box<cmd::experiment::ExperimentArgs>),
+}
+
+/// Whether `words` are a command an experiment step may run (`fault`,
+/// `chaos`, `deploy`, `revisions`, `load` with valid flags), checked with
+/// this binary's own command line so a file fails validation exactly as
+/// the command would fail.
+fn check_action(words: &[String]) -> Result<(), String> {
+    let argv = std::iter::once("chaoslab".to_string()).chain(words.iter().cloned());
+    match Cli::try_parse_from(argv) {
+        Ok(Cli {
+            command:
+                Command::Fault(_)
+                | Command::Chaos(_)
+                | Command::Load(_)
+                | Command::Lab(cmd::lab::LabCommand::Deploy(_))
+                | Command::Lab(cmd::lab::LabCommand::Revisions { .. }),
+        }) => Ok(()),
+        Ok(_) => Err(format!(
+            "`{}` is not an action (fault, chaos, deploy, revisions, load, wait, clear)",
+            words.join(" ")
+        )),
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+            Err("`--help` is not an action".into())
+        }
+        Err(e) => Err(chaoslab_experiment::format::first_line(
+            &e.render().to_string(),
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -57,6 +89,7 @@ fn main() -> ExitCode {
             Command::Lab(command) => cmd::lab::run(command).await,
             Command::Fault(args) => cmd::fault::run(*args).await,
             Command::Chaos(args) => cmd::chaos::run(*args).await,
+            Command::Experiment(args) => cmd::experiment::run(*args, check_action).await,
         }
     });
     // Do not wait for tasks that ignore shutdown (e.g. a request hung forever).

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 pub mod chaos;
+pub mod experiment;
 pub mod fault;
 pub mod lab;
 pub mod load;

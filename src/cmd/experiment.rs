@@ -1,0 +1,366 @@
+//! `chaoslab experiment …`: run declarative experiments and judge them
+//! (crate `chaoslab-experiment`), list and show the built-ins, validate
+//! files. This module only parses arguments, loads files, runs them with
+//! bounded concurrency, writes the reports and maps outcomes to exit
+//! statuses (0 held, 1 deviated, 2 could not run, 130 interrupted).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chaoslab_experiment::progress::Progress;
+use chaoslab_experiment::{Experiment, Journal, RunOptions, Status, builtin, chaostoolkit, format};
+use tokio_util::sync::CancellationToken;
+
+const AFTER_HELP: &str = "\
+Exit status of `run`: 0 every expectation held, 1 a deviation, 2 the
+experiment could not run (invalid file, lab failed, action failed), 130
+interrupted (rollbacks ran, the lab was stopped).
+
+Examples:
+  chaoslab experiment list
+  chaoslab experiment run network-cut
+  chaoslab experiment show network-cut > my-cut.toml   # a starting point
+  chaoslab experiment validate my-cut.toml
+  chaoslab experiment run my-cut.toml --set lab.replicas=3 --html cut.html
+  chaoslab experiment run --all --jobs 2 --report-dir reports --junit reports/junit.xml
+  chaoslab experiment run redis-cut.json            # a Chaos Toolkit file
+
+File format and tutorial: docs/experiments.md.";
+
+/// `chaoslab experiment …`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct ExperimentArgs {
+    #[command(subcommand)]
+    command: ExperimentCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ExperimentCommand {
+    /// Run experiments (files or built-in names) and judge them.
+    Run(Box<RunArgs>),
+    /// List the built-in experiments.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a built-in experiment's file (a starting point for your own).
+    Show {
+        /// A built-in's name (`chaoslab experiment list`).
+        name: String,
+    },
+    /// Check files without starting anything: every error with its line
+    /// and key.
+    Validate {
+        /// Experiment files (TOML, or Chaos Toolkit JSON/YAML) or built-in names.
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Experiment files (TOML, or Chaos Toolkit JSON/YAML) or built-in names.
+    #[arg(required_unless_present = "all")]
+    experiments: Vec<String>,
+    /// Run every built-in experiment.
+    #[arg(long, conflicts_with = "experiments")]
+    all: bool,
+    /// Experiments run at once, each with its own lab.
+    #[arg(long, short, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
+    jobs: u16,
+    /// Run against the lab running in DIR (where `chaoslab up` runs, or its
+    /// state directory) instead of starting one per experiment.
+    #[arg(long, value_name = "DIR")]
+    attach: Option<PathBuf>,
+    /// Override a key of the file (dotted: lab.replicas=3, load.rate=50/s).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Write NAME.journal.json and NAME.html per experiment and junit.xml
+    /// here (default with --all: ./chaoslab-reports).
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<PathBuf>,
+    /// Write JUnit XML of every experiment (one suite each).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write the HTML report (one experiment only; use --report-dir for several).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Write the journal JSON (an array with several experiments).
+    #[arg(long, value_name = "FILE")]
+    journal: Option<PathBuf>,
+    /// Keep each experiment's lab directory (logs, events) under this
+    /// directory instead of a temporary one.
+    #[arg(long, value_name = "DIR")]
+    keep_lab: Option<PathBuf>,
+    /// Only the verdicts, no live view.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Checks an action's `chaoslab` words with the real command line.
+pub type ActionCheck = fn(&[String]) -> Result<(), String>;
+
+pub async fn run(args: ExperimentArgs, check: ActionCheck) -> anyhow::Result<ExitCode> {
+    match args.command {
+        ExperimentCommand::List { json } => list(json),
+        ExperimentCommand::Show { name } => match builtin::find(&name) {
+            Some(b) => {
+                print!("{}", b.text);
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                eprintln!(
+                    "chaoslab: no built-in experiment `{name}`; built-ins: {}",
+                    builtin::names().join(", ")
+                );
+                Ok(ExitCode::from(2))
+            }
+        },
+        ExperimentCommand::Validate { files } => {
+            let mut ok = true;
+            for file in &files {
+                match load(file, &[], check) {
+                    Ok(e) => println!(
+                        "{file}: valid: {} ({} steps, {} expectations)",
+                        e.title,
+                        e.method.len(),
+                        e.expect.len()
+                    ),
+                    Err(err) => {
+                        ok = false;
+                        eprintln!("{err}");
+                    }
+                }
+            }
+            Ok(ExitCode::from(if ok { 0 } else { 2 }))
+        }
+        ExperimentCommand::Run(args) => run_experiments(*args, check).await,
+    }
+}
+
+fn list(json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        let items: Vec<serde_json::Value> = builtin::BUILTINS
+            .iter()
+            .map(
+                |b| serde_json::json!({"name": b.name, "flow": b.flow, "title": builtin::title(b)}),
+            )
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&items)?);
+    } else {
+        println!("{:<20} {:<5} TITLE", "NAME", "FLOW");
+        for b in builtin::BUILTINS {
+            println!("{:<20} {:<5} {}", b.name, b.flow, builtin::title(b));
+        }
+        println!(
+            "\nRun one: chaoslab experiment run NAME; see its file: chaoslab experiment show NAME"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads a file or a built-in, validated.
+fn load(target: &str, sets: &[String], check: ActionCheck) -> Result<Experiment, String> {
+    let check_ref = |words: &[String]| check(words);
+    let path = Path::new(target);
+    let (name, file, text) = if !path.exists()
+        && let Some(b) = builtin::find(target)
+    {
+        (
+            b.name.to_string(),
+            format!("builtin:{}", b.name),
+            b.text.to_string(),
+        )
+    } else {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    " (not a file, and not a built-in: {})",
+                    builtin::names().join(", ")
+                )
+            } else {
+                String::new()
+            };
+            format!("{target}: cannot read: {e}{hint}")
+        })?;
+        let name = path
+            .file_stem()
+            .map_or_else(|| "experiment".into(), |s| s.to_string_lossy().into_owned());
+        (name, target.to_string(), text)
+    };
+    if chaostoolkit::is_chaostoolkit(&file, &text) {
+        if !sets.is_empty() {
+            return Err(format!(
+                "{file}: --set applies to chaoslab's TOML files only"
+            ));
+        }
+        return chaostoolkit::parse(&name, &file, &text).map_err(|e| e.to_string());
+    }
+    format::parse(&name, &file, &text, sets, Some(&check_ref)).map_err(|e| e.to_string())
+}
+
+async fn run_experiments(args: RunArgs, check: ActionCheck) -> anyhow::Result<ExitCode> {
+    let targets: Vec<String> = if args.all {
+        builtin::names().into_iter().map(String::from).collect()
+    } else {
+        args.experiments.clone()
+    };
+    // Everything is validated before any lab starts.
+    let mut experiments = Vec::new();
+    let mut bad = false;
+    for t in &targets {
+        match load(t, &args.sets, check) {
+            Ok(e) => experiments.push(e),
+            Err(e) => {
+                bad = true;
+                eprintln!("{e}");
+            }
+        }
+    }
+    if bad {
+        return Ok(ExitCode::from(2));
+    }
+    if args.html.is_some() && experiments.len() > 1 {
+        eprintln!("chaoslab: --html writes one experiment's report; use --report-dir for several");
+        return Ok(ExitCode::from(2));
+    }
+    let report_dir = args
+        .report_dir
+        .clone()
+        .or_else(|| args.all.then(|| PathBuf::from("chaoslab-reports")));
+    let exe = std::env::current_exe().context("cannot find the chaoslab executable")?;
+    let interrupt = CancellationToken::new();
+    let signal = {
+        let interrupt = interrupt.clone();
+        tokio::spawn(async move {
+            super::shutdown_signal().await;
+            eprintln!("\ninterrupted: rolling back and stopping the lab…");
+            interrupt.cancel();
+        })
+    };
+    let options = RunOptions {
+        exe,
+        attach: args.attach.clone(),
+        lab_parent: args.keep_lab.clone(),
+        interrupt: interrupt.clone(),
+    };
+    let journals = run_all(experiments, &options, args.jobs, args.quiet).await;
+    signal.abort();
+    write_outputs(&args, report_dir.as_deref(), &journals)?;
+    if journals.len() > 1 {
+        println!();
+        for j in &journals {
+            println!("{}", j.summary_line());
+        }
+    }
+    let worst = journals
+        .iter()
+        .map(|j| j.status)
+        .max_by_key(|s| match s {
+            Status::Completed => 0,
+            Status::Deviated => 1,
+            Status::Aborted => 2,
+            Status::Interrupted => 3,
+        })
+        .unwrap_or(Status::Completed);
+    let code = if interrupt.is_cancelled() {
+        130
+    } else {
+        worst.exit_code()
+    };
+    Ok(ExitCode::from(code))
+}
+
+/// Runs experiments, at most `jobs` at once, in their given order.
+async fn run_all(
+    experiments: Vec<Experiment>,
+    options: &RunOptions,
+    jobs: u16,
+    quiet: bool,
+) -> Vec<Journal> {
+    let tty = std::io::stdout().is_terminal();
+    let several = jobs > 1 && experiments.len() > 1;
+    let limit = Arc::new(tokio::sync::Semaphore::new(usize::from(jobs)));
+    let mut handles = Vec::new();
+    for experiment in experiments {
+        let (options, limit) = (options.clone(), limit.clone());
+        handles.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await.ok()?;
+            if options.interrupt.is_cancelled() {
+                return None;
+            }
+            let progress = Arc::new(Progress::new(&experiment.name, tty, several, quiet));
+            progress.line(&format!("== {}: {}", experiment.name, experiment.title));
+            let journal = chaoslab_experiment::run(&experiment, &options, progress.clone()).await;
+            let mut text = format!("\n{}", journal.verdict_table());
+            text.push_str(&journal.measurement_lines());
+            text.push_str(&journal.summary_line());
+            for line in text.lines() {
+                progress.line(line);
+            }
+            if quiet {
+                println!("{}", journal.summary_line());
+            }
+            Some(journal)
+        }));
+    }
+    let mut journals = Vec::new();
+    for h in handles {
+        if let Ok(Some(j)) = h.await {
+            journals.push(j);
+        }
+    }
+    journals
+}
+
+fn write_outputs(
+    args: &RunArgs,
+    report_dir: Option<&Path>,
+    journals: &[Journal],
+) -> anyhow::Result<()> {
+    let write = |path: &Path, text: &str| -> anyhow::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+        Ok(())
+    };
+    if let Some(dir) = report_dir {
+        for j in journals {
+            let name = &j.experiment.name;
+            write(
+                &dir.join(format!("{name}.journal.json")),
+                &serde_json::to_string_pretty(j)?,
+            )?;
+            write(
+                &dir.join(format!("{name}.html")),
+                &chaoslab_experiment::html::render(j),
+            )?;
+        }
+        write(
+            &dir.join("junit.xml"),
+            &chaoslab_experiment::junit::render(journals),
+        )?;
+    }
+    if let Some(path) = &args.journal {
+        let text = match journals {
+            [one] => serde_json::to_string_pretty(one)?,
+            many => serde_json::to_string_pretty(many)?,
+        };
+        write(path, &text)?;
+    }
+    if let Some(path) = &args.junit {
+        write(path, &chaoslab_experiment::junit::render(journals))?;
+    }
+    if let (Some(path), [one]) = (&args.html, journals) {
+        write(path, &chaoslab_experiment::html::render(one))?;
+    }
+    Ok(())
+}
