@@ -309,6 +309,7 @@ impl Observer {
             seen.t >= since
                 && seen.reason == e.reason
                 && e.subject.as_ref().is_none_or(|s| seen.subject.contains(s))
+                && e.message.as_ref().is_none_or(|m| seen.message.contains(m))
                 && e.data.iter().all(|(k, v)| seen.data.get(k) == Some(v))
         });
         match found {

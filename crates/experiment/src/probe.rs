@@ -53,6 +53,8 @@ pub struct EventProbe {
     pub data: serde_json::Map<String, Value>,
     /// The event's subject contains this.
     pub subject: Option<String>,
+    /// The event's message contains this.
+    pub message: Option<String>,
 }
 
 /// `{ metric = "ready_replicas", at_least = 1, window = "3s" }`.
@@ -183,6 +185,9 @@ impl Probe {
                 }
                 if let Some(s) = &e.subject {
                     text.push_str(&format!(" on {s}"));
+                }
+                if let Some(m) = &e.message {
+                    text.push_str(&format!(" saying {m:?}"));
                 }
                 text
             }
@@ -346,7 +351,7 @@ fn parse_http(t: &toml::Table) -> Result<HttpProbe, (String, String)> {
 }
 
 fn parse_event(t: &toml::Table) -> Result<EventProbe, (String, String)> {
-    check_keys(t, &["event", "data", "subject"])?;
+    check_keys(t, &["event", "data", "subject", "message"])?;
     let reason = string(t, "event")?.unwrap_or_default();
     if reason.is_empty() || !reason.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err((
@@ -371,6 +376,7 @@ fn parse_event(t: &toml::Table) -> Result<EventProbe, (String, String)> {
         reason,
         data,
         subject: string(t, "subject")?,
+        message: string(t, "message")?,
     })
 }
 
