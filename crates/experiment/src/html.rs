@@ -300,6 +300,12 @@ fn measurements(h: &mut String, j: &Journal) {
         ),
         ("replicas max", opt_num(m.replicas_max), ""),
         ("restarts", m.restarts.to_string(), ""),
+        (
+            "runner CPU",
+            m.runner_cpu_percent
+                .map_or_else(|| "–".to_string(), |c| format!("{c:.1} % of one CPU")),
+            "",
+        ),
     ];
     h.push_str("<h2>Measurements</h2><table class=\"kv\" id=\"measurements\">");
     for pair in rows.chunks(2) {
@@ -738,6 +744,7 @@ pub(crate) mod tests {
                 ready_replicas_min: Some(0),
                 ready_replicas_max: Some(2),
                 replicas_max: Some(2),
+                runner_cpu_percent: Some(1.2),
                 restarts: 0,
                 samples_dropped: 0,
             },

@@ -169,6 +169,9 @@ pub struct Measurements {
     pub replicas_max: Option<u32>,
     /// Restarts during the run.
     pub restarts: u32,
+    /// CPU the runner itself used during the method, % of one CPU (its
+    /// sampling, probes and, when there is one, the background load).
+    pub runner_cpu_percent: Option<f64>,
     /// Samples of the background load not kept for per-span figures
     /// (bounded memory); 0 normally.
     pub samples_dropped: u64,
@@ -313,12 +316,14 @@ impl Journal {
     pub fn measurement_lines(&self) -> String {
         let m = &self.measurements;
         let mut out = format!(
-            "time to detect {}, time to recover {}, restarts {}, ready replicas {}..{}\n",
+            "time to detect {}, time to recover {}, restarts {}, ready replicas {}..{}, runner CPU {}\n",
             secs(m.time_to_detect_s),
             secs(m.time_to_recover_s),
             m.restarts,
             m.ready_replicas_min.map_or("-".into(), |v| v.to_string()),
             m.ready_replicas_max.map_or("-".into(), |v| v.to_string()),
+            m.runner_cpu_percent
+                .map_or("-".into(), |c| format!("{c:.1}%")),
         );
         if m.requests_sent > 0 {
             out.push_str(&format!(

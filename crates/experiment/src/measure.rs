@@ -78,6 +78,7 @@ pub fn measurements(
             _ => 0,
         },
         samples_dropped: tl.samples_dropped,
+        runner_cpu_percent: None,
     }
 }
 

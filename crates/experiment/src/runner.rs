@@ -81,6 +81,7 @@ struct Run<'a> {
     measurements: Measurements,
     timeline: crate::journal::Timeline,
     lab_desc: String,
+    runner_cpu: Option<f64>,
 }
 
 fn now_rfc3339() -> String {
@@ -104,6 +105,7 @@ impl<'a> Run<'a> {
             measurements: Measurements::default(),
             timeline: crate::journal::Timeline::default(),
             lab_desc: String::new(),
+            runner_cpu: None,
         }
     }
 
@@ -245,6 +247,7 @@ impl<'a> Run<'a> {
         self.measurements = measure::measurements(&tl, &self.results, counter, root_sent);
         self.timeline = measure::timeline(&tl);
         drop(tl);
+        self.measurements.runner_cpu_percent = self.runner_cpu;
         self.judge_counter();
     }
 
@@ -265,6 +268,7 @@ impl<'a> Run<'a> {
         }
         let method_start = observer.now();
         observer.lock().method_start = Some(method_start);
+        let cpu_before = chaoslab_telemetry::process::sample(None).ok();
         let phases = Phases {
             method_done: CancellationToken::new(),
             stop: CancellationToken::new(),
@@ -307,6 +311,9 @@ impl<'a> Run<'a> {
         status_line.abort();
         self.progress.finish();
         observer.lock().method_end = Some(observer.now());
+        if let (Some(before), Ok(after)) = (cpu_before, chaoslab_telemetry::process::sample(None)) {
+            self.runner_cpu = Some((after.cpu_percent_since(&before) * 10.0).round() / 10.0);
+        }
     }
 
     fn spawn_watchers(
