@@ -141,8 +141,11 @@ fn slug(name: &str) -> String {
     if s.is_empty() { "activity".into() } else { s }
 }
 
+/// A configuration value, or why it has none (reported only if used).
+type Config = BTreeMap<String, Result<String, String>>;
+
 /// `configuration`: name → value (the ingress marker for CHAOSLAB_INGRESS_URL).
-fn configuration(v: &Value) -> Result<BTreeMap<String, String>, String> {
+fn configuration(v: &Value) -> Result<Config, String> {
     let mut out = BTreeMap::new();
     let Some(map) = v.as_object() else {
         return Ok(out);
@@ -163,9 +166,13 @@ fn configuration(v: &Value) -> Result<BTreeMap<String, String>, String> {
                             Some(Value::String(d)) => d.clone(),
                             Some(d) if !d.is_null() => d.to_string(),
                             _ => {
-                                return Err(format!(
-                                    "`{k}` comes from the environment variable {key}, which is not set"
-                                ));
+                                out.insert(
+                                    k.clone(),
+                                    Err(format!(
+                                        "`{k}` comes from the environment variable {key}, which is not set"
+                                    )),
+                                );
+                                continue;
                             }
                         },
                     }
@@ -173,13 +180,13 @@ fn configuration(v: &Value) -> Result<BTreeMap<String, String>, String> {
             }
             other => return Err(format!("`{k}`: unsupported configuration value {other}")),
         };
-        out.insert(k.clone(), value);
+        out.insert(k.clone(), Ok(value));
     }
     Ok(out)
 }
 
 /// Replaces `${name}` by configuration values.
-fn substitute(text: &str, config: &BTreeMap<String, String>) -> Result<String, String> {
+fn substitute(text: &str, config: &Config) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(i) = rest.find("${") {
@@ -191,7 +198,9 @@ fn substitute(text: &str, config: &BTreeMap<String, String>) -> Result<String, S
         let key = &after[..end];
         let value = config
             .get(key)
-            .ok_or_else(|| format!("`${{{key}}}` is not in the configuration"))?;
+            .ok_or_else(|| format!("`${{{key}}}` is not in the configuration"))?
+            .as_ref()
+            .map_err(Clone::clone)?;
         out.push_str(value);
         rest = &after[end + 1..];
     }
@@ -236,7 +245,7 @@ fn timeout(p: &Value, default: u64) -> Duration {
     Duration::from_secs_f64(secs.clamp(0.1, 600.0))
 }
 
-fn steady_probe(p: &Value, config: &BTreeMap<String, String>) -> Result<Check, String> {
+fn steady_probe(p: &Value, config: &Config) -> Result<Check, String> {
     if provider_type(p) != "http" {
         return Err(unsupported(p));
     }
@@ -275,7 +284,7 @@ fn steady_probe(p: &Value, config: &BTreeMap<String, String>) -> Result<Check, S
 }
 
 /// An activity as actions, with its pauses as waits.
-fn activity(a: &Value, config: &BTreeMap<String, String>) -> Result<Vec<Action>, String> {
+fn activity(a: &Value, config: &Config) -> Result<Vec<Action>, String> {
     let pause = |key: &str| -> Option<Action> {
         a["pauses"][key]
             .as_f64()

@@ -1,0 +1,615 @@
+//! End-to-end: `chaoslab experiment` as a user runs it — the real binary
+//! starting its own real lab (or attached to one), real faults, real load.
+//! Exit statuses 0/1/2/130, the journal, JUnit and HTML files, validation
+//! before any lab starts, rollbacks after a failed step and on SIGINT and
+//! SIGTERM mid-method, nothing left running, Chaos Toolkit files.
+
+#[path = "lab_support/mod.rs"]
+mod lab_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use lab_support::{BIN, builder, eventually};
+use serde_json::Value;
+
+/// Runs `chaoslab experiment <args>` in `dir`, bounded in time.
+fn experiment(dir: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(BIN)
+        .arg("experiment")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CHAOSLAB_STATE_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn chaoslab experiment");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "chaoslab experiment {args:?} did not finish within 180 s:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn journal(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("journal written"))
+        .expect("journal is JSON")
+}
+
+/// Pids of live processes whose command line or environment mentions
+/// `marker` (the experiment's lab directory).
+fn processes_mentioning(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() || !lab_support::alive(pid) {
+            continue;
+        }
+        let read = |f: &str| std::fs::read(entry.path().join(f)).unwrap_or_default();
+        let hay = [read("cmdline"), read("environ")].concat();
+        if String::from_utf8_lossy(&hay).contains(marker) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write experiment");
+    path
+}
+
+/// A short experiment: latency on the Redis path, then cleared; background
+/// load and the counter invariant.
+const LATENCY: &str = r#"
+title = "latency, then clear"
+duration = "5s"
+
+[lab]
+replicas = 1
+probes = "quick"
+
+[lab.restart]
+termination_grace_seconds = 1
+
+[load]
+rate = "20/s"
+timeout = "3s"
+
+[[steady_state]]
+name = "root answers"
+probe = { http = "/", status = 200 }
+
+[[method]]
+id = "slow"
+at = "1s"
+action = "fault network latency --ms 120 --duration 0"
+
+[[method]]
+id = "clear"
+at = "3s"
+action = "clear"
+
+[[expect]]
+name = "degraded"
+after = "slow"
+within = "4s"
+probe = { http = "/health", field = "status", equals = "degraded" }
+
+[[expect]]
+name = "healthy again"
+after = "clear"
+within = "5s"
+probe = { http = "/health", field = "status", equals = "healthy" }
+
+[[expect]]
+name = "no write lost"
+probe = { invariant = "counter" }
+
+[[rollback]]
+action = "fault clear --all"
+"#;
+
+#[test]
+fn a_held_experiment_exits_0_with_journal_junit_and_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "latency.toml", LATENCY);
+    let labs = dir.path().join("labs");
+    let out = experiment(
+        dir.path(),
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--journal",
+            "j.json",
+            "--junit",
+            "junit.xml",
+            "--html",
+            "report.html",
+            "--keep-lab",
+            labs.to_str().unwrap(),
+        ],
+    );
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{printed}");
+    // The live view and the verdict table.
+    assert!(
+        printed.contains("step slow: fault network latency"),
+        "{printed}"
+    );
+    assert!(printed.contains("EXPECTATION"), "{printed}");
+    assert!(
+        printed.contains("latency: completed (3/3 expectations held)"),
+        "{printed}"
+    );
+
+    let j = journal(&dir.path().join("j.json"));
+    assert_eq!(j["status"], "completed");
+    assert_eq!(j["deviated"], false);
+    assert_eq!(j["steady_states"]["before"]["steady_state_met"], true);
+    assert_eq!(j["steady_states"]["after"]["steady_state_met"], true);
+    assert_eq!(j["run"].as_array().unwrap().len(), 2);
+    assert_eq!(j["rollbacks"][0]["status"], "succeeded");
+    for e in j["expectations"].as_array().unwrap() {
+        assert_eq!(e["passed"], true, "{e}");
+        assert!(!e["measured"].as_str().unwrap().is_empty(), "{e}");
+        assert!(!e["expected"].as_str().unwrap().is_empty(), "{e}");
+    }
+    let m = &j["measurements"];
+    assert!(m["requests_sent"].as_u64().unwrap() > 40, "{m}");
+    assert_eq!(m["counter_ok"], true, "{m}");
+    assert!(m["time_to_detect_s"].as_f64().is_some(), "{m}");
+    assert!(m["time_to_recover_s"].as_f64().is_some(), "{m}");
+    let spans: Vec<&str> = m["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(spans, ["baseline", "slow..clear", "clear..end"]);
+    assert!(
+        !j["timeline"]["ready_replicas"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("<testsuite name=\"latency\""), "{junit}");
+    assert_eq!(
+        junit.matches("<testcase").count(),
+        5,
+        "2 steady-state probes + 3 expectations: {junit}"
+    );
+    assert!(!junit.contains("<failure"), "{junit}");
+
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("latency, then clear"));
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "self-contained"
+    );
+
+    // The lab was stopped: nothing runs from its directory any more.
+    let leftover = processes_mentioning(labs.to_str().unwrap());
+    assert!(leftover.is_empty(), "left running: {leftover:?}");
+}
+
+#[test]
+fn a_deviation_exits_1_and_still_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "never.toml",
+        r#"
+title = "expects an outage that never comes"
+[lab]
+replicas = 1
+[[method]]
+id = "pause"
+action = "wait 500ms"
+[[expect]]
+name = "a 503 that never comes"
+after = "pause"
+within = "1s"
+probe = { http = "/", status = 503 }
+[[rollback]]
+action = "fault clear --all"
+"#,
+    );
+    let out = experiment(
+        dir.path(),
+        &["run", file.to_str().unwrap(), "--journal", "j.json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let j = journal(&dir.path().join("j.json"));
+    assert_eq!(j["status"], "deviated");
+    assert_eq!(j["deviated"], true);
+    let e = &j["expectations"][0];
+    assert_eq!(e["passed"], false);
+    assert!(e["measured"].as_str().unwrap().contains("last: 200"), "{e}");
+    assert_eq!(j["rollbacks"][0]["status"], "succeeded");
+}
+
+#[test]
+fn a_failed_step_exits_2_after_rolling_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "bad-step.toml",
+        r#"
+title = "a step that fails"
+[lab]
+replicas = 1
+[[method]]
+id = "cut"
+action = "fault network block --duration 0 --no-reset"
+[[method]]
+id = "kill-nobody"
+at = "500ms"
+action = "fault kill --replica no-such-replica"
+[[method]]
+id = "never"
+at = "1s"
+action = "wait 1s"
+[[expect]]
+name = "anything"
+after = "never"
+within = "1s"
+probe = { http = "/", status = 200 }
+[[rollback]]
+action = "fault clear --all"
+"#,
+    );
+    let out = experiment(
+        dir.path(),
+        &["run", file.to_str().unwrap(), "--journal", "j.json"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let j = journal(&dir.path().join("j.json"));
+    assert_eq!(j["status"], "aborted");
+    assert!(
+        j["reason"].as_str().unwrap().contains("kill-nobody"),
+        "{}",
+        j["reason"]
+    );
+    let run: Vec<&str> = j["run"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        run,
+        ["succeeded", "failed"],
+        "the method stopped at the failed step"
+    );
+    // The rollback cleared the network rule the first step added.
+    assert_eq!(j["rollbacks"][0]["status"], "succeeded");
+    assert!(
+        j["rollbacks"][0]["output"]
+            .as_str()
+            .unwrap()
+            .contains("cleared"),
+        "{}",
+        j["rollbacks"][0]
+    );
+}
+
+#[test]
+fn validation_names_file_line_and_key_before_any_lab_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "broken.toml",
+        r#"title = "broken"
+[[method]]
+id = "cut"
+at = "soon"
+action = "fault network blok"
+[[expect]]
+name = "e"
+after = "cutt"
+probe = { http = "/", stauts = 200 }
+"#,
+    );
+    let started = Instant::now();
+    for command in ["validate", "run"] {
+        let out = experiment(dir.path(), &[command, file.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "{command}: {err}");
+        assert!(err.contains("broken.toml:4: method[0].at"), "{err}");
+        assert!(
+            err.contains("broken.toml:5: method[0].action: unrecognized subcommand 'blok'"),
+            "{err}"
+        );
+        assert!(
+            err.contains("expect[0].after: no step has the id `cutt` (did you mean `cut`?)"),
+            "{err}"
+        );
+        assert!(err.contains("did you mean `status`"), "{err}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no lab was started"
+    );
+    let out = experiment(dir.path(), &["run", "no-such-experiment"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("not a built-in: startup"),
+        "{}",
+        text(&out)
+    );
+    let unknown = write(dir.path(), "unknown.toml", "title = \"x\"\ntitel = \"y\"\n");
+    let out = experiment(dir.path(), &["validate", unknown.to_str().unwrap()]);
+    assert!(
+        text(&out).contains("unknown.toml:2: titel: unknown key `titel`; did you mean `title`?"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn list_and_show_give_every_builtin_as_a_valid_starting_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = experiment(dir.path(), &["list"]);
+    let listed = text(&out);
+    for name in [
+        "startup",
+        "root",
+        "health",
+        "network-cut",
+        "credential-failure",
+        "hang-restart",
+        "hang-tcp-liveness",
+        "internal-load",
+        "autoscale",
+        "cascade",
+        "network-rule",
+        "bad-image",
+    ] {
+        assert!(listed.contains(name), "{name} listed: {listed}");
+        let shown = experiment(dir.path(), &["show", name]);
+        assert_eq!(shown.status.code(), Some(0));
+        let file = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&file, &shown.stdout).unwrap();
+        let valid = experiment(dir.path(), &["validate", file.to_str().unwrap()]);
+        assert_eq!(valid.status.code(), Some(0), "{}", text(&valid));
+    }
+    assert_eq!(
+        experiment(dir.path(), &["show", "nope"]).status.code(),
+        Some(2)
+    );
+}
+
+/// Spawns `chaoslab experiment run FILE [extra]` in the background.
+fn spawn_run(dir: &Path, file: &Path, extra: &[&str]) -> std::process::Child {
+    Command::new(BIN)
+        .args(["experiment", "run"])
+        .arg(file)
+        .args(extra)
+        .current_dir(dir)
+        .env_remove("CHAOSLAB_STATE_DIR")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(dir.join("run.out")).unwrap())
+        .stderr(std::fs::File::create(dir.join("run.err")).unwrap())
+        .spawn()
+        .expect("spawn")
+}
+
+fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut std::process::Child, within: Duration) -> Option<i32> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the experiment did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const LONG_CUT: &str = r#"
+title = "a long cut, interrupted"
+duration = "60s"
+[load]
+rate = "10/s"
+[[method]]
+id = "cut"
+at = "500ms"
+action = "fault network block --duration 0 --no-reset"
+[[method]]
+id = "much-later"
+at = "50s"
+action = "clear"
+[[expect]]
+name = "recovers"
+after = "much-later"
+within = "5s"
+probe = { http = "/", status = 200 }
+[[rollback]]
+action = "fault clear --all"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_mid_method_rolls_back_the_attached_labs_fault_and_exits_130() {
+    let lab = builder().start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "cut.toml", LONG_CUT);
+    let mut child = spawn_run(
+        dir.path(),
+        &file,
+        &[
+            "--attach",
+            lab.dir().to_str().unwrap(),
+            "--journal",
+            "j.json",
+        ],
+    );
+    // The fault is in place: the method is under way.
+    eventually(Duration::from_secs(30), "the cut is active", || async {
+        let faults = lab.api("/api/faults").await;
+        (faults.as_array().is_some_and(|f| !f.is_empty())).then_some(())
+    })
+    .await;
+    signal(child.id(), "INT");
+    let code = wait_exit(&mut child, Duration::from_secs(60));
+    let out = std::fs::read_to_string(dir.path().join("run.out")).unwrap_or_default();
+    assert_eq!(code, Some(130), "{out}");
+    let faults = lab.api("/api/faults").await;
+    assert_eq!(
+        faults,
+        serde_json::json!([]),
+        "the rollback cleared the fault"
+    );
+    let j = journal(&dir.path().join("j.json"));
+    assert_eq!(j["status"], "interrupted");
+    assert_eq!(j["rollbacks"][0]["status"], "succeeded");
+    assert_eq!(j["experiment"]["lab"], lab.dir().to_str().unwrap());
+    // The attached lab is the user's: it keeps running.
+    let r = lab.http.get(lab.ingress("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[test]
+fn sigterm_mid_method_stops_the_own_lab_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "cut.toml", LONG_CUT);
+    let labs = dir.path().join("labs");
+    let mut child = spawn_run(
+        dir.path(),
+        &file,
+        &["--keep-lab", labs.to_str().unwrap(), "--journal", "j.json"],
+    );
+    let marker = labs.to_str().unwrap().to_string();
+    // Wait until the method runs (its first step printed).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(dir.path().join("run.out"))
+        .unwrap_or_default()
+        .contains("step cut")
+    {
+        assert!(Instant::now() < deadline, "the method never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!processes_mentioning(&marker).is_empty(), "the lab runs");
+    signal(child.id(), "TERM");
+    let code = wait_exit(&mut child, Duration::from_secs(60));
+    let out = std::fs::read_to_string(dir.path().join("run.out")).unwrap_or_default();
+    assert_eq!(code, Some(130), "{out}");
+    let j = journal(&dir.path().join("j.json"));
+    assert_eq!(j["status"], "interrupted");
+    assert_eq!(j["rollbacks"][0]["status"], "succeeded");
+    // Lab, Redis, replicas and the load: all gone.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = processes_mentioning(&marker);
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left running: {left:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_chaostoolkit_file_runs_and_other_providers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "ctk.json",
+        r#"{
+  "title": "Chaos Toolkit: kill a replica, the platform restarts it",
+  "configuration": {"ingress": {"type": "env", "key": "CHAOSLAB_INGRESS_URL"}},
+  "steady-state-hypothesis": {"title": "serving", "probes": [
+    {"type": "probe", "name": "root-200", "tolerance": 200,
+     "provider": {"type": "http", "url": "${ingress}/", "timeout": 3}}]},
+  "method": [
+    {"type": "action", "name": "kill", "pauses": {"after": 2},
+     "provider": {"type": "process", "path": "chaoslab", "arguments": "fault kill --all"}},
+    {"type": "probe", "name": "health",
+     "provider": {"type": "http", "url": "${ingress}/health", "timeout": 3}}
+  ],
+  "rollbacks": []
+}"#,
+    );
+    // The process provider finds `chaoslab` on PATH, as under `chaos run`.
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(BIN)
+        .args(["experiment", "run", "ctk.json", "--journal", "j.json"])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let j = journal(&dir.path().join("j.json"));
+    let run: Vec<(&str, &str)> = j["run"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["activity"]["name"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        run,
+        [
+            ("kill", "succeeded"),
+            ("kill-2", "succeeded"),
+            ("health", "succeeded")
+        ]
+    );
+    assert_eq!(j["steady_states"]["after"]["steady_state_met"], true);
+
+    // The shipped example drives Toxiproxy through a python provider.
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/chaostoolkit/redis-cut.json");
+    let out = experiment(dir.path(), &["run", example.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("python provider (chaostoxi.proxy.actions.disable_proxy)"),
+        "{}",
+        text(&out)
+    );
+}
