@@ -613,3 +613,86 @@ fn a_chaostoolkit_file_runs_and_other_providers_are_refused() {
         text(&out)
     );
 }
+
+#[test]
+fn jobs_run_experiments_side_by_side_each_with_its_own_lab() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = r#"
+title = "short"
+duration = "3s"
+[lab]
+replicas = 1
+[load]
+rate = "10/s"
+[[method]]
+id = "pause"
+action = "wait 1s"
+[[expect]]
+name = "answers"
+after = "pause"
+within = "3s"
+probe = { http = "/", status = 200 }
+[[expect]]
+name = "no error"
+probe = { metric = "error_rate", equals = 0 }
+"#;
+    let a = write(dir.path(), "first.toml", short);
+    let b = write(dir.path(), "second.toml", short);
+    let out = experiment(
+        dir.path(),
+        &[
+            "run",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--jobs",
+            "2",
+            "--report-dir",
+            "reports",
+            "--journal",
+            "all.json",
+        ],
+    );
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{printed}");
+    // Lines of concurrent runs are prefixed with their experiment.
+    assert!(
+        printed.contains("[first] ") && printed.contains("[second] "),
+        "{printed}"
+    );
+    let all = journal(&dir.path().join("all.json"));
+    let all = all.as_array().expect("an array of journals");
+    assert_eq!(all.len(), 2);
+    let names: Vec<&str> = all
+        .iter()
+        .map(|j| {
+            assert_eq!(j["status"], "completed", "{}", j["reason"]);
+            j["experiment"]["name"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(names, ["first", "second"]);
+    for name in [
+        "first.journal.json",
+        "first.html",
+        "second.journal.json",
+        "second.html",
+        "junit.xml",
+    ] {
+        assert!(
+            dir.path().join("reports").join(name).exists(),
+            "{name} written"
+        );
+    }
+    // --html is for one experiment.
+    let out = experiment(
+        dir.path(),
+        &[
+            "run",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--html",
+            "x.html",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("use --report-dir"), "{}", text(&out));
+}
