@@ -213,7 +213,9 @@ async fn flow9_cascade_slow_then_timeouts_then_recovery() {
         &[
             "chaos",
             "load",
-            "high",
+            // Not high: its 1000 MB is over the 512 MiB limit, and replicas
+            // OOM-killed mid-phase answer fast 503s instead of slow 200s.
+            "low",
             "--duration",
             "30",
             "--all-replicas",
@@ -240,13 +242,13 @@ async fn flow9_cascade_slow_then_timeouts_then_recovery() {
         .await,
     );
     let slow = external_load(&lab, 8, 3).await;
-    let slow_ok = slow.iter().filter(|(s, _)| *s == 200).count();
-    assert!(slow_ok > 0, "still answering");
+    let slow_ok: Vec<(u16, Duration)> = slow.iter().copied().filter(|(s, _)| *s == 200).collect();
+    assert!(!slow_ok.is_empty(), "still answering");
     assert!(
-        median(&slow) >= median(&healthy) + Duration::from_millis(250),
+        median(&slow_ok) >= median(&healthy) + Duration::from_millis(250),
         "slow: p50 {:?} → {:?}",
         median(&healthy),
-        median(&slow)
+        median(&slow_ok)
     );
 
     // Then cut off: requests time out, replicas leave the ingress.
