@@ -277,6 +277,20 @@ async fn whole_run(probe: &Probe, observer: &Observer, phases: &Phases) -> Verdi
     match probe {
         // Judged by the runner once the load has stopped.
         Probe::Counter => (false, "not judged".into(), None),
+        // An event over the run: seen at least once.
+        Probe::Event(_) => {
+            tokio::select! {
+                _ = phases.method_done.cancelled() => {}
+                _ = phases.stop.cancelled() => {}
+            }
+            let since = observer.lock().method_start.unwrap_or(0.0);
+            let seen = observer.observe(probe, since).await;
+            (
+                seen.holds,
+                format!("{} during the run", seen.measured),
+                None,
+            )
+        }
         Probe::Metric(m) if m.metric.from_load() => {
             tokio::select! {
                 _ = phases.method_done.cancelled() => {}
