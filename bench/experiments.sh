@@ -19,9 +19,11 @@ if [ "$PROFILE" = release ]; then
 else
     cargo build -q --bin chaoslab
 fi
-BIN=$PWD/target/$PROFILE/chaoslab
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
+# A copy, so a rebuild during the rounds does not change what is measured.
+cp "$PWD/target/$PROFILE/chaoslab" "$DIR/chaoslab"
+BIN=$DIR/chaoslab
 
 echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $ROUNDS rounds, --jobs $JOBS, $PROFILE build"
 passed_rounds=0
