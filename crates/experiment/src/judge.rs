@@ -277,8 +277,8 @@ async fn whole_run(probe: &Probe, observer: &Observer, phases: &Phases) -> Verdi
     match probe {
         // Judged by the runner once the load has stopped.
         Probe::Counter => (false, "not judged".into(), None),
-        // An event over the run: seen at least once.
-        Probe::Event(_) => {
+        // An event or a log line over the run: seen at least once.
+        Probe::Event(_) | Probe::Log(_) => {
             tokio::select! {
                 _ = phases.method_done.cancelled() => {}
                 _ = phases.stop.cancelled() => {}

@@ -21,6 +21,8 @@ pub const MAX_SAMPLES: usize = 1_000_000;
 pub const MAX_GAUGES: usize = 16_000;
 /// Events kept.
 pub const MAX_EVENTS: usize = 10_000;
+/// Replica log lines kept (only when a probe looks at logs).
+pub const MAX_LOG_LINES: usize = 20_000;
 /// How often the lab's gauges are sampled.
 pub const GAUGE_PERIOD: Duration = Duration::from_millis(500);
 /// Load figures without a window look at this much of the recent past.
@@ -70,6 +72,14 @@ pub struct SeenEvent {
     pub data: Value,
 }
 
+/// A replica's log line as the run saw it.
+#[derive(Debug, Clone)]
+pub struct SeenLog {
+    pub t: f64,
+    pub replica: String,
+    pub line: String,
+}
+
 /// A step that started.
 #[derive(Debug, Clone)]
 pub struct StepMark {
@@ -87,6 +97,7 @@ pub struct Timeline {
     pub samples_dropped: u64,
     pub gauges: Vec<GaugePoint>,
     pub events: Vec<SeenEvent>,
+    pub logs: Vec<SeenLog>,
     pub marks: Vec<StepMark>,
     /// Start of the method (None before).
     pub method_start: Option<f64>,
@@ -242,6 +253,33 @@ impl Observer {
         }
     }
 
+    /// Follows the replicas' logs until `stop` (for `log` probes).
+    pub async fn follow_logs(&self, stop: CancellationToken) {
+        let observer = self.clone();
+        let stream = self
+            .client
+            .lines("/api/logs?follow=true&tail=0", move |line| {
+                if let Ok(l) = serde_json::from_str::<Value>(line)
+                    && let Some(text) = l["line"].as_str()
+                {
+                    let seen = SeenLog {
+                        t: observer.now(),
+                        replica: l["replica"].as_str().unwrap_or_default().to_string(),
+                        line: text.chars().take(2000).collect(),
+                    };
+                    let mut tl = observer.lock();
+                    if tl.logs.len() < MAX_LOG_LINES {
+                        tl.logs.push(seen);
+                    }
+                }
+                std::ops::ControlFlow::Continue(())
+            });
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = stream => {}
+        }
+    }
+
     /// Looks once: does `probe` hold now? Event probes look at events seen
     /// since `since` (seconds since the run started).
     pub async fn observe(&self, probe: &Probe, since: f64) -> Observation {
@@ -256,6 +294,21 @@ impl Observer {
                 });
                 let now = self.now();
                 self.metric_between(m, now - window.as_secs_f64(), now)
+            }
+            Probe::Log(l) => {
+                let tl = self.lock();
+                let found = tl.logs.iter().find(|seen| {
+                    seen.t >= since
+                        && seen.line.contains(&l.text)
+                        && l.replica.as_ref().is_none_or(|r| seen.replica.contains(r))
+                });
+                match found {
+                    Some(seen) => Observation::new(
+                        true,
+                        format!("logged by {} at +{:.1}s", seen.replica, seen.t - since),
+                    ),
+                    None => Observation::new(false, "no such log line yet"),
+                }
             }
             Probe::Counter => Observation::new(true, "judged at the end of the run"),
         }

@@ -8,6 +8,7 @@
 //!   with optional `data` fields and subject;
 //! - `metric`: a lab or background-load figure compared with a number,
 //!   optionally averaged over a window;
+//! - `log`: a replica's log line containing a text;
 //! - `invariant = "counter"`: no acknowledged increment of the service's
 //!   Redis counter lost.
 //!
@@ -23,6 +24,8 @@ pub enum Probe {
     Http(HttpProbe),
     Event(EventProbe),
     Metric(MetricProbe),
+    /// A replica logged a line containing this text.
+    Log(LogProbe),
     /// The Redis counter grew by at least the acknowledged `GET /` and at
     /// most the sent ones.
     Counter,
@@ -55,6 +58,15 @@ pub struct EventProbe {
     pub subject: Option<String>,
     /// The event's message contains this.
     pub message: Option<String>,
+}
+
+/// `{ log = "after one credential refresh", replica = "chaoslab--" }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogProbe {
+    /// Text the line contains.
+    pub text: String,
+    /// The replica's id contains this.
+    pub replica: Option<String>,
 }
 
 /// `{ metric = "ready_replicas", at_least = 1, window = "3s" }`.
@@ -198,6 +210,10 @@ impl Probe {
                 }
                 text
             }
+            Self::Log(l) => match &l.replica {
+                Some(r) => format!("log line on {r} containing {:?}", l.text),
+                None => format!("log line containing {:?}", l.text),
+            },
             Self::Counter => "counter: 200s to / ≤ increase ≤ sent to /".into(),
         }
     }
@@ -209,7 +225,7 @@ fn fmt_ms(d: Duration) -> String {
 
 /// Parses the inline table of a probe. Errors name the key at fault.
 pub fn parse(table: &toml::Table) -> Result<Probe, (String, String)> {
-    let kinds = ["http", "event", "metric", "invariant"];
+    let kinds = ["http", "event", "metric", "log", "invariant"];
     let present: Vec<&str> = kinds
         .iter()
         .copied()
@@ -219,6 +235,20 @@ pub fn parse(table: &toml::Table) -> Result<Probe, (String, String)> {
         ["http"] => parse_http(table).map(Probe::Http),
         ["event"] => parse_event(table).map(Probe::Event),
         ["metric"] => parse_metric(table).map(Probe::Metric),
+        ["log"] => {
+            check_keys(table, &["log", "replica"])?;
+            let text = string(table, "log")?.unwrap_or_default();
+            if text.is_empty() {
+                return Err((
+                    "log".into(),
+                    "the text to look for must not be empty".into(),
+                ));
+            }
+            Ok(Probe::Log(LogProbe {
+                text,
+                replica: string(table, "replica")?,
+            }))
+        }
         ["invariant"] => {
             check_keys(table, &["invariant"])?;
             match table["invariant"].as_str() {
@@ -231,7 +261,7 @@ pub fn parse(table: &toml::Table) -> Result<Probe, (String, String)> {
         }
         [] => Err((
             "probe".into(),
-            "a probe needs one of http, event, metric or invariant".into(),
+            "a probe needs one of http, event, metric, log or invariant".into(),
         )),
         _ => Err((
             "probe".into(),

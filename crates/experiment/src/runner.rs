@@ -196,6 +196,18 @@ impl<'a> Run<'a> {
                 async move { o.follow_events(stop).await }
             }),
         ];
+        let watches_logs = self
+            .exp
+            .expect
+            .iter()
+            .map(|e| &e.probe)
+            .chain(self.exp.steady_state.iter().map(|c| &c.probe))
+            .any(|p| matches!(p, Probe::Log(_)));
+        let mut tasks = tasks;
+        if watches_logs {
+            let (o, stop) = (observer.clone(), recording.clone());
+            tasks.push(tokio::spawn(async move { o.follow_logs(stop).await }));
+        }
         let actions = ActionRunner::new(
             self.opts.exe.clone(),
             lab.state_dir.clone(),
