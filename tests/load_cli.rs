@@ -128,9 +128,12 @@ async fn configuration_errors_name_the_flag() {
         (&["--threshold", "p95"][..], "--threshold"),
         (&["--rate", "fast"][..], "--rate"),
         (&["-H", "https://127.0.0.1:1"][..], "--host"),
+        (&["--rate", "1e-20/s"][..], "--rate"),
+        (&["--users", "3", "--spawn-rate", "1e-19"][..], "--spawn-rate"),
     ] {
         let run = load(args).await;
-        assert_eq!(run.code, Some(1), "{args:?}");
+        assert_eq!(run.code, Some(2), "{args:?}");
+        assert!(run.stderr.contains("configuration error"), "{}", run.stderr);
         assert!(run.stderr.contains(flag), "{args:?}: {}", run.stderr);
         assert!(!run.stdout.contains("Aggregated"), "nothing ran");
     }

@@ -1,5 +1,6 @@
 //! `chaoslab load`: hands the parsed flags to `chaoslab-load` and maps the
-//! threshold verdict to the exit status (0 all hold, 1 any fails).
+//! threshold verdict to the exit status (0 all hold, 1 any fails, 2 a
+//! configuration mistake, reported before anything is sent).
 
 use std::process::ExitCode;
 
@@ -7,7 +8,14 @@ pub use chaoslab_load::LoadArgs;
 
 /// Runs the load test; configuration and report errors become `Err`.
 pub async fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
-    let passed = chaoslab_load::main(args).await?;
+    let passed = match chaoslab_load::main(args).await {
+        Ok(passed) => passed,
+        Err(e @ chaoslab_load::LoadError::Config { .. }) => {
+            eprintln!("chaoslab: configuration error: {e} (see --help)");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(if passed {
         ExitCode::SUCCESS
     } else {

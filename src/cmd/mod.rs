@@ -12,7 +12,8 @@ pub mod serve;
 
 /// Command-line and environment errors: `--help` and `--version` print and
 /// exit 0; anything else is one line naming the flag (and so the variable)
-/// and exit status 1, so a misconfigured container fails fast and clearly.
+/// and exit status 2 (bad input, as clap's own convention), so a
+/// misconfigured container fails fast and clearly.
 pub fn exit_on_parse_error(err: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     match err.kind() {
@@ -30,7 +31,7 @@ pub fn exit_on_parse_error(err: clap::Error) -> ExitCode {
                 .unwrap_or("invalid arguments")
                 .trim_start_matches("error: ");
             eprintln!("chaoslab: configuration error: {line} (see --help)");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `chaoslab serve`: validate the configuration (exit 1 naming the variable
+//! `chaoslab serve`: validate the configuration (exit 2 naming the variable
 //! when something is wrong), start telemetry, bind, serve until SIGTERM /
 //! Ctrl-C (or until the lab that started us is gone), drain, exit 0.
 
@@ -15,7 +15,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(err) => {
             eprintln!("chaoslab serve: configuration error: {err}");
-            return Ok(ExitCode::FAILURE);
+            return Ok(ExitCode::from(2));
         }
     };
     let mut telemetry_config = TelemetryConfig::new(
@@ -30,7 +30,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Ok(format) => format,
         Err(err) => {
             eprintln!("chaoslab serve: configuration error: {err}");
-            return Ok(ExitCode::FAILURE);
+            return Ok(ExitCode::from(2));
         }
     };
     telemetry_config.otlp_endpoint = args
@@ -45,7 +45,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Ok(t) => t,
         Err(err) => {
             eprintln!("chaoslab serve: configuration error: {err}");
-            return Ok(ExitCode::FAILURE);
+            return Ok(ExitCode::from(2));
         }
     };
     let render = {

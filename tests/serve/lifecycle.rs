@@ -43,13 +43,13 @@ fn bad_configuration_exits_1_naming_the_variable() {
 }
 
 #[test]
-fn exit_status_of_bad_configuration_is_1() {
+fn exit_status_of_bad_configuration_is_2() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_chaoslab"))
         .arg("serve")
         .env("REDIS_PORT", "invalid")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("REDIS_PORT"), "{stderr}");
 }

@@ -12,6 +12,11 @@ use crate::plan::{Plan, Unit};
 use crate::scenario::{Scenario, Task, TaskMix};
 use crate::threshold::Threshold;
 
+/// Users started per second, at least (one every 17 minutes).
+const MIN_SPAWN_RATE: f64 = 0.001;
+/// … and at most.
+const MAX_SPAWN_RATE: f64 = 100_000.0;
+
 const MODELS: &str = "\
 Load models and what they measure:
   closed (--users, --plan \"10,30s;…\", --scenario): Locust's model. Each user
@@ -173,8 +178,14 @@ impl LoadArgs {
             if users == 0 {
                 return Err(LoadError::config("--users", "must be at least 1"));
             }
-            if !(self.spawn_rate > 0.0 && self.spawn_rate.is_finite()) {
-                return Err(LoadError::config("--spawn-rate", "must be more than 0"));
+            if !(MIN_SPAWN_RATE..=MAX_SPAWN_RATE).contains(&self.spawn_rate) {
+                return Err(LoadError::config(
+                    "--spawn-rate",
+                    format!(
+                        "must be from {MIN_SPAWN_RATE} to {MAX_SPAWN_RATE} users per second, not {}",
+                        self.spawn_rate
+                    ),
+                ));
             }
             let ramp = Duration::from_secs_f64(f64::from(users) / self.spawn_rate);
             Model::Closed(Plan::ramp_and_hold(

@@ -1,6 +1,7 @@
 //! Unit tests of the two-stage command line: flags → validated config.
 
 use clap::Parser;
+use proptest::strategy::Strategy;
 
 use super::*;
 use crate::config::Model;
@@ -83,4 +84,42 @@ fn tasks_replace_the_mix() {
     let c = config(&["--task", "GET /fast", "--task", "3 GET /slow", "-u", "1"]).expect("c");
     assert_eq!(c.mix.tasks.len(), 2);
     assert_eq!(c.mix.total_weight(), 4);
+}
+
+#[test]
+fn tiny_rates_and_spawn_rates_are_refused_not_panics() {
+    let err = config(&["--users", "5", "--spawn-rate", "1e-19"]).unwrap_err();
+    assert!(err.to_string().contains("--spawn-rate"), "{err}");
+    let err = config(&["--rate", "1e-20/s"]).unwrap_err();
+    assert!(err.to_string().contains("lowest rate"), "{err}");
+    assert!(config(&["--users", "5", "--spawn-rate", "inf"]).is_err());
+    assert!(config(&["--users", "5", "--spawn-rate", "NaN"]).is_err());
+    assert!(config(&["--plan", "1e-20/s,10s"]).is_err());
+}
+
+proptest::proptest! {
+    /// Whatever a user types as a number, validation answers (Ok or one
+    /// error naming the flag); it never panics.
+    #[test]
+    fn any_value_of_any_numeric_flag_is_validated_without_panic(
+        flag in proptest::sample::select(vec![
+            "--users", "--spawn-rate", "--run-time", "--wait", "--plan", "--rate",
+            "--connections", "--max-in-flight", "--threads", "--timeout",
+            "--stop-timeout", "--live-interval", "--threshold", "--task",
+        ]),
+        value in proptest::prop_oneof![
+            "\\PC{0,24}",
+            proptest::num::f64::ANY.prop_map(|v| v.to_string()),
+            proptest::num::i64::ANY.prop_map(|v| v.to_string()),
+            proptest::num::f64::ANY.prop_map(|v| format!("{v}/s")),
+        ],
+    ) {
+        let mut args = vec![flag, value.as_str()];
+        if flag == "--spawn-rate" {
+            args.extend(["--users", "3"]);
+        }
+        if let Err(e) = config(&args) {
+            proptest::prop_assert!(!e.to_string().is_empty());
+        }
+    }
 }

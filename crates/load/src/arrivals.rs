@@ -115,7 +115,9 @@ async fn arrive(
             continue;
         }
         let next = match last {
-            Some(prev) => prev + Duration::from_secs_f64(1.0 / per_sec),
+            // A ramp passes through tiny rates: at most an hour between
+            // two arrivals (the rate is re-read at least that often).
+            Some(prev) => prev + Duration::from_secs_f64((1.0 / per_sec).min(3600.0)),
             None => Instant::now(),
         };
         if next > Instant::now() {

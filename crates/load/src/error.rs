@@ -1,7 +1,8 @@
 //! The one error type of the load generator. Configuration mistakes are
 //! caught before any request is sent and name the flag to fix; report
 //! writing errors name the file. The binary turns them into one line and
-//! exit status 1 (thresholds that fail are not errors: see `threshold`).
+//! exit status 2 for configuration mistakes, 1 otherwise (thresholds that
+//! fail are not errors: see `threshold`).
 
 use std::path::PathBuf;
 

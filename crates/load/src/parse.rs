@@ -113,6 +113,11 @@ pub fn wait_range(text: &str) -> Result<WaitRange, String> {
     Ok(WaitRange { min, max })
 }
 
+/// Highest arrival rate, requests per second.
+pub const MAX_RATE: f64 = 10_000_000.0;
+/// Lowest arrival rate above 0, requests per second.
+pub const MIN_RATE: f64 = 0.001;
+
 /// Parses an arrival rate in requests per second: `100/s`, `100`,
 /// `6000/m`, `2.5/s`.
 pub fn rate(text: &str) -> Result<f64, String> {
@@ -134,8 +139,13 @@ pub fn rate(text: &str) -> Result<f64, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a rate (e.g. 100/s)"))?;
     let per_sec = value / per;
-    if !per_sec.is_finite() || !(0.0..=10_000_000.0).contains(&per_sec) {
+    if !per_sec.is_finite() || !(0.0..=MAX_RATE).contains(&per_sec) {
         return Err(format!("`{text}` is out of range (0 to 10000000/s)"));
+    }
+    if per_sec > 0.0 && per_sec < MIN_RATE {
+        return Err(format!(
+            "`{text}` is below the lowest rate, 0.001/s (one request every 17 minutes)"
+        ));
     }
     Ok(per_sec)
 }
@@ -184,5 +194,29 @@ mod tests {
         assert_eq!(rate("6000/m"), Ok(100.0));
         assert!(rate("fast").is_err());
         assert!(rate("1/d").is_err());
+        assert_eq!(rate("0/s"), Ok(0.0), "0 pauses a plan");
+        assert!(rate("1e-20/s").is_err(), "below the lowest rate");
+        assert!(rate("1e30/s").is_err());
+        assert!(rate("NaN").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_errs_never_panics(text in "\\PC{0,40}") {
+            let _ = duration(&text);
+            let _ = wait_range(&text);
+            if let Ok(r) = rate(&text) {
+                proptest::prop_assert!(r == 0.0 || (MIN_RATE..=MAX_RATE).contains(&r));
+            }
+        }
+
+        #[test]
+        fn numbers_with_units_stay_in_range(n in proptest::num::f64::ANY, unit in "(ms|s|m|h|/s|/m|/h|)") {
+            let text = format!("{n}{unit}");
+            if let Ok(d) = duration(&text) {
+                proptest::prop_assert!(d.as_secs_f64() <= 1.0e9);
+            }
+            let _ = rate(&text);
+        }
     }
 }
