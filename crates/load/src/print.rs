@@ -139,17 +139,24 @@ pub fn summary(report: &Report) -> String {
     out
 }
 
-/// One line per threshold, then the verdict.
+/// One line per threshold, then the verdict. A threshold with nothing
+/// measured shows `no requests` (the run finished none) or `no data`.
 pub fn thresholds(report: &Report) -> String {
     let mut out = String::new();
     if report.thresholds.is_empty() {
         return out;
     }
     let _ = writeln!(out, "\nThresholds:");
+    let nothing = if report.aggregated.requests == 0 {
+        "no requests"
+    } else {
+        "no data"
+    };
     for t in &report.thresholds {
         let actual = t
             .actual
-            .map_or("no data".to_owned(), |v| format!("{v:.2} {}", t.unit));
+            .filter(|v| v.is_finite())
+            .map_or(nothing.to_owned(), |v| format!("{v:.2} {}", t.unit));
         let mark = if t.passed { "ok  " } else { "FAIL" };
         let _ = writeln!(out, "  {mark} {:<20} actual {actual}", t.expression);
     }
@@ -213,5 +220,66 @@ mod tests {
             open.contains("rate   200.0/s") && open.contains("in flight     3"),
             "{open}"
         );
+    }
+
+    fn empty_report(thresholds: Vec<crate::report::ThresholdResult>) -> Report {
+        let aggregated = crate::report::EndpointReport {
+            method: String::new(),
+            name: "Aggregated".into(),
+            requests: 0,
+            failures: 0,
+            failure_percent: 0.0,
+            median_ms: None,
+            avg_ms: None,
+            min_ms: None,
+            max_ms: None,
+            avg_size: 0.0,
+            rps: 0.0,
+            failures_per_sec: 0.0,
+            percentiles: Vec::new(),
+            status_codes: Default::default(),
+        };
+        Report {
+            target: "http://127.0.0.1:9".into(),
+            model: "closed".into(),
+            scenario: None,
+            plan: "1 user".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            duration_secs: 0.5,
+            interrupted: true,
+            endpoints: Vec::new(),
+            aggregated,
+            failures: Vec::new(),
+            history: Vec::new(),
+            history_interval_secs: 1.0,
+            generator: Default::default(),
+            thresholds,
+        }
+    }
+
+    #[test]
+    fn thresholds_of_a_run_without_requests_say_so() {
+        let mut report = empty_report(Vec::new());
+        let thresholds = ["errors<1%", "p95<1s", "rps<10"]
+            .map(|t| crate::threshold::Threshold::parse(t).expect(t));
+        crate::judge(&mut report, &thresholds);
+        let out = thresholds_text(&report);
+        assert!(!out.contains("NaN"), "{out}");
+        assert!(
+            out.contains("FAIL errors<1%            actual no requests"),
+            "{out}"
+        );
+        assert!(
+            out.contains("FAIL p95<1s               actual no requests"),
+            "{out}"
+        );
+        assert!(out.contains("ok   rps<10"), "{out}");
+        assert!(out.contains("2 of 3 thresholds FAILED"), "{out}");
+        let summary = summary(&report);
+        assert!(!summary.contains("NaN"), "{summary}");
+    }
+
+    fn thresholds_text(report: &Report) -> String {
+        thresholds(report)
     }
 }

@@ -96,7 +96,9 @@ impl Threshold {
             Metric::Errors => value
                 .trim_end_matches('%')
                 .parse::<f64>()
-                .map_err(|_| format!("`{text}`: `{value}` is not a percentage"))?,
+                .ok()
+                .filter(|p| (0.0..=100.0).contains(p))
+                .ok_or_else(|| format!("`{text}`: `{value}` is not a percentage from 0 to 100"))?,
             Metric::Rps => parse::rate(value).map_err(|e| format!("`{text}`: {e}"))?,
         };
         Ok(Self {
@@ -107,19 +109,24 @@ impl Threshold {
         })
     }
 
-    /// The measured value on `row`, in the threshold's unit.
+    /// The measured value on `row`, in the threshold's unit; `None` when
+    /// nothing was measured: no request finished (an error rate of 0
+    /// failures in 0 requests is no rate at all), or the value is not a
+    /// number.
     pub fn actual(&self, row: &EndpointReport) -> Option<f64> {
         match self.metric {
             Metric::Percentile(q) => interpolate(row, q),
             Metric::Avg => row.avg_ms,
             Metric::Max => row.max_ms,
-            Metric::Errors => Some(row.failure_percent),
+            Metric::Errors => (row.requests > 0).then_some(row.failure_percent),
             Metric::Rps => Some(row.rps),
         }
+        .filter(|v| v.is_finite())
     }
 
-    /// Judges the threshold on `row`. No data fails latency thresholds
-    /// (nothing was measured) and passes `errors<…`.
+    /// Judges the threshold on `row`. No data fails every threshold,
+    /// whatever its operator: a run without requests proves no latency
+    /// and no error rate (`rps` is measured, as 0).
     pub fn evaluate(&self, row: &EndpointReport) -> ThresholdResult {
         let actual = self.actual(row);
         let passed = actual.is_some_and(|v| match self.op {
@@ -243,5 +250,87 @@ mod tests {
                 .evaluate(&empty)
                 .passed
         );
+    }
+
+    /// The aggregated row of a run that sent nothing.
+    fn no_requests() -> EndpointReport {
+        EndpointReport {
+            requests: 0,
+            failures: 0,
+            failure_percent: 0.0,
+            median_ms: None,
+            avg_ms: None,
+            min_ms: None,
+            max_ms: None,
+            rps: 0.0,
+            failures_per_sec: 0.0,
+            percentiles: Vec::new(),
+            ..row()
+        }
+    }
+
+    #[test]
+    fn an_error_rate_without_requests_is_no_data_and_fails() {
+        for text in ["errors<1%", "errors<=100%", "errors>0%", "errors>=0%"] {
+            let verdict = Threshold::parse(text).expect(text).evaluate(&no_requests());
+            assert_eq!(verdict.actual, None, "{text}: no requests, no rate");
+            assert!(!verdict.passed, "{text}: nothing was measured");
+        }
+        // A rate computed as NaN elsewhere is no data either.
+        let mut nan = row();
+        nan.failure_percent = f64::NAN;
+        let verdict = Threshold::parse("errors<1%").expect("t").evaluate(&nan);
+        assert_eq!((verdict.actual, verdict.passed), (None, false));
+        // rps is still measured: zero requests per second.
+        let verdict = Threshold::parse("rps<1")
+            .expect("t")
+            .evaluate(&no_requests());
+        assert_eq!((verdict.actual, verdict.passed), (Some(0.0), true));
+    }
+
+    #[test]
+    fn error_rates_must_be_percentages() {
+        for text in [
+            "errors<NaN%",
+            "errors<nan",
+            "errors<inf%",
+            "errors<-1%",
+            "errors<101%",
+            "errors<1e400%",
+        ] {
+            let err = Threshold::parse(text).expect_err(text);
+            assert!(err.contains("0 to 100"), "{text}: {err}");
+        }
+        for text in ["errors<0%", "errors<=100%", "errors<0.5"] {
+            Threshold::parse(text).expect(text);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_expression_parses_to_a_finite_limit_or_an_error(
+            metric in proptest::prop_oneof![
+                proptest::strategy::Just("errors".to_string()),
+                proptest::strategy::Just("p95".to_string()),
+                proptest::strategy::Just("rps".to_string()),
+                "\\PC{0,6}",
+            ],
+            op in proptest::prop_oneof!["<", "<=", ">", ">=", "\\PC{0,2}"],
+            value in proptest::prop_oneof![
+                "-?[0-9]{0,4}(\\.[0-9]{0,3})?(e[+-]?[0-9]{1,3})?%?",
+                "(?i)(nan|inf|infinity|-inf)%?",
+                "\\PC{0,12}",
+            ],
+        ) {
+            let text = format!("{metric}{op}{value}");
+            if let Ok(t) = Threshold::parse(&text) {
+                proptest::prop_assert!(t.limit.is_finite(), "{text}: {t:?}");
+                if t.metric == Metric::Errors {
+                    proptest::prop_assert!((0.0..=100.0).contains(&t.limit), "{text}: {t:?}");
+                }
+                let verdict = t.evaluate(&no_requests());
+                proptest::prop_assert!(verdict.actual.is_none_or(f64::is_finite));
+            }
+        }
     }
 }
