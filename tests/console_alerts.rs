@@ -1,7 +1,9 @@
 //! The seed's alert rules, test-sized: a burst of HTTP 5xx through the
 //! ingress makes the 5xx rule fire, and it resolves once the window has
 //! passed without errors; both transitions are lab events (printed by
-//! `chaoslab events`) and both are POSTed to the configured webhook.
+//! `chaoslab events`) and both are POSTed to the configured webhook, whose
+//! URL (it holds a secret) shows in no output of the lab. Out-of-range
+//! alert settings stop `chaoslab up` before anything starts.
 
 mod fault_support;
 mod lab_support;
@@ -15,12 +17,13 @@ use lab_support::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_5xx_burst_fires_the_alert_and_it_resolves_with_webhook_calls() {
-    // A webhook receiver on loopback.
+    // A webhook receiver on loopback, at a URL holding a secret.
+    const SECRET: &str = "hookS3cretT0ken";
     let received = Arc::new(Mutex::new(Vec::<Value>::new()));
     let app = {
         let received = received.clone();
         axum::Router::new().route(
-            "/hook",
+            &format!("/hook/{SECRET}"),
             axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
                 let received = received.clone();
                 async move {
@@ -31,7 +34,10 @@ async fn a_5xx_burst_fires_the_alert_and_it_resolves_with_webhook_calls() {
         )
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    let hook = format!(
+        "http://{}/hook/{SECRET}?token={SECRET}",
+        listener.local_addr().unwrap()
+    );
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let lab = fault_support::fault_lab()
@@ -102,4 +108,63 @@ async fn a_5xx_burst_fires_the_alert_and_it_resolves_with_webhook_calls() {
         text.contains("AlertFiring") && text.contains("AlertResolved"),
         "{text}"
     );
+
+    // The secret is in no event, status or output of the lab.
+    let status = lab.cli(&["status"]).await;
+    let status_json = lab.cli(&["status", "--json"]).await;
+    for (what, out) in [
+        ("events", events),
+        ("status", status),
+        ("status --json", status_json),
+    ] {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains(SECRET), "{what} shows the webhook URL: {all}");
+    }
+    let api_status = lab.api("/api/status").await.to_string();
+    assert!(
+        !api_status.contains(SECRET),
+        "/api/status shows the webhook URL"
+    );
+    let output = lab.output();
+    assert!(!output.contains(SECRET), "chaoslab up printed it: {output}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_alert_settings_stop_the_lab_before_it_starts() {
+    for (key, value, message) in [
+        (
+            "rules",
+            r#"[{ name = "wide", kind = "error_count", more_than = 5, window_seconds = 9223372036854775 }]"#,
+            "window_seconds (9223372036854775) must be 1..=900",
+        ),
+        (
+            "evaluate_every_seconds",
+            "0",
+            "evaluate_every_seconds (0) must be 1..=900",
+        ),
+        (
+            "webhook_url",
+            r#""ftp://user:hookS3cretT0ken@127.0.0.1/hookS3cretT0ken""#,
+            "webhook_url ftp://127.0.0.1:",
+        ),
+    ] {
+        let mut lab = lab_support::builder()
+            .set("alerts", key, value)
+            .no_wait()
+            .start()
+            .await;
+        let code = lab.wait_exit(Duration::from_secs(30)).await;
+        let output = lab.output();
+        assert_ne!(code, Some(0), "{key} = {value} was accepted: {output}");
+        assert!(output.contains(message), "{key} = {value}: {output}");
+        assert!(!output.contains("hookS3cretT0ken"), "{output}");
+        assert!(
+            !lab.state_dir().join("lab.json").exists(),
+            "the lab started anyway"
+        );
+    }
 }
