@@ -1,5 +1,5 @@
 //! Start-up and shutdown as a container platform sees them: bad
-//! configuration exits 1 with one line naming the variable; SIGTERM lets
+//! configuration exits 2 with one line naming the variable; SIGTERM lets
 //! in-flight requests finish and exits 0; Redis down at start is not fatal.
 
 use std::time::Duration;
@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::common::{RedisServer, Service, free_port, http};
 
 #[test]
-fn bad_configuration_exits_1_naming_the_variable() {
+fn bad_configuration_exits_2_naming_the_variable() {
     for (var, value) in [
         ("REDIS_PORT", "invalid"),
         ("APP_PORT", "99999"),
@@ -18,12 +18,14 @@ fn bad_configuration_exits_1_naming_the_variable() {
         ("REDIS_SOCKET_TIMEOUT", "soon"),
         ("TELEMETRY_SAMPLING_RATE", "2"),
         ("APP_HOST", "not-an-ip"),
+        // Chaos open to the network without a token.
+        ("APP_HOST", "0.0.0.0"),
     ] {
         let mut svc = Service::builder().env(var, value).spawn();
         let exit = svc.wait_exit(Duration::from_secs(20));
         assert_eq!(
             exit.and_then(|s| s.code()),
-            Some(1),
+            Some(2),
             "{var}={value}: exit status"
         );
         let logs = svc.logs();

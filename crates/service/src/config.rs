@@ -14,11 +14,12 @@ use clap::Args;
 /// variable in brackets; a flag wins over its variable.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on (loopback by default; a container sets
+    /// 0.0.0.0, and then chaos needs CHAOS_API_TOKEN).
     #[arg(
         long,
         env = "APP_HOST",
-        default_value = "0.0.0.0",
+        default_value = "127.0.0.1",
         help_heading = "Service"
     )]
     pub app_host: String,
@@ -182,6 +183,10 @@ pub struct ServeArgs {
         help_heading = "Chaos"
     )]
     pub chaos_api_token: Option<String>,
+    /// Serve the chaos endpoints without a token on a non-loopback
+    /// address (anyone who reaches the port can then break the service).
+    #[arg(long, env = "CHAOS_ALLOW_UNAUTHENTICATED", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set, help_heading = "Chaos")]
+    pub chaos_allow_unauthenticated: bool,
     /// Largest memory_mb a load may ask for.
     #[arg(
         long,
@@ -369,6 +374,19 @@ impl ServeArgs {
                 "an empty token would protect nothing; unset it instead",
             ));
         }
+        if self.chaos_enabled
+            && self.chaos_api_token.is_none()
+            && !ip.is_loopback()
+            && !self.chaos_allow_unauthenticated
+        {
+            return Err(ConfigError::new(
+                "CHAOS_API_TOKEN",
+                "(unset)",
+                format!(
+                    "the chaos endpoints would be open to anyone who reaches APP_HOST={ip}: set CHAOS_API_TOKEN, or CHAOS_ENABLED=false, or CHAOS_ALLOW_UNAUTHENTICATED=true to accept that"
+                ),
+            ));
+        }
         Ok(Config {
             listen: std::net::SocketAddr::new(ip, self.app_port),
             replica_id,
@@ -533,6 +551,33 @@ mod tests {
         assert_eq!(redis.backoff_cap, Duration::from_secs(3));
         assert_eq!(cfg.health_cache_ttl, Duration::from_secs(5));
         assert_eq!(cfg.listen.port(), 8000);
+    }
+
+    #[test]
+    fn chaos_off_loopback_needs_a_token_or_an_explicit_opt_out() {
+        assert!(
+            parse(&[]).validate().unwrap().listen.ip().is_loopback(),
+            "loopback by default"
+        );
+        let err = parse(&["--app-host", "0.0.0.0"]).validate().unwrap_err();
+        assert_eq!(err.variable, "CHAOS_API_TOKEN");
+        assert!(
+            err.to_string().contains("CHAOS_ALLOW_UNAUTHENTICATED=true"),
+            "{err}"
+        );
+        for ok in [
+            &["--app-host", "0.0.0.0", "--chaos-api-token", "s3cret-token"][..],
+            &["--app-host", "0.0.0.0", "--chaos-enabled", "false"][..],
+            &[
+                "--app-host",
+                "0.0.0.0",
+                "--chaos-allow-unauthenticated",
+                "true",
+            ][..],
+            &["--app-host", "::1"][..],
+        ] {
+            assert!(parse(ok).validate().is_ok(), "{ok:?}");
+        }
     }
 
     #[test]
