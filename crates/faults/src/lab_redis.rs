@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use chaoslab_lab::redis_server::{RedisServer, SERVICE_USER, find_executable};
-use chaoslab_lab::resp::{AdminConnection, Reply};
+use chaoslab_lab::redis_server::{
+    AdminConnection, AdminError, RedisServer, SERVICE_USER, find_executable,
+};
 use chaoslab_lab::spawner::{DeathSignal, Spawner, signal};
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
@@ -153,8 +154,7 @@ impl LabRedis {
                 )));
             }
             if let Ok(mut conn) = self.admin_with(Duration::from_millis(500)).await
-                && let Ok(Reply::Value(pong)) = conn.command(&["PING"]).await
-                && pong == "PONG"
+                && conn.ping().await.is_ok()
             {
                 break;
             }
@@ -186,7 +186,8 @@ impl LabRedis {
         !matches!(*self.process.lock().await, Process::Stopped)
     }
 
-    async fn admin_with(&self, timeout: Duration) -> std::io::Result<AdminConnection> {
+    /// An admin connection to redis-server itself (never the fault proxy).
+    async fn admin_with(&self, timeout: Duration) -> Result<AdminConnection, AdminError> {
         AdminConnection::connect(self.addr, Some(&self.admin_password), timeout).await
     }
 
@@ -196,12 +197,10 @@ impl LabRedis {
             .map_err(|e| FaultError::Failed(format!("cannot reach the lab's Redis as admin: {e}")))
     }
 
-    async fn run(&self, conn: &mut AdminConnection, args: &[&str]) -> Result<String, FaultError> {
-        match conn.command(args).await {
-            Ok(Reply::Value(v)) => Ok(v),
-            Ok(Reply::Error(e)) => Err(FaultError::Failed(format!("redis {}: {e}", args[0]))),
-            Err(e) => Err(FaultError::Failed(format!("redis {}: {e}", args[0]))),
-        }
+    async fn run(&self, conn: &mut AdminConnection, args: &[&str]) -> Result<(), FaultError> {
+        conn.query::<()>(args)
+            .await
+            .map_err(|e| FaultError::Failed(e.to_string()))
     }
 
     /// Sets the service user's ACL password (all other rights unchanged:

@@ -14,8 +14,9 @@ use chaoslab_faults::registry::{Ending, Outcome};
 use chaoslab_faults::{Faults, LabRedis, REDIS_PROXY};
 use chaoslab_lab::config::FileConfig;
 use chaoslab_lab::platform::{Platform, RedisEndpoint};
-use chaoslab_lab::redis_server::{RedisOptions, RedisServer, SERVICE_USER, find_executable};
-use chaoslab_lab::resp::{AdminConnection, Reply};
+use chaoslab_lab::redis_server::{
+    AdminConnection, RedisOptions, RedisServer, SERVICE_USER, find_executable,
+};
 use chaoslab_lab::spawner::Spawner;
 use chaoslab_lab::{LabConfig, Overrides};
 use http_body_util::BodyExt;
@@ -104,7 +105,7 @@ async fn ping(addr: std::net::SocketAddr, password: Option<&str>) -> bool {
     else {
         return false;
     };
-    matches!(conn.command(&["PING"]).await, Ok(Reply::Value(v)) if v == "PONG")
+    conn.ping().await.is_ok()
 }
 
 fn reasons(platform: &Platform) -> Vec<(String, String)> {
@@ -276,10 +277,9 @@ async fn auth_revoke_rotates_the_acl_password_and_restore_publishes_it() {
         let mut conn = AdminConnection::connect(rig.redis_addr, None, Duration::from_secs(2))
             .await
             .unwrap();
-        conn.command(&["AUTH", SERVICE_USER, password])
+        conn.query::<()>(&["AUTH", SERVICE_USER, password])
             .await
-            .unwrap()
-            == Reply::Value("OK".into())
+            .is_ok()
     };
     assert!(auth(&old).await);
     let registry = rig.faults.registry();
@@ -324,7 +324,7 @@ async fn redis_stop_and_clear_restarts_it_with_its_data() {
     let mut conn = AdminConnection::connect(rig.redis_addr, Some(&pw), Duration::from_secs(2))
         .await
         .unwrap();
-    conn.command(&["SET", "kept", "yes"]).await.unwrap();
+    conn.query::<()>(&["SET", "kept", "yes"]).await.unwrap();
     drop(conn);
     let registry = rig.faults.registry();
     let Outcome::Injected(fault) = registry
@@ -341,20 +341,17 @@ async fn redis_stop_and_clear_restarts_it_with_its_data() {
     let mut conn = AdminConnection::connect(rig.redis_addr, Some(&pw), Duration::from_secs(2))
         .await
         .unwrap();
-    assert_eq!(
-        conn.command(&["GET", "kept"]).await.unwrap(),
-        Reply::Value("yes".into())
-    );
+    assert_eq!(conn.query::<String>(&["GET", "kept"]).await.unwrap(), "yes");
     // The service user exists again with the file's password.
     let password = std::fs::read_to_string(&rig.password_file).unwrap();
     let mut conn = AdminConnection::connect(rig.redis_addr, None, Duration::from_secs(2))
         .await
         .unwrap();
     assert_eq!(
-        conn.command(&["AUTH", SERVICE_USER, &password])
+        conn.query::<String>(&["AUTH", SERVICE_USER, &password])
             .await
             .unwrap(),
-        Reply::Value("OK".into())
+        "OK"
     );
     // A restart is a one-shot: done and not listed.
     let (status, restart) = api(

@@ -23,7 +23,6 @@ pub mod probe;
 pub mod redis_server;
 pub mod render;
 mod resources;
-pub mod resp;
 pub mod revision;
 pub mod spawner;
 pub mod state;

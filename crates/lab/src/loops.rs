@@ -11,8 +11,7 @@ use chaoslab_ingress::{MetricsSnapshot, latency_quantile_ms};
 use crate::autoscaler::{Autoscaler, Policy};
 use crate::config::secs;
 use crate::platform::{Phase, Platform, ReplicaStatus};
-use crate::redis_server::AdminTarget;
-use crate::resp::{AdminConnection, Reply};
+use crate::redis_server::{AdminConnection, AdminTarget};
 use crate::timeseries::{Point, ReplicaPoint};
 
 /// Runs the autoscaler every period on the active revision.
@@ -178,12 +177,11 @@ async fn ping(conn: &mut Option<AdminConnection>, target: &AdminTarget) -> bool 
         .ok();
     }
     let Some(c) = conn.as_mut() else { return false };
-    match c.command(&["PING"]).await {
-        Ok(Reply::Value(pong)) if pong == "PONG" => true,
-        _ => {
-            *conn = None;
-            false
-        }
+    if c.ping().await.is_ok() {
+        true
+    } else {
+        *conn = None;
+        false
     }
 }
 

@@ -3,16 +3,19 @@
 //! an ACL user `chaoslab` for the service whose password sits in an
 //! owner-only file (the service reads it through REDIS_PASSWORD_FILE, as it
 //! would read a mounted secret). Started first, up when it answers PING.
+//!
+//! The lab's own admin connection ([`AdminConnection`]) is the `redis`
+//! crate, every call bounded by a timeout.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use redis::IntoConnectionInfo;
 use tokio::process::{Child, Command};
 
 use crate::files::{private_dir, secret, write_private};
-use crate::resp::{AdminConnection, Reply};
 use crate::spawner::{DeathSignal, Spawner};
 
 /// The ACL user the service authenticates as.
@@ -85,6 +88,161 @@ impl std::fmt::Debug for AdminTarget {
             .field("addr", &self.addr)
             .finish_non_exhaustive()
     }
+}
+
+/// Why an admin connection or command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No connection (refused, or AUTH rejected).
+    #[error("cannot connect to redis at {addr}: {source}")]
+    Connect {
+        addr: SocketAddr,
+        #[source]
+        source: redis::RedisError,
+    },
+    /// No answer within the deadline.
+    #[error("redis at {addr} did not answer {command} within {timeout:?}")]
+    Timeout {
+        addr: SocketAddr,
+        command: String,
+        timeout: Duration,
+    },
+    /// An error reply, a broken connection or a reply of the wrong type.
+    #[error("redis {command}: {source}")]
+    Command {
+        command: String,
+        #[source]
+        source: redis::RedisError,
+    },
+    /// A well-formed reply that is not the one expected.
+    #[error("redis {command}: unexpected reply {reply:?}")]
+    Unexpected { command: String, reply: String },
+    /// A command with no name.
+    #[error("empty redis command")]
+    Empty,
+}
+
+/// One admin connection to Redis, on the `redis` crate (the lab's only
+/// RESP client): connecting, authenticating and every command are bounded
+/// by the timeout given at connect.
+pub struct AdminConnection {
+    conn: redis::aio::MultiplexedConnection,
+    addr: SocketAddr,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for AdminConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConnection")
+            .field("addr", &self.addr)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdminConnection {
+    /// Connects as the default user (authenticating with `password` when
+    /// given), all within `timeout`.
+    pub async fn connect(
+        addr: SocketAddr,
+        password: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, AdminError> {
+        Self::connect_as(addr, None, password, timeout).await
+    }
+
+    /// Connects as `username` (an ACL user) or the default user.
+    pub async fn connect_as(
+        addr: SocketAddr,
+        username: Option<&str>,
+        password: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, AdminError> {
+        let connect_error = |source| AdminError::Connect { addr, source };
+        let mut settings = redis::RedisConnectionInfo::default().set_skip_set_lib_name();
+        if let Some(username) = username {
+            settings = settings.set_username(username);
+        }
+        if let Some(password) = password {
+            settings = settings.set_password(password);
+        }
+        let info = redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port())
+            .into_connection_info()
+            .map_err(connect_error)?
+            .set_redis_settings(settings);
+        let client = redis::Client::open(info).map_err(connect_error)?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout));
+        let conn = tokio::time::timeout(
+            timeout,
+            client.get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .map_err(|_| AdminError::Timeout {
+            addr,
+            command: "a connection".into(),
+            timeout,
+        })?
+        .map_err(connect_error)?;
+        Ok(Self {
+            conn,
+            addr,
+            timeout,
+        })
+    }
+
+    /// Sends one command and reads its reply as `T`, within the timeout. An
+    /// error reply is an error; errors name the command (and subcommand),
+    /// never its arguments (they may hold a password).
+    pub async fn query<T: redis::FromRedisValue>(
+        &mut self,
+        args: &[&str],
+    ) -> Result<T, AdminError> {
+        let (name, rest) = args.split_first().ok_or(AdminError::Empty)?;
+        let mut cmd = redis::cmd(name);
+        for arg in rest {
+            cmd.arg(*arg);
+        }
+        let command = command_label(args);
+        match tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut self.conn)).await {
+            Err(_) => Err(AdminError::Timeout {
+                addr: self.addr,
+                command,
+                timeout: self.timeout,
+            }),
+            Ok(Err(source)) => Err(AdminError::Command { command, source }),
+            Ok(Ok(value)) => Ok(value),
+        }
+    }
+
+    /// PING; Ok only when Redis answers PONG.
+    pub async fn ping(&mut self) -> Result<(), AdminError> {
+        let reply: String = self.query(&["PING"]).await?;
+        if reply == "PONG" {
+            Ok(())
+        } else {
+            Err(AdminError::Unexpected {
+                command: "PING".into(),
+                reply: reply.chars().take(64).collect(),
+            })
+        }
+    }
+}
+
+/// `ACL SETUSER`, `CLIENT KILL`, `PING`: the command and, for commands with
+/// subcommands, the subcommand.
+fn command_label(args: &[&str]) -> String {
+    let mut label = args
+        .first()
+        .map_or_else(String::new, |a| a.to_ascii_uppercase());
+    if matches!(label.as_str(), "ACL" | "CLIENT" | "CONFIG")
+        && let Some(sub) = args.get(1)
+    {
+        label.push(' ');
+        label.push_str(&sub.to_ascii_uppercase());
+    }
+    label
 }
 
 /// Finds an executable: a path is checked, a bare name searched on PATH.
@@ -178,8 +336,7 @@ impl RedisServer {
                 Duration::from_millis(500),
             )
             .await
-                && let Ok(Reply::Value(pong)) = conn.command(&["PING"]).await
-                && pong == "PONG"
+                && conn.ping().await.is_ok()
             {
                 return Ok(());
             }
@@ -206,24 +363,19 @@ impl RedisServer {
     pub async fn set_service_password(&self, password: &str) -> Result<(), RedisError> {
         let mut conn = self.admin().await?;
         let pass = format!(">{password}");
-        let reply = conn
-            .command(&[
-                "ACL",
-                "SETUSER",
-                SERVICE_USER,
-                "reset",
-                "on",
-                &pass,
-                "~*",
-                "&*",
-                "+@all",
-            ])
-            .await
-            .map_err(|e| RedisError::Admin(e.to_string()))?;
-        match reply {
-            Reply::Value(_) => Ok(()),
-            Reply::Error(e) => Err(RedisError::Admin(e)),
-        }
+        conn.query::<()>(&[
+            "ACL",
+            "SETUSER",
+            SERVICE_USER,
+            "reset",
+            "on",
+            &pass,
+            "~*",
+            "&*",
+            "+@all",
+        ])
+        .await
+        .map_err(|e| RedisError::Admin(e.to_string()))
     }
 
     /// Where Redis listens.
@@ -285,42 +437,168 @@ mod tests {
         );
     }
 
+    /// Whether redis-server is here; missing, a skip (a failure on CI).
+    fn have_redis() -> bool {
+        if find_executable(Path::new("redis-server")).is_some() {
+            return true;
+        }
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "redis-server not installed (required on CI)"
+        );
+        eprintln!("redis-server not installed; skipping");
+        false
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
     #[tokio::test]
     async fn starts_a_real_redis_with_the_service_user() {
-        if find_executable(Path::new("redis-server")).is_none() {
-            eprintln!("redis-server not installed; skipping");
+        if !have_redis() {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
         let spawner = Spawner::start().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let options = RedisOptions {
             server: "redis-server".into(),
-            port,
+            port: free_port(),
             dir: dir.path().join("redis"),
             log_file: dir.path().join("redis.log"),
             start_timeout: Duration::from_secs(10),
         };
         let server = RedisServer::start(&spawner, &options).await.unwrap();
         let password = std::fs::read_to_string(&server.service_password_file).unwrap();
-        let mut conn = AdminConnection::connect(server.addr(), None, Duration::from_secs(2))
-            .await
-            .unwrap();
-        let auth = conn
-            .command(&["AUTH", SERVICE_USER, &password])
-            .await
-            .unwrap();
-        assert_eq!(auth, Reply::Value("OK".into()));
-        assert_eq!(
-            conn.command(&["INCR", "k"]).await.unwrap(),
-            Reply::Value("1".into())
-        );
+        let mut conn = AdminConnection::connect_as(
+            server.addr(),
+            Some(SERVICE_USER),
+            Some(&password),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+        assert_eq!(conn.query::<i64>(&["INCR", "k"]).await.unwrap(), 1);
+        // A wrong password is a clear error, not a hang.
+        let err = AdminConnection::connect_as(
+            server.addr(),
+            Some(SERVICE_USER),
+            Some("wrong"),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("cannot connect"), "{err}");
         let pid = server.pid();
         server.stop(Duration::from_secs(5)).await;
         assert!(!crate::spawner::alive(pid));
+    }
+
+    /// A fake server on 127.0.0.1 that answers every read with `reply`.
+    async fn fake_redis(reply: &'static [u8]) -> SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = stream.read(&mut buf).await {
+                        if n == 0 || stream.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn replies_with_non_ascii_or_invalid_utf8_do_not_panic() {
+        let timeout = Duration::from_secs(2);
+        // A simple string with a multi-byte first character.
+        let addr = fake_redis("+héllo\r\n".as_bytes()).await;
+        let mut conn = AdminConnection::connect(addr, None, timeout).await.unwrap();
+        let err = conn.ping().await.unwrap_err();
+        assert!(err.to_string().contains("unexpected reply"), "{err}");
+        assert_eq!(conn.query::<String>(&["ECHO", "x"]).await.unwrap(), "héllo");
+        let addr = fake_redis("+é\r\n".as_bytes()).await;
+        let mut conn = AdminConnection::connect(addr, None, timeout).await.unwrap();
+        assert!(conn.ping().await.is_err());
+        // A bulk string that is not UTF-8: raw bytes fine, a String an error.
+        let addr = fake_redis(b"$3\r\n\xff\xfe\xc3\r\n").await;
+        let mut conn = AdminConnection::connect(addr, None, timeout).await.unwrap();
+        assert_eq!(
+            conn.query::<Vec<u8>>(&["GET", "k"]).await.unwrap(),
+            b"\xff\xfe\xc3"
+        );
+        let err = conn.query::<String>(&["GET", "k"]).await.unwrap_err();
+        assert!(err.to_string().starts_with("redis GET"), "{err}");
+        assert!(conn.ping().await.is_err());
+        // An error reply with non-ASCII text.
+        let addr = fake_redis("-ERR détraqué\r\n".as_bytes()).await;
+        let mut conn = AdminConnection::connect(addr, None, timeout).await.unwrap();
+        let err = conn.ping().await.unwrap_err();
+        assert!(err.to_string().contains("détraqué"), "{err}");
+        // Garbage that is no RESP at all.
+        let addr = fake_redis(b"\xff\xfe garbage\r\n").await;
+        let mut conn = AdminConnection::connect(addr, None, timeout).await.unwrap();
+        assert!(conn.ping().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn every_call_is_bounded_by_the_timeout() {
+        // Accepts and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let timeout = Duration::from_millis(300);
+        let started = tokio::time::Instant::now();
+        let mut conn = AdminConnection::connect(addr, None, timeout).await.unwrap();
+        let err = conn.ping().await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10), "bounded");
+        assert!(err.to_string().contains("PING"), "{err}");
+        // With a password, the AUTH at connect is bounded too.
+        let started = tokio::time::Instant::now();
+        let err = AdminConnection::connect(addr, Some("pw"), timeout)
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10), "bounded");
+        assert!(!err.to_string().contains("pw"), "{err}");
+        held.abort();
+        // Nobody listening: a clear connect error.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let err = AdminConnection::connect(closed, None, timeout)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot connect"), "{err}");
+        assert!(matches!(
+            conn.query::<String>(&[]).await,
+            Err(AdminError::Empty)
+        ));
+    }
+
+    #[test]
+    fn errors_name_the_command_never_its_arguments() {
+        assert_eq!(
+            command_label(&["acl", "setuser", "chaoslab", ">secret"]),
+            "ACL SETUSER"
+        );
+        assert_eq!(command_label(&["AUTH", "secret"]), "AUTH");
+        assert_eq!(command_label(&["PING"]), "PING");
+        assert_eq!(command_label(&[]), "");
     }
 }
