@@ -129,7 +129,10 @@ async fn configuration_errors_name_the_flag() {
         (&["--rate", "fast"][..], "--rate"),
         (&["-H", "https://127.0.0.1:1"][..], "--host"),
         (&["--rate", "1e-20/s"][..], "--rate"),
-        (&["--users", "3", "--spawn-rate", "1e-19"][..], "--spawn-rate"),
+        (
+            &["--users", "3", "--spawn-rate", "1e-19"][..],
+            "--spawn-rate",
+        ),
     ] {
         let run = load(args).await;
         assert_eq!(run.code, Some(2), "{args:?}");
