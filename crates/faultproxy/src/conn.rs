@@ -2,7 +2,9 @@
 //! it unanswered, `reset` resets it), the dial to the upstream, the two links,
 //! and how the connection ends — half-closes pass through, a toxic's close is
 //! a FIN on both sockets, its reset an RST on both (`SO_LINGER` 0, as
-//! Toxiproxy's `SetLinger(0)`).
+//! Toxiproxy's `SetLinger(0)`). A connection a fault holds (at the door, or
+//! a blackhole) is released when its client leaves, so a fault never keeps
+//! descriptors for clients that are gone.
 
 use std::pin::pin;
 
@@ -11,7 +13,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::chain::{Chain, Door, door};
-use crate::link::{Link, Outcome};
+use crate::link::{Link, Outcome, peer_left};
 use crate::toxic::{Direction, End};
 
 /// Everything a connection needs from its proxy.
@@ -29,7 +31,9 @@ pub(crate) struct ConnCtx {
 /// Serves one accepted client until it is closed, one way or another.
 pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
     // The door: new connections meet `deny_new` and `reset` before anything
-    // is read or dialled.
+    // is read or dialled. A held client that leaves (FIN or RST) is
+    // released at once: nothing of it outlives its client.
+    let mut stale_read = false;
     loop {
         let chain = ctx.chain.borrow_and_update().clone();
         match door(&chain, ctx.seed) {
@@ -39,6 +43,14 @@ pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
                 tokio::select! {
                     _ = ctx.kill.cancelled() => return,
                     changed = ctx.chain.changed() => if changed.is_err() { return },
+                    left = peer_left(&client) => {
+                        // Gone while still held (the rule may have been
+                        // cleared unseen): released.
+                        if left && door(&ctx.chain.borrow(), ctx.seed) == Door::Held {
+                            return;
+                        }
+                        stale_read = true;
+                    }
                 }
             }
         }
@@ -60,6 +72,9 @@ pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
     let _ = upstream.set_nodelay(true);
     let mut client = client;
 
+    // Fires once the client's FIN went on to the upstream: from then on a
+    // link held by a fault serves nobody.
+    let client_closed = CancellationToken::new();
     let end = {
         let (client_read, client_write) = client.split();
         let (upstream_read, upstream_write) = upstream.split();
@@ -70,6 +85,9 @@ pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
             chain: ctx.chain.clone(),
             kill: ctx.kill.clone(),
             seed: ctx.seed,
+            src_is_client: true,
+            stale_read,
+            client_closed: client_closed.clone(),
         }
         .run();
         let down = Link {
@@ -79,6 +97,9 @@ pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
             chain: ctx.chain.clone(),
             kill: ctx.kill.clone(),
             seed: ctx.seed,
+            src_is_client: false,
+            stale_read: false,
+            client_closed: client_closed.clone(),
         }
         .run();
         let mut up = pin!(up);
@@ -89,14 +110,17 @@ pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
         };
         let outcome = match first {
             // One way is closed; the other carries on until it closes too.
-            Outcome::Eof if up_done => down.await,
+            Outcome::Eof if up_done => {
+                client_closed.cancel();
+                down.await
+            }
             Outcome::Eof => up.await,
             other => other,
         };
         match outcome {
             Outcome::Eof => None,
             Outcome::End(end) => Some(end),
-            Outcome::Killed => Some(End::Close),
+            Outcome::Killed | Outcome::Left => Some(End::Close),
         }
     };
     if end == Some(End::Reset) {

@@ -15,6 +15,14 @@
 //! Reads go through `AsyncRead` (`read_buf`, cancel-safe): tokio then drops
 //! the socket's read readiness after a short read, which saves the extra
 //! `EAGAIN` read per chunk that `try_read` would cost.
+//!
+//! A link held by a fault that stops it reading (a blackhole) still notices
+//! its client leaving, without reading: it waits for the socket's
+//! read-closed readiness (`EPOLLRDHUP`/`EPOLLHUP`), consuming the plain
+//! read readiness that bytes arriving meanwhile raise (else the wait would
+//! spin); the first read after that goes to the socket directly, since
+//! tokio no longer knows the bytes are there ([`peer_left`],
+//! `read_direct`).
 
 use std::collections::VecDeque;
 use std::io;
@@ -22,7 +30,8 @@ use std::mem;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
@@ -46,6 +55,8 @@ pub(crate) enum Outcome {
     End(End),
     /// The proxy was disabled, removed or shut down.
     Killed,
+    /// The client left while a fault held the link: release everything.
+    Left,
 }
 
 /// One direction of a connection.
@@ -62,6 +73,63 @@ pub(crate) struct Link<'a> {
     pub kill: CancellationToken,
     /// The connection's toxicity and jitter seed.
     pub seed: u64,
+    /// Whether the source is the client (the upstream link): while a toxic
+    /// stops this link reading, the client's close ends the connection.
+    pub src_is_client: bool,
+    /// The source's read readiness was consumed while the connection was
+    /// held at the door: the first read goes to the socket directly.
+    pub stale_read: bool,
+    /// Fires when the client's FIN went on upstream (the other link ended):
+    /// while a toxic stops this link reading, nobody is left to serve.
+    pub client_closed: CancellationToken,
+}
+
+/// What happened at the source socket.
+enum SrcEvent {
+    /// A read finished.
+    Read(io::Result<usize>),
+    /// While not reading: the peer closed (`true`) or sent bytes (`false`).
+    Watched(bool),
+}
+
+/// Waits until the peer of `stream` closes its side (FIN or RST), without
+/// reading: `true` then. `false` when bytes arrived instead: their read
+/// readiness is consumed (so the next wait sleeps until something new
+/// happens), and the next read must use `read_direct`.
+pub(crate) async fn peer_left(stream: &TcpStream) -> bool {
+    match stream.ready(Interest::READABLE).await {
+        Err(_) => true,
+        Ok(ready) if ready.is_read_closed() => true,
+        Ok(_) => {
+            // A closure that "would block" makes tokio clear the read
+            // readiness it reported (closed states stay set).
+            let _ = stream.try_io(Interest::READABLE, || {
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            });
+            false
+        }
+    }
+}
+
+/// Reads what is waiting in `stream` past tokio's readiness (which
+/// `peer_left` consumed), through a duplicate of its descriptor (the same
+/// non-blocking socket: `WouldBlock` when nothing is there).
+fn read_direct(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let mut dup = std::net::TcpStream::from(stream.as_fd().try_clone_to_owned()?);
+    let start = buf.len();
+    buf.resize(start + READ_SIZE, 0);
+    let read = dup.read(&mut buf[start..]);
+    buf.truncate(start + read.as_ref().map_or(0, |n| *n));
+    read
+}
+
+/// Whether every toxic acting on this link lets it read.
+fn reads(stages: &[Stage]) -> bool {
+    stages
+        .iter()
+        .all(|s| !s.active || s.toxic.kind.toxic().reads())
 }
 
 /// A toxic as it acts on this link.
@@ -111,8 +179,36 @@ impl Link<'_> {
         let mut eof_at: Option<Instant> = None;
         let mut buf = BytesMut::with_capacity(READ_SIZE);
         let mut seq = 0u64;
+        let mut stale_read = self.stale_read;
 
         loop {
+            // Bytes tokio no longer reports (see `peer_left`): once reading
+            // is allowed again, read them directly until the socket is
+            // empty — only new bytes raise the readiness again.
+            if stale_read && eof_at.is_none() && queued < MAX_QUEUED && reads(&stages) {
+                match read_direct(self.src.as_ref(), &mut buf) {
+                    Ok(0) => {
+                        stale_read = false;
+                        eof_at = Some(Instant::now());
+                    }
+                    Ok(_) => {
+                        let data = buf.split().freeze();
+                        queued += data.len();
+                        queue.push_back(Chunk {
+                            data,
+                            seq,
+                            entered: Instant::now(),
+                            passed: Vec::new(),
+                            written: 0,
+                        });
+                        seq += 1;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => stale_read = false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return Outcome::End(End::Reset),
+                }
+            }
+
             // Fast path: no toxic, nothing pending — a plain copy.
             if stages.is_empty() && queue.is_empty() && eof_at.is_none() {
                 buf.reserve(READ_SIZE);
@@ -225,9 +321,7 @@ impl Link<'_> {
                 }
             }
 
-            let reading_allowed = stages
-                .iter()
-                .all(|s| !s.active || s.toxic.kind.toxic().reads());
+            let reading_allowed = reads(&stages);
 
             // The source closed and everything before the close is out.
             if let (Some(at), true) = (eof_at, queue.is_empty()) {
@@ -250,9 +344,30 @@ impl Link<'_> {
             if may_read {
                 buf.reserve(READ_SIZE);
             }
+            // Held by a fault that stops reading: the client may still leave.
+            let watch_client = self.src_is_client && eof_at.is_none() && !reading_allowed;
+            let client_gone = !self.src_is_client && !reading_allowed;
+            let src = &mut self.src;
+            let src_event = async {
+                if may_read {
+                    SrcEvent::Read(src.read_buf(&mut buf).await)
+                } else {
+                    SrcEvent::Watched(peer_left(src.as_ref()).await)
+                }
+            };
             tokio::select! {
                 biased;
                 _ = &mut killed => return Outcome::Killed,
+                _ = self.client_closed.cancelled(), if client_gone => {
+                    // Only if a fault still holds the link: the chain may
+                    // have changed unseen (this task's budget ran out).
+                    if let Some(end) = self.catch_up(&mut stages) {
+                        return Outcome::End(end);
+                    }
+                    if !reads(&stages) {
+                        return Outcome::Left;
+                    }
+                }
                 changed = self.chain.changed() => {
                     if changed.is_err() {
                         return Outcome::Killed;
@@ -262,7 +377,25 @@ impl Link<'_> {
                         return Outcome::End(end);
                     }
                 }
-                read = self.src.read_buf(&mut buf), if may_read => {
+                event = src_event, if may_read || watch_client => {
+                    let read = match event {
+                        SrcEvent::Read(read) => read,
+                        SrcEvent::Watched(true) => {
+                            if let Some(end) = self.catch_up(&mut stages) {
+                                return Outcome::End(end);
+                            }
+                            if !reads(&stages) {
+                                return Outcome::Left;
+                            }
+                            // The fault is gone: the next read sees the
+                            // close (its readiness stays set).
+                            continue;
+                        }
+                        SrcEvent::Watched(false) => {
+                            stale_read = true;
+                            continue;
+                        }
+                    };
                     match read {
                         Ok(0) => eof_at = Some(Instant::now()),
                         Ok(_) => {
@@ -286,8 +419,21 @@ impl Link<'_> {
                     }
                 }
                 _ = sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
+                // Bytes tokio does not report are waiting: read them now.
+                _ = std::future::ready(()), if stale_read && may_read => {}
             }
         }
+    }
+}
+
+impl Link<'_> {
+    /// Applies a chain change not yet seen, if there is one.
+    fn catch_up(&mut self, stages: &mut Vec<Stage>) -> Option<End> {
+        if !self.chain.has_changed().unwrap_or(false) {
+            return None;
+        }
+        let chain = self.chain.borrow_and_update().clone();
+        rebuild(stages, &chain, self.dir, self.seed, Instant::now())
     }
 }
 

@@ -229,12 +229,17 @@ async fn a_blackhole_during_a_bulk_transfer_holds_then_delivers_everything() {
         let (first, rest) = payload.split_at(1_000_000);
         let faults = proxied.faults.clone();
         let (holed_tx, holed_rx) = tokio::sync::oneshot::channel::<()>();
+        let (cleared_tx, cleared_rx) = tokio::sync::oneshot::channel::<()>();
         let (mut r, mut w) = client.split();
         let writer = async {
             w.write_all(first).await.unwrap();
             // The rest goes out while the blackhole is on.
             holed_rx.await.unwrap();
             w.write_all(rest).await.unwrap();
+            // A close (even a half-close) while the blackhole holds the
+            // connection is the client leaving: it is released. So the
+            // writer half-closes once the blackhole is gone.
+            cleared_rx.await.unwrap();
             w.shutdown().await.unwrap();
         };
         let reader = async {
@@ -247,6 +252,7 @@ async fn a_blackhole_during_a_bulk_transfer_holds_then_delivers_everything() {
             let silent = timeout(Duration::from_millis(600), r.read(&mut buf)).await;
             assert!(silent.is_err(), "bytes passed a blackhole");
             faults.remove_toxic("redis", "h").unwrap();
+            cleared_tx.send(()).unwrap();
             r.read_to_end(&mut out).await.unwrap();
             out
         };
