@@ -4,10 +4,14 @@
 //! owner-only file (the service reads it through REDIS_PASSWORD_FILE, as it
 //! would read a mounted secret). Started first, up when it answers PING.
 //!
-//! The lab's own admin connection ([`AdminConnection`]) is the `redis`
-//! crate, every call bounded by a timeout.
+//! Every value written into `redis.conf` is a double-quoted, escaped string
+//! ([`conf_quote`]), so the lab works under any directory path (spaces,
+//! quotes, non-ASCII, even a newline cannot inject a directive). The lab's
+//! own admin connection ([`AdminConnection`]) is the `redis` crate, every
+//! call bounded by a timeout.
 
 use std::net::SocketAddr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -45,6 +49,90 @@ pub enum RedisError {
     /// An admin command failed.
     #[error("redis admin command failed: {0}")]
     Admin(String),
+    /// A value the lab would write into redis.conf cannot be written safely.
+    #[error(transparent)]
+    Conf(#[from] ConfValueError),
+}
+
+/// A value that cannot go into `redis.conf`: redis-server reads its values
+/// as C strings, so a NUL byte would silently cut them short.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {what} into redis.conf: {value:?} holds a NUL byte")]
+pub struct ConfValueError {
+    /// Which directive.
+    pub what: String,
+    /// The value, lossily decoded.
+    pub value: String,
+}
+
+/// Quotes `value` for `redis.conf` as redis-server's own parser
+/// (`sdssplitargs`) reads it back: a double-quoted string in which `"` and
+/// `\` are backslash-escaped, newline, carriage return and tab are `\n`,
+/// `\r`, `\t`, every other control byte and every byte of invalid UTF-8 is
+/// `\xHH`, and everything else (non-ASCII letters too) is itself. The
+/// result is one line whatever the input. A NUL byte is refused.
+pub fn conf_quote(what: &str, value: &[u8]) -> Result<String, ConfValueError> {
+    if value.contains(&0) {
+        return Err(ConfValueError {
+            what: what.to_string(),
+            value: String::from_utf8_lossy(value).into_owned(),
+        });
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for chunk in value.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out.push('"');
+    Ok(out)
+}
+
+/// The lab's `redis.conf`: every value quoted with [`conf_quote`].
+pub fn render_conf(
+    port: u16,
+    data_dir: &Path,
+    admin_password: &str,
+) -> Result<String, ConfValueError> {
+    let port = port.to_string();
+    let entries: [(&str, &[u8]); 10] = [
+        ("port", port.as_bytes()),
+        ("bind", b"127.0.0.1"),
+        ("protected-mode", b"yes"),
+        ("daemonize", b"no"),
+        ("dir", data_dir.as_os_str().as_bytes()),
+        ("appendonly", b"yes"),
+        ("appendfsync", b"everysec"),
+        ("save", b""),
+        ("logfile", b""),
+        ("requirepass", admin_password.as_bytes()),
+    ];
+    let mut conf = String::new();
+    for (name, value) in entries {
+        conf.push_str(name);
+        conf.push(' ');
+        let quoted = conf_quote(name, value).map_err(|mut e| {
+            if name == "requirepass" {
+                e.value = "(the admin password)".into();
+            }
+            e
+        })?;
+        conf.push_str(&quoted);
+        conf.push('\n');
+    }
+    Ok(conf)
 }
 
 /// Where and how to start Redis.
@@ -281,13 +369,7 @@ impl RedisServer {
         let service_password_file = options.dir.join("service.password");
         write_private(&service_password_file, service_password.as_bytes()).map_err(files)?;
         let conf_path = options.dir.join("redis.conf");
-        let conf = format!(
-            "port {port}\nbind 127.0.0.1\nprotected-mode yes\ndaemonize no\n\
-             dir {dir}\nappendonly yes\nappendfsync everysec\nsave \"\"\n\
-             logfile \"\"\nrequirepass {admin_password}\n",
-            port = options.port,
-            dir = data_dir.display(),
-        );
+        let conf = render_conf(options.port, &data_dir, &admin_password)?;
         write_private(&conf_path, conf.as_bytes()).map_err(files)?;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -496,6 +578,191 @@ mod tests {
         let pid = server.pid();
         server.stop(Duration::from_secs(5)).await;
         assert!(!crate::spawner::alive(pid));
+    }
+
+    /// redis-server reads its data dir back exactly, whatever the path
+    /// holds: spaces, quotes, backslashes, a newline, a tab, non-ASCII and
+    /// bytes that are not UTF-8.
+    #[tokio::test]
+    async fn redis_starts_under_a_path_no_directive_can_be_injected_into() {
+        if !have_redis() {
+            return;
+        }
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let weird = std::ffi::OsStr::from_bytes(
+            b"lab dir \xc3\xa9 \"q\" back\\slash\nrequirepass x\ttab \xff",
+        );
+        let spawner = Spawner::start().unwrap();
+        let options = RedisOptions {
+            server: "redis-server".into(),
+            port: free_port(),
+            dir: dir.path().join(weird).join("redis"),
+            log_file: dir.path().join("redis.log"),
+            start_timeout: Duration::from_secs(10),
+        };
+        let server = RedisServer::start(&spawner, &options).await.unwrap();
+        let mut admin = server.admin().await.unwrap();
+        let (name, dir_seen): (String, Vec<u8>) =
+            admin.query(&["CONFIG", "GET", "dir"]).await.unwrap();
+        assert_eq!(name, "dir");
+        let expected = std::fs::canonicalize(&server.data_dir).unwrap();
+        assert_eq!(dir_seen, expected.as_os_str().as_bytes());
+        // The newline in the path injected no password: the admin one holds.
+        assert!(
+            AdminConnection::connect(server.addr(), Some("x"), Duration::from_secs(2))
+                .await
+                .is_err()
+        );
+        server.stop(Duration::from_secs(5)).await;
+    }
+
+    /// A port of redis-server's `sdssplitargs` (src/sds.c), the parser of
+    /// every redis.conf line, to read back what [`conf_quote`] wrote.
+    fn sdssplitargs(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+        let mut args = Vec::new();
+        let mut p = 0;
+        loop {
+            while p < line.len() && line[p].is_ascii_whitespace() {
+                p += 1;
+            }
+            if p == line.len() {
+                return Some(args);
+            }
+            let (mut inq, mut insq) = (false, false);
+            let mut current = Vec::new();
+            loop {
+                let c = line.get(p).copied();
+                if inq {
+                    match c {
+                        None => return None,
+                        Some(b'\\')
+                            if line.get(p + 1) == Some(&b'x')
+                                && line.get(p + 2).and_then(|&b| hex(b)).is_some()
+                                && line.get(p + 3).and_then(|&b| hex(b)).is_some() =>
+                        {
+                            current.push(hex(line[p + 2])? * 16 + hex(line[p + 3])?);
+                            p += 3;
+                        }
+                        Some(b'\\') if p + 1 < line.len() => {
+                            p += 1;
+                            current.push(match line[p] {
+                                b'n' => b'\n',
+                                b'r' => b'\r',
+                                b't' => b'\t',
+                                b'b' => 8,
+                                b'a' => 7,
+                                other => other,
+                            });
+                        }
+                        Some(b'"') => {
+                            if line.get(p + 1).is_some_and(|b| !b.is_ascii_whitespace()) {
+                                return None;
+                            }
+                            p += 1;
+                            break;
+                        }
+                        Some(other) => current.push(other),
+                    }
+                } else if insq {
+                    match c {
+                        None => return None,
+                        Some(b'\\') if line.get(p + 1) == Some(&b'\'') => {
+                            p += 1;
+                            current.push(b'\'');
+                        }
+                        Some(b'\'') => {
+                            if line.get(p + 1).is_some_and(|b| !b.is_ascii_whitespace()) {
+                                return None;
+                            }
+                            p += 1;
+                            break;
+                        }
+                        Some(other) => current.push(other),
+                    }
+                } else {
+                    match c {
+                        None => break,
+                        Some(b) if b.is_ascii_whitespace() => break,
+                        Some(b'"') => inq = true,
+                        Some(b'\'') => insq = true,
+                        Some(other) => current.push(other),
+                    }
+                }
+                p += 1;
+            }
+            args.push(current);
+        }
+    }
+
+    #[test]
+    fn conf_values_are_quoted_and_read_back_exactly() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"plain",
+            b"/tmp/lab dir/with space",
+            "lab dir é ü 日本".as_bytes(),
+            b"new\nline",
+            b"/x\nrequirepass injected",
+            b"quote\" inside",
+            b"\"",
+            b"back\\slash\\",
+            b"\\x41 \\n literal escapes",
+            b"tab\there\rcr",
+            b"\x01\x07\x08\x1b\x7f controls",
+            b"not utf-8 \xff\xfe \xc3",
+            b"'single' quotes",
+            b"# not a comment",
+        ];
+        for &value in cases {
+            let quoted = conf_quote("dir", value).unwrap();
+            assert!(
+                !quoted.contains(['\n', '\r']),
+                "one line for {value:?}: {quoted}"
+            );
+            let line = format!("dir {quoted}");
+            assert_eq!(
+                sdssplitargs(line.as_bytes()),
+                Some(vec![b"dir".to_vec(), value.to_vec()]),
+                "{value:?} -> {quoted}"
+            );
+        }
+        assert_eq!(conf_quote("dir", b"a b").unwrap(), r#""a b""#);
+        assert_eq!(conf_quote("dir", b"a\nb").unwrap(), r#""a\nb""#);
+        assert_eq!(conf_quote("dir", b"a\"b").unwrap(), r#""a\"b""#);
+        assert_eq!(conf_quote("dir", b"a\\b").unwrap(), r#""a\\b""#);
+        assert_eq!(conf_quote("dir", "é".as_bytes()).unwrap(), "\"é\"");
+    }
+
+    #[test]
+    fn a_nul_byte_cannot_go_into_redis_conf() {
+        let err = conf_quote("dir", b"/tmp/a\0b").unwrap_err();
+        assert!(err.to_string().contains("NUL"), "{err}");
+        assert!(err.to_string().contains("dir"), "{err}");
+        use std::os::unix::ffi::OsStrExt;
+        let path = Path::new(std::ffi::OsStr::from_bytes(b"/tmp/a\0b"));
+        let err = render_conf(6379, path, "secret").unwrap_err();
+        assert!(err.to_string().contains("NUL"), "{err}");
+        let err = render_conf(6379, Path::new("/tmp"), "sec\0ret").unwrap_err();
+        assert!(
+            !err.to_string().contains("sec"),
+            "no password echoed: {err}"
+        );
+    }
+
+    #[test]
+    fn every_conf_line_is_one_directive_and_its_value() {
+        let conf = render_conf(6379, Path::new("/a b/\"c\"\n/d"), "pw").unwrap();
+        let lines: Vec<&str> = conf.lines().collect();
+        assert_eq!(lines.len(), 10, "{conf}");
+        for line in lines {
+            let args = sdssplitargs(line.as_bytes()).unwrap();
+            assert_eq!(args.len(), 2, "{line}");
+        }
+        assert!(conf.contains("dir \"/a b/\\\"c\\\"\\n/d\"\n"), "{conf}");
+        assert!(conf.contains("requirepass \"pw\"\n"), "{conf}");
+        assert!(conf.contains("port \"6379\"\n"), "{conf}");
     }
 
     /// A fake server on 127.0.0.1 that answers every read with `reply`.
