@@ -122,7 +122,7 @@ const charts = {
   replicas: new TimeChart(chartsEl, { title: "Replicas", step: true }),
   cpu: new TimeChart(chartsEl, { title: "CPU per replica", unit: "%" }),
   rss: new TimeChart(chartsEl, { title: "Memory (RSS) per replica", unit: "MB" }),
-  redis: new TimeChart(chartsEl, { title: "Redis PING latency (gaps: unreachable)", unit: "ms" }),
+  redis: new TimeChart(chartsEl, { title: "Lab's own Redis PING (gaps: down)", unit: "ms" }),
   load: new TimeChart(chartsEl, { title: "Internal chaos load (0 none … 3 high)", yMax: 3, step: true }),
 };
 

@@ -79,7 +79,6 @@ async fn rig() -> Option<Rig> {
         env: Vec::new(),
         describe: "test".into(),
         admin: None,
-        via_proxy: None,
     };
     let platform = Platform::new(config, spawner, endpoint, dir.path().join("logs"));
     let faults = Faults::start(

@@ -163,6 +163,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 async fn status(State(s): State<ApiState>) -> Json<serde_json::Value> {
     let p = &s.platform;
     let a = &p.config.file.autoscaler;
+    let last = p.series.last();
     Json(serde_json::json!({
         "lab": *s.info,
         "active_revision": p.active(),
@@ -176,7 +177,14 @@ async fn status(State(s): State<ApiState>) -> Json<serde_json::Value> {
         "limits": p.config.file.limits,
         "probes": {"liveness": p.config.liveness, "readiness": p.config.readiness},
         "ingress": p.ingress_metrics.snapshot(),
-        "last_point": p.series.last(),
+        // The lab's own view of redis-server: its direct PING, never
+        // through the fault proxy (null with an external Redis). What the
+        // replicas see is their readiness.
+        "redis": {
+            "up": last.as_ref().and_then(|l| l.redis_connected),
+            "ping_ms": last.as_ref().and_then(|l| l.redis_ping_ms),
+        },
+        "last_point": last,
     }))
 }
 

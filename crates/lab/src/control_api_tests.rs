@@ -25,7 +25,6 @@ fn platform(dir: &std::path::Path) -> Arc<Platform> {
         env: Vec::new(),
         describe: "none".into(),
         admin: None,
-        via_proxy: None,
     };
     Platform::new(config, Spawner::start().unwrap(), redis, dir.to_path_buf())
 }

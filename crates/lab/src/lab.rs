@@ -172,7 +172,6 @@ pub async fn start_with(config: LabConfig, plug: Option<PlugFn>) -> Result<Runni
                 env: vec![("REDIS_URL".into(), url.clone())],
                 describe: format!("external {url}"),
                 admin: None,
-                via_proxy: None,
             },
         ),
         None => {
@@ -217,11 +216,8 @@ pub async fn start_with(config: LabConfig, plug: Option<PlugFn>) -> Result<Runni
                     server.pid(),
                     server.data_dir.display()
                 ),
+                // The lab's own admin connection: redis-server directly.
                 admin: Some(server.admin_target()),
-                via_proxy: Some(crate::redis_server::AdminTarget {
-                    addr: via,
-                    ..server.admin_target()
-                }),
             };
             fault_proxy = Some(proxy);
             (Some(server), endpoint)

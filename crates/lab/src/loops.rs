@@ -91,12 +91,9 @@ pub(crate) async fn sample(platform: Arc<Platform>) {
             _ = platform.shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let (redis_connected, redis_ping_ms) = match platform
-            .redis
-            .via_proxy
-            .as_ref()
-            .or(platform.redis.admin.as_ref())
-        {
+        // The lab's own view of redis-server (directly, not through the
+        // fault proxy): what the replicas see shows in their readiness.
+        let (redis_connected, redis_ping_ms) = match platform.redis.admin.as_ref() {
             None => (None, None),
             Some(target) => {
                 let started = tokio::time::Instant::now();

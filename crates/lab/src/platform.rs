@@ -92,19 +92,19 @@ struct State {
     next_replica: u64,
 }
 
-/// How replicas reach Redis (set once at start; the fault proxy of a later
-/// issue sits here).
+/// How replicas reach Redis (set once at start: through the fault proxy)
+/// and how the lab itself reaches it.
 #[derive(Debug, Clone)]
 pub struct RedisEndpoint {
     /// Environment given to every replica.
     pub env: Vec<(String, String)>,
     /// For status output.
     pub describe: String,
-    /// The lab's own Redis, for admin commands (none when external).
+    /// The lab's own Redis, for admin commands and the lab's own PING every
+    /// second (none when external): redis-server itself, never the fault
+    /// proxy, so the admin password never passes through a proxy and the
+    /// lab's view of Redis is not what a network fault does to the replicas.
     pub admin: Option<crate::redis_server::AdminTarget>,
-    /// The same Redis as the replicas reach it (through the fault proxy):
-    /// pinged every second, so the metrics show what a network fault does.
-    pub via_proxy: Option<crate::redis_server::AdminTarget>,
 }
 
 /// The platform.

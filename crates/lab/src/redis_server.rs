@@ -7,8 +7,9 @@
 //! Every value written into `redis.conf` is a double-quoted, escaped string
 //! ([`conf_quote`]), so the lab works under any directory path (spaces,
 //! quotes, non-ASCII, even a newline cannot inject a directive). The lab's
-//! own admin connection ([`AdminConnection`]) is the `redis` crate, every
-//! call bounded by a timeout.
+//! own admin connection ([`AdminConnection`], on the `redis` crate, every
+//! call bounded by a timeout) goes to redis-server directly, never through
+//! the fault proxy.
 
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
@@ -163,7 +164,8 @@ pub struct RedisServer {
     pub data_dir: PathBuf,
 }
 
-/// How the lab reaches its Redis as admin (PING for the time series).
+/// How the lab reaches its Redis as admin (PING for the time series, ACL
+/// changes): redis-server's own address, never a fault proxy's.
 #[derive(Clone)]
 pub struct AdminTarget {
     pub addr: SocketAddr,
@@ -212,7 +214,9 @@ pub enum AdminError {
 
 /// One admin connection to Redis, on the `redis` crate (the lab's only
 /// RESP client): connecting, authenticating and every command are bounded
-/// by the timeout given at connect.
+/// by the timeout given at connect. Only ever pointed at redis-server
+/// itself, never at a fault proxy (the admin password must not flow
+/// through one).
 pub struct AdminConnection {
     conn: redis::aio::MultiplexedConnection,
     addr: SocketAddr,

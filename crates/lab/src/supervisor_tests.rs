@@ -23,7 +23,6 @@ fn platform(dir: &std::path::Path, image: &str, args: &[&str]) -> Arc<Platform> 
         env: Vec::new(),
         describe: "none".into(),
         admin: None,
-        via_proxy: None,
     };
     Platform::new(config, Spawner::start().unwrap(), redis, dir.to_path_buf())
 }
