@@ -7,22 +7,26 @@
 # the experiment has one). Each experiment starts its own lab on free
 # loopback ports; everything it starts it stops.
 # env: ROUNDS (default 20), JOBS (default 1), PROFILE (debug|release,
-# default debug, what `cargo test` and CI run).
+# default debug, what `cargo test` and CI run), BIN (a chaoslab binary to
+# measure instead of building this tree's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-20}
 JOBS=${JOBS:-1}
 PROFILE=${PROFILE:-debug}
-if [ "$PROFILE" = release ]; then
-    cargo build --release -q --bin chaoslab
-else
-    cargo build -q --bin chaoslab
+if [ -z "${BIN:-}" ]; then
+    if [ "$PROFILE" = release ]; then
+        cargo build --release -q --bin chaoslab
+    else
+        cargo build -q --bin chaoslab
+    fi
+    BIN=$PWD/target/$PROFILE/chaoslab
 fi
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 # A copy, so a rebuild during the rounds does not change what is measured.
-cp "$PWD/target/$PROFILE/chaoslab" "$DIR/chaoslab"
+cp "$BIN" "$DIR/chaoslab"
 BIN=$DIR/chaoslab
 
 echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $ROUNDS rounds, --jobs $JOBS, $PROFILE build"
