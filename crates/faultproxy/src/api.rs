@@ -5,28 +5,56 @@
 //! (`{"error": "...", "status": N}`); chaoslab's kinds (`deny_new`,
 //! `blackhole`, `reset`) are extra toxic types and `both` an extra stream.
 //! `router` is separate from `serve` so tests can drive it without a socket.
+//!
+//! Any local process can call it, so it guards what the lab relies on (SPEC
+//! section 13): the lab's own proxies ([`Origin::Library`], e.g. `redis`,
+//! which carries the replicas' Redis password) keep their listen and
+//! upstream addresses and cannot be deleted — only their toxics and
+//! `enabled` change; proxies created here forward to this machine only
+//! unless [`ApiConfig::allow_remote_upstream`]; every change, and every
+//! refusal, is a [`FaultEvent`](crate::FaultEvent) naming the caller's
+//! address. Bodies are read field by field (`json.rs`): bad input is a 400
+//! naming the field, never a panic.
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
+use crate::address::{check_name, check_upstream, clipped, is_local_upstream};
 use crate::error::Error;
-use crate::fault_proxy::{FaultProxy, ProxyConfig, ProxyUpdate};
+use crate::event::as_caller;
+use crate::fault_proxy::{FaultProxy, ProxyConfig, ProxyUpdate, default_listen};
 use crate::info::Origin;
+use crate::json;
 use crate::toxic::{Stream, ToxicKind, ToxicSpec};
 
 /// The version `GET /version` reports: the Toxiproxy API level it follows,
 /// with this crate as build metadata.
 pub const API_VERSION: &str = concat!("2.12.0+chaoslab-faultproxy.", env!("CARGO_PKG_VERSION"));
+
+/// Largest request body read (Toxiproxy's bodies are a few hundred bytes).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// What the API lets its callers do beyond the defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Lets proxies created (or moved) through the API forward anywhere,
+    /// not only to this machine (127.0.0.0/8, `::1`, `localhost`). Off by
+    /// default: a local caller could otherwise relay whatever a client
+    /// sends through a proxy off the machine. The lab sets it from `chaoslab
+    /// up --allow-remote-upstream`. The lab's own proxies never move,
+    /// whatever this says.
+    pub allow_remote_upstream: bool,
+}
 
 /// An error as Toxiproxy's API answers it.
 #[derive(Debug)]
@@ -41,16 +69,53 @@ impl From<Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.0.status();
-        let body = json!({ "error": self.0.to_string(), "status": status });
-        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (code, Json(body)).into_response()
+        error_response(status, &self.0.to_string())
     }
+}
+
+/// Toxiproxy's error body with `status`.
+fn error_response(status: u16, message: &str) -> Response {
+    let body = json!({ "error": message, "status": status });
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (code, Json(body)).into_response()
 }
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// The API's routes over `proxy`.
+/// The API's state: the fault proxy and the policy.
+#[derive(Debug, Clone)]
+struct Api {
+    fp: FaultProxy,
+    config: ApiConfig,
+}
+
+impl Api {
+    /// Refuses `request` on `proxy` with `error`, announcing it.
+    fn refuse(&self, proxy: &str, request: String, error: Error) -> ApiError {
+        self.fp.announce_refusal(proxy, request, &error);
+        ApiError(error)
+    }
+
+    /// A proxy created or moved through the API forwards to this machine
+    /// unless remote upstreams are allowed.
+    fn check_upstream(&self, proxy: &str, request: String, upstream: &str) -> ApiResult<()> {
+        check_upstream(upstream)?;
+        if self.config.allow_remote_upstream || is_local_upstream(upstream) {
+            return Ok(());
+        }
+        Err(self.refuse(proxy, request, Error::RemoteUpstream(clipped(upstream))))
+    }
+}
+
+/// The API's routes over `proxy`, with the default [`ApiConfig`].
 pub fn router(proxy: FaultProxy) -> Router {
+    router_with(proxy, ApiConfig::default())
+}
+
+/// The API's routes over `proxy`. A request's caller is the
+/// [`ConnectInfo<SocketAddr>`] the server puts in its extensions
+/// ([`serve_with`] does); without one, changes name no caller.
+pub fn router_with(proxy: FaultProxy, config: ApiConfig) -> Router {
     Router::new()
         .route("/reset", post(reset))
         .route("/version", get(version))
@@ -73,17 +138,33 @@ pub fn router(proxy: FaultProxy) -> Router {
                 .patch(toxic_update)
                 .delete(toxic_delete),
         )
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(json_errors))
+        .layer(axum::middleware::from_fn(with_caller))
         .layer(axum::middleware::from_fn(stop_browsers))
-        .with_state(proxy)
+        .with_state(Api { fp: proxy, config })
 }
 
-/// Serves the API on `listener` (bound by the caller) until `shutdown`.
+/// Serves the API on `listener` (bound by the caller) until `shutdown`,
+/// with the default [`ApiConfig`].
 pub async fn serve(
     listener: TcpListener,
     proxy: FaultProxy,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, router(proxy))
+    serve_with(listener, proxy, ApiConfig::default(), shutdown).await
+}
+
+/// Serves the API on `listener` (bound by the caller) until `shutdown`;
+/// every change names the address of the client that made it.
+pub async fn serve_with(
+    listener: TcpListener,
+    proxy: FaultProxy,
+    config: ApiConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let app = router_with(proxy, config).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -101,28 +182,80 @@ async fn stop_browsers(request: axum::extract::Request, next: axum::middleware::
     next.run(request).await
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|e| ApiError(Error::BadRequestBody(e.to_string())))
+/// Serves the request as its caller: the events it causes name the
+/// client's address.
+async fn with_caller(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let caller = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
+    as_caller(caller, next.run(request)).await
+}
+
+/// Every error in Toxiproxy's shape, also axum's own (unknown route, wrong
+/// method, a path that does not decode, a body over [`MAX_BODY`]).
+async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (_, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_lowercase(),
+        text => text.to_owned(),
+    };
+    error_response(status.as_u16(), &message)
+}
+
+/// A path parameter, or Toxiproxy's 400.
+type Named = Result<Path<String>, axum::extract::rejection::PathRejection>;
+/// Two path parameters, or Toxiproxy's 400.
+type Named2 = Result<Path<(String, String)>, axum::extract::rejection::PathRejection>;
+
+fn named(path: Named) -> ApiResult<String> {
+    path.map(|Path(name)| name).map_err(|e| {
+        ApiError(Error::BadRequestBody(format!(
+            "bad path: {}",
+            e.body_text()
+        )))
+    })
+}
+
+fn named2(path: Named2) -> ApiResult<(String, String)> {
+    path.map(|Path(names)| names).map_err(|e| {
+        ApiError(Error::BadRequestBody(format!(
+            "bad path: {}",
+            e.body_text()
+        )))
+    })
 }
 
 async fn version() -> impl IntoResponse {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
-        "application/json;charset=utf-8"
-            .parse()
-            .expect("static header"),
+        HeaderValue::from_static("application/json;charset=utf-8"),
     );
     (headers, format!("{{\"version\": \"{API_VERSION}\"}}\n"))
 }
 
-async fn reset(State(fp): State<FaultProxy>) -> ApiResult<StatusCode> {
-    fp.reset().await?;
+async fn reset(State(api): State<Api>) -> ApiResult<StatusCode> {
+    api.fp.reset().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn proxy_index(State(fp): State<FaultProxy>) -> Json<Value> {
-    let map: Map<String, Value> = fp
+async fn proxy_index(State(api): State<Api>) -> Json<Value> {
+    let map: Map<String, Value> = api
+        .fp
         .proxies()
         .into_iter()
         .map(|p| (p.name.clone(), p.toxiproxy_json()))
@@ -130,108 +263,135 @@ async fn proxy_index(State(fp): State<FaultProxy>) -> Json<Value> {
     Json(Value::Object(map))
 }
 
-async fn proxy_create(State(fp): State<FaultProxy>, body: Bytes) -> ApiResult<Response> {
-    let config: ProxyConfig = parse(&body)?;
-    let info = fp.create_proxy(config).await?;
+async fn proxy_create(State(api): State<Api>, body: Bytes) -> ApiResult<Response> {
+    let map = json::object(&body)?;
+    let config = ProxyConfig {
+        name: json::opt_string(&map, "name")?.unwrap_or_default(),
+        listen: json::opt_string(&map, "listen")?.unwrap_or_else(default_listen),
+        upstream: json::opt_string(&map, "upstream")?.unwrap_or_default(),
+        enabled: json::opt_bool(&map, "enabled")?.unwrap_or(true),
+    };
+    check_name("name", &config.name)?;
+    api.check_upstream(&config.name, "POST /proxies".into(), &config.upstream)?;
+    let info = api.fp.create_proxy_as(config, Origin::Api).await?;
     Ok((StatusCode::CREATED, Json(info.toxiproxy_json())).into_response())
 }
 
-async fn proxy_show(
-    State(fp): State<FaultProxy>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(fp.proxy(&name)?.toxiproxy_json()))
+async fn proxy_show(State(api): State<Api>, path: Named) -> ApiResult<Json<Value>> {
+    Ok(Json(api.fp.proxy(&named(path)?)?.toxiproxy_json()))
 }
 
 async fn proxy_update(
-    State(fp): State<FaultProxy>,
-    Path(name): Path<String>,
+    State(api): State<Api>,
+    method: Method,
+    path: Named,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    fp.proxy(&name)?;
-    let update: ProxyUpdate = parse(&body)?;
-    Ok(Json(fp.update_proxy(&name, update).await?.toxiproxy_json()))
+    let name = named(path)?;
+    let current = api.fp.proxy(&name)?;
+    let map = json::object(&body)?;
+    let update = ProxyUpdate {
+        listen: json::opt_string(&map, "listen")?,
+        upstream: json::opt_string(&map, "upstream")?,
+        enabled: json::opt_bool(&map, "enabled")?,
+    };
+    let request = format!("{method} /proxies/{}", clipped(&name));
+    if current.origin == Origin::Library {
+        // The lab's own: the same addresses (a no-op) pass, others do not.
+        let refused = if update
+            .upstream
+            .as_ref()
+            .is_some_and(|u| *u != current.upstream)
+        {
+            Some("changing its upstream")
+        } else if update.listen.as_ref().is_some_and(|l| *l != current.listen) {
+            Some("changing its listen address")
+        } else {
+            None
+        };
+        if let Some(what) = refused {
+            let error = Error::LabProxy {
+                proxy: clipped(&name),
+                what,
+            };
+            return Err(api.refuse(&name, request, error));
+        }
+        let enabled_only = ProxyUpdate {
+            enabled: update.enabled,
+            ..ProxyUpdate::default()
+        };
+        return Ok(Json(
+            api.fp
+                .update_proxy(&name, enabled_only)
+                .await?
+                .toxiproxy_json(),
+        ));
+    }
+    if let Some(upstream) = &update.upstream {
+        api.check_upstream(&name, request, upstream)?;
+    }
+    Ok(Json(
+        api.fp.update_proxy(&name, update).await?.toxiproxy_json(),
+    ))
 }
 
-async fn proxy_delete(
-    State(fp): State<FaultProxy>,
-    Path(name): Path<String>,
-) -> ApiResult<StatusCode> {
-    fp.remove_proxy(&name).await?;
+async fn proxy_delete(State(api): State<Api>, path: Named) -> ApiResult<StatusCode> {
+    let name = named(path)?;
+    if api.fp.proxy(&name)?.origin == Origin::Library {
+        let error = Error::LabProxy {
+            proxy: clipped(&name),
+            what: "deleting it",
+        };
+        let request = format!("DELETE /proxies/{}", clipped(&name));
+        return Err(api.refuse(&name, request, error));
+    }
+    api.fp.remove_proxy(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn toxic_index(
-    State(fp): State<FaultProxy>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let toxics = fp.toxics(&name)?;
+async fn toxic_index(State(api): State<Api>, path: Named) -> ApiResult<Json<Value>> {
+    let toxics = api.fp.toxics(&named(path)?)?;
     Ok(Json(Value::Array(
         toxics.iter().map(|t| t.toxiproxy_json()).collect(),
     )))
 }
 
-/// `POST /proxies/{proxy}/toxics`'s body.
-#[derive(Debug, Deserialize)]
-struct NewToxic {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(rename = "type", default)]
-    kind: Option<String>,
-    #[serde(default)]
-    stream: Option<String>,
-    #[serde(default)]
-    toxicity: Option<f32>,
-    #[serde(default)]
-    attributes: Option<Value>,
-}
-
-async fn toxic_create(
-    State(fp): State<FaultProxy>,
-    Path(name): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    fp.proxy(&name)?;
-    let new: NewToxic = parse(&body)?;
-    let stream = new.stream.as_deref().map(Stream::parse).transpose()?;
-    let kind = ToxicKind::from_parts(new.kind.as_deref().unwrap_or(""), new.attributes)?;
+async fn toxic_create(State(api): State<Api>, path: Named, body: Bytes) -> ApiResult<Json<Value>> {
+    let name = named(path)?;
+    api.fp.proxy(&name)?;
+    let new = json::object(&body)?;
+    let stream = json::opt_string(&new, "stream")?
+        .as_deref()
+        .map(Stream::parse)
+        .transpose()?;
+    let kind = ToxicKind::from_parts(
+        json::opt_string(&new, "type")?.as_deref().unwrap_or(""),
+        json::opt_object(&new, "attributes")?.map(Value::Object),
+    )?;
     let spec = ToxicSpec {
-        name: new.name.filter(|n| !n.is_empty()),
+        name: json::opt_string(&new, "name")?.filter(|n| !n.is_empty()),
         stream,
-        toxicity: new.toxicity.unwrap_or(1.0),
+        toxicity: json::opt_f32(&new, "toxicity")?.unwrap_or(1.0),
         kind,
         duration: None,
     };
-    let info = fp.add_toxic_as(&name, spec, Origin::Api)?;
+    let info = api.fp.add_toxic_as(&name, spec, Origin::Api)?;
     Ok(Json(info.toxiproxy_json()))
 }
 
-async fn toxic_show(
-    State(fp): State<FaultProxy>,
-    Path((name, toxic)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(fp.toxic(&name, &toxic)?.toxiproxy_json()))
+async fn toxic_show(State(api): State<Api>, path: Named2) -> ApiResult<Json<Value>> {
+    let (name, toxic) = named2(path)?;
+    Ok(Json(api.fp.toxic(&name, &toxic)?.toxiproxy_json()))
 }
 
-/// `POST /proxies/{proxy}/toxics/{toxic}`'s body: attributes to change
-/// (the others keep their values) and/or toxicity.
-#[derive(Debug, Deserialize)]
-struct ToxicChange {
-    #[serde(default)]
-    attributes: Option<Value>,
-    #[serde(default)]
-    toxicity: Option<f32>,
-}
-
-async fn toxic_update(
-    State(fp): State<FaultProxy>,
-    Path((name, toxic)): Path<(String, String)>,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    let current = fp.toxic(&name, &toxic)?;
-    let change: ToxicChange = parse(&body)?;
-    let kind = match change.attributes {
-        Some(Value::Object(changes)) => {
+/// `POST /proxies/{proxy}/toxics/{toxic}`: attributes to change (the others
+/// keep their values) and/or toxicity.
+async fn toxic_update(State(api): State<Api>, path: Named2, body: Bytes) -> ApiResult<Json<Value>> {
+    let (name, toxic) = named2(path)?;
+    let current = api.fp.toxic(&name, &toxic)?;
+    let change = json::object(&body)?;
+    let kind = match json::opt_object(&change, "attributes")? {
+        Some(changes) => {
             let mut attributes = current.kind.attributes();
             if let Value::Object(map) = &mut attributes {
                 map.extend(changes);
@@ -241,20 +401,16 @@ async fn toxic_update(
                 Some(attributes),
             )?)
         }
-        Some(Value::Null) | None => None,
-        Some(_) => {
-            return Err(Error::BadRequestBody("attributes must be an object".into()).into());
-        }
+        None => None,
     };
-    let info = fp.update_toxic(&name, &toxic, kind, change.toxicity)?;
+    let toxicity = json::opt_f32(&change, "toxicity")?;
+    let info = api.fp.update_toxic(&name, &toxic, kind, toxicity)?;
     Ok(Json(info.toxiproxy_json()))
 }
 
-async fn toxic_delete(
-    State(fp): State<FaultProxy>,
-    Path((name, toxic)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    fp.remove_toxic(&name, &toxic)?;
+async fn toxic_delete(State(api): State<Api>, path: Named2) -> ApiResult<StatusCode> {
+    let (name, toxic) = named2(path)?;
+    api.fp.remove_toxic(&name, &toxic)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -299,6 +455,55 @@ mod tests {
         let (status, body) = call(app, "POST", "/proxies", r#"{"upstream":"x:1"}"#).await;
         assert_eq!(status, 400);
         assert_eq!(body["error"], "missing required field: name");
+    }
+
+    #[tokio::test]
+    async fn bodies_are_objects_and_fields_are_named_in_errors() {
+        let faults = FaultProxy::new();
+        let app = router(faults.clone());
+        // serde's positional form of a struct is not a proxy.
+        let positional = r#"["r","127.0.0.1:0","127.0.0.1:1",true]"#;
+        let (status, body) = call(app.clone(), "POST", "/proxies", positional).await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"],
+            "bad request body: expected a JSON object, got an array"
+        );
+        let (status, body) = call(
+            app.clone(),
+            "POST",
+            "/proxies",
+            r#"{"name":"r","upstream":"127.0.0.1:1","enabled":"no"}"#,
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"],
+            "bad request body: field enabled must be true or false, got a string"
+        );
+        let create = r#"{"name":"r","upstream":"127.0.0.1:1","enabled":false}"#;
+        assert_eq!(call(app.clone(), "POST", "/proxies", create).await.0, 201);
+        let toxic = r#"{"type":"latency","attributes":{"latency":"slow"}}"#;
+        let (status, body) = call(app.clone(), "POST", "/proxies/r/toxics", toxic).await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"],
+            "bad request body: latency: attribute latency must be a number, got a string"
+        );
+        let (status, body) = call(app.clone(), "POST", "/proxies/r/toxics", r#"{"type":5}"#).await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"],
+            "bad request body: field type must be a string, got a number"
+        );
+        // axum's own refusals have Toxiproxy's body too.
+        let (status, body) = call(app.clone(), "GET", "/nowhere", "").await;
+        assert_eq!((status, body["status"].clone()), (404, json!(404)));
+        let (status, body) = call(app.clone(), "PUT", "/proxies", "{}").await;
+        assert_eq!((status, body["status"].clone()), (405, json!(405)));
+        let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(MAX_BODY));
+        let (status, body) = call(app, "POST", "/proxies", &big).await;
+        assert_eq!((status, body["status"].clone()), (413, json!(413)));
     }
 
     #[tokio::test]

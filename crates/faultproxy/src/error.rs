@@ -40,6 +40,27 @@ pub enum Error {
     /// exposes a proxy beyond the machine.
     #[error("listen address must be on loopback: {0}")]
     NotLoopback(String),
+    /// The upstream is not `host:port` (400).
+    #[error("upstream must be host:port (an IPv6 address in brackets): {0}")]
+    InvalidUpstream(String),
+    /// A proxy created through the API may forward to loopback only, unless
+    /// the API allows remote upstreams (403).
+    #[error(
+        "upstream \"{0}\" is not on loopback (127.0.0.0/8, ::1, localhost): proxies created through the API may only forward to this machine unless remote upstreams are allowed (chaoslab up --allow-remote-upstream)"
+    )]
+    RemoteUpstream(String),
+    /// The request would change what only the lab may change about one of
+    /// its own proxies — where it listens or forwards, or that it exists
+    /// (403). Its toxics and `enabled` may change.
+    #[error(
+        "proxy {proxy} is one of the lab's own proxies: {what} is not allowed through the API (only its toxics and enabled may change)"
+    )]
+    LabProxy {
+        /// The proxy.
+        proxy: String,
+        /// What was refused, e.g. "changing its upstream".
+        what: &'static str,
+    },
     /// Binding the proxy's listener failed (500, as Toxiproxy).
     #[error("could not listen on {addr}: {source}")]
     Listen {
@@ -65,7 +86,9 @@ impl Error {
             | Error::InvalidToxicType(_)
             | Error::InvalidStream
             | Error::InvalidValue(_)
-            | Error::NotLoopback(_) => 400,
+            | Error::NotLoopback(_)
+            | Error::InvalidUpstream(_) => 400,
+            Error::RemoteUpstream(_) | Error::LabProxy { .. } => 403,
             Error::Listen { .. } => 500,
             Error::ShuttingDown => 503,
         }

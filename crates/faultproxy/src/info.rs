@@ -10,11 +10,12 @@ use serde_json::{Value, json};
 
 use crate::toxic::{Stream, ToxicKind};
 
-/// Who set a toxic.
+/// Who set a toxic or created a proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
-    /// A caller of the library (the lab's own `fault` commands).
+    /// A caller of the library (the lab itself: its `redis` proxy, its
+    /// `fault` commands).
     Library,
     /// A client of the Toxiproxy-compatible HTTP API.
     Api,
@@ -75,6 +76,9 @@ pub struct ProxyInfo {
     pub listen: String,
     /// The address it forwards to.
     pub upstream: String,
+    /// The lab's own ([`Origin::Library`]: the API may change only its
+    /// toxics and `enabled`) or a Toxiproxy client's ([`Origin::Api`]).
+    pub origin: Origin,
     /// Whether it listens and forwards.
     pub enabled: bool,
     /// Since when it has been disabled (`None` while enabled): a disabled

@@ -47,6 +47,7 @@
 
 #![forbid(unsafe_code)]
 
+mod address;
 pub mod api;
 mod chain;
 mod conn;
@@ -54,10 +55,12 @@ mod error;
 mod event;
 mod fault_proxy;
 mod info;
+mod json;
 mod link;
 mod proxy;
 pub mod toxic;
 
+pub use address::{MAX_ADDRESS, MAX_NAME, is_local_upstream};
 pub use error::{Error, Result};
 pub use event::{Change, EVENT_CAPACITY, FaultEvent};
 pub use fault_proxy::{FaultProxy, ProxyConfig, ProxyUpdate};

@@ -1,8 +1,12 @@
-//! One proxy's listener while it is enabled: the accept loop and the tasks
-//! of its connections. The caller binds (mini-redis's `run(listener, …)`):
-//! the lab hands in a listener it bound, the HTTP API binds the `listen`
-//! address it was given. Disabling a proxy cancels the run: the listener is
-//! closed and every live connection with it.
+//! One proxy's listener while it has one: the accept loop and the tasks of
+//! its connections. The caller binds (mini-redis's `run(listener, …)`): the
+//! lab hands in a listener it bound, the HTTP API binds the `listen` address
+//! it was given. Disabling a proxy cancels the run, closing every live
+//! connection, and hands the listener back: a proxy created through the API
+//! then closes it (as Toxiproxy: connections are refused), while one of the
+//! lab's own proxies keeps it and resets each new connection at once — its
+//! port stays taken, so no other local process can listen where the
+//! replicas send their Redis password.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,6 +17,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::runtime::Handle;
 use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -64,11 +69,15 @@ impl Drop for ConnGuard {
     }
 }
 
-/// A proxy that is enabled: its accept loop and connections.
+/// A proxy's listener at work: serving (enabled), or refusing every
+/// connection (one of the lab's proxies while disabled).
 #[derive(Debug)]
 pub(crate) struct Running {
     cancel: CancellationToken,
     tasks: TaskTracker,
+    /// The accept loop; it hands the listener back when it stops.
+    accept: JoinHandle<Option<TcpListener>>,
+    serving: bool,
 }
 
 impl Running {
@@ -92,27 +101,99 @@ impl Running {
         let accept = async move {
             match listener.and_then(TcpListener::from_std) {
                 Ok(listener) => {
-                    accept_loop(listener, upstream, chain, connections, stop, tracker).await
+                    Some(accept_loop(listener, upstream, chain, connections, stop, tracker).await)
                 }
-                Err(e) => tracing::error!(error = %e, "cannot move the proxy listener"),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot move the proxy listener");
+                    None
+                }
             }
         };
-        tasks.spawn_on(accept, runtime);
-        Running { cancel, tasks }
+        let accept = tasks.spawn_on(accept, runtime);
+        Running {
+            cancel,
+            tasks,
+            accept,
+            serving: true,
+        }
     }
 
-    /// Closes the listener and every connection, and waits (a little) for
-    /// them to be gone.
-    pub(crate) async fn stop(self) {
+    /// Keeps `listener` (its port stays taken) and resets every connection
+    /// it accepts at once: a disabled proxy of the lab's own.
+    pub(crate) fn refuse(
+        listener: TcpListener,
+        parent: &CancellationToken,
+        runtime: &Handle,
+    ) -> Self {
+        let cancel = parent.child_token();
+        let tasks = TaskTracker::new();
+        let listener = listener.into_std();
+        let stop = cancel.clone();
+        let accept = async move {
+            match listener.and_then(TcpListener::from_std) {
+                Ok(listener) => Some(refuse_loop(listener, stop).await),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot move the proxy listener");
+                    None
+                }
+            }
+        };
+        let accept = tasks.spawn_on(accept, runtime);
+        Running {
+            cancel,
+            tasks,
+            accept,
+            serving: false,
+        }
+    }
+
+    /// Whether it serves connections (the proxy is enabled).
+    pub(crate) fn serving(&self) -> bool {
+        self.serving
+    }
+
+    /// Stops accepting, closes every connection, waits (a little) for them
+    /// to be gone, and hands the listener back (still bound).
+    pub(crate) async fn stop(self) -> Option<TcpListener> {
         self.cancel.cancel();
         self.tasks.close();
+        let listener = match tokio::time::timeout(STOP_GRACE, self.accept).await {
+            Ok(Ok(listener)) => listener,
+            _ => None,
+        };
         if tokio::time::timeout(STOP_GRACE, self.tasks.wait())
             .await
             .is_err()
         {
             tracing::warn!("proxy connections still closing after {STOP_GRACE:?}");
         }
+        listener
     }
+}
+
+/// Accepts and resets (RST) every connection until cancelled; hands the
+/// listener back.
+async fn refuse_loop(listener: TcpListener, cancel: CancellationToken) -> TcpListener {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    if let Err(e) = stream.set_zero_linger() {
+                        tracing::debug!(error = %e, "could not set SO_LINGER 0");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    }
+                }
+            },
+        }
+    }
+    listener
 }
 
 async fn accept_loop(
@@ -122,7 +203,7 @@ async fn accept_loop(
     connections: Arc<Connections>,
     cancel: CancellationToken,
     tasks: TaskTracker,
-) {
+) -> TcpListener {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let seeds = rand::random::<u64>();
     let mut accepted = 0u64;
@@ -162,5 +243,5 @@ async fn accept_loop(
             drop(permit);
         });
     }
-    // Dropping the listener here closes it before `stop` returns.
+    listener
 }

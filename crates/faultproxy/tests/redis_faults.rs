@@ -309,7 +309,7 @@ async fn a_fault_with_a_duration_expires_by_itself() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn disabling_closes_the_listener_and_every_connection() {
+async fn disabling_closes_every_connection_and_keeps_the_port() {
     bounded(async {
         let redis = Redis::start().await;
         let proxied = Proxied::new(redis.addr).await;
@@ -333,7 +333,23 @@ async fn disabling_closes_the_listener_and_every_connection() {
             ),
             "{err}"
         );
-        assert!(tokio::net::TcpStream::connect(proxied.addr).await.is_err());
+        // A lab proxy keeps its port while disabled (no other process can
+        // take it) and resets every new connection at once.
+        assert!(tokio::net::TcpListener::bind(proxied.addr).await.is_err());
+        let refused = match Resp::connect(proxied.addr).await {
+            Ok(mut fresh) => fresh.cmd(&["PING"]).await.unwrap_err(),
+            Err(e) => e,
+        };
+        assert!(
+            matches!(
+                refused.kind(),
+                ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionRefused
+                    | ErrorKind::UnexpectedEof
+                    | ErrorKind::BrokenPipe
+            ),
+            "{refused}"
+        );
         assert_eq!(proxied.faults.proxy("redis").unwrap().connections, 0);
 
         proxied.faults.set_enabled("redis", true).await.unwrap();

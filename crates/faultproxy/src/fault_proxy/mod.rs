@@ -6,6 +6,12 @@
 //! State sits behind one `std::sync::Mutex`, never held across an await.
 //! Proxy lifecycle changes (bind, enable, disable, remove), which await,
 //! are serialised by a second, async mutex.
+//!
+//! A proxy is the lab's own ([`Origin::Library`]: added or created through
+//! the library) or a Toxiproxy client's ([`Origin::Api`]). The API lets a
+//! client change only the toxics and `enabled` of the lab's proxies, and a
+//! disabled lab proxy keeps its listener (resetting new connections), so
+//! its port cannot be taken by another process meanwhile.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,9 +28,10 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::address::{MAX_ADDRESS, check_name, check_upstream, shown};
 use crate::chain::{Chain, Installed};
 use crate::error::{Error, Result};
-use crate::event::{Change, EVENT_CAPACITY, FaultEvent};
+use crate::event::{Change, EVENT_CAPACITY, FaultEvent, caller};
 use crate::info::{Origin, ProxyInfo};
 use crate::proxy::{Connections, Running};
 
@@ -49,7 +56,7 @@ pub struct ProxyConfig {
     pub enabled: bool,
 }
 
-fn default_listen() -> String {
+pub(crate) fn default_listen() -> String {
     "127.0.0.1:0".to_owned()
 }
 
@@ -102,6 +109,10 @@ impl Drop for Inner {
 struct ProxyEntry {
     listen: String,
     upstream: String,
+    /// The lab's own, or a Toxiproxy client's.
+    origin: Origin,
+    /// Its listener at work: serving while enabled; refusing while a lab
+    /// proxy is disabled; none otherwise.
     running: Option<Running>,
     /// When it was disabled; `None` while it runs.
     disabled_since: Option<DateTime<Utc>>,
@@ -179,7 +190,8 @@ impl FaultProxy {
     }
 
     /// Starts a proxy named `name` accepting on `listener` (bound by the
-    /// caller) and forwarding to `upstream` (`host:port`).
+    /// caller) and forwarding to `upstream` (`host:port`). It is the lab's
+    /// own ([`Origin::Library`]).
     pub async fn add_proxy(
         &self,
         name: &str,
@@ -188,12 +200,22 @@ impl FaultProxy {
     ) -> Result<ProxyInfo> {
         check_names(name, upstream)?;
         let _lifecycle = self.inner.lifecycle.lock().await;
-        self.insert_proxy(name, upstream, Some(listener), None)
+        self.insert_proxy(name, upstream, Some(listener), None, Origin::Library)
     }
 
     /// Creates a proxy from Toxiproxy's fields, binding `listen` itself
-    /// (loopback only) when it is enabled.
+    /// (loopback only) when it is enabled. It is the lab's own
+    /// ([`Origin::Library`]); the API creates its proxies as
+    /// [`Origin::Api`].
     pub async fn create_proxy(&self, config: ProxyConfig) -> Result<ProxyInfo> {
+        self.create_proxy_as(config, Origin::Library).await
+    }
+
+    pub(crate) async fn create_proxy_as(
+        &self,
+        config: ProxyConfig,
+        origin: Origin,
+    ) -> Result<ProxyInfo> {
         check_names(&config.name, &config.upstream)?;
         let _lifecycle = self.inner.lifecycle.lock().await;
         if self.registry()?.contains_key(&config.name) {
@@ -202,10 +224,10 @@ impl FaultProxy {
         let addr = loopback(&config.listen).await?;
         if config.enabled {
             let listener = bind(addr).await?;
-            self.insert_proxy(&config.name, &config.upstream, Some(listener), None)
+            self.insert_proxy(&config.name, &config.upstream, Some(listener), None, origin)
         } else {
             let listen = addr.to_string();
-            self.insert_proxy(&config.name, &config.upstream, None, Some(listen))
+            self.insert_proxy(&config.name, &config.upstream, None, Some(listen), origin)
         }
     }
 
@@ -215,6 +237,7 @@ impl FaultProxy {
         upstream: &str,
         listener: Option<TcpListener>,
         listen: Option<String>,
+        origin: Origin,
     ) -> Result<ProxyInfo> {
         let listen = match (&listener, listen) {
             (Some(l), _) => local_addr(l)?,
@@ -241,6 +264,7 @@ impl FaultProxy {
         let entry = ProxyEntry {
             listen: listen.clone(),
             upstream: upstream.to_owned(),
+            origin,
             disabled_since: (!enabled).then(Utc::now),
             running,
             chain,
@@ -276,16 +300,20 @@ impl FaultProxy {
     }
 
     /// Enables or disables a proxy, or moves it (Toxiproxy's
-    /// `POST /proxies/{name}`). Disabling closes the listener and every live
-    /// connection before it returns.
+    /// `POST /proxies/{name}`). Disabling closes every live connection
+    /// before it returns; a lab proxy ([`Origin::Library`]) keeps its
+    /// listener meanwhile and resets new connections, an API proxy closes it
+    /// (connections are refused, as Toxiproxy).
     pub async fn update_proxy(&self, name: &str, update: ProxyUpdate) -> Result<ProxyInfo> {
         let _lifecycle = self.inner.lifecycle.lock().await;
-        let (listen, upstream, enabled) = {
+        let (listen, upstream, enabled, origin, had_listener) = {
             let registry = self.registry()?;
             let entry = registry.get(name).ok_or(Error::ProxyNotFound)?;
             (
                 entry.listen.clone(),
                 entry.upstream.clone(),
+                is_enabled(entry),
+                entry.origin,
                 entry.running.is_some(),
             )
         };
@@ -295,20 +323,33 @@ impl FaultProxy {
         check_names(name, &new_upstream)?;
         let addr = loopback(&new_listen).await?;
         let moved = new_listen != listen || new_upstream != upstream;
-
-        if enabled && (moved || !new_enabled) {
-            let running = self.with_entry(name, |e| {
-                e.disabled_since.get_or_insert_with(Utc::now);
-                e.running.take()
-            })?;
-            if let Some(running) = running {
-                running.stop().await;
-            }
+        if !moved && new_enabled == enabled {
+            return self.proxy(name);
         }
-        let listener = if new_enabled && (moved || !enabled) {
-            match bind(addr).await {
+        // A lab proxy keeps a listener while disabled, so its port stays
+        // taken.
+        let want_listener = new_enabled || (origin == Origin::Library && had_listener);
+
+        let running = self.with_entry(name, |e| {
+            if !new_enabled {
+                e.disabled_since.get_or_insert_with(Utc::now);
+            }
+            e.running.take()
+        })?;
+        let kept = match running {
+            Some(running) => running.stop().await,
+            None => None,
+        };
+        let listener = match kept {
+            // Same address (a new upstream at most): the same listener.
+            Some(listener) if want_listener && new_listen == listen => Some(listener),
+            _ if !want_listener => None,
+            _ => match bind(addr).await {
                 Ok(listener) => Some(listener),
                 Err(e) => {
+                    let _ = self.with_entry(name, |e| {
+                        e.disabled_since.get_or_insert_with(Utc::now);
+                    });
                     if enabled {
                         // It was stopped to move and could not start again:
                         // it is disabled now, and observers must know.
@@ -323,9 +364,7 @@ impl FaultProxy {
                     }
                     return Err(e);
                 }
-            }
-        } else {
-            None
+            },
         };
         let info = self.with_entry(name, |entry| -> Result<ProxyInfo> {
             entry.upstream = new_upstream.clone();
@@ -333,17 +372,21 @@ impl FaultProxy {
                 Some(l) => local_addr(l)?,
                 None => new_listen.clone(),
             };
-            if let Some(listener) = listener {
-                entry.running = Some(Running::start(
-                    listener,
-                    entry.upstream.clone(),
-                    entry.chain.subscribe(),
-                    entry.connections.clone(),
-                    &self.inner.shutdown,
-                    &self.inner.runtime,
-                ));
-            }
-            match (entry.running.is_some(), entry.disabled_since) {
+            entry.running = listener.map(|listener| {
+                if new_enabled {
+                    Running::start(
+                        listener,
+                        entry.upstream.clone(),
+                        entry.chain.subscribe(),
+                        entry.connections.clone(),
+                        &self.inner.shutdown,
+                        &self.inner.runtime,
+                    )
+                } else {
+                    Running::refuse(listener, &self.inner.shutdown, &self.inner.runtime)
+                }
+            });
+            match (is_enabled(entry), entry.disabled_since) {
                 (true, _) => entry.disabled_since = None,
                 (false, None) => entry.disabled_since = Some(Utc::now()),
                 (false, Some(_)) => {}
@@ -384,7 +427,7 @@ impl FaultProxy {
             self.emit_removed(name, toxic, false);
         }
         if let Some(running) = entry.running.take() {
-            running.stop().await;
+            drop(running.stop().await);
         }
         self.emit(name, Change::ProxyRemoved);
         Ok(())
@@ -392,6 +435,8 @@ impl FaultProxy {
 
     /// Toxiproxy's `POST /reset`: clears every toxic and enables every proxy.
     pub async fn reset(&self) -> Result<()> {
+        drop(self.registry()?);
+        self.emit("*", Change::Reset);
         self.clear_all();
         for proxy in self.proxies() {
             if !proxy.enabled {
@@ -415,7 +460,7 @@ impl FaultProxy {
             Err(_) => Vec::new(),
         };
         for run in running {
-            run.stop().await;
+            drop(run.stop().await);
         }
         self.inner.timers.close();
         self.inner.timers.wait().await;
@@ -443,53 +488,80 @@ impl FaultProxy {
         Ok(f(entry))
     }
 
+    /// Announces that the API refused `request` on `proxy` (nothing
+    /// changed): a [`Change::Refused`] naming the caller.
+    pub(crate) fn announce_refusal(&self, proxy: &str, request: String, reason: &Error) {
+        self.emit(
+            proxy,
+            Change::Refused {
+                request,
+                reason: reason.to_string(),
+            },
+        );
+    }
+
     fn emit(&self, proxy: &str, change: Change) {
         // No receiver is fine: nobody is watching.
         let _ = self.inner.events.send(FaultEvent {
             at: Utc::now(),
             proxy: proxy.to_owned(),
+            caller: caller(),
             change,
         });
     }
 }
 
+/// Whether the proxy serves connections.
+fn is_enabled(entry: &ProxyEntry) -> bool {
+    entry.running.as_ref().is_some_and(Running::serving)
+}
+
 fn proxy_info(name: &str, entry: &ProxyEntry) -> ProxyInfo {
+    let enabled = is_enabled(entry);
     ProxyInfo {
         name: name.to_owned(),
         listen: entry.listen.clone(),
         upstream: entry.upstream.clone(),
-        enabled: entry.running.is_some(),
-        disabled_since: if entry.running.is_some() {
-            None
-        } else {
-            entry.disabled_since
-        },
+        origin: entry.origin,
+        enabled,
+        disabled_since: if enabled { None } else { entry.disabled_since },
         connections: entry.connections.count(),
         toxics: entry.toxics.iter().map(|t| toxic_info(name, t)).collect(),
     }
 }
 
 fn check_names(name: &str, upstream: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(Error::MissingField("name"));
-    }
-    if upstream.is_empty() {
-        return Err(Error::MissingField("upstream"));
-    }
-    Ok(())
+    check_name("name", name)?;
+    check_upstream(upstream)
 }
 
-/// Resolves `listen` and insists it is a loopback address.
+/// Parses `listen` — an IP address and port, or `localhost:port` — and
+/// insists it is a loopback address. No name is resolved: a caller's text
+/// never becomes a DNS query.
 async fn loopback(listen: &str) -> Result<SocketAddr> {
-    let addr = tokio::net::lookup_host(listen)
-        .await
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| Error::InvalidValue(format!("listen address {listen:?}")))?;
-    if addr.ip().is_loopback() {
+    let invalid = || Error::InvalidValue(format!("listen address {}", shown(listen)));
+    if listen.len() > MAX_ADDRESS {
+        return Err(invalid());
+    }
+    let addr = match listen.parse::<SocketAddr>() {
+        Ok(addr) => addr,
+        Err(_) => {
+            let (host, port) = listen.rsplit_once(':').ok_or_else(invalid)?;
+            let port: u16 = port
+                .parse()
+                .ok()
+                .filter(|_| port.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(invalid)?;
+            if !host.eq_ignore_ascii_case("localhost") {
+                return Err(Error::NotLoopback(shown(listen)));
+            }
+            SocketAddr::from(([127, 0, 0, 1], port))
+        }
+    };
+    if addr.ip().to_canonical().is_loopback() {
         Ok(addr)
     } else {
-        Err(Error::NotLoopback(listen.to_owned()))
+        Err(Error::NotLoopback(shown(listen)))
     }
 }
 

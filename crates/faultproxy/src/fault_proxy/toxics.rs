@@ -10,6 +10,7 @@ use chrono::Utc;
 use tokio::task::AbortHandle;
 
 use super::{FaultProxy, Inner, ProxyEntry, ToxicEntry};
+use crate::address::check_name;
 use crate::chain::{Chain, Installed};
 use crate::error::{Error, Result};
 use crate::event::Change;
@@ -34,9 +35,7 @@ impl FaultProxy {
         let name = spec
             .name
             .unwrap_or_else(|| format!("{}_{}", spec.kind.type_name(), stream));
-        if name.is_empty() {
-            return Err(Error::MissingField("name"));
-        }
+        check_name("name", &name)?;
         let mut registry = self.registry()?;
         let entry = registry.get_mut(proxy).ok_or(Error::ProxyNotFound)?;
         if entry.toxics.iter().any(|t| t.name == name) {
@@ -249,7 +248,7 @@ pub(super) fn toxic_info(proxy: &str, toxic: &ToxicEntry) -> ToxicInfo {
         duration_ms: duration.map(|d| d.as_millis() as u64),
         expires_at: duration
             .and_then(|d| chrono::Duration::from_std(d).ok())
-            .map(|d| toxic.started_at + d),
+            .and_then(|d| toxic.started_at.checked_add_signed(d)),
         origin: toxic.origin,
     }
 }

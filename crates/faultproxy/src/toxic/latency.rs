@@ -6,7 +6,8 @@
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{ChunkView, StageState, Toxic, Verdict, ms};
+use super::{ChunkView, StageState, Toxic, Verdict, check_wait, ms};
+use crate::error::Result;
 
 /// Delay in milliseconds, with a uniform jitter of ± `jitter` ms.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +29,11 @@ impl Latency {
 }
 
 impl Toxic for Latency {
+    fn validate(&self) -> Result<()> {
+        check_wait("latency", "latency", self.latency)?;
+        check_wait("latency", "jitter", self.jitter)
+    }
+
     fn on_chunk(&self, chunk: ChunkView, _state: &mut StageState, now: Instant) -> Verdict {
         let due = chunk.entered + self.delay(chunk.random);
         if now >= due {

@@ -303,18 +303,57 @@ impl ToxicKind {
     }
 
     /// Builds a kind from a type name and its attributes (missing attributes
-    /// take their defaults, unknown ones are ignored — as Toxiproxy).
+    /// take their defaults, unknown ones are ignored — as Toxiproxy). Each
+    /// known attribute must be a whole number, 0 or more; an error names
+    /// the attribute (never a Rust type).
     pub fn from_parts(type_name: &str, attributes: Option<serde_json::Value>) -> Result<Self> {
+        use serde_json::Value;
         if !Self::TYPES.contains(&type_name) {
-            return Err(Error::InvalidToxicType(type_name.to_owned()));
+            return Err(Error::InvalidToxicType(crate::address::clipped(type_name)));
         }
-        let attributes = match attributes {
-            None | Some(serde_json::Value::Null) => serde_json::json!({}),
-            Some(value) => value,
+        let given = match attributes {
+            None | Some(Value::Null) => serde_json::Map::new(),
+            Some(Value::Object(map)) => map,
+            Some(other) => {
+                return Err(Error::BadRequestBody(format!(
+                    "field attributes must be an object, got {}",
+                    crate::json::kind(&other)
+                )));
+            }
         };
+        let invalid = || Error::BadRequestBody(format!("attributes of {type_name}"));
+        let defaults: ToxicKind =
+            serde_json::from_value(serde_json::json!({ "type": type_name, "attributes": {} }))
+                .map_err(|_| invalid())?;
+        let mut attributes = match defaults.attributes() {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        for (name, value) in attributes.iter_mut() {
+            match given.get(name) {
+                None | Some(Value::Null) => {}
+                Some(Value::Number(n)) if n.as_u64().is_some() => *value = Value::Number(n.clone()),
+                Some(Value::Number(n)) if n.as_i64().is_some() => {
+                    return Err(Error::InvalidValue(format!(
+                        "{type_name}: attribute {name} must not be negative, got {n}"
+                    )));
+                }
+                Some(Value::Number(n)) => {
+                    return Err(Error::InvalidValue(format!(
+                        "{type_name}: attribute {name} must be a whole number from 0 to {}, got {n}",
+                        u64::MAX
+                    )));
+                }
+                Some(other) => {
+                    return Err(Error::BadRequestBody(format!(
+                        "{type_name}: attribute {name} must be a number, got {}",
+                        crate::json::kind(other)
+                    )));
+                }
+            }
+        }
         let tagged = serde_json::json!({ "type": type_name, "attributes": attributes });
-        let kind: ToxicKind =
-            serde_json::from_value(tagged).map_err(|e| Error::BadRequestBody(e.to_string()))?;
+        let kind: ToxicKind = serde_json::from_value(tagged).map_err(|_| invalid())?;
         kind.toxic().validate()?;
         Ok(kind)
     }
@@ -392,9 +431,24 @@ pub(crate) fn check_toxicity(toxicity: f32) -> Result<()> {
     }
 }
 
+/// The longest wait a toxic attribute may ask for: a day (milliseconds).
+/// Longer is no lab fault, and keeps every instant computed from one far
+/// from overflowing.
+pub const MAX_WAIT_MS: u64 = 86_400_000;
+
 /// A milliseconds attribute as a duration.
 pub(crate) fn ms(value: u64) -> Duration {
-    Duration::from_millis(value)
+    Duration::from_millis(value.min(MAX_WAIT_MS))
+}
+
+/// Checks a waiting attribute (milliseconds) against [`MAX_WAIT_MS`].
+pub(crate) fn check_wait(toxic: &str, attribute: &str, value: u64) -> Result<()> {
+    if value > MAX_WAIT_MS {
+        return Err(Error::InvalidValue(format!(
+            "{toxic}: {attribute} must be at most {MAX_WAIT_MS} ms (a day), got {value}"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{ChunkView, End, StageState, Toxic, Verdict, ms};
+use super::{ChunkView, End, StageState, Toxic, Verdict, check_wait, ms};
+use crate::error::Result;
 
 /// Reset `timeout` ms after the first data.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,6 +17,10 @@ pub struct ResetPeer {
 }
 
 impl Toxic for ResetPeer {
+    fn validate(&self) -> Result<()> {
+        check_wait("reset_peer", "timeout", self.timeout)
+    }
+
     fn on_chunk(&self, chunk: ChunkView, state: &mut StageState, now: Instant) -> Verdict {
         let first = *state.first_data.get_or_insert(chunk.entered);
         let due = first + ms(self.timeout);

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{ChunkView, StageState, Toxic, Verdict};
+use super::{ChunkView, MAX_WAIT_MS, StageState, Toxic, Verdict};
 use crate::chain::{mix, unit};
 use crate::error::{Error, Result};
 
@@ -46,6 +46,14 @@ impl Slicer {
 
 impl Toxic for Slicer {
     fn validate(&self) -> Result<()> {
+        // `delay` is in microseconds.
+        if self.delay > MAX_WAIT_MS.saturating_mul(1000) {
+            return Err(Error::InvalidValue(format!(
+                "slicer: delay must be at most {} µs (a day), got {}",
+                MAX_WAIT_MS.saturating_mul(1000),
+                self.delay
+            )));
+        }
         if self.size_variation > self.average_size {
             return Err(Error::InvalidValue(format!(
                 "slicer: size_variation ({}) must not exceed average_size ({})",

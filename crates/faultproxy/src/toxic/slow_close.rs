@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{ChunkView, StageState, Toxic, Verdict, ms};
+use super::{ChunkView, StageState, Toxic, Verdict, check_wait, ms};
+use crate::error::Result;
 
 /// Hold the close back by `delay` ms.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,6 +16,10 @@ pub struct SlowClose {
 }
 
 impl Toxic for SlowClose {
+    fn validate(&self) -> Result<()> {
+        check_wait("slow_close", "delay", self.delay)
+    }
+
     fn on_chunk(&self, _chunk: ChunkView, _state: &mut StageState, _now: Instant) -> Verdict {
         Verdict::Pass
     }

@@ -202,7 +202,56 @@ fn bad_kinds_are_refused_with_400s() {
     .unwrap_err();
     assert_eq!(wide.status(), 400, "{wide}");
     let negative = ToxicKind::from_parts("latency", Some(json!({"latency": -5}))).unwrap_err();
-    assert!(matches!(negative, Error::BadRequestBody(_)));
+    assert_eq!(negative.status(), 400);
+    assert_eq!(
+        negative.to_string(),
+        "invalid value: latency: attribute latency must not be negative, got -5"
+    );
+    // Wrong types name the attribute, never a Rust type.
+    for (attributes, expected) in [
+        (
+            json!({"latency": "5"}),
+            "attribute latency must be a number, got a string",
+        ),
+        (
+            json!({"jitter": 1.5}),
+            "attribute jitter must be a whole number",
+        ),
+        (
+            json!({"latency": [1]}),
+            "attribute latency must be a number, got an array",
+        ),
+    ] {
+        let e = ToxicKind::from_parts("latency", Some(attributes)).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.to_string().contains(expected), "{e}");
+        assert!(!e.to_string().contains("u64"), "{e}");
+    }
+    let not_object = ToxicKind::from_parts("latency", Some(json!([1, 2]))).unwrap_err();
+    assert_eq!(
+        not_object.to_string(),
+        "bad request body: field attributes must be an object, got an array"
+    );
+    // Waits are bounded (a day), so no instant computed from one overflows.
+    for (kind, attribute) in [
+        ("latency", "latency"),
+        ("latency", "jitter"),
+        ("timeout", "timeout"),
+        ("reset_peer", "timeout"),
+        ("slow_close", "delay"),
+        ("slicer", "delay"),
+    ] {
+        let e = ToxicKind::from_parts(kind, Some(json!({ attribute: u64::MAX }))).unwrap_err();
+        assert_eq!(e.status(), 400, "{kind}.{attribute}: {e}");
+        assert!(e.to_string().contains("a day"), "{e}");
+    }
+    assert!(ToxicKind::from_parts("latency", Some(json!({"latency": 86_400_000}))).is_ok());
+    // Unknown attributes are ignored, as Toxiproxy.
+    assert!(ToxicKind::from_parts("latency", Some(json!({"gremlins": "yes"}))).is_ok());
+    // A type name from a caller is clipped and escaped in the message.
+    let long = ToxicKind::from_parts(&"\u{1b}x".repeat(500), None).unwrap_err();
+    assert!(long.to_string().len() < 400, "{long}");
+    assert!(!long.to_string().contains('\u{1b}'), "{long}");
     assert_eq!(Stream::parse("sideways").unwrap_err().status(), 400);
     assert!(check_toxicity(1.5).is_err());
     assert!(check_toxicity(0.0).is_ok());

@@ -6,7 +6,8 @@
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{ChunkView, End, StageState, Toxic, Verdict, ms};
+use super::{ChunkView, End, StageState, Toxic, Verdict, check_wait, ms};
+use crate::error::Result;
 
 /// Close after `timeout` ms; 0 = hold the connection open forever.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +18,10 @@ pub struct Timeout {
 }
 
 impl Toxic for Timeout {
+    fn validate(&self) -> Result<()> {
+        check_wait("timeout", "timeout", self.timeout)
+    }
+
     fn on_chunk(&self, _chunk: ChunkView, state: &mut StageState, _now: Instant) -> Verdict {
         state.dropped = true;
         Verdict::Drop
