@@ -8,8 +8,15 @@
 //! cleared with the rest: its toxics (id = the toxic's name) and a disabled
 //! proxy (`POST /proxies/redis {"enabled": false}`, id `redis-disabled`,
 //! mode `proxy-disabled`; clearing enables the proxy again).
+//!
+//! Any local process can call that API, so every change made through it is
+//! also a `ToxiproxyChange` event naming the caller's address (`data.caller`;
+//! the fault events it causes carry it too), and every request it refused —
+//! moving or deleting one of the lab's own proxies, a proxy forwarding off
+//! the machine — a `ToxiproxyRefused` warning (SPEC section 13).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -445,25 +452,37 @@ impl Registry {
                 e = events.recv() => e,
                 _ = stop.cancelled() => return,
             };
-            let (at, name, change) = match event {
-                Ok(e) => (e.at, e.proxy, e.change),
+            let (at, name, caller, change) = match event {
+                Ok(e) => (e.at, e.proxy, e.caller, e.change),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             };
             let bus = &self.lab.platform.events;
+            if let Some(caller) = caller {
+                announce_api_change(&self.lab, caller, &name, &change);
+            }
+            let by = caller.map(|c| format!(" by {c}")).unwrap_or_default();
+            let with_caller = |mut data: Value| {
+                if let (Some(c), Value::Object(map)) = (caller, &mut data) {
+                    map.insert("caller".into(), json!(c.to_string()));
+                }
+                data
+            };
             match change {
                 Change::ProxyCreated { enabled: false, .. }
                 | Change::ProxyUpdated { enabled: false, .. } => {
                     let info = proxy.proxy(&name).ok().filter(|p| !p.enabled);
-                    self.announce_disabled(&info.unwrap_or_else(|| ProxyInfo {
+                    let info = info.unwrap_or_else(|| ProxyInfo {
                         name: name.clone(),
                         listen: String::new(),
                         upstream: String::new(),
+                        origin: Origin::Api,
                         enabled: false,
                         disabled_since: Some(at),
                         connections: 0,
                         toxics: Vec::new(),
-                    }));
+                    });
+                    self.announce_disabled_by(&info, caller);
                 }
                 Change::ProxyUpdated { enabled: true, .. } | Change::ProxyRemoved => {
                     let was_disabled = lock(&self.disabled).remove(&name);
@@ -475,16 +494,16 @@ impl Registry {
                     bus.normal(
                         "FaultCleared",
                         &id,
-                        format!("fault {id} (Toxiproxy API) cleared: proxy {name} enabled"),
-                        json!({"id": id, "kind": "network", "target": name}),
+                        format!("fault {id} (Toxiproxy API) cleared: proxy {name} enabled{by}"),
+                        with_caller(json!({"id": id, "kind": "network", "target": name})),
                     );
                 }
                 Change::Added { toxic } if toxic.origin == Origin::Api => {
-                    let data = api_record(&toxic);
+                    let data = with_caller(api_record(&toxic));
                     bus.warning(
                         "FaultInjected",
                         &toxic.name,
-                        describe(&data, "injected through the Toxiproxy API"),
+                        describe(&data, &format!("injected through the Toxiproxy API{by}")),
                         data,
                     );
                 }
@@ -497,8 +516,10 @@ impl Registry {
                     bus.normal(
                         "FaultCleared",
                         &toxic.name,
-                        format!("fault {} (Toxiproxy API) cleared", toxic.name),
-                        json!({"id": toxic.name, "kind": "network", "target": toxic.proxy}),
+                        format!("fault {} (Toxiproxy API) cleared{by}", toxic.name),
+                        with_caller(
+                            json!({"id": toxic.name, "kind": "network", "target": toxic.proxy}),
+                        ),
                     );
                 }
                 Change::Removed { toxic } => {
@@ -535,17 +556,102 @@ impl Registry {
     /// `FaultInjected` for a disabled proxy, once until it is enabled again
     /// (moving a disabled proxy is not a new fault).
     fn announce_disabled(&self, p: &ProxyInfo) {
+        self.announce_disabled_by(p, None);
+    }
+
+    /// The same, naming the API client that disabled it when known.
+    fn announce_disabled_by(&self, p: &ProxyInfo, caller: Option<SocketAddr>) {
         if !lock(&self.disabled).insert(p.name.clone()) {
             return;
         }
-        let data = disabled_record(p);
+        let mut data = disabled_record(p);
+        let mut verb = "injected through the Toxiproxy API".to_string();
+        if let (Some(c), Value::Object(map)) = (caller, &mut data) {
+            map.insert("caller".into(), json!(c.to_string()));
+            verb.push_str(&format!(" by {c}"));
+        }
         self.lab.platform.events.warning(
             "FaultInjected",
             &disabled_id(&p.name),
-            describe(&data, "injected through the Toxiproxy API"),
+            describe(&data, &verb),
             data,
         );
     }
+}
+
+/// The audit trail of the Toxiproxy API: a `ToxiproxyChange` event for each
+/// change a client made, a `ToxiproxyRefused` warning for each request it
+/// was refused; both name the client's address.
+fn announce_api_change(lab: &LabHandle, caller: SocketAddr, proxy: &str, change: &Change) {
+    let bus = &lab.platform.events;
+    let who = format!("Toxiproxy API client {caller}");
+    let mut data = json!({"caller": caller.to_string(), "proxy": proxy});
+    let mut put = |key: &str, value: Value| {
+        if let Value::Object(map) = &mut data {
+            map.insert(key.into(), value);
+        }
+    };
+    let (what, message) = match change {
+        Change::Added { toxic } | Change::Updated { toxic } | Change::Removed { toxic } => {
+            put("toxic", json!(toxic.name));
+            put("type", json!(toxic.kind.type_name()));
+            let (what, verb, on) = match change {
+                Change::Added { .. } => ("toxic_added", "added", "to"),
+                Change::Updated { .. } => ("toxic_updated", "changed", "on"),
+                _ => ("toxic_removed", "removed", "from"),
+            };
+            if !matches!(change, Change::Removed { .. }) {
+                put("attributes", toxic.kind.attributes());
+            }
+            let message = format!(
+                "{who} {verb} toxic {} ({}) {on} proxy {proxy}",
+                toxic.name,
+                toxic.kind.type_name()
+            );
+            (what, message)
+        }
+        Change::Expired { .. } => return,
+        Change::ProxyCreated {
+            enabled,
+            listen,
+            upstream,
+        }
+        | Change::ProxyUpdated {
+            enabled,
+            listen,
+            upstream,
+        } => {
+            put("enabled", json!(enabled));
+            put("listen", json!(listen));
+            put("upstream", json!(upstream));
+            let (what, verb) = match change {
+                Change::ProxyCreated { .. } => ("proxy_created", "created"),
+                _ => ("proxy_updated", "updated"),
+            };
+            let state = if *enabled { "enabled" } else { "disabled" };
+            let message = format!("{who} {verb} proxy {proxy}: {listen} → {upstream}, {state}");
+            (what, message)
+        }
+        Change::ProxyRemoved => ("proxy_removed", format!("{who} deleted proxy {proxy}")),
+        Change::Reset => (
+            "reset",
+            format!("{who} reset every proxy (toxics cleared, proxies enabled)"),
+        ),
+        Change::Refused { request, reason } => {
+            put("change", json!("refused"));
+            put("request", json!(request));
+            put("reason", json!(reason));
+            bus.warning(
+                "ToxiproxyRefused",
+                proxy,
+                format!("{who} was refused {request}: {reason}"),
+                data,
+            );
+            return;
+        }
+    };
+    put("change", json!(what));
+    bus.normal("ToxiproxyChange", proxy, message, data);
 }
 
 /// The fault id of a proxy disabled through the Toxiproxy API.
