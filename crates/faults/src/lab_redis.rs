@@ -212,17 +212,7 @@ impl LabRedis {
         let pass = format!(">{password}");
         self.run(
             &mut conn,
-            &[
-                "ACL",
-                "SETUSER",
-                SERVICE_USER,
-                "on",
-                "resetpass",
-                &pass,
-                "~*",
-                "&*",
-                "+@all",
-            ],
+            &["ACL", "SETUSER", SERVICE_USER, "on", "resetpass", &pass],
         )
         .await?;
         if kill {

@@ -26,6 +26,25 @@ use crate::spawner::{DeathSignal, Spawner};
 /// The ACL user the service authenticates as.
 pub const SERVICE_USER: &str = "chaoslab";
 
+/// What the service's Redis user may do (`ACL SETUSER` rules): its own
+/// `chaos_lab:*` keys and the commands the service runs — GET, SET (NX,
+/// EX), INCR/INCRBY (the client library increments with INCRBY), PING —
+/// nothing else (FLUSHALL, CONFIG, KEYS, other keys:
+/// NOPERM). AUTH and HELLO are allowed to every user; the `CLIENT SETINFO`
+/// the client library sends at connection may fail, and it ignores that
+/// (Redis before 7.2 does not know the command at all).
+pub const SERVICE_ACL: &[&str] = &[
+    "resetkeys",
+    "~chaos_lab:*",
+    "resetchannels",
+    "-@all",
+    "+get",
+    "+set",
+    "+incr",
+    "+incrby",
+    "+ping",
+];
+
 /// Why Redis could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
@@ -449,19 +468,11 @@ impl RedisServer {
     pub async fn set_service_password(&self, password: &str) -> Result<(), RedisError> {
         let mut conn = self.admin().await?;
         let pass = format!(">{password}");
-        conn.query::<()>(&[
-            "ACL",
-            "SETUSER",
-            SERVICE_USER,
-            "reset",
-            "on",
-            &pass,
-            "~*",
-            "&*",
-            "+@all",
-        ])
-        .await
-        .map_err(|e| RedisError::Admin(e.to_string()))
+        let mut args = vec!["ACL", "SETUSER", SERVICE_USER, "reset", "on", &pass];
+        args.extend_from_slice(SERVICE_ACL);
+        conn.query::<()>(&args)
+            .await
+            .map_err(|e| RedisError::Admin(e.to_string()))
     }
 
     /// Where Redis listens.
@@ -568,7 +579,22 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(conn.query::<i64>(&["INCR", "k"]).await.unwrap(), 1);
+        assert_eq!(
+            conn.query::<i64>(&["INCR", "chaos_lab:k"]).await.unwrap(),
+            1
+        );
+        // Only what the service needs: anything else is NOPERM.
+        for denied in [
+            &["FLUSHALL"][..],
+            &["CONFIG", "GET", "dir"],
+            &["GET", "other-key"],
+            &["KEYS", "*"],
+            &["ACL", "LIST"],
+            &["DEL", "chaos_lab:k"],
+        ] {
+            let err = conn.query::<redis::Value>(denied).await.unwrap_err();
+            assert!(err.to_string().contains("NoPerm"), "{denied:?}: {err}");
+        }
         // A wrong password is a clear error, not a hang.
         let err = AdminConnection::connect_as(
             server.addr(),
