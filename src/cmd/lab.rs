@@ -109,6 +109,16 @@ pub struct UpArgs {
     /// Probe preset: `quick` (default) or `aca` (the seed deployment's values).
     #[arg(long)]
     probes: Option<String>,
+    /// Protect the replicas' chaos API with a token the lab makes and keeps
+    /// in <state dir>/chaos-token (0600); every chaos call of the lab (CLI,
+    /// console, faults, experiments) sends it ([app] chaos_token = true).
+    #[arg(long)]
+    chaos_token: bool,
+    /// Let proxies created through the Toxiproxy-compatible API forward off
+    /// this machine (default: loopback upstreams only; [faults]
+    /// allow_remote_upstream).
+    #[arg(long)]
+    allow_remote_upstream: bool,
 }
 
 /// Arguments of `chaoslab deploy`.
@@ -230,6 +240,8 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         redis_url: args.redis_url,
         redis_server: args.redis_server,
         preset,
+        chaos_token: args.chaos_token,
+        allow_remote_upstream: args.allow_remote_upstream,
     };
     // The default file may be absent; a file named on the command line may not.
     let required = args.config != Path::new("chaoslab.toml");

@@ -86,6 +86,9 @@ async fn call(
         .filter(|_| url.ends_with("/chaos/hang") && method == Method::POST)
         .map(|b| b["duration_seconds"].as_u64().unwrap_or(0));
     let mut request = lab.http.request(method, &url);
+    if let Some(token) = &lab.platform.config.chaos_token {
+        request = request.bearer_auth(token);
+    }
     if let Some(body) = &body {
         request = request.json(body);
     }

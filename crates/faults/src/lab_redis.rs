@@ -203,18 +203,17 @@ impl LabRedis {
             .map_err(|e| FaultError::Failed(e.to_string()))
     }
 
-    /// Sets the service user's ACL password (all other rights unchanged:
-    /// `resetpass` drops the old password only). With `kill`, every
+    /// Sets the service user's ACL password (`resetpass` drops the old
+    /// password) and its rights, [`SERVICE_ACL`](chaoslab_lab::redis_server::SERVICE_ACL). With `kill`, every
     /// connection of the service user is closed (`CLIENT KILL USER`), so the
     /// service must authenticate again. Returns after Redis confirmed.
     pub async fn set_acl_password(&self, password: &str, kill: bool) -> Result<(), FaultError> {
         let mut conn = self.admin().await?;
         let pass = format!(">{password}");
-        self.run(
-            &mut conn,
-            &["ACL", "SETUSER", SERVICE_USER, "on", "resetpass", &pass],
-        )
-        .await?;
+        // The rights too: after a Redis restart the user is created anew.
+        let mut args = vec!["ACL", "SETUSER", SERVICE_USER, "on", "resetpass", &pass];
+        args.extend_from_slice(chaoslab_lab::redis_server::SERVICE_ACL);
+        self.run(&mut conn, &args).await?;
         if kill {
             self.run(&mut conn, &["CLIENT", "KILL", "USER", SERVICE_USER])
                 .await?;

@@ -61,6 +61,10 @@ pub struct Overrides {
     pub redis_url: Option<String>,
     pub redis_server: Option<PathBuf>,
     pub preset: Option<Preset>,
+    /// `--chaos-token`.
+    pub chaos_token: bool,
+    /// `--allow-remote-upstream`.
+    pub allow_remote_upstream: bool,
 }
 
 /// The validated configuration the lab runs with.
@@ -71,6 +75,10 @@ pub struct LabConfig {
     pub image: PathBuf,
     pub liveness: ProbeSpec,
     pub readiness: ProbeSpec,
+    /// The replicas' CHAOS_API_TOKEN, which every chaos call of the lab
+    /// sends: made at start when `[app] chaos_token` is on, or the one set
+    /// in `[app.env]`. Never serialised.
+    pub chaos_token: Option<String>,
 }
 
 impl LabConfig {
@@ -130,17 +138,25 @@ impl LabConfig {
         if let Some(v) = o.preset {
             file.probes.preset = v;
         }
+        if o.chaos_token {
+            file.app.chaos_token = true;
+        }
+        if o.allow_remote_upstream {
+            file.faults.allow_remote_upstream = true;
+        }
         let (live_preset, ready_preset) = preset_specs(file.probes.preset);
         let liveness = apply(live_preset, &file.probes.liveness, "probes.liveness")?;
         let readiness = apply(ready_preset, &file.probes.readiness, "probes.readiness")?;
         let image = file.app.image.clone().unwrap_or(default_image);
         let state_dir = file.state_dir.clone().unwrap_or_else(|| ".chaoslab".into());
+        let chaos_token = file.app.env.get("CHAOS_API_TOKEN").cloned();
         let config = Self {
             file,
             state_dir,
             image,
             liveness,
             readiness,
+            chaos_token,
         };
         config.validate()?;
         Ok(config)

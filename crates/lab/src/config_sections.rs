@@ -25,6 +25,10 @@ pub struct AppSection {
     /// Port the probes and the ingress target; 0 = the port the lab gives
     /// the replica in APP_PORT.
     pub target_port: u16,
+    /// Protect the replicas' chaos API with a token: the lab makes one,
+    /// keeps it in `<state dir>/chaos-token` (0600), gives it to every
+    /// replica as CHAOS_API_TOKEN and sends it on every chaos call it makes.
+    pub chaos_token: bool,
 }
 
 impl Default for AppSection {
@@ -36,6 +40,7 @@ impl Default for AppSection {
             replicas: 1,
             env: BTreeMap::new(),
             target_port: 0,
+            chaos_token: false,
         }
     }
 }
@@ -80,12 +85,17 @@ pub struct FaultsSection {
     /// Loopback port of the Toxiproxy-compatible HTTP API (Toxiproxy's
     /// 8474 by default); 0 = any free port.
     pub toxiproxy_port: u16,
+    /// Let proxies created through that API forward off this machine (by
+    /// default only to loopback upstreams). The lab's own `redis` proxy
+    /// never moves either way.
+    pub allow_remote_upstream: bool,
 }
 
 impl Default for FaultsSection {
     fn default() -> Self {
         Self {
             toxiproxy_port: 8474,
+            allow_remote_upstream: false,
         }
     }
 }

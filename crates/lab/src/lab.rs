@@ -124,7 +124,10 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
 /// Starts the lab with a component plugged in (`chaoslab up` plugs in the
 /// faults): it gets the platform, the fault proxy and the Redis server, and
 /// gives back control API routes and a stop step.
-pub async fn start_with(config: LabConfig, plug: Option<PlugFn>) -> Result<RunningLab, LabError> {
+pub async fn start_with(
+    mut config: LabConfig,
+    plug: Option<PlugFn>,
+) -> Result<RunningLab, LabError> {
     let state_dir = std::path::absolute(&config.state_dir).map_err(io("state dir"))?;
     if let Ok(existing) = StateFile::read(&state_dir)
         && existing.pid != std::process::id()
@@ -146,6 +149,9 @@ pub async fn start_with(config: LabConfig, plug: Option<PlugFn>) -> Result<Runni
     }
     let logs_dir = state_dir.join("logs");
     private_dir(&state_dir).map_err(io(format!("cannot create {}", state_dir.display())))?;
+    if config.file.app.chaos_token {
+        config.chaos_token = Some(kept_secret(&state_dir, "chaos-token"));
+    }
     private_dir(&logs_dir).map_err(io(format!("cannot create {}", logs_dir.display())))?;
 
     let bind = |what: &'static str, port: u16| async move {
@@ -277,7 +283,10 @@ pub async fn start_with(config: LabConfig, plug: Option<PlugFn>) -> Result<Runni
     };
     if let (Some(listener), Some(proxy)) = (toxiproxy_listener, &fault_proxy) {
         let stop = platform.shutdown.clone().cancelled_owned();
-        let api = chaoslab_faultproxy::api::serve(listener, proxy.clone(), stop);
+        let api_config = chaoslab_faultproxy::api::ApiConfig {
+            allow_remote_upstream: platform.config.file.faults.allow_remote_upstream,
+        };
+        let api = chaoslab_faultproxy::api::serve_with(listener, proxy.clone(), api_config, stop);
         lab.servers.push(tokio::spawn(async move {
             if let Err(e) = api.await {
                 tracing::error!(error = %e, "Toxiproxy-compatible API stopped");
@@ -348,7 +357,7 @@ pub async fn start_with(config: LabConfig, plug: Option<PlugFn>) -> Result<Runni
             });
         }));
     }
-    let token = control_token(&state_dir);
+    let token = kept_secret(&state_dir, "control-token");
     let router = control_api::router_with(
         platform.clone(),
         token.clone(),
@@ -465,11 +474,12 @@ impl RunningLab {
     }
 }
 
-/// The control API's token: kept in `<state dir>/control-token` (0600) and
-/// reused by the next lab in the same directory, so an open console and
-/// scripts keep working across `down` and `up`; made fresh when absent.
-fn control_token(state_dir: &Path) -> String {
-    let path = state_dir.join("control-token");
+/// A token kept in `<state dir>/<name>` (0600) and reused by the next lab
+/// in the same directory — the control API's (so an open console and
+/// scripts keep working across `down` and `up`) and the chaos API's; made
+/// fresh when absent.
+fn kept_secret(state_dir: &Path, name: &str) -> String {
+    let path = state_dir.join(name);
     if let Ok(text) = std::fs::read_to_string(&path) {
         let token = text.trim();
         if token.len() >= 32 && token.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -478,7 +488,7 @@ fn control_token(state_dir: &Path) -> String {
     }
     let token = secret(40);
     if let Err(e) = crate::files::write_private(&path, token.as_bytes()) {
-        tracing::warn!(error = %e, "cannot keep the control token; the next lab will make a new one");
+        tracing::warn!(error = %e, file = name, "cannot keep a token; the next lab will make a new one");
     }
     token
 }
@@ -488,9 +498,9 @@ mod token_tests {
     #[test]
     fn the_control_token_survives_a_restart_and_is_private() {
         let dir = tempfile::tempdir().unwrap();
-        let first = super::control_token(dir.path());
+        let first = super::kept_secret(dir.path(), "control-token");
         assert_eq!(first.len(), 40);
-        assert_eq!(super::control_token(dir.path()), first);
+        assert_eq!(super::kept_secret(dir.path(), "control-token"), first);
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.path().join("control-token"))
             .unwrap()

@@ -227,6 +227,9 @@ async fn spawn(platform: &Platform, spec: &ReplicaSpec) -> std::io::Result<Child
     ];
     command.envs(lab);
     command.envs(platform.redis.env.iter().cloned());
+    if let Some(token) = &platform.config.chaos_token {
+        command.env("CHAOS_API_TOKEN", token);
+    }
     // The revision's own environment wins (bad-env deploys rely on it).
     command.envs(spec.env.iter().cloned());
     let mut child = platform.spawner.spawn(command, DeathSignal::Kill).await?;
