@@ -63,6 +63,7 @@ enum ExperimentCommand {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
 struct RunArgs {
     /// Experiment files (TOML, or Chaos Toolkit JSON/YAML) or built-in names.
     #[arg(required_unless_present = "all")]
