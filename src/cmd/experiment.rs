@@ -26,7 +26,7 @@ Examples:
   chaoslab experiment validate my-cut.toml
   chaoslab experiment run my-cut.toml --set lab.replicas=3 --html cut.html
   chaoslab experiment run --all --jobs 2 --report-dir reports --junit reports/junit.xml
-  chaoslab experiment run redis-cut.json            # a Chaos Toolkit file
+  chaoslab experiment run team-experiment.json      # Chaos Toolkit (http, process, pauses)
 
 File format and tutorial: docs/experiments.md.";
 
