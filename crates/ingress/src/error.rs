@@ -1,4 +1,5 @@
-//! Responses the ingress makes itself (503, 502, 504): the spec's error body
+//! Responses the ingress makes itself (503, 502, 504, and the guard's 403
+//! and 415): the spec's error body
 //! `{"error","detail","timestamp","request_id"}` plus the
 //! [`PROXY_ERROR_HEADER`](crate::PROXY_ERROR_HEADER) naming the cause.
 

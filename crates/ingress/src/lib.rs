@@ -4,7 +4,11 @@
 //! set through a `tokio::sync::watch`), keeps upstream connections alive,
 //! streams bodies both ways, passes or creates `X-Request-ID`, answers 503
 //! `no healthy upstream` when the set is empty and 504 when an upstream does
-//! not answer within the request timeout, and counts every request.
+//! not answer within the request timeout, and counts every request. Like
+//! every listener of the lab it refuses browser attacks itself (SPEC
+//! section 13, `chaoslab-httpguard`): a foreign `Host` (DNS rebinding) or a
+//! change from another site is a 403, a change whose body is not JSON a
+//! 415, each marked as the ingress's own.
 //!
 //! The caller binds (mini-redis style): `run(listener, upstreams, config,
 //! metrics, shutdown)`, so tests bind port 0 and read the address.
@@ -54,6 +58,10 @@ pub struct IngressConfig {
     pub max_connections: usize,
     /// Idle keep-alive connections kept per upstream.
     pub pool_max_idle_per_host: usize,
+    /// Names answered in `Host` besides loopback and the bound address
+    /// (`name`, `.domain` for it and its subdomains, an address, `*`).
+    /// Bound to a non-loopback address with none, any `Host` is.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for IngressConfig {
@@ -63,6 +71,7 @@ impl Default for IngressConfig {
             drain_timeout: Duration::from_secs(5),
             max_connections: 4096,
             pool_max_idle_per_host: 64,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -73,4 +82,7 @@ pub enum IngressError {
     /// Accepting a connection failed in a way that is not per-connection.
     #[error("ingress accept failed: {0}")]
     Accept(#[source] std::io::Error),
+    /// An entry of [`IngressConfig::allowed_hosts`] is not a host name.
+    #[error("ingress allowed hosts: {0}")]
+    AllowedHosts(#[from] chaoslab_httpguard::GuardError),
 }

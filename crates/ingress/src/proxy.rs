@@ -3,13 +3,15 @@
 //! request timeout, and stream the response back. Requests without a body
 //! that could not even connect (a replica stopping between the readiness
 //! update and the pick) are retried once on the next upstream, so a rollout
-//! or a scale-in costs no request.
+//! or a scale-in costs no request. Before any of that, the browser-attack
+//! guard: a refused request never reaches an upstream.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
+use chaoslab_httpguard::Guard;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty};
@@ -47,6 +49,8 @@ pub struct Proxy {
     next: AtomicUsize,
     config: IngressConfig,
     metrics: Arc<IngressMetrics>,
+    /// Refuses foreign hosts, cross-site changes and non-JSON bodies.
+    guard: Guard,
 }
 
 impl Proxy {
@@ -69,12 +73,19 @@ impl Proxy {
             next: AtomicUsize::new(0),
             config,
             metrics,
+            guard: Guard::loopback(),
         }
     }
 
+    /// The browser-attack guard to apply (loopback names only by default).
+    pub fn with_guard(mut self, guard: Guard) -> Self {
+        self.guard = guard;
+        self
+    }
+
     /// Proxies one request from `peer`; never fails (errors become error
-    /// responses). Adds `X-Forwarded-For` and `X-Forwarded-Proto`, as the
-    /// Container Apps ingress does.
+    /// responses). Refuses what the guard refuses; adds `X-Forwarded-For`
+    /// and `X-Forwarded-Proto`, as the Container Apps ingress does.
     pub async fn handle(
         &self,
         mut req: Request<Incoming>,
@@ -92,6 +103,18 @@ impl Proxy {
                 id
             }
         };
+        if let Err(refusal) = self.guard.check(req.method(), req.uri(), req.headers()) {
+            tracing::warn!(refused = refusal.kind(), detail = %refusal, ?peer, "ingress refused a request");
+            let response = proxy_error_response(
+                refusal.status(),
+                refusal.kind(),
+                &refusal.to_string(),
+                &request_id,
+            );
+            self.metrics
+                .request_finished(response.status().as_u16(), started.elapsed(), true);
+            return response;
+        }
         if let Some(peer) = peer {
             let forwarded = match req
                 .headers()

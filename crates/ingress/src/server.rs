@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use chaoslab_httpguard::{AllowedHosts, Guard};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -16,7 +17,8 @@ use tokio_util::task::TaskTracker;
 use crate::{IngressConfig, IngressError, IngressMetrics, Proxy, UpstreamSet};
 
 /// Serves the ingress on `listener` until `shutdown` resolves, then drains
-/// for at most `config.drain_timeout`.
+/// for at most `config.drain_timeout`. Fails at once when
+/// `config.allowed_hosts` holds something that is not a host name.
 pub async fn run(
     listener: TcpListener,
     upstreams: watch::Receiver<UpstreamSet>,
@@ -26,7 +28,13 @@ pub async fn run(
 ) -> Result<(), IngressError> {
     let drain_timeout = config.drain_timeout;
     let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
-    let proxy = Arc::new(Proxy::new(upstreams, config, metrics));
+    // The names the ingress answers: loopback, where it is bound, the
+    // configured ones (an address it cannot read stands for loopback).
+    let bound = listener
+        .local_addr()
+        .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip());
+    let hosts = AllowedHosts::for_listener(bound, &config.allowed_hosts)?;
+    let proxy = Arc::new(Proxy::new(upstreams, config, metrics).with_guard(Guard::new(hosts)));
     let draining = CancellationToken::new();
     let tracker = TaskTracker::new();
     tokio::pin!(shutdown);

@@ -180,7 +180,11 @@ async fn request_id_is_passed_or_created() {
 async fn bodies_stream_through() {
     let a = upstream("a").await;
     let f = ingress(vec![a], IngressConfig::default()).await;
-    let payload = vec![b'x'; 1 << 20];
+    // 1 MiB in which every byte depends on its position: a dropped,
+    // duplicated or reordered chunk changes the bytes, not only the length.
+    let payload: Vec<u8> = (0..1u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let body = reqwest::Client::new()
         .post(format!("{}/echo", f.url))
         .body(payload.clone())
@@ -191,6 +195,136 @@ async fn bodies_stream_through() {
         .await
         .unwrap();
     assert_eq!(body.len(), payload.len());
+    assert!(
+        body[..] == payload[..],
+        "the echoed body differs from byte {:?}",
+        body.iter().zip(&payload).position(|(a, b)| a != b)
+    );
+}
+
+/// SPEC section 13: a foreign `Host` (DNS rebinding), a change from another
+/// site or with a body that is not JSON is refused by the ingress itself —
+/// no upstream sees it — while what clients send passes.
+#[tokio::test]
+async fn browser_attacks_are_refused_before_any_upstream() {
+    let a = upstream("a").await;
+    let f = ingress(vec![a], IngressConfig::default()).await;
+    let client = reqwest::Client::new();
+    let own = f.url.clone();
+    let refused = [
+        (
+            "GET",
+            vec![("host", "evil.example:8000")],
+            403,
+            "forbidden-host",
+        ),
+        (
+            "POST",
+            vec![("host", "evil.example")],
+            403,
+            "forbidden-host",
+        ),
+        (
+            "POST",
+            vec![("origin", "https://evil.example")],
+            403,
+            "cross-site",
+        ),
+        ("DELETE", vec![("origin", "null")], 403, "cross-site"),
+        (
+            "POST",
+            vec![("content-type", "text/plain")],
+            415,
+            "not-json",
+        ),
+        (
+            "PUT",
+            vec![("content-type", "application/x-www-form-urlencoded")],
+            415,
+            "not-json",
+        ),
+    ];
+    for (method, headers, status, kind) in refused {
+        let mut request = client.request(method.parse().unwrap(), format!("{own}/echo"));
+        for (name, value) in &headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), status, "{method} {headers:?}");
+        assert_eq!(response.headers()[PROXY_ERROR_HEADER], kind);
+        assert!(
+            !response
+                .headers()
+                .keys()
+                .any(|k| k.as_str().starts_with("access-control-")),
+            "no CORS grant"
+        );
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(
+            body["detail"].as_str().unwrap().contains("refused"),
+            "{body}"
+        );
+        assert!(body["request_id"].is_string(), "{body}");
+    }
+    let origin = own.clone();
+    for headers in [
+        vec![],
+        vec![("host", "localhost")],
+        vec![("content-type", "application/json")],
+        vec![
+            ("origin", origin.as_str()),
+            ("content-type", "application/json"),
+        ],
+    ] {
+        let mut request = client.post(format!("{own}/echo")).body("{}");
+        for (name, value) in &headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{headers:?}");
+        assert_eq!(response.text().await.unwrap(), "{}");
+    }
+    let snapshot = f.metrics.snapshot();
+    assert_eq!(snapshot.by_class[3], 6, "refusals are counted as 4xx");
+    assert_eq!(snapshot.proxy_errors, 6, "as the ingress's own answers");
+}
+
+#[tokio::test]
+async fn configured_names_are_answered_and_bad_ones_stop_the_ingress() {
+    let a = upstream("a").await;
+    let config = IngressConfig {
+        allowed_hosts: vec!["lab.example".into()],
+        ..Default::default()
+    };
+    let f = ingress(vec![a], config).await;
+    let client = reqwest::Client::new();
+    for (host, status) in [("lab.example:8000", 200), ("other.example", 403)] {
+        let response = client
+            .get(&f.url)
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{host}");
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (_tx, rx) = watch::channel(Arc::new(Vec::new()));
+    let config = IngressConfig {
+        allowed_hosts: vec!["bad/name".into()],
+        ..Default::default()
+    };
+    let result = run(
+        listener,
+        rx,
+        config,
+        Arc::new(IngressMetrics::default()),
+        std::future::pending(),
+    )
+    .await;
+    assert!(
+        matches!(result, Err(crate::IngressError::AllowedHosts(_))),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
