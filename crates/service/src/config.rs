@@ -50,6 +50,13 @@ pub struct ServeArgs {
         help_heading = "Service"
     )]
     pub shutdown_grace_seconds: u64,
+    /// Host names the service answers besides loopback and its own
+    /// address, comma-separated: `name`, `.domain` (it and every name under
+    /// it), an address, or `*` (any). A `Host` not listed is refused 403
+    /// (DNS rebinding). Unset on a non-loopback address: any name, as a
+    /// container behind an ingress must.
+    #[arg(long, env = "ALLOWED_HOSTS", help_heading = "Service")]
+    pub allowed_hosts: Option<String>,
     /// Exit when the parent process is no longer this pid (set by the lab so
     /// replicas never outlive it).
     #[arg(long, env = "CHAOSLAB_PARENT_PID", help_heading = "Service")]
@@ -300,6 +307,9 @@ pub struct RedisConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// ALLOWED_HOSTS, checked: names answered besides loopback and the
+    /// listen address.
+    pub allowed_hosts: Vec<String>,
     pub replica_id: String,
     pub revision: String,
     pub shutdown_grace: Duration,
@@ -387,8 +397,14 @@ impl ServeArgs {
                 ),
             ));
         }
+        let allowed_hosts = match &self.allowed_hosts {
+            Some(list) => chaoslab_httpguard::parse_allowed_hosts(list)
+                .map_err(|e| ConfigError::new("ALLOWED_HOSTS", list, e.to_string()))?,
+            None => Vec::new(),
+        };
         Ok(Config {
             listen: std::net::SocketAddr::new(ip, self.app_port),
+            allowed_hosts,
             replica_id,
             revision: self.revision.clone(),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
@@ -578,6 +594,23 @@ mod tests {
         ] {
             assert!(parse(ok).validate().is_ok(), "{ok:?}");
         }
+    }
+
+    #[test]
+    fn allowed_hosts_are_a_checked_list() {
+        assert!(parse(&[]).validate().unwrap().allowed_hosts.is_empty());
+        let cfg = parse(&["--allowed-hosts", "app.example, .apps.example,10.0.0.1"])
+            .validate()
+            .unwrap();
+        assert_eq!(
+            cfg.allowed_hosts,
+            ["app.example", ".apps.example", "10.0.0.1"]
+        );
+        let err = parse(&["--allowed-hosts", "app.example:8000"])
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.variable, "ALLOWED_HOSTS");
+        assert!(err.to_string().contains("without a port"), "{err}");
     }
 
     #[test]

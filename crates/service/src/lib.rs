@@ -5,10 +5,10 @@
 //! The pieces: `config` (flags and variables → validated `Config`),
 //! `redis` (the shared connection, retries, credentials), `chaos` (real
 //! load and hangs), `routes` (thin handlers), `middleware` (request id,
-//! spans, the process-hang gate), `error` (the one error body). [`app`]
-//! builds the router for tests; [`run`] serves it on a listener the caller
-//! bound, until the shutdown future resolves, then drains within the grace
-//! period.
+//! spans, the process-hang gate, the browser-attack guard), `error` (the
+//! one error body). [`app`] builds the router for tests; [`run`] serves it
+//! on a listener the caller bound, until the shutdown future resolves, then
+//! drains within the grace period.
 
 #![forbid(unsafe_code)]
 
@@ -41,6 +41,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn app(state: AppState) -> Router {
     routes::router(&state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::guard(state.config()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::observe,

@@ -1,7 +1,9 @@
 //! Layers around every route: the process-hang gate (outermost: a hung
 //! process answers nothing), then request observation — X-Request-ID, the
 //! server span with HTTP semantic-convention attributes, and the HTTP
-//! duration histogram.
+//! duration histogram — then the browser-attack guard (SPEC section 13):
+//! a foreign `Host`, a change from another site or a body that is not JSON
+//! is refused in the standard error body, observed like any answer.
 
 use std::time::Instant;
 
@@ -12,8 +14,29 @@ use http::{HeaderValue, Method};
 use opentelemetry::KeyValue;
 use tracing::Instrument;
 
+use crate::config::Config;
+use crate::error::ApiError;
 use crate::request_id;
 use crate::state::AppState;
+
+/// The guard's answer: the standard error body with the refusal's status.
+type Refuse = fn(&chaoslab_httpguard::Refusal) -> Response;
+
+/// The browser-attack guard for this configuration: loopback, the listen
+/// address and ALLOWED_HOSTS are answered (any host on a non-loopback
+/// address with no ALLOWED_HOSTS).
+pub fn guard(config: &Config) -> chaoslab_httpguard::GuardLayer<Refuse> {
+    use chaoslab_httpguard::{AllowedHosts, Guard, GuardLayer};
+    // The list was checked with the rest of the configuration; should it
+    // not parse after all, answer loopback only rather than anyone.
+    let hosts = AllowedHosts::for_listener(config.listen.ip(), &config.allowed_hosts)
+        .unwrap_or_else(|_| AllowedHosts::loopback());
+    let guard = Guard::new(hosts).with_hint(", or add the name to ALLOWED_HOSTS");
+    GuardLayer::new(guard, |refusal| {
+        use axum::response::IntoResponse;
+        ApiError::new(refusal.status(), refusal.to_string()).into_response()
+    })
+}
 
 /// Holds every request while a process-scope hang is active, except the
 /// `DELETE /chaos/hang` that ends it.
@@ -77,4 +100,117 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         ],
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    //! The guard in the service's own stack, without a socket: refusals
+    //! carry the standard error body and X-Request-ID; what passes reaches
+    //! the routes.
+
+    use axum::body::Body;
+    use clap::Parser;
+    use http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use crate::{AppState, ServeArgs, ServiceMetrics};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn app(argv: &[&str]) -> axum::Router {
+        let mut full = vec!["serve", "--redis-enabled", "false"];
+        full.extend_from_slice(argv);
+        let config = Cli::try_parse_from(full).unwrap().args.validate().unwrap();
+        let render = std::sync::Arc::new(String::new) as crate::MetricsRenderer;
+        crate::app(AppState::new(config, ServiceMetrics::new(), render).unwrap())
+    }
+
+    async fn call(
+        app: &axum::Router,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, serde_json::Value, bool) {
+        let mut request = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = app
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let has_id = response.headers().contains_key("x-request-id");
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or_default(),
+            has_id,
+        )
+    }
+
+    #[tokio::test]
+    async fn browser_attacks_get_the_standard_error_body() {
+        let app = app(&[]);
+        let (status, body, has_id) = call(&app, "GET", "/", &[("host", "evil.example:8000")]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body["error"], "Forbidden");
+        assert!(has_id);
+        assert_eq!(
+            body["request_id"].as_str().map(str::len),
+            Some(36),
+            "{body}"
+        );
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains("evil.example:8000"), "{detail}");
+        assert!(detail.ends_with("ALLOWED_HOSTS"), "{detail}");
+        let reset = "/chaos/redis-reset";
+        let (status, body, _) =
+            call(&app, "POST", reset, &[("origin", "https://evil.example")]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        let (status, body, _) = call(&app, "POST", reset, &[("content-type", "text/plain")]).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+        assert_eq!(body["error"], "Unsupported Media Type");
+        // Past the guard: Redis is disabled here, so the route says 503.
+        let (status, _, _) = call(&app, "POST", reset, &[("host", "localhost:8000")]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn off_loopback_without_allowed_hosts_any_host_is_answered() {
+        let open = app(&["--app-host", "0.0.0.0", "--chaos-enabled", "false"]);
+        let (status, _, _) = call(&open, "GET", "/livez", &[("host", "app.example")]).await;
+        assert_eq!(status, StatusCode::OK);
+        // A change from another site is still refused.
+        let (status, _, _) = call(
+            &open,
+            "POST",
+            "/",
+            &[("host", "app.example"), ("origin", "https://evil.example")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let named = app(&[
+            "--app-host",
+            "0.0.0.0",
+            "--chaos-enabled",
+            "false",
+            "--allowed-hosts",
+            "app.example",
+        ]);
+        for (host, expected) in [
+            ("app.example", StatusCode::OK),
+            ("10.244.0.7:8000", StatusCode::OK),
+            ("evil.example", StatusCode::FORBIDDEN),
+        ] {
+            let (status, _, _) = call(&named, "GET", "/livez", &[("host", host)]).await;
+            assert_eq!(status, expected, "{host}");
+        }
+    }
 }
