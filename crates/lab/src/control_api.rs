@@ -4,7 +4,10 @@
 //! state file). Errors use the spec's body with their HTTP status. Streams
 //! (`follow=true`) are JSON lines, bounded by the bus buffers, and end when
 //! the lab stops. `router()` is separate from serving so tests call it
-//! without a socket.
+//! without a socket. [`serve`] puts the browser-attack guard (SPEC section
+//! 13) in front of everything, console page included, before the token is
+//! looked at: a foreign `Host` (DNS rebinding) or a change from another
+//! site is a 403, a change whose body is not JSON a 415; no CORS grants.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,6 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chaoslab_httpguard::{AllowedHosts, Guard, GuardLayer, Refusal};
 use futures::stream::{self, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -124,13 +128,20 @@ pub fn router_with(
         .merge(public)
 }
 
-/// Serves `router` on `listener` until `shutdown`.
+/// Serves `router` on `listener` until `shutdown`, behind the
+/// browser-attack guard: loopback names and the bound address are
+/// answered.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
+    let bound = listener.local_addr()?.ip();
+    let hosts = AllowedHosts::for_listener(bound, &[]).unwrap_or_else(|_| AllowedHosts::loopback());
+    let guard = GuardLayer::new(Guard::new(hosts), |refusal: &Refusal| {
+        ApiError::new(refusal.status(), refusal.to_string()).into_response()
+    });
+    axum::serve(listener, router.layer(guard))
         .with_graceful_shutdown(shutdown)
         .await
 }
