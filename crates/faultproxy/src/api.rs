@@ -14,7 +14,12 @@
 //! unless [`ApiConfig::allow_remote_upstream`]; every change, and every
 //! refusal, is a [`FaultEvent`](crate::FaultEvent) naming the caller's
 //! address. Bodies are read field by field (`json.rs`): bad input is a 400
-//! naming the field, never a panic.
+//! naming the field, never a panic. [`serve_with`] puts the browser-attack
+//! guard every lab listener shares in front (`chaoslab-httpguard`): a
+//! foreign `Host` (DNS rebinding) or a change from another site is a 403, a
+//! change whose body is declared as something else than JSON a 415, in
+//! Toxiproxy's error body; Toxiproxy's clients send JSON or no body, no
+//! `Origin`, and a loopback `Host`, and pass.
 
 use std::future::Future;
 use std::io;
@@ -26,6 +31,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chaoslab_httpguard::{AllowedHosts, Guard, GuardLayer, Refusal};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
@@ -155,18 +161,30 @@ pub async fn serve(
     serve_with(listener, proxy, ApiConfig::default(), shutdown).await
 }
 
-/// Serves the API on `listener` (bound by the caller) until `shutdown`;
-/// every change names the address of the client that made it.
+/// Serves the API on `listener` (bound by the caller) until `shutdown`,
+/// behind the browser-attack guard; every change names the address of the
+/// client that made it.
 pub async fn serve_with(
     listener: TcpListener,
     proxy: FaultProxy,
     config: ApiConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let app = router_with(proxy, config).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router_with(proxy, config)
+        .layer(guard(listener.local_addr()?.ip()))
+        .into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// The browser-attack guard for a listener bound to `bound`: loopback
+/// names and that address are answered; refusals in Toxiproxy's body.
+fn guard(bound: std::net::IpAddr) -> GuardLayer<fn(&Refusal) -> Response> {
+    let hosts = AllowedHosts::for_listener(bound, &[]).unwrap_or_else(|_| AllowedHosts::loopback());
+    GuardLayer::new(Guard::new(hosts), |refusal| {
+        error_response(refusal.status().as_u16(), &refusal.to_string())
+    })
 }
 
 /// As Toxiproxy: a web page must not drive the API from a browser.
