@@ -8,10 +8,19 @@
 //! [`Spawner`] (the lab). Children also get their own process group, so a
 //! Ctrl-C in the terminal reaches only the lab, which then stops them in
 //! order.
+//!
+//! A child is signalled through a [`ProcessHandle`], a pidfd: a signal sent
+//! through it reaches that process or nobody, never a process that got its
+//! pid after it was reaped (pids are recycled, and 32768 of them go
+//! quickly on a busy machine).
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::thread;
 
+use rustix::process::{Pid, PidfdFlags, Signal};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
@@ -107,7 +116,92 @@ fn prepare(command: &mut Command, signal: DeathSignal) {
     }
 }
 
-/// Sends `signal` to process `pid` (ignoring "no such process").
+/// One child process, held by a pidfd (Linux 5.3 or later): signals sent
+/// through it reach this process or nobody, and it says when the process
+/// has exited without reaping it (so its pid, and the process group it
+/// leads, cannot be recycled until its owner reaps it).
+#[derive(Debug)]
+pub struct ProcessHandle {
+    pid: u32,
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl ProcessHandle {
+    /// A handle on `child`, which its owner has not reaped yet (its `wait`
+    /// has not returned), so its pid is still its own. Must be called
+    /// inside a tokio runtime.
+    pub fn open(child: &Child) -> io::Result<Self> {
+        let pid = child
+            .id()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the process was reaped"))?;
+        let raw = i32::try_from(pid)
+            .ok()
+            .and_then(Pid::from_raw)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a pid"))?;
+        let fd = rustix::process::pidfd_open(raw, PidfdFlags::empty()).map_err(|e| {
+            io::Error::new(
+                io::Error::from(e).kind(),
+                format!("pidfd_open({pid}): {e} (the lab needs Linux 5.3 or later)"),
+            )
+        })?;
+        #[allow(unsafe_code)]
+        // SAFETY: registering asks that the descriptor stay open and be the
+        // same file while registered: the OwnedFd moves into the AsyncFd,
+        // which deregisters it before closing it when dropped.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE)? };
+        Ok(Self { pid, fd })
+    }
+
+    /// The process's pid (for display: never signal it by number).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Sends `signal` to this process; an error of kind `NotFound` (ESRCH)
+    /// once it has been reaped, whoever has its pid now.
+    pub fn signal(&self, signal: i32) -> io::Result<()> {
+        let signal = Signal::from_named_raw(signal).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("no signal {signal}"))
+        })?;
+        rustix::process::pidfd_send_signal(self.fd.get_ref(), signal).map_err(|e| {
+            if e == rustix::io::Errno::SRCH {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("process {} is gone", self.pid),
+                )
+            } else {
+                io::Error::from(e)
+            }
+        })
+    }
+
+    /// Sends `signal` to the process group this process leads (every child
+    /// is spawned as its own group leader). Only while the process is not
+    /// reaped: then the group id is surely still this group's (a zombie
+    /// leader keeps it), which its owner guarantees by signalling before
+    /// its `wait` returns.
+    pub fn signal_group(&self, signal: i32) {
+        signal_group(self.pid, signal);
+    }
+
+    /// Resolves once the process has exited (it may still be a zombie:
+    /// this does not reap it).
+    pub async fn exited(&self) {
+        // Readable = exited.
+        if let Err(e) = self.fd.readable().await {
+            // Never seen; then /proc tells, as the pid stays this process's
+            // until its owner reaps it.
+            tracing::warn!(pid = self.pid, error = %e, "cannot poll a pidfd");
+            while alive(self.pid) {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Sends `signal` to process `pid` (ignoring "no such process"). Only for
+/// a process its caller has not reaped (redis-server, whose `Child` the lab
+/// holds): anything else goes through a [`ProcessHandle`].
 pub fn signal(pid: u32, signal: i32) {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return;
@@ -147,20 +241,60 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
+/// When process `pid` started, in clock ticks after boot (field 22 of
+/// `/proc/<pid>/stat`): with the pid, it names one process for good, as a
+/// recycled pid gets a new start time.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces and parentheses)
+    // start at field 3, the state.
+    let after = stat.get(stat.rfind(')')? + 1..)?;
+    after.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use super::*;
 
+    /// Fields of `/proc/<pid>/stat` after the command name: 0 is the
+    /// state, 1 the parent pid, 2 the process group.
+    fn stat_fields(pid: u32) -> Option<Vec<String>> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let after = stat.get(stat.rfind(')')? + 1..)?;
+        Some(after.split_whitespace().map(str::to_string).collect())
+    }
+
+    fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "not within 20 s: {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     #[tokio::test]
-    async fn spawns_with_a_death_signal_in_its_own_group() {
+    async fn spawns_in_its_own_process_group() {
         let spawner = Spawner::start().unwrap();
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg("grep -E '^SigPnd|^ShdPnd' /proc/self/status >/dev/null; exit 3");
+        let mut command = Command::new("sleep");
+        command.arg("30");
         let mut child = spawner.spawn(command, DeathSignal::Kill).await.unwrap();
-        let status = child.wait().await.unwrap();
-        assert_eq!(status.code(), Some(3));
+        let handle = ProcessHandle::open(&child).unwrap();
+        let pid = handle.pid();
+        let fields = stat_fields(pid).unwrap();
+        assert_eq!(fields[1], std::process::id().to_string(), "our child");
+        assert_eq!(fields[2], pid.to_string(), "leads its own process group");
+        handle.signal(libc::SIGKILL).unwrap();
+        child.wait().await.unwrap();
+
+        let mut command = Command::new("sh");
+        command.arg("-c").arg("exit 3");
+        let mut child = spawner.spawn(command, DeathSignal::Kill).await.unwrap();
+        assert_eq!(child.wait().await.unwrap().code(), Some(3));
         let missing = spawner
             .spawn(
                 Command::new("/nonexistent/chaoslab-image"),
@@ -168,6 +302,146 @@ mod tests {
             )
             .await;
         assert_eq!(missing.unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    /// Where the helper process writes its child's pid.
+    const HELPER_ENV: &str = "CHAOSLAB_SPAWNER_HELPER_PID_FILE";
+
+    /// Not a test: the helper process of
+    /// `a_child_dies_when_the_process_that_spawned_it_is_killed` (this test
+    /// binary run again). It spawns `sleep` through a Spawner, writes its
+    /// pid and waits for its stdin to close, or to be killed.
+    #[test]
+    #[ignore = "helper process, run by another test"]
+    fn spawner_helper_process() {
+        let Some(out) = std::env::var_os(HELPER_ENV) else {
+            return;
+        };
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let _child = runtime.block_on(async {
+            let spawner = Spawner::start().unwrap();
+            let mut command = Command::new("sleep");
+            command.arg("120");
+            let child = spawner.spawn(command, DeathSignal::Kill).await.unwrap();
+            std::fs::write(&out, child.id().unwrap().to_string()).unwrap();
+            (spawner, child)
+        });
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+    }
+
+    /// PR_SET_PDEATHSIG has no /proc field: its effect is tested. A helper
+    /// process spawns a child through a Spawner and is SIGKILLed (no chance
+    /// to clean up): the kernel kills the child.
+    #[test]
+    fn a_child_dies_when_the_process_that_spawned_it_is_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("child.pid");
+        let mut helper = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "spawner::tests::spawner_helper_process",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env(HELPER_ENV, &pid_file)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Killed on every path out of this test.
+        struct Cleanup(u32, Option<u32>);
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                signal(self.0, libc::SIGKILL);
+                if let Some(child) = self.1.filter(|&p| alive(p)) {
+                    signal(child, libc::SIGKILL);
+                }
+            }
+        }
+        let mut cleanup = Cleanup(helper.id(), None);
+        let child: u32 = until("the helper's child started", || {
+            std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
+        });
+        cleanup.1 = Some(child);
+        let fields = stat_fields(child).unwrap();
+        assert_eq!(fields[1], helper.id().to_string(), "the helper's child");
+        assert_eq!(fields[2], child.to_string(), "its own process group");
+        assert!(alive(child));
+        signal(helper.id(), libc::SIGKILL);
+        helper.wait().unwrap();
+        until("the child died with the helper", || {
+            (!alive(child)).then_some(())
+        });
+        drop(cleanup);
+    }
+
+    /// Makes the kernel give `pid` to a new, unrelated process (root only:
+    /// `/proc/sys/kernel/ns_last_pid`); none when that cannot be done.
+    fn recycle(pid: u32) -> Option<std::process::Child> {
+        for _ in 0..500 {
+            if let Err(e) = std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()) {
+                eprintln!("cannot set ns_last_pid ({e}): pid recycling not exercised");
+                return None;
+            }
+            let mut other = std::process::Command::new("sleep").arg("30").spawn().ok()?;
+            if other.id() == pid {
+                return Some(other);
+            }
+            let _ = other.kill();
+            let _ = other.wait();
+        }
+        eprintln!("pid {pid} not recycled in 500 tries (a busy machine): not exercised");
+        None
+    }
+
+    #[tokio::test]
+    async fn a_process_handle_never_signals_a_recycled_pid() {
+        let spawner = Spawner::start().unwrap();
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        let mut child = spawner.spawn(command, DeathSignal::Kill).await.unwrap();
+        let handle = ProcessHandle::open(&child).unwrap();
+        let pid = handle.pid();
+        handle.signal(libc::SIGKILL).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), handle.exited())
+            .await
+            .expect("exit seen through the pidfd");
+        // Exited but not reaped: still ours, a signal is harmless.
+        assert!(handle.signal(libc::SIGTERM).is_ok());
+        child.wait().await.unwrap();
+        assert!(
+            ProcessHandle::open(&child).is_err(),
+            "reaped: no new handle"
+        );
+        assert_eq!(
+            handle.signal(libc::SIGKILL).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        if let Some(mut other) = recycle(pid) {
+            // What kill(pid) would now hit; the handle does not.
+            assert_eq!(
+                handle.signal(libc::SIGKILL).unwrap_err().kind(),
+                io::ErrorKind::NotFound
+            );
+            assert!(other.try_wait().unwrap().is_none(), "the new process lives");
+            let _ = other.kill();
+            let _ = other.wait();
+        }
+    }
+
+    #[test]
+    fn start_time_names_one_process() {
+        let mine = start_time(std::process::id()).unwrap();
+        assert_eq!(start_time(std::process::id()), Some(mine));
+        let mut other = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let theirs = start_time(other.id()).unwrap();
+        assert!(theirs >= mine);
+        let _ = other.kill();
+        let _ = other.wait();
+        assert_eq!(start_time(u32::MAX), None);
     }
 
     #[tokio::test]
