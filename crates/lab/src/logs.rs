@@ -2,20 +2,31 @@
 //! writes (stdout or stderr) goes to `<state>/logs/<replica>.log` (rotated
 //! at a size cap, one old file kept) and to a bounded live feed for
 //! `chaoslab logs --follow`.
+//!
+//! One writer per file: the pumps (one per pipe: a replica's stdout and
+//! stderr, and the pipes of its previous runs until they drain) only read
+//! lines and hand them to one writer thread, which owns every open log
+//! file, counts its size and rotates it. Two writers rotating one file on
+//! their own counts would rename it under each other and lose lines; and
+//! the file I/O stays off the async runtime.
 
-use std::io::Write;
+use std::collections::{HashMap, HashSet};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncRead;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::codec::{FramedRead, LinesCodec};
 
 /// A log file is rotated past this size.
 const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 /// Longer lines are cut.
 const MAX_LINE: usize = 64 * 1024;
+/// Lines waiting for the writer; a full queue slows the pumps (and so the
+/// replicas' writes), as a container runtime's log driver does.
+const QUEUE: usize = 4096;
 
 /// One line from one replica.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,18 +37,52 @@ pub struct LogLine {
     pub line: String,
 }
 
+/// What the writer thread is asked to do.
+#[derive(Debug)]
+enum Job {
+    /// A pump of this replica starts: open its file if it is not.
+    Open(String),
+    Line(String, String),
+    /// A pump of this replica ended; the file is closed after its last
+    /// pump. The reply comes once its lines are written.
+    Close(String, oneshot::Sender<()>),
+    /// Delete the oldest log files beyond this many (never an open one).
+    Prune(usize),
+}
+
 /// Where logs go.
 #[derive(Debug)]
 pub struct LogHub {
     dir: PathBuf,
     live: broadcast::Sender<LogLine>,
+    /// To the writer thread (none if it could not be started: then lines
+    /// only reach the live feed).
+    writer: Option<mpsc::Sender<Job>>,
 }
 
 impl LogHub {
+    /// A hub writing under `dir`, with its writer thread (which ends when
+    /// the hub is dropped and its pumps ended).
     pub fn new(dir: PathBuf) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let writer = Writer {
+            dir: dir.clone(),
+            open: HashMap::new(),
+        };
+        let writer = match std::thread::Builder::new()
+            .name("chaoslab-logs".into())
+            .spawn(move || writer.run(rx))
+        {
+            Ok(_) => Some(tx),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the log writer: replica logs are not kept");
+                None
+            }
+        };
         Self {
             dir,
             live: broadcast::channel(1024).0,
+            writer,
         }
     }
 
@@ -51,29 +96,22 @@ impl LogHub {
         self.live.subscribe()
     }
 
-    /// Copies `pipe` line by line into the replica's log until it closes.
+    /// Copies `pipe` line by line into the replica's log until it closes;
+    /// returns once its lines are in the file.
     pub async fn pump(&self, replica: String, stream: &'static str, pipe: impl AsyncRead + Unpin) {
-        let path = self.file(&replica);
+        let writer = self.writer.clone();
+        if let Some(w) = &writer {
+            let _ = w.send(Job::Open(replica.clone())).await;
+        }
         let mut lines = FramedRead::new(pipe, LinesCodec::new_with_max_length(MAX_LINE));
-        let mut file = open_append(&path);
-        let mut written: u64 = file
-            .as_ref()
-            .and_then(|f| f.metadata().ok())
-            .map_or(0, |m| m.len());
         while let Some(next) = lines.next().await {
             let line = match next {
                 Ok(line) => line,
                 // Over-long line: the codec skips it; note that and go on.
                 Err(_) => "[chaoslab: line longer than 64 KiB dropped]".to_string(),
             };
-            if let Some(f) = file.as_mut() {
-                let _ = writeln!(f, "{line}");
-                written += line.len() as u64 + 1;
-            }
-            if written > MAX_FILE_BYTES {
-                let _ = std::fs::rename(&path, path.with_extension("log.1"));
-                file = open_append(&path);
-                written = 0;
+            if let Some(w) = &writer {
+                let _ = w.send(Job::Line(replica.clone(), line.clone())).await;
             }
             let _ = self.live.send(LogLine {
                 replica: replica.clone(),
@@ -81,9 +119,16 @@ impl LogHub {
                 line,
             });
         }
+        if let Some(w) = &writer {
+            let (done, written) = oneshot::channel();
+            if w.send(Job::Close(replica, done)).await.is_ok() {
+                let _ = written.await;
+            }
+        }
     }
 
-    /// The last `n` lines of a replica's log (empty when it has none).
+    /// The last `n` lines of a replica's log (empty when it has none). Reads
+    /// only the end of the file.
     pub fn tail(&self, replica: &str, n: usize) -> Vec<LogLine> {
         tail_file(&self.file(replica), n)
             .into_iter()
@@ -96,25 +141,12 @@ impl LogHub {
     }
 
     /// Deletes the oldest replica log files (by modification time) beyond
-    /// `keep`, so a long session of restarts and rollouts stays bounded.
+    /// `keep`, so a long session of restarts and rollouts stays bounded;
+    /// done by the writer thread, which never deletes a file it has open.
     pub fn prune(&self, keep: usize) {
-        let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&self.dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| {
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                (name.ends_with(".log") || name.ends_with(".log.1")) && !name.starts_with("redis.")
-            })
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-            .collect();
-        if files.len() <= keep {
-            return;
-        }
-        files.sort();
-        for (_, path) in files.iter().take(files.len() - keep) {
-            let _ = std::fs::remove_file(path);
+        if let Some(w) = &self.writer {
+            // A full queue: the next replica start prunes.
+            let _ = w.try_send(Job::Prune(keep));
         }
     }
 
@@ -137,6 +169,135 @@ impl LogHub {
     }
 }
 
+/// A replica's open log file, owned by the writer thread.
+struct OpenLog {
+    path: PathBuf,
+    file: Option<BufWriter<std::fs::File>>,
+    written: u64,
+    /// Pumps writing to it.
+    pumps: usize,
+}
+
+impl OpenLog {
+    fn open(path: PathBuf) -> Self {
+        let file = open_append(&path);
+        let written = file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len());
+        Self {
+            path,
+            file: file.map(|f| BufWriter::with_capacity(64 * 1024, f)),
+            written,
+            pumps: 0,
+        }
+    }
+
+    fn write(&mut self, line: &str) {
+        if let Some(f) = self.file.as_mut()
+            && writeln!(f, "{line}").is_ok()
+        {
+            self.written += line.len() as u64 + 1;
+        }
+        if self.written > MAX_FILE_BYTES {
+            self.flush();
+            let _ = std::fs::rename(&self.path, self.path.with_extension("log.1"));
+            *self = Self {
+                pumps: self.pumps,
+                ..Self::open(self.path.clone())
+            };
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(f) = self.file.as_mut() {
+            let _ = f.flush();
+        }
+    }
+}
+
+/// The writer thread's state: every open log file.
+struct Writer {
+    dir: PathBuf,
+    open: HashMap<String, OpenLog>,
+}
+
+impl Writer {
+    fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        let mut dirty = HashSet::new();
+        while let Some(job) = jobs.blocking_recv() {
+            self.handle(job, &mut dirty);
+            // Take what else is queued, then write it out in one go.
+            while let Ok(job) = jobs.try_recv() {
+                self.handle(job, &mut dirty);
+            }
+            for id in dirty.drain() {
+                if let Some(log) = self.open.get_mut(&id) {
+                    log.flush();
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, job: Job, dirty: &mut HashSet<String>) {
+        match job {
+            Job::Open(id) => {
+                let path = self.dir.join(format!("{id}.log"));
+                self.open
+                    .entry(id)
+                    .or_insert_with(|| OpenLog::open(path))
+                    .pumps += 1;
+            }
+            Job::Line(id, line) => {
+                let path = self.dir.join(format!("{id}.log"));
+                self.open
+                    .entry(id.clone())
+                    .or_insert_with(|| OpenLog::open(path))
+                    .write(&line);
+                dirty.insert(id);
+            }
+            Job::Close(id, done) => {
+                if let Some(log) = self.open.get_mut(&id) {
+                    log.flush();
+                    log.pumps = log.pumps.saturating_sub(1);
+                    if log.pumps == 0 {
+                        self.open.remove(&id);
+                    }
+                }
+                let _ = done.send(());
+            }
+            Job::Prune(keep) => self.prune(keep),
+        }
+    }
+
+    fn prune(&self, keep: usize) {
+        let open: HashSet<PathBuf> = self.open.values().map(|l| l.path.clone()).collect();
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                (name.ends_with(".log") || name.ends_with(".log.1")) && !name.starts_with("redis.")
+            })
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        if files.len() <= keep {
+            return;
+        }
+        files.sort();
+        let excess = files.len() - keep;
+        for (_, path) in files
+            .iter()
+            .filter(|(_, path)| !open.contains(path))
+            .take(excess)
+        {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 fn open_append(path: &Path) -> Option<std::fs::File> {
     std::fs::OpenOptions::new()
         .create(true)
@@ -145,12 +306,36 @@ fn open_append(path: &Path) -> Option<std::fs::File> {
         .ok()
 }
 
+/// The last `n` lines of `path`, read backwards from its end in chunks
+/// until `n` lines are found (a tail of a full 8 MiB file reads little).
 fn tail_file(path: &Path, n: usize) -> Vec<String> {
-    let Ok(text) = std::fs::read(path) else {
+    const CHUNK: u64 = 64 * 1024;
+    let Ok(mut file) = std::fs::File::open(path) else {
         return Vec::new();
     };
-    let text = String::from_utf8_lossy(&text);
-    let lines: Vec<&str> = text.lines().collect();
+    let Ok(len) = file.seek(SeekFrom::End(0)) else {
+        return Vec::new();
+    };
+    let mut start = len;
+    let mut bytes: Vec<u8> = Vec::new();
+    // n lines need n + 1 newlines before them (or the start of the file);
+    // the last byte is usually the final line's own newline.
+    while start > 0 && bytes.iter().filter(|&&b| b == b'\n').count() <= n {
+        let from = start.saturating_sub(CHUNK);
+        let mut chunk = vec![0; (start - from) as usize];
+        if file.seek(SeekFrom::Start(from)).is_err() || file.read_exact(&mut chunk).is_err() {
+            break;
+        }
+        chunk.extend_from_slice(&bytes);
+        bytes = chunk;
+        start = from;
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if start > 0 && !lines.is_empty() {
+        // The first one may be cut.
+        lines.remove(0);
+    }
     lines[lines.len().saturating_sub(n)..]
         .iter()
         .map(|l| l.to_string())
@@ -178,7 +363,117 @@ mod tests {
         }
         std::fs::write(dir.path().join("redis.log"), "x").unwrap();
         hub.prune(3);
-        let left = std::fs::read_dir(dir.path()).unwrap().count();
-        assert_eq!(left, 4, "3 replica logs and redis.log");
+        // The writer thread prunes.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let left = std::fs::read_dir(dir.path()).unwrap().count();
+            if left == 4 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{left} files left: want 3 replica logs and redis.log"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    #[test]
+    fn tail_reads_the_end_of_a_big_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.log");
+        let lines: Vec<String> = (0..50_000)
+            .map(|i| format!("line {i} {}", "y".repeat(i % 300)))
+            .collect();
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        for n in [0, 1, 2, 100, 1000] {
+            assert_eq!(tail_file(&path, n), lines[lines.len() - n..], "n = {n}");
+        }
+        // More than the file has, and a file without a final newline.
+        std::fs::write(&path, "a\nb\nc").unwrap();
+        assert_eq!(tail_file(&path, 10), ["a", "b", "c"]);
+        assert_eq!(tail_file(&path, 1), ["c"]);
+        std::fs::write(&path, "").unwrap();
+        assert!(tail_file(&path, 3).is_empty());
+    }
+
+    /// Two pumps (stdout and stderr of one replica) write one file through
+    /// a rotation: every line kept is in order and the kept lines of each
+    /// stream are one unbroken run ending with its last line (only the
+    /// oldest fall off with the rotated file, never lines in the middle).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_streams_of_one_replica_rotate_as_one_file() {
+        use tokio::io::AsyncWriteExt;
+        let dir = tempfile::tempdir().unwrap();
+        let hub = std::sync::Arc::new(LogHub::new(dir.path().to_path_buf()));
+        // 2 × 10 MiB through an 8 MiB cap: a rotation in each pump's own
+        // count too, so two independent writers would both rotate.
+        const LINES: usize = 100_000;
+        let padding = "x".repeat(90);
+        let mut pumps = Vec::new();
+        for stream in ["stdout", "stderr"] {
+            let (mut tx, rx) = tokio::io::duplex(4096);
+            let padding = padding.clone();
+            pumps.push(tokio::spawn(async move {
+                for i in 0..LINES {
+                    let line = format!("{stream} {i:06} {padding}\n");
+                    tx.write_all(line.as_bytes()).await.unwrap();
+                }
+            }));
+            let hub = hub.clone();
+            pumps.push(tokio::spawn(async move {
+                hub.pump("r1".into(), stream, rx).await;
+            }));
+        }
+        for pump in pumps {
+            pump.await.unwrap();
+        }
+        let file = hub.file("r1");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let last = |stream: &str| format!("{stream} {:06} {padding}", LINES - 1);
+        let read = || {
+            let old = std::fs::read_to_string(file.with_extension("log.1")).unwrap_or_default();
+            let new = std::fs::read_to_string(&file).unwrap_or_default();
+            format!("{old}{new}")
+        };
+        // The pumps have returned; the file may still be being written.
+        let text = loop {
+            let text = read();
+            if ["stdout", "stderr"].iter().all(|s| text.contains(&last(s))) {
+                break text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "last lines never written"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        for stream in ["stdout", "stderr"] {
+            let seen: Vec<usize> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix(stream)?.get(1..7)?.parse().ok())
+                .collect();
+            assert!(!seen.is_empty(), "{stream}: no line kept");
+            let first = seen[0];
+            let expected: Vec<usize> = (first..LINES).collect();
+            assert!(
+                seen == expected,
+                "{stream}: {} lines kept from {first}, expected an unbroken run to {}",
+                seen.len(),
+                LINES - 1
+            );
+        }
+        // A file is rotated once it passed the cap, so the rotated one
+        // holds at least the cap (two writers rotating each on its own
+        // count throw away a full file's worth of lines).
+        let rotated = std::fs::metadata(file.with_extension("log.1"))
+            .unwrap()
+            .len();
+        assert!(rotated >= MAX_FILE_BYTES, "rotated file of {rotated} bytes");
+        let current = std::fs::metadata(&file).unwrap().len();
+        assert!(
+            current <= MAX_FILE_BYTES + 1024,
+            "current file of {current} bytes"
+        );
     }
 }
