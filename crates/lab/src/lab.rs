@@ -1,13 +1,16 @@
-//! Starting and stopping the whole lab, in order. Start: validate, refuse a
-//! second lab in the same state dir, bind the ingress and control ports,
-//! start Redis (PING, ACL user) and the fault proxy in front of it (the
-//! replicas reach Redis only through it; its Toxiproxy-compatible API on its
-//! own loopback port), plug in the faults ([`start_with`]), the first
-//! revision's replicas, the ingress, the control API and the loops, then
-//! write the state file. Stop (Ctrl-C, SIGTERM, `chaoslab down`): every
-//! replica SIGTERM then SIGKILL after the grace, then the plugged-in
-//! component (the faults: every fault cleared), then Redis and the fault
-//! proxy, then the state file; nothing is left running.
+//! Starting and stopping the whole lab, in order. Start: validate, take the
+//! state dir's lock (one lab per directory: a second `chaoslab up` fails at
+//! once naming the first's pid), bind every listener (ingress, control
+//! API, the fault proxy and its Toxiproxy-compatible API) and reserve
+//! Redis's port before any child starts, start Redis (PING, ACL user) and
+//! the fault proxy in front of it (the replicas reach Redis only through
+//! it), plug in the faults ([`start_with`]), the first revision's replicas,
+//! the ingress, the control API and the loops, then write the state file.
+//! Once Redis started, any failure stops what started, as a stop does.
+//! Stop (Ctrl-C, SIGTERM, `chaoslab down`): every replica SIGTERM then
+//! SIGKILL after the grace, then the plugged-in component (the faults:
+//! every fault cleared), then Redis and the fault proxy, then the state
+//! file, then the lock; nothing is left running.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,18 +27,21 @@ use tokio::task::JoinHandle;
 use crate::config::{ConfigError, LabConfig, secs};
 use crate::control_api::{self, LabInfo};
 use crate::files::{private_dir, secret};
-use crate::platform::{Platform, RedisEndpoint, free_port};
+use crate::platform::{Platform, PortReservation, RedisEndpoint};
 use crate::redis_server::{RedisError, RedisOptions, RedisServer, SERVICE_USER, find_executable};
 use crate::spawner::Spawner;
-use crate::state::StateFile;
+use crate::state::{LabLock, LockError, StateFile};
 
 /// Why the lab could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("a lab is already running in {dir} (pid {pid}); stop it with `chaoslab down`")]
-    AlreadyRunning { dir: PathBuf, pid: u32 },
+    #[error(
+        "a lab is already running in {dir} (pid {}); stop it with `chaoslab down`",
+        .pid.map_or("unknown".into(), |p| p.to_string())
+    )]
+    AlreadyRunning { dir: PathBuf, pid: Option<u32> },
     #[error("image not found: {0} (the executable replicas run)")]
     ImageNotFound(PathBuf),
     #[error(transparent)]
@@ -58,6 +64,16 @@ pub enum LabError {
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> LabError {
     let context = context.into();
     move |source| LabError::Io { context, source }
+}
+
+/// Runs blocking file work (fsyncs, locks) off the runtime's threads.
+async fn blocking<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, LabError> + Send + 'static,
+) -> Result<T, LabError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| io(what)(std::io::Error::other(e)))?
 }
 
 /// The fault proxy's proxy in front of the lab's Redis.
@@ -106,6 +122,11 @@ pub struct RunningLab {
     plugin_stop: Option<StopStep>,
     servers: Vec<JoinHandle<()>>,
     state_dir: PathBuf,
+    /// Redis's port, held for the lab's life (a `fault redis restart`
+    /// starts it on the same port again).
+    _redis_port: Option<PortReservation>,
+    /// The state dir's lock, released last.
+    lock: Option<LabLock>,
 }
 
 impl std::fmt::Debug for RunningLab {
@@ -129,15 +150,6 @@ pub async fn start_with(
     plug: Option<PlugFn>,
 ) -> Result<RunningLab, LabError> {
     let state_dir = std::path::absolute(&config.state_dir).map_err(io("state dir"))?;
-    if let Ok(existing) = StateFile::read(&state_dir)
-        && existing.pid != std::process::id()
-        && existing.lab_alive()
-    {
-        return Err(LabError::AlreadyRunning {
-            dir: state_dir,
-            pid: existing.pid,
-        });
-    }
     if find_executable(&config.image).is_none() {
         return Err(LabError::ImageNotFound(config.image.clone()));
     }
@@ -148,12 +160,42 @@ pub async fn start_with(
         );
     }
     let logs_dir = state_dir.join("logs");
-    private_dir(&state_dir).map_err(io(format!("cannot create {}", state_dir.display())))?;
-    if config.file.app.chaos_token {
-        config.chaos_token = Some(kept_secret(&state_dir, "chaos-token"));
+    let (lock, chaos_token) = {
+        let (dir, logs_dir) = (state_dir.clone(), logs_dir.clone());
+        let chaos_token = config.file.app.chaos_token;
+        blocking("cannot prepare the state dir", move || {
+            private_dir(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+            let lock = LabLock::acquire(&dir).map_err(|e| match e {
+                LockError::Held { pid } => LabError::AlreadyRunning {
+                    dir: dir.clone(),
+                    pid,
+                },
+                LockError::Io { path, source } => {
+                    io(format!("cannot lock {}", path.display()))(source)
+                }
+            })?;
+            // A lab of an older chaoslab, which took no lock.
+            if let Ok(existing) = StateFile::read(&dir)
+                && existing.pid != std::process::id()
+                && existing.lab_alive()
+            {
+                return Err(LabError::AlreadyRunning {
+                    dir,
+                    pid: Some(existing.pid),
+                });
+            }
+            let token = chaos_token.then(|| kept_secret(&dir, "chaos-token"));
+            private_dir(&logs_dir).map_err(io(format!("cannot create {}", logs_dir.display())))?;
+            Ok((lock, token))
+        })
+        .await?
+    };
+    if chaos_token.is_some() {
+        config.chaos_token = chaos_token;
     }
-    private_dir(&logs_dir).map_err(io(format!("cannot create {}", logs_dir.display())))?;
 
+    // Every listener and port, before any child starts: a taken port stops
+    // the start with nothing to undo.
     let bind = |what: &'static str, port: u16| async move {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         TcpListener::bind(addr)
@@ -168,90 +210,71 @@ pub async fn start_with(
     let control_addr = control_listener
         .local_addr()
         .map_err(io("control address"))?;
+    let own_redis = match &external {
+        Some(_) => None,
+        None => {
+            let toxiproxy = bind(
+                "Toxiproxy-compatible API",
+                config.file.faults.toxiproxy_port,
+            )
+            .await?;
+            let toxiproxy_url = format!(
+                "http://{}",
+                toxiproxy
+                    .local_addr()
+                    .map_err(io("Toxiproxy API address"))?
+            );
+            let proxy = bind("fault proxy", 0).await?;
+            let via = proxy.local_addr().map_err(io("fault proxy address"))?;
+            let port = config.file.redis.port;
+            let reservation = PortReservation::at(port).map_err(|source| LabError::Bind {
+                what: "Redis",
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                source,
+            })?;
+            Some(OwnRedis {
+                toxiproxy,
+                toxiproxy_url,
+                proxy,
+                via,
+                reservation,
+            })
+        }
+    };
 
     let spawner = Spawner::start().map_err(io("cannot start the spawner thread"))?;
-    let mut fault_proxy: Option<FaultProxy> = None;
-    let (redis, endpoint) = match &external {
-        Some(url) => (
+    let (redis, fault_proxy, endpoint, toxiproxy, redis_port) = match (own_redis, &external) {
+        (None, url) => (
+            None,
             None,
             RedisEndpoint {
-                env: vec![("REDIS_URL".into(), url.clone())],
-                describe: format!("external {url}"),
+                env: vec![("REDIS_URL".into(), url.clone().unwrap_or_default())],
+                describe: format!("external {}", url.as_deref().unwrap_or_default()),
                 admin: None,
             },
+            None,
+            None,
         ),
-        None => {
-            let port = match config.file.redis.port {
-                0 => free_port().map_err(io("cannot find a free port for Redis"))?,
-                p => p,
-            };
+        (Some(own), _) => {
             let options = RedisOptions {
                 server: config.file.redis.server.clone(),
-                port,
+                port: own.reservation.port(),
                 dir: state_dir.join("redis"),
                 log_file: logs_dir.join("redis.log"),
                 start_timeout: secs(config.file.redis.start_timeout_seconds),
             };
-            let server = RedisServer::start(&spawner, &options).await?;
-            // Every replica reaches Redis through the fault proxy.
-            let proxy = FaultProxy::dedicated().map_err(io("cannot start the fault proxy"))?;
-            let listener = bind("fault proxy", 0).await?;
-            let via = listener.local_addr().map_err(io("fault proxy address"))?;
-            if let Err(e) = proxy
-                .add_proxy(REDIS_PROXY, listener, &server.addr().to_string())
-                .await
-            {
-                server.stop(Duration::from_secs(5)).await;
-                return Err(LabError::Io {
-                    context: "cannot start the fault proxy".into(),
-                    source: std::io::Error::other(e.to_string()),
-                });
-            }
-            let endpoint = RedisEndpoint {
-                env: vec![
-                    ("REDIS_HOST".into(), "127.0.0.1".into()),
-                    ("REDIS_PORT".into(), via.port().to_string()),
-                    ("REDIS_USERNAME".into(), SERVICE_USER.into()),
-                    (
-                        "REDIS_PASSWORD_FILE".into(),
-                        server.service_password_file.display().to_string(),
-                    ),
-                ],
-                describe: format!(
-                    "redis://{SERVICE_USER}@{via} via the fault proxy (redis-server on port {port}, pid {}, data {})",
-                    server.pid(),
-                    server.data_dir.display()
-                ),
-                // The lab's own admin connection: redis-server directly.
-                admin: Some(server.admin_target()),
-            };
-            fault_proxy = Some(proxy);
-            (Some(server), endpoint)
+            let (server, proxy, endpoint) =
+                start_redis(&spawner, &options, own.proxy, own.via).await?;
+            (
+                Some(server),
+                Some(proxy),
+                endpoint,
+                Some((own.toxiproxy, own.toxiproxy_url)),
+                Some(own.reservation),
+            )
         }
     };
 
-    let ingress_config = chaoslab_ingress::IngressConfig {
-        request_timeout: secs(config.file.ingress.request_timeout_seconds),
-        ..Default::default()
-    };
-    // The Toxiproxy-compatible API of the fault proxy, on its own port.
-    let toxiproxy_listener = match &fault_proxy {
-        Some(_) => Some(
-            bind(
-                "Toxiproxy-compatible API",
-                config.file.faults.toxiproxy_port,
-            )
-            .await?,
-        ),
-        None => None,
-    };
-    let toxiproxy_url = match &toxiproxy_listener {
-        Some(l) => Some(format!(
-            "http://{}",
-            l.local_addr().map_err(io("Toxiproxy API address"))?
-        )),
-        None => None,
-    };
     let redis_server = config.file.redis.server.clone();
     let redis_log = logs_dir.join("redis.log");
     let platform = Platform::new(config, spawner, endpoint, logs_dir);
@@ -262,7 +285,7 @@ pub async fn start_with(
         ingress_url: format!("http://{ingress_addr}"),
         control_url: format!("http://{control_addr}"),
         redis: platform.redis.describe.clone(),
-        toxiproxy_url,
+        toxiproxy_url: toxiproxy.as_ref().map(|(_, url)| url.clone()),
     };
     platform.events.normal(
         "LabStarting",
@@ -270,133 +293,235 @@ pub async fn start_with(
         format!("lab starting; redis {}", info.redis),
         serde_json::Value::Null,
     );
+    // From here on the lab stops what it started on any failure.
     let mut lab = RunningLab {
         platform: platform.clone(),
         ingress_addr,
         control_addr,
-        info: info.clone(),
+        info,
         redis,
-        proxy: fault_proxy.clone(),
+        proxy: fault_proxy,
         plugin_stop: None,
         servers: Vec::new(),
-        state_dir: state_dir.clone(),
+        state_dir,
+        _redis_port: redis_port,
+        lock: Some(lock),
     };
-    if let (Some(listener), Some(proxy)) = (toxiproxy_listener, &fault_proxy) {
-        let stop = platform.shutdown.clone().cancelled_owned();
-        let api_config = chaoslab_faultproxy::api::ApiConfig {
-            allow_remote_upstream: platform.config.file.faults.allow_remote_upstream,
-        };
-        let api = chaoslab_faultproxy::api::serve_with(listener, proxy.clone(), api_config, stop);
-        lab.servers.push(tokio::spawn(async move {
-            if let Err(e) = api.await {
-                tracing::error!(error = %e, "Toxiproxy-compatible API stopped");
-            }
-        }));
-    }
-    // The pid at start (a `fault redis restart` changes it later).
-    let redis_pid = lab.redis.as_ref().map(RedisServer::pid);
-    let mut routes = axum::Router::new();
-    if let Some(plug) = plug {
-        let parts = LabParts {
-            platform: platform.clone(),
-            proxy: fault_proxy.clone(),
-            redis: lab.redis.take(),
-            redis_server,
-            redis_log,
-            ingress_url: info.ingress_url.clone(),
-        };
-        match plug(parts) {
-            Ok(plugin) => {
-                routes = plugin.routes;
-                lab.plugin_stop = Some(plugin.stop);
-            }
-            Err(e) => {
-                lab.stop().await;
-                return Err(LabError::Io {
-                    context: "cannot start the faults".into(),
-                    source: std::io::Error::other(e),
-                });
-            }
+    let rest = Rest {
+        ingress_listener,
+        control_listener,
+        toxiproxy_listener: toxiproxy.map(|(listener, _)| listener),
+        plug,
+        redis_server,
+        redis_log,
+    };
+    match lab.finish_start(rest).await {
+        Ok(()) => Ok(lab),
+        Err(e) => {
+            lab.stop().await;
+            Err(e)
         }
     }
-    if let Err(e) = platform.start_initial() {
-        lab.stop().await;
-        return Err(LabError::Config(ConfigError::Invalid(e.to_string())));
-    }
+}
 
-    let shutdown = platform.shutdown.clone();
-    // The ingress runs on its own single-threaded runtimes (one per
-    // `ingress.threads`), away from the lab's: a proxy on a work-stealing
-    // runtime spends much of its time waking threads across cores.
-    let std_listener = ingress_listener
-        .into_std()
-        .map_err(io("ingress listener"))?;
-    for i in 0..platform.config.file.ingress.threads.max(1) {
-        let listener = std_listener.try_clone().map_err(io("ingress listener"))?;
-        let (upstreams, config) = (platform.upstreams(), ingress_config.clone());
-        let (metrics, stop) = (platform.ingress_metrics.clone(), shutdown.clone());
-        lab.servers.push(tokio::task::spawn_blocking(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(e) => return tracing::error!(error = %e, "ingress runtime {i} failed"),
+/// What the lab binds for its own Redis before it starts it.
+struct OwnRedis {
+    toxiproxy: TcpListener,
+    toxiproxy_url: String,
+    proxy: TcpListener,
+    via: SocketAddr,
+    reservation: PortReservation,
+}
+
+/// What [`RunningLab::finish_start`] takes over.
+struct Rest {
+    ingress_listener: TcpListener,
+    control_listener: TcpListener,
+    toxiproxy_listener: Option<TcpListener>,
+    plug: Option<PlugFn>,
+    redis_server: PathBuf,
+    redis_log: PathBuf,
+}
+
+/// Starts redis-server on the reserved port and the fault proxy in front
+/// of it, on `listener`; on failure, stops what it started.
+async fn start_redis(
+    spawner: &Spawner,
+    options: &RedisOptions,
+    listener: TcpListener,
+    via: SocketAddr,
+) -> Result<(RedisServer, FaultProxy, RedisEndpoint), LabError> {
+    let server = RedisServer::start(spawner, options).await?;
+    // Every replica reaches Redis through the fault proxy.
+    let proxy = match FaultProxy::dedicated() {
+        Ok(proxy) => proxy,
+        Err(e) => {
+            server.stop(Duration::from_secs(5)).await;
+            return Err(io("cannot start the fault proxy")(e));
+        }
+    };
+    if let Err(e) = proxy
+        .add_proxy(REDIS_PROXY, listener, &server.addr().to_string())
+        .await
+    {
+        proxy.shutdown().await;
+        server.stop(Duration::from_secs(5)).await;
+        return Err(io("cannot start the fault proxy")(std::io::Error::other(
+            e.to_string(),
+        )));
+    }
+    let endpoint = RedisEndpoint {
+        env: vec![
+            ("REDIS_HOST".into(), "127.0.0.1".into()),
+            ("REDIS_PORT".into(), via.port().to_string()),
+            ("REDIS_USERNAME".into(), SERVICE_USER.into()),
+            (
+                "REDIS_PASSWORD_FILE".into(),
+                server.service_password_file.display().to_string(),
+            ),
+        ],
+        describe: format!(
+            "redis://{SERVICE_USER}@{via} via the fault proxy (redis-server on port {}, pid {}, data {})",
+            options.port,
+            server.pid(),
+            server.data_dir.display()
+        ),
+        // The lab's own admin connection: redis-server directly.
+        admin: Some(server.admin_target()),
+    };
+    Ok((server, proxy, endpoint))
+}
+
+impl RunningLab {
+    /// The start after Redis: the Toxiproxy API, the plugged-in component,
+    /// the first replicas, the ingress, the control API, the loops, the
+    /// state file. An error leaves the caller to stop the lab.
+    async fn finish_start(&mut self, rest: Rest) -> Result<(), LabError> {
+        let platform = self.platform.clone();
+        if let (Some(listener), Some(proxy)) = (rest.toxiproxy_listener, &self.proxy) {
+            let stop = platform.shutdown.clone().cancelled_owned();
+            let api_config = chaoslab_faultproxy::api::ApiConfig {
+                allow_remote_upstream: platform.config.file.faults.allow_remote_upstream,
             };
-            runtime.block_on(async move {
-                let listener = match TcpListener::from_std(listener) {
-                    Ok(listener) => listener,
-                    Err(e) => return tracing::error!(error = %e, "ingress listener {i} failed"),
-                };
-                let shutdown = stop.cancelled_owned();
-                if let Err(e) =
-                    chaoslab_ingress::run(listener, upstreams, config, metrics, shutdown).await
-                {
-                    tracing::error!(error = %e, "ingress stopped");
+            let api =
+                chaoslab_faultproxy::api::serve_with(listener, proxy.clone(), api_config, stop);
+            self.servers.push(tokio::spawn(async move {
+                if let Err(e) = api.await {
+                    tracing::error!(error = %e, "Toxiproxy-compatible API stopped");
                 }
-            });
-        }));
-    }
-    let token = kept_secret(&state_dir, "control-token");
-    let router = control_api::router_with(
-        platform.clone(),
-        token.clone(),
-        info.clone(),
-        routes,
-        chaoslab_console::router(),
-    );
-    let control = control_api::serve(control_listener, router, shutdown.clone().cancelled_owned());
-    lab.servers.push(tokio::spawn(async move {
-        if let Err(e) = control.await {
-            tracing::error!(error = %e, "control API stopped");
+            }));
         }
-    }));
-    lab.servers
-        .push(tokio::spawn(crate::loops::autoscale(platform.clone())));
-    lab.servers
-        .push(tokio::spawn(crate::loops::sample(platform.clone())));
-    lab.servers.push(tokio::spawn(crate::alerting::run(
-        platform.clone(),
-        platform.config.file.alerts.clone(),
-    )));
+        // The pid at start (a `fault redis restart` changes it later).
+        let redis_pid = self.redis.as_ref().map(RedisServer::pid);
+        let mut routes = axum::Router::new();
+        if let Some(plug) = rest.plug {
+            let parts = LabParts {
+                platform: platform.clone(),
+                proxy: self.proxy.clone(),
+                redis: self.redis.take(),
+                redis_server: rest.redis_server,
+                redis_log: rest.redis_log,
+                ingress_url: self.info.ingress_url.clone(),
+            };
+            let plugin = plug(parts).map_err(|e| LabError::Io {
+                context: "cannot start the faults".into(),
+                source: std::io::Error::other(e),
+            })?;
+            routes = plugin.routes;
+            self.plugin_stop = Some(plugin.stop);
+        }
+        platform
+            .start_initial()
+            .map_err(|e| LabError::Config(ConfigError::Invalid(e.to_string())))?;
 
-    let state = StateFile {
-        pid: info.pid,
-        started_at: info.started_at.clone(),
-        ingress_url: info.ingress_url.clone(),
-        control_url: info.control_url.clone(),
-        token,
-        redis: info.redis.clone(),
-        redis_pid,
-    };
-    if let Err(e) = state.write(&state_dir) {
-        lab.stop().await;
-        return Err(io(format!(
-            "cannot write {}",
-            StateFile::path(&state_dir).display()
-        ))(e));
+        let shutdown = platform.shutdown.clone();
+        // The ingress runs on its own single-threaded runtimes (one per
+        // `ingress.threads`), away from the lab's: a proxy on a work-stealing
+        // runtime spends much of its time waking threads across cores.
+        let ingress_config = chaoslab_ingress::IngressConfig {
+            request_timeout: secs(platform.config.file.ingress.request_timeout_seconds),
+            ..Default::default()
+        };
+        let std_listener = rest
+            .ingress_listener
+            .into_std()
+            .map_err(io("ingress listener"))?;
+        for i in 0..platform.config.file.ingress.threads.max(1) {
+            let listener = std_listener.try_clone().map_err(io("ingress listener"))?;
+            let (upstreams, config) = (platform.upstreams(), ingress_config.clone());
+            let (metrics, stop) = (platform.ingress_metrics.clone(), shutdown.clone());
+            self.servers.push(tokio::task::spawn_blocking(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => return tracing::error!(error = %e, "ingress runtime {i} failed"),
+                };
+                runtime.block_on(async move {
+                    let listener = match TcpListener::from_std(listener) {
+                        Ok(listener) => listener,
+                        Err(e) => return tracing::error!(error = %e, "ingress listener {i} failed"),
+                    };
+                    let shutdown = stop.cancelled_owned();
+                    if let Err(e) =
+                        chaoslab_ingress::run(listener, upstreams, config, metrics, shutdown).await
+                    {
+                        tracing::error!(error = %e, "ingress stopped");
+                    }
+                });
+            }));
+        }
+        let dir = self.state_dir.clone();
+        let token = blocking("cannot read the control token", move || {
+            Ok(kept_secret(&dir, "control-token"))
+        })
+        .await?;
+        let router = control_api::router_with(
+            platform.clone(),
+            token.clone(),
+            self.info.clone(),
+            routes,
+            chaoslab_console::router(),
+        );
+        let control = control_api::serve(
+            rest.control_listener,
+            router,
+            shutdown.clone().cancelled_owned(),
+        );
+        self.servers.push(tokio::spawn(async move {
+            if let Err(e) = control.await {
+                tracing::error!(error = %e, "control API stopped");
+            }
+        }));
+        self.servers
+            .push(tokio::spawn(crate::loops::autoscale(platform.clone())));
+        self.servers
+            .push(tokio::spawn(crate::loops::sample(platform.clone())));
+        self.servers.push(tokio::spawn(crate::alerting::run(
+            platform.clone(),
+            platform.config.file.alerts.clone(),
+        )));
+
+        let state = StateFile {
+            pid: self.info.pid,
+            pid_start_time: crate::spawner::start_time(self.info.pid),
+            started_at: self.info.started_at.clone(),
+            ingress_url: self.info.ingress_url.clone(),
+            control_url: self.info.control_url.clone(),
+            token,
+            redis: self.info.redis.clone(),
+            redis_pid,
+        };
+        let dir = self.state_dir.clone();
+        blocking("cannot write the state file", move || {
+            state.write(&dir).map_err(io(format!(
+                "cannot write {}",
+                StateFile::path(&dir).display()
+            )))
+        })
+        .await
     }
-    Ok(lab)
 }
 
 impl RunningLab {
@@ -464,13 +589,21 @@ impl RunningLab {
         if let Some(proxy) = self.proxy.take() {
             proxy.shutdown().await;
         }
-        StateFile::remove_if_mine(&self.state_dir, std::process::id());
+        let dir = self.state_dir.clone();
+        let removed = tokio::task::spawn_blocking(move || {
+            StateFile::remove_if_mine(&dir, std::process::id());
+        });
+        if let Err(e) = removed.await {
+            tracing::warn!(error = %e, "cannot remove the state file");
+        }
         p.events.normal(
             "LabStopped",
             "lab",
             "every replica, the faults, the fault proxy and Redis are stopped",
             serde_json::Value::Null,
         );
+        // Last: the next lab in this directory may start now.
+        drop(self.lock.take());
     }
 }
 

@@ -4,6 +4,11 @@
 //! plain mutex never held across an await. Whenever readiness or the active
 //! revision changes, the ready set of the active revision is republished to
 //! the ingress at once.
+//!
+//! Each replica's port is reserved for the replica's whole life (a
+//! [`PortReservation`]), and its current process is held by a pidfd, so
+//! whoever signals a replica (the kill fault) reaches its current process
+//! or nobody.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,7 +26,7 @@ use crate::config::{LabConfig, secs};
 use crate::events::{EventBus, lock, now_rfc3339};
 use crate::logs::LogHub;
 use crate::revision::Revision;
-use crate::spawner::Spawner;
+use crate::spawner::{ProcessHandle, Spawner};
 use crate::supervisor::{ReplicaSpec, supervise};
 use crate::timeseries::TimeSeries;
 
@@ -83,6 +88,26 @@ pub struct ReplicaStatus {
 struct ReplicaEntry {
     status: ReplicaStatus,
     stop: CancellationToken,
+    /// The replica's APP_PORT, held by the lab while the replica lives.
+    port: PortReservation,
+    /// The current run's process (none between runs).
+    process: Option<Arc<ProcessHandle>>,
+}
+
+/// Why a replica could not be signalled.
+#[derive(Debug, thiserror::Error)]
+pub enum SignalError {
+    #[error("no replica {0}")]
+    UnknownReplica(String),
+    #[error("replica {0} has no process now")]
+    NoProcess(String),
+    #[error("cannot signal replica {id} (pid {pid}): {source}")]
+    Signal {
+        id: String,
+        pid: u32,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 struct State {
@@ -198,7 +223,8 @@ impl Platform {
 
     /// Starts one more replica of `revision`; returns its id.
     pub(crate) fn start_replica(self: &Arc<Self>, revision: &Revision) -> std::io::Result<String> {
-        let port = free_port()?;
+        let reservation = PortReservation::any()?;
+        let port = reservation.port();
         self.logs.prune(MAX_LOG_FILES);
         let target_port = if revision.target_port == 0 {
             port
@@ -231,6 +257,8 @@ impl Platform {
                         cpu_measured: false,
                     },
                     stop: stop.clone(),
+                    port: reservation,
+                    process: None,
                 },
             );
             let spec = ReplicaSpec {
@@ -239,8 +267,7 @@ impl Platform {
                 image: revision.image.clone(),
                 args: revision.args.clone(),
                 env: revision.env.clone(),
-                port,
-                target_port,
+                target_port: revision.target_port,
             };
             self.replica_tasks
                 .spawn(supervise(self.clone(), spec, stop));
@@ -298,6 +325,77 @@ impl Platform {
         };
         if changed {
             self.publish();
+        }
+    }
+
+    /// The ports for a replica's next run: its reserved port, or a fresh
+    /// one when another process now listens on it (it bound that very port
+    /// with SO_REUSEADDR, which the reservation cannot prevent; or a process
+    /// of the replica's last run outlived it). Returns (port, target port).
+    pub(crate) fn ports_for_run(&self, id: &str, fixed_target: u16) -> std::io::Result<(u16, u16)> {
+        let moved = {
+            let mut state = lock(&self.state);
+            let entry = state
+                .replicas
+                .get_mut(id)
+                .ok_or_else(|| std::io::Error::other(format!("no replica {id}")))?;
+            let old = entry.port.port();
+            let moved = if entry.port.still_free() {
+                None
+            } else {
+                entry.port = PortReservation::any()?;
+                entry.status.port = entry.port.port();
+                if fixed_target == 0 {
+                    entry.status.target_port = entry.status.port;
+                }
+                Some((old, entry.status.port))
+            };
+            (entry.status.port, entry.status.target_port, moved)
+        };
+        if let (_, _, Some((old, new))) = moved {
+            self.events.warning(
+                "PortReassigned",
+                id,
+                format!("port {old} of replica {id} is taken by another process: the replica moves to port {new}"),
+                serde_json::json!({"old_port": old, "port": new}),
+            );
+        }
+        Ok((moved.0, moved.1))
+    }
+
+    /// Records the process of a replica's current run (none once it ended).
+    pub(crate) fn set_process(&self, id: &str, process: Option<Arc<ProcessHandle>>) {
+        if let Some(entry) = lock(&self.state).replicas.get_mut(id) {
+            entry.process = process;
+        }
+    }
+
+    /// Sends `signal` to replica `id`'s current process through its pidfd
+    /// (never by pid number: a pid read earlier may name another process
+    /// by now); returns the pid signalled. The supervisor sees the exit.
+    pub fn signal_replica(&self, id: &str, signal: i32) -> Result<u32, SignalError> {
+        let process = {
+            let state = lock(&self.state);
+            let entry = state
+                .replicas
+                .get(id)
+                .ok_or_else(|| SignalError::UnknownReplica(id.to_string()))?;
+            entry
+                .process
+                .clone()
+                .ok_or_else(|| SignalError::NoProcess(id.to_string()))?
+        };
+        match process.signal(signal) {
+            Ok(()) => Ok(process.pid()),
+            // Exited and reaped since: no process now.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(SignalError::NoProcess(id.to_string()))
+            }
+            Err(source) => Err(SignalError::Signal {
+                id: id.to_string(),
+                pid: process.pid(),
+                source,
+            }),
         }
     }
 
@@ -429,9 +527,55 @@ fn replica_seq(id: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// A port free right now on loopback.
-pub(crate) fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+/// A loopback port held for a child that listens on it (a replica, Redis)
+/// for as long as the lab needs it, across the child's restarts: a TCP
+/// socket bound to `127.0.0.1:port` with SO_REUSEADDR that never listens.
+///
+/// Choosing a free port by binding and releasing it leaves a gap in which
+/// any process (or the lab's own outgoing connections) may take it, and a
+/// restart would reuse a port released long ago. While the reservation is
+/// held the kernel gives the port to nobody who asks for any port (bind to
+/// port 0, a connect's source port), and a bind of that very port without
+/// SO_REUSEADDR fails; the child binds it with SO_REUSEADDR, as tokio, Go,
+/// Node, Python's socketserver and redis-server all do on Linux (two
+/// SO_REUSEADDR sockets may share a port while at most one listens). A
+/// replica's server must therefore set SO_REUSEADDR on its listener. A
+/// process that deliberately binds the port with SO_REUSEADDR and listens
+/// can still take it: [`still_free`](Self::still_free) notices, and the
+/// replica's next run gets a fresh port.
+#[derive(Debug)]
+pub struct PortReservation {
+    _socket: tokio::net::TcpSocket,
+    port: u16,
+}
+
+impl PortReservation {
+    /// Any free loopback port.
+    pub fn any() -> std::io::Result<Self> {
+        Self::at(0)
+    }
+
+    /// `port` on loopback (0: any); fails when another socket listens on
+    /// it or holds it without SO_REUSEADDR.
+    pub fn at(port: u16) -> std::io::Result<Self> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
+        let port = socket.local_addr()?.port();
+        Ok(Self {
+            _socket: socket,
+            port,
+        })
+    }
+
+    /// The port held.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether no other socket listens on the port (a second reservation
+    /// of it can be made), so a child can bind it.
+    pub fn still_free(&self) -> bool {
+        Self::at(self.port).is_ok()
+    }
 }

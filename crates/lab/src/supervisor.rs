@@ -5,6 +5,13 @@
 //! restart it after any exit with exponential back-off; a replica that keeps
 //! failing is in CrashLoopBackOff, one whose executable is missing in
 //! ImagePullBackOff. Stopping is SIGTERM, then SIGKILL after the grace.
+//!
+//! Every run gets the replica's reserved port (a fresh one when another
+//! process took it, see [`Platform::ports_for_run`]) and is held by a
+//! pidfd ([`ProcessHandle`]): the replica's process group is signalled only
+//! while its leader is not reaped, so the group id cannot have been
+//! recycled, and when the leader ends, by itself or not, whatever is left
+//! of its group is killed as a container's processes end with it.
 
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
@@ -21,7 +28,7 @@ use crate::config::secs;
 use crate::events::now_rfc3339;
 use crate::platform::{ExitInfo, Phase, Platform};
 use crate::probe::{check, run_probe};
-use crate::spawner::{DeathSignal, signal_group};
+use crate::spawner::{DeathSignal, ProcessHandle};
 
 /// Everything needed to (re)start one replica.
 #[derive(Debug, Clone)]
@@ -31,7 +38,7 @@ pub(crate) struct ReplicaSpec {
     pub image: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
-    pub port: u16,
+    /// The revision's target port; 0 = the replica's APP_PORT.
     pub target_port: u16,
 }
 
@@ -88,7 +95,11 @@ pub(crate) async fn supervise(platform: Arc<Platform>, spec: ReplicaSpec, stop: 
         }
         let started = Instant::now();
         let outcome = match spawn(&platform, &spec).await {
-            Ok(child) => run(&platform, &spec, child, &stop).await,
+            Ok((child, process, target)) => {
+                let outcome = run(&platform, &spec, child, &process, target, &stop).await;
+                platform.set_process(&spec.id, None);
+                outcome
+            }
             Err(err) => {
                 let missing = matches!(
                     err.kind(),
@@ -197,7 +208,13 @@ pub(crate) async fn supervise(platform: Arc<Platform>, spec: ReplicaSpec, stop: 
     platform.remove_replica(&spec.id);
 }
 
-async fn spawn(platform: &Platform, spec: &ReplicaSpec) -> std::io::Result<Child> {
+/// Starts one run: the process, its pidfd, its log pumps; returns them
+/// with the port probes and the ingress target.
+async fn spawn(
+    platform: &Platform,
+    spec: &ReplicaSpec,
+) -> std::io::Result<(Child, Arc<ProcessHandle>, u16)> {
+    let (port, target_port) = platform.ports_for_run(&spec.id, spec.target_port)?;
     let mut command = Command::new(&spec.image);
     command
         .args(&spec.args)
@@ -214,7 +231,7 @@ async fn spawn(platform: &Platform, spec: &ReplicaSpec) -> std::io::Result<Child
     let grace = platform.config.file.restart.termination_grace_seconds;
     let lab = [
         ("APP_HOST", "127.0.0.1".to_string()),
-        ("APP_PORT", spec.port.to_string()),
+        ("APP_PORT", port.to_string()),
         ("REPLICA_ID", spec.id.clone()),
         ("REVISION", spec.revision.clone()),
         ("LOG_FORMAT", "json".into()),
@@ -233,6 +250,15 @@ async fn spawn(platform: &Platform, spec: &ReplicaSpec) -> std::io::Result<Child
     // The revision's own environment wins (bad-env deploys rely on it).
     command.envs(spec.env.iter().cloned());
     let mut child = platform.spawner.spawn(command, DeathSignal::Kill).await?;
+    let process = match ProcessHandle::open(&child) {
+        Ok(process) => Arc::new(process),
+        Err(e) => {
+            // Not reaped yet: its pid is still its own.
+            let _ = child.kill().await;
+            return Err(e);
+        }
+    };
+    platform.set_process(&spec.id, Some(process.clone()));
     let pid = child.id();
     platform.update_replica(&spec.id, |s| {
         s.pid = pid;
@@ -244,7 +270,7 @@ async fn spawn(platform: &Platform, spec: &ReplicaSpec) -> std::io::Result<Child
         "Started",
         &spec.id,
         format!("replica {} started (pid {})", spec.id, pid.unwrap_or(0)),
-        serde_json::json!({"pid": pid, "port": spec.port, "image": spec.image}),
+        serde_json::json!({"pid": pid, "port": port, "image": spec.image}),
     );
     if let Some(out) = child.stdout.take() {
         let logs = platform.logs.clone();
@@ -256,7 +282,7 @@ async fn spawn(platform: &Platform, spec: &ReplicaSpec) -> std::io::Result<Child
         let id = spec.id.clone();
         tokio::spawn(async move { logs.pump(id, "stderr", err).await });
     }
-    Ok(child)
+    Ok((child, process, target_port))
 }
 
 /// One run of the process, until it exits, is killed, or the replica stops.
@@ -264,12 +290,14 @@ async fn run(
     platform: &Arc<Platform>,
     spec: &ReplicaSpec,
     mut child: Child,
+    process: &ProcessHandle,
+    target_port: u16,
     stop: &CancellationToken,
 ) -> Outcome {
     let config = &platform.config;
-    let addr = SocketAddr::from(([127, 0, 0, 1], spec.target_port));
+    let addr = SocketAddr::from(([127, 0, 0, 1], target_port));
     let grace = secs(config.file.restart.termination_grace_seconds);
-    let pid = child.id().unwrap_or(0);
+    let pid = process.pid();
 
     let liveness = async {
         let spec_l = &config.liveness;
@@ -321,7 +349,12 @@ async fn run(
     let memory = crate::resources::watch(platform, &spec.id, pid);
 
     tokio::select! {
-        status = child.wait() => Outcome::Exited(exit_info(status)),
+        _ = process.exited() => {
+            // What the leader left running goes with it (the leader, not
+            // reaped yet, keeps the group id this group's).
+            process.signal_group(libc::SIGKILL);
+            Outcome::Exited(exit_info(child.wait().await))
+        }
         reason = liveness => {
             platform.update_replica(&spec.id, |s| s.ready = false);
             platform.events.warning(
@@ -330,7 +363,7 @@ async fn run(
                 format!("liveness probe failed {} times: {reason}; restarting the replica", config.liveness.failure_threshold),
                 serde_json::json!({"probe": "liveness", "error": reason, "failure_threshold": config.liveness.failure_threshold}),
             );
-            let status = terminate(&mut child, pid, grace).await;
+            let status = terminate(&mut child, process, grace).await;
             Outcome::Exited(ExitInfo {
                 reason: "LivenessProbeFailed".into(),
                 exit_code: status.as_ref().and_then(|s| s.code()),
@@ -340,7 +373,7 @@ async fn run(
             })
         }
         rss = memory => {
-            kill(&mut child, pid).await;
+            terminate(&mut child, process, Duration::ZERO).await;
             let limit = config.file.limits.memory_mb;
             platform.events.warning(
                 "OOMKilled",
@@ -359,38 +392,34 @@ async fn run(
         _ = readiness => Outcome::Stopped,
         _ = stop.cancelled() => {
             platform.update_replica(&spec.id, |s| s.ready = false);
-            terminate(&mut child, pid, grace).await;
+            terminate(&mut child, process, grace).await;
             Outcome::Stopped
         }
     }
 }
 
-/// SIGTERM to the replica's process group, then SIGKILL after `grace`;
-/// returns the exit status if seen. The group is killed at the end either
-/// way, so nothing the replica started outlives it.
-async fn terminate(child: &mut Child, pid: u32, grace: Duration) -> Option<ExitStatus> {
-    if pid != 0 {
-        signal_group(pid, libc::SIGTERM);
+/// SIGTERM to the replica's process group, then SIGKILL after `grace` (at
+/// once when it is zero); returns the exit status if seen. The group is
+/// killed at the end either way, so nothing the replica started outlives
+/// it. Every signal goes out before `wait` reaps the leader: until then the
+/// pidfd and the group id surely name this run's processes.
+async fn terminate(
+    child: &mut Child,
+    process: &ProcessHandle,
+    grace: Duration,
+) -> Option<ExitStatus> {
+    if !grace.is_zero() {
+        process.signal_group(libc::SIGTERM);
     }
-    let status = match tokio::time::timeout(grace, child.wait()).await {
-        Ok(status) => status.ok(),
-        Err(_) => {
-            kill(child, pid).await;
-            child.wait().await.ok()
-        }
-    };
-    if pid != 0 {
-        signal_group(pid, libc::SIGKILL);
+    if grace.is_zero() || tokio::time::timeout(grace, process.exited()).await.is_err() {
+        process.signal_group(libc::SIGKILL);
+        let _ = process.signal(libc::SIGKILL);
+        // SIGKILL cannot be caught: this is the kernel's time to tear the
+        // process down.
+        let _ = tokio::time::timeout(Duration::from_secs(5), process.exited()).await;
     }
-    status
-}
-
-/// SIGKILL to the replica and its process group.
-async fn kill(child: &mut Child, pid: u32) {
-    if pid != 0 {
-        signal_group(pid, libc::SIGKILL);
-    }
-    let _ = child.kill().await;
+    process.signal_group(libc::SIGKILL);
+    child.wait().await.ok()
 }
 
 fn exit_info(status: std::io::Result<ExitStatus>) -> ExitInfo {
@@ -464,3 +493,7 @@ mod tests {
 #[cfg(test)]
 #[path = "supervisor_tests.rs"]
 mod component_tests;
+
+#[cfg(test)]
+#[path = "replica_process_tests.rs"]
+mod process_tests;
