@@ -2,6 +2,10 @@
 //! crash; one replica (`replica`), a random ready one of the active revision
 //! (neither given), or all of the active revision (`all`). The lab's
 //! supervisor sees the exit and restarts it. A one-shot fault.
+//!
+//! The signal goes through the replica's pidfd, held by the platform for
+//! its current process, never to a pid number read from a snapshot: by
+//! the time it is sent, that pid may belong to another process.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +13,8 @@ use std::time::Duration;
 use rand::seq::IndexedRandom;
 use serde::Deserialize;
 use serde_json::json;
+
+use chaoslab_lab::platform::SignalError;
 
 use crate::LabHandle;
 use crate::error::FaultError;
@@ -46,7 +52,7 @@ impl KillFault {
         }
     }
 
-    /// The replicas to kill: (id, pid).
+    /// The replicas to kill: (id, pid when looked at).
     fn victims(&self, lab: &LabHandle) -> Result<Vec<(String, u32)>, FaultError> {
         let replicas = lab.platform.replicas();
         if self.all && self.replica.is_some() {
@@ -108,12 +114,25 @@ impl Fault for KillFault {
 
     async fn inject(&self, lab: &Arc<LabHandle>, _id: &str) -> Result<Injected, FaultError> {
         let (signal, name) = self.signal()?;
-        let victims = self.victims(lab)?;
-        for (_, pid) in &victims {
-            chaoslab_lab::spawner::signal(*pid, signal);
+        let mut killed: Vec<(String, u32)> = Vec::new();
+        let mut gone = Vec::new();
+        for (id, _) in self.victims(lab)? {
+            match lab.platform.signal_replica(&id, signal) {
+                Ok(pid) => killed.push((id, pid)),
+                // Its process ended (or the replica went) since it was
+                // picked: nothing to kill there.
+                Err(SignalError::NoProcess(_) | SignalError::UnknownReplica(_)) => gone.push(id),
+                Err(e) => return Err(FaultError::Failed(e.to_string())),
+            }
         }
-        let ids: Vec<&str> = victims.iter().map(|(id, _)| id.as_str()).collect();
-        let pids: Vec<u32> = victims.iter().map(|(_, pid)| *pid).collect();
+        if killed.is_empty() {
+            return Err(FaultError::Conflict(format!(
+                "no process to kill: {} ended meanwhile",
+                gone.join(", ")
+            )));
+        }
+        let ids: Vec<&str> = killed.iter().map(|(id, _)| id.as_str()).collect();
+        let pids: Vec<u32> = killed.iter().map(|(_, pid)| *pid).collect();
         let mut details = serde_json::Map::new();
         details.insert("signal".into(), json!(name));
         details.insert("replicas".into(), json!(ids));
