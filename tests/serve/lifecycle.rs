@@ -18,6 +18,7 @@ fn bad_configuration_exits_2_naming_the_variable() {
         ("REDIS_SOCKET_TIMEOUT", "soon"),
         ("TELEMETRY_SAMPLING_RATE", "2"),
         ("APP_HOST", "not-an-ip"),
+        ("LOAD_MAX_MEMORY_MB", "99999999999"),
         // Chaos open to the network without a token.
         ("APP_HOST", "0.0.0.0"),
     ] {

@@ -194,7 +194,8 @@ pub struct ServeArgs {
     /// address (anyone who reaches the port can then break the service).
     #[arg(long, env = "CHAOS_ALLOW_UNAUTHENTICATED", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set, help_heading = "Chaos")]
     pub chaos_allow_unauthenticated: bool,
-    /// Largest memory_mb a load may ask for.
+    /// Largest memory_mb a load may ask for, 0 to 1048576 (1 TiB); a
+    /// level's own figure is capped at it.
     #[arg(
         long,
         env = "LOAD_MAX_MEMORY_MB",
@@ -415,7 +416,7 @@ impl ServeArgs {
             health_timeout: Duration::from_millis(self.health_timeout_ms.max(1)),
             chaos_enabled: self.chaos_enabled,
             chaos_api_token: self.chaos_api_token.clone(),
-            load_max_memory_mb: self.load_max_memory_mb,
+            load_max_memory_mb: load_max_memory_mb(self.load_max_memory_mb)?,
             debug_errors: self.log_level.eq_ignore_ascii_case("debug"),
         })
     }
@@ -500,6 +501,24 @@ impl ServeArgs {
             backoff_base: seconds("REDIS_BACKOFF_BASE", self.redis_backoff_base)?,
             backoff_cap: seconds("REDIS_BACKOFF_CAP", self.redis_backoff_cap)?,
         })
+    }
+}
+
+/// The most memory a load may hold, in MB: 1 TiB, far above any machine
+/// the lab runs on, far below what would overflow a byte count.
+pub const LOAD_MAX_MEMORY_MB_LIMIT: u64 = 1 << 20;
+
+fn load_max_memory_mb(value: u64) -> Result<u64, ConfigError> {
+    if value <= LOAD_MAX_MEMORY_MB_LIMIT {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(
+            "LOAD_MAX_MEMORY_MB",
+            value,
+            format!(
+                "expected a number of MB from 0 to {LOAD_MAX_MEMORY_MB_LIMIT} (1 TiB); 0 makes loads CPU-only"
+            ),
+        ))
     }
 }
 
@@ -611,6 +630,29 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.variable, "ALLOWED_HOSTS");
         assert!(err.to_string().contains("without a port"), "{err}");
+    }
+
+    #[test]
+    fn load_max_memory_mb_is_range_checked() {
+        assert_eq!(parse(&[]).validate().unwrap().load_max_memory_mb, 4096);
+        for ok in ["0", "1", "1048576"] {
+            assert!(
+                parse(&["--load-max-memory-mb", ok]).validate().is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in ["1048577", "18446744073709551615"] {
+            let err = parse(&["--load-max-memory-mb", bad])
+                .validate()
+                .unwrap_err();
+            assert_eq!(err.variable, "LOAD_MAX_MEMORY_MB");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "LOAD_MAX_MEMORY_MB=\"{bad}\" is invalid: expected a number of MB from 0 to 1048576 (1 TiB); 0 makes loads CPU-only"
+                )
+            );
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+mod body;
 pub mod chaos;
 pub mod config;
 pub mod error;

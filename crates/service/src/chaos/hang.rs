@@ -26,6 +26,14 @@ pub enum HangScope {
     Process,
 }
 
+impl HangScope {
+    /// Every scope by the name clients use, in the API's order.
+    pub const CHOICES: &'static [(&'static str, HangScope)] = &[
+        ("request", HangScope::Request),
+        ("process", HangScope::Process),
+    ];
+}
+
 struct ActiveHang {
     id: u64,
     scope: HangScope,

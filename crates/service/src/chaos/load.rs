@@ -23,6 +23,13 @@ pub enum LoadLevel {
 }
 
 impl LoadLevel {
+    /// Every level by the name clients use, in the API's order.
+    pub const CHOICES: &'static [(&'static str, LoadLevel)] = &[
+        ("low", LoadLevel::Low),
+        ("medium", LoadLevel::Medium),
+        ("high", LoadLevel::High),
+    ];
+
     /// Share of the process's CPUs kept busy.
     pub fn cpu_percent(self) -> u32 {
         match self {

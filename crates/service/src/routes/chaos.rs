@@ -11,9 +11,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::{Method, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::body::{Fields, FromJsonObject};
 use crate::chaos::hang::HangEnd;
 use crate::chaos::{HangScope, LoadLevel, LoadSpec};
 use crate::error::{ApiError, now_rfc3339};
@@ -88,13 +89,31 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `POST /chaos/load`'s body.
+#[derive(Debug)]
 pub struct LoadRequest {
     level: LoadLevel,
     duration_seconds: i64,
     cpu_percent: Option<u32>,
     memory_mb: Option<u64>,
+}
+
+impl FromJsonObject for LoadRequest {
+    const FIELDS: &'static [&'static str] =
+        &["level", "duration_seconds", "cpu_percent", "memory_mb"];
+
+    fn from_fields(fields: &mut Fields) -> Result<Self, ApiError> {
+        Ok(LoadRequest {
+            level: fields.choice("level", LoadLevel::CHOICES)?,
+            duration_seconds: fields.int("duration_seconds", 1..=MAX_DURATION)?,
+            cpu_percent: fields
+                .opt_int("cpu_percent", 1..=100)?
+                .and_then(|n| u32::try_from(n).ok()),
+            memory_mb: fields
+                .opt_int("memory_mb", 0..=i64::MAX)?
+                .and_then(|n| u64::try_from(n).ok()),
+        })
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -112,25 +131,19 @@ pub async fn start_load(
 ) -> Result<Json<LoadStarted>, ApiError> {
     let _span =
         tracing::info_span!("chaos", otel.name = "chaos load", chaos.type = "load").entered();
-    if !(1..=MAX_DURATION).contains(&req.duration_seconds) {
-        return Err(ApiError::bad_request(format!(
-            "duration_seconds must be an integer from 1 to {MAX_DURATION}, got {}",
-            req.duration_seconds
-        )));
-    }
     let cpu_percent = req.cpu_percent.unwrap_or(req.level.cpu_percent());
-    if !(1..=100).contains(&cpu_percent) {
-        return Err(ApiError::bad_request(format!(
-            "cpu_percent must be from 1 to 100, got {cpu_percent}"
-        )));
-    }
-    let memory_mb = req.memory_mb.unwrap_or(req.level.memory_mb());
+    // An explicit memory_mb above the bound is refused; a level's own
+    // figure is capped at it (a small container still gets its CPU load).
     let max = state.config().load_max_memory_mb;
-    if memory_mb > max {
-        return Err(ApiError::bad_request(format!(
-            "memory_mb must be at most {max} (LOAD_MAX_MEMORY_MB), got {memory_mb}"
-        )));
-    }
+    let memory_mb = match req.memory_mb {
+        Some(asked) if asked > max => {
+            return Err(ApiError::bad_request(format!(
+                "memory_mb must be an integer from 0 to {max} (LOAD_MAX_MEMORY_MB), got {asked}"
+            )));
+        }
+        Some(asked) => asked,
+        None => req.level.memory_mb().min(max),
+    };
     let spec = LoadSpec {
         level: req.level,
         duration: Duration::from_secs(req.duration_seconds as u64),
@@ -155,24 +168,30 @@ pub async fn stop_load(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "status": "load_stopped", "was_active": was_active, "timestamp": now_rfc3339() }))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `POST /chaos/hang`'s body.
+#[derive(Debug)]
 pub struct HangRequest {
     duration_seconds: i64,
-    #[serde(default)]
     scope: HangScope,
+}
+
+impl FromJsonObject for HangRequest {
+    const FIELDS: &'static [&'static str] = &["duration_seconds", "scope"];
+
+    fn from_fields(fields: &mut Fields) -> Result<Self, ApiError> {
+        Ok(HangRequest {
+            duration_seconds: fields.int("duration_seconds", 0..=MAX_DURATION)?,
+            scope: fields
+                .opt_choice("scope", HangScope::CHOICES)?
+                .unwrap_or_default(),
+        })
+    }
 }
 
 pub async fn hang(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<HangRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    if !(0..=MAX_DURATION).contains(&req.duration_seconds) {
-        return Err(ApiError::bad_request(format!(
-            "duration_seconds must be an integer from 0 (until cancelled) to {MAX_DURATION}, got {}",
-            req.duration_seconds
-        )));
-    }
     let guard = {
         let _span =
             tracing::info_span!("chaos", otel.name = "chaos hang", chaos.type = "hang").entered();
@@ -198,12 +217,18 @@ pub async fn stop_hang(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "status": "hang_stopped", "was_active": was_active, "timestamp": now_rfc3339() }))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResetRequest {
-    #[serde(default)]
-    #[allow(dead_code)]
-    force: bool,
+/// `POST /chaos/redis-reset`'s optional body (`force` is accepted for the
+/// seed's clients; every reset is forced).
+#[derive(Debug)]
+pub struct ResetRequest;
+
+impl FromJsonObject for ResetRequest {
+    const FIELDS: &'static [&'static str] = &["force"];
+
+    fn from_fields(fields: &mut Fields) -> Result<Self, ApiError> {
+        fields.opt_bool("force")?;
+        Ok(ResetRequest)
+    }
 }
 
 pub async fn redis_reset(
