@@ -6,5 +6,6 @@ mod common;
 
 mod api;
 mod chaos;
+mod input_shapes;
 mod lifecycle;
 mod redis_faults;

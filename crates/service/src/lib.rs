@@ -6,9 +6,11 @@
 //! `redis` (the shared connection, retries, credentials), `chaos` (real
 //! load and hangs), `routes` (thin handlers), `middleware` (request id,
 //! spans, the process-hang gate, the browser-attack guard), `error` (the
-//! one error body). [`app`] builds the router for tests; [`run`] serves it
-//! on a listener the caller bound, until the shutdown future resolves, then
-//! drains within the grace period.
+//! one error body), `body` and `extract` (request bodies read field by
+//! field), `server` and `head` (the accept loop, and the bounds on request
+//! heads that hyper would answer with an empty body). [`app`] builds the
+//! router for tests; [`run`] serves it on a listener the caller bound,
+//! until the shutdown future resolves, then drains within the grace period.
 
 #![forbid(unsafe_code)]
 
@@ -17,11 +19,13 @@ pub mod chaos;
 pub mod config;
 pub mod error;
 mod extract;
+mod head;
 pub mod metrics;
 mod middleware;
 pub mod redis;
 pub mod request_id;
 pub mod routes;
+mod server;
 mod state;
 
 use std::future::Future;
@@ -93,7 +97,8 @@ where
             }
         });
     }
-    let server = axum::serve(listener, app(state.clone())).with_graceful_shutdown(on_shutdown);
+    let hold = server::hold_while_hung(&state);
+    let server = server::serve(listener, app(state.clone()), hold, on_shutdown);
     let result = tokio::select! {
         result = server => result,
         _ = async { draining.notified().await; tokio::time::sleep(grace).await } => {

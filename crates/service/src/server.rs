@@ -1,0 +1,312 @@
+//! The HTTP server under the router: accept, serve each connection with
+//! hyper (HTTP/1.1, and HTTP/2 by prior knowledge, as `axum::serve` did),
+//! drain on shutdown. It exists for one thing `axum::serve` cannot do: put
+//! [`crate::head::HeadScanner`] between the socket and hyper, so that a
+//! request head hyper would refuse with an empty 400/414/431 (or not refuse
+//! at all, under its looser bounds) is answered in the SPEC §3 error body.
+//!
+//! A refused head never reaches hyper. In its place hyper reads a fixed
+//! request for a per-process secret path, with `Connection: close`; the
+//! connection's service answers that request with the refusal. hyper thus
+//! answers every request before the refused one first, in order (pipelining
+//! included), then the refusal, then closes. Whatever the client sends after
+//! the refused head is read and dropped (up to a bound) so that closing the
+//! socket does not reset the connection before the client reads the answer.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::HeaderValue;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+
+use crate::error::ApiError;
+use crate::head::{HeadScanner, MAX_HEAD_BYTES, MAX_HEADERS, Refusal};
+use crate::request_id;
+use crate::state::AppState;
+
+/// The path of the stand-in request for a refused head: secret, so that no
+/// client can ask for a refusal's answer itself.
+static REFUSAL_PATH: LazyLock<String> =
+    LazyLock::new(|| format!("/.chaoslab-refused/{}", uuid::Uuid::new_v4().simple()));
+
+/// The stand-in request hyper reads instead of a refused head.
+static REFUSAL_REQUEST: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    format!(
+        "GET {} HTTP/1.1\r\nhost: refused.invalid\r\nconnection: close\r\n\r\n",
+        *REFUSAL_PATH
+    )
+    .into_bytes()
+});
+
+/// After a refusal: at most this much of what the client still sends is
+/// read and dropped, for at most this long after the answer.
+const LINGER_BYTES: usize = 1 << 20;
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// Resolves when the service may answer: a refusal, answered outside the
+/// router, waits like every other answer while the whole service is hung
+/// (a process-scope hang).
+pub type Hold = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// The [`Hold`] of `state`: for as long as a process-scope hang lasts.
+pub fn hold_while_hung(state: &AppState) -> Hold {
+    let state = state.clone();
+    Arc::new(move || {
+        let state = state.clone();
+        Box::pin(async move { state.hang().wait_while_process_hung().await })
+    })
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then stops
+/// accepting, asks every connection to finish (idle ones close at once) and
+/// waits for them all. The caller bounds that wait (the grace period).
+pub async fn serve<F>(listener: TcpListener, app: Router, hold: Hold, shutdown: F) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().max_headers(MAX_HEADERS);
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    accept_error(e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let refusal = Arc::new(Mutex::new(None));
+        let io = TokioIo::new(GuardedIo::new(stream, refusal.clone()));
+        let service = hyper::service::service_fn({
+            let app = app.clone();
+            let hold = hold.clone();
+            move |req: http::Request<Incoming>| {
+                handle(app.clone(), hold.clone(), refusal.clone(), req)
+            }
+        });
+        let conn = builder
+            .serve_connection_with_upgrades(io, service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// An accept error: a connection that failed before we took it is the
+/// client's problem; anything else (out of file descriptors) is waited out.
+async fn accept_error(e: io::Error) {
+    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if !matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        tracing::error!(error = %e, "cannot accept connections; retrying in 1 s");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// One request of a connection: the refusal's answer for the stand-in
+/// request, else the application's.
+async fn handle(
+    app: Router,
+    hold: Hold,
+    refusal: Arc<Mutex<Option<Refusal>>>,
+    req: http::Request<Incoming>,
+) -> Result<Response, Infallible> {
+    if req.uri().path() == REFUSAL_PATH.as_str() {
+        let taken = refusal.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(refusal) = taken {
+            hold().await;
+            return Ok(refusal_response(refusal).await);
+        }
+    }
+    app.oneshot(req.map(Body::new)).await
+}
+
+/// A refusal in the SPEC §3 error body, with its own request id.
+async fn refusal_response(refusal: Refusal) -> Response {
+    let id = uuid::Uuid::new_v4().to_string();
+    tracing::info!(
+        status = refusal.status.as_u16(),
+        detail = %refusal.detail,
+        request_id = %id,
+        "refused a request head"
+    );
+    let mut response = request_id::scope(id.clone(), async move {
+        ApiError::new(refusal.status, refusal.detail).into_response()
+    })
+    .await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(request_id::HEADER, value);
+    }
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// A client connection as hyper reads it: through the head scanner.
+struct GuardedIo {
+    inner: TcpStream,
+    scanner: HeadScanner,
+    /// Bytes the scanner passed that hyper has not read yet.
+    ready: Vec<u8>,
+    ready_at: usize,
+    /// Where the connection's service finds the refusal.
+    refusal: Arc<Mutex<Option<Refusal>>>,
+    /// Bytes read and dropped after a refusal.
+    dropped: usize,
+    /// Whether our side of the connection is shut down (FIN sent).
+    shut_down: bool,
+    /// The end of the linger after a refusal, once the answer is out.
+    linger: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl GuardedIo {
+    fn new(inner: TcpStream, refusal: Arc<Mutex<Option<Refusal>>>) -> Self {
+        GuardedIo {
+            inner,
+            scanner: HeadScanner::new(),
+            ready: Vec::new(),
+            ready_at: 0,
+            refusal,
+            dropped: 0,
+            shut_down: false,
+            linger: None,
+        }
+    }
+
+    /// Reads and drops what the client sends after a refusal, until it
+    /// stops sending (Pending), closes, errs, or the bound is reached.
+    /// `Ready` when there is nothing more to wait for.
+    fn poll_drop_input(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut scratch = [0u8; 8192];
+        while self.dropped < LINGER_BYTES {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    self.dropped += buf.filled().len();
+                }
+                Poll::Ready(_) => return Poll::Ready(()),
+            }
+        }
+        Poll::Ready(())
+    }
+}
+
+impl AsyncRead for GuardedIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.ready_at < this.ready.len() {
+                let n = (this.ready.len() - this.ready_at).min(buf.remaining());
+                buf.put_slice(&this.ready[this.ready_at..this.ready_at + n]);
+                this.ready_at += n;
+                if this.ready_at == this.ready.len() {
+                    this.ready.clear();
+                    this.ready_at = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if this.scanner.is_refused() {
+                // Never an end of file to hyper: it would take it for the
+                // client hanging up and drop the refusal's answer.
+                let _ = this.poll_drop_input(cx);
+                return Poll::Pending;
+            }
+            let mut scratch = [0u8; 8192];
+            let mut read = ReadBuf::new(&mut scratch);
+            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
+            if read.filled().is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(refusal) = this.scanner.feed(read.filled(), &mut this.ready) {
+                *this.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(refusal);
+                this.ready.extend_from_slice(&REFUSAL_REQUEST);
+            }
+        }
+    }
+}
+
+impl AsyncWrite for GuardedIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    /// After a refusal: the answer is out, so send FIN, then keep reading
+    /// (and dropping) the client's bytes for a moment, so that closing does
+    /// not reset the connection under the answer.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.shut_down {
+            ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+            this.shut_down = true;
+        }
+        if !this.scanner.is_refused() {
+            return Poll::Ready(Ok(()));
+        }
+        let linger = this
+            .linger
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER_TIME)));
+        if linger.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ok(()));
+        }
+        this.poll_drop_input(cx).map(Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests;
