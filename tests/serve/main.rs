@@ -9,3 +9,4 @@ mod chaos;
 mod input_shapes;
 mod lifecycle;
 mod redis_faults;
+mod schemathesis;
