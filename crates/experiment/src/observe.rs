@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::lab_target::ready_replicas;
-use crate::probe::{Cmp, EventProbe, HttpProbe, Metric, MetricProbe, Probe};
+use crate::probe::{EventProbe, HttpProbe, Metric, MetricProbe, Probe};
 
 /// Load samples kept for per-span figures (16 bytes each).
 pub const MAX_SAMPLES: usize = 1_000_000;
@@ -550,11 +550,6 @@ pub fn load_figure(points: &[&LoadPoint], metric: Metric, secs: f64) -> Option<f
         }
         _ => return None,
     })
-}
-
-/// Whether a comparison is about staying low (used to word verdicts).
-pub fn is_upper_bound(cmp: Cmp) -> bool {
-    matches!(cmp, Cmp::Below | Cmp::AtMost)
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use crate::journal::{
 use crate::judge::{self, Phases};
 use crate::lab_target::LabTarget;
 use crate::measure::{self, CounterReadings};
-use crate::model::{Action, Check, Experiment, Window};
+use crate::model::{Check, Experiment, Window};
 use crate::observe::{Observer, StepMark};
 use crate::probe::Probe;
 use crate::progress::Progress;
@@ -689,10 +689,4 @@ fn activity_run(
         offset_s: (offset_s * 10.0).round() / 10.0,
         tolerance_met: None,
     }
-}
-
-/// Whether an action is one that a run must undo (for docs and checks).
-pub fn is_fault(action: &Action) -> bool {
-    matches!(action, Action::Cli(w) if w.first().is_some_and(|f| f == "fault" || f == "chaos"))
-        && !action.is_clearing()
 }
