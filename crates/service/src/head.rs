@@ -187,7 +187,15 @@ impl HeadScanner {
             self.scanned = rest.len();
             return Ok(None);
         }
-        let window = &rest[..rest.len().min(MAX_HEAD_BYTES)];
+        // Only whole lines are judged until the head overflows: a line still
+        // arriving is judged when its end comes, so the verdict never
+        // depends on how the bytes were split into reads.
+        let window = if rest.len() > MAX_HEAD_BYTES {
+            &rest[..MAX_HEAD_BYTES]
+        } else {
+            let lines = rest.iter().rposition(|b| *b == b'\n').map_or(0, |at| at + 1);
+            &rest[..lines]
+        };
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
         let len = match req.parse(window) {

@@ -165,6 +165,23 @@ fn an_http2_preface_and_unparsable_chunks_pass_through() {
     assert_eq!(run(bad, &[2]), (bad.to_vec(), None));
 }
 
+#[test]
+fn a_line_still_arriving_is_judged_when_it_ends() {
+    // Found by the property test below: a bad byte in an unfinished header
+    // line was refused when the bytes came at once and not when they came
+    // one by one.
+    let start = b"GET / HTTP/1.1\r\naaaa\x00";
+    for sizes in [&[][..], &[1]] {
+        assert_eq!(run(start, sizes), (Vec::new(), None));
+    }
+    let whole = [&start[..], b"\r\n\r\n"].concat();
+    for sizes in [&[][..], &[1]] {
+        let (out, refusal) = run(&whole, sizes);
+        assert!(out.is_empty());
+        assert_eq!(refusal.map(|r| r.status), Some(StatusCode::BAD_REQUEST));
+    }
+}
+
 /// Bytes that look like HTTP/1 more often than uniform noise does.
 fn http_ish() -> impl Strategy<Value = Vec<u8>> {
     let piece = prop_oneof![
