@@ -37,6 +37,13 @@ enum Command {
     /// faults at offsets, expectations with deadlines, rollbacks, verdicts,
     /// measurements, journal, JUnit and HTML reports.
     Experiment(Box<cmd::experiment::ExperimentArgs>),
+    /// Write what other platforms take: Kubernetes manifests or Azure
+    /// Container Apps Bicep and YAML.
+    #[command(subcommand)]
+    Export(cmd::export::ExportTarget),
+    /// Build the service's container image.
+    #[command(subcommand)]
+    Image(cmd::export::ImageCommand),
 }
 
 /// Whether `words` are a command an experiment step may run (`fault`,
@@ -90,6 +97,8 @@ fn main() -> ExitCode {
             Command::Fault(args) => cmd::fault::run(*args).await,
             Command::Chaos(args) => cmd::chaos::run(*args).await,
             Command::Experiment(args) => cmd::experiment::run(*args, check_action).await,
+            Command::Export(target) => cmd::export::export(target).await,
+            Command::Image(command) => cmd::export::image(command).await,
         }
     });
     // Do not wait for tasks that ignore shutdown (e.g. a request hung forever).

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 pub mod chaos;
 pub mod experiment;
+pub mod export;
 pub mod fault;
 pub mod lab;
 pub mod load;

@@ -1,0 +1,12 @@
+//! The container image: `chaoslab image build` (SPEC §12).
+//!
+//! Not built yet: `run` says so and exits with an error.
+
+/// Command-line arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {}
+
+/// Runs the command.
+pub fn run(_args: &Args) -> anyhow::Result<()> {
+    anyhow::bail!("not available yet")
+}
