@@ -6,7 +6,9 @@
 //! - [`image`]: the container image (`chaoslab image build`).
 //! - [`k8s`]: Kubernetes manifests (`chaoslab export k8s`).
 //! - [`aca`]: Azure Container Apps Bicep and YAML (`chaoslab export aca`).
+//! - [`fault`]: faults on a target (`chaoslab fault … --target k8s|aca`).
 
 pub mod aca;
+pub mod fault;
 pub mod image;
 pub mod k8s;

@@ -1,0 +1,3 @@
+//! Faults with a target (SPEC §12, issue 14 item 5): `chaoslab fault …
+//! --target k8s|aca` with the local lab's words, driven through the
+//! platforms' own tools (`kubectl`, `az`). Being built.
