@@ -24,18 +24,33 @@ pub enum ImageCommand {
 }
 
 pub async fn export(target: ExportTarget) -> anyhow::Result<ExitCode> {
-    tokio::task::spawn_blocking(move || match target {
+    let result = tokio::task::spawn_blocking(move || match target {
         ExportTarget::K8s(args) => chaoslab_targets::k8s::run(&args),
         ExportTarget::Aca(args) => chaoslab_targets::aca::run(&args),
     })
-    .await??;
-    Ok(ExitCode::SUCCESS)
+    .await?;
+    exit_code(result)
+}
+
+/// Bad input ([`chaoslab_targets::BadInput`]) is exit status 2 with its one
+/// line; any other error goes up to `main` (status 1).
+fn exit_code(result: anyhow::Result<()>) -> anyhow::Result<ExitCode> {
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(err) => match err.downcast_ref::<chaoslab_targets::BadInput>() {
+            Some(bad) => {
+                eprintln!("chaoslab: {bad}");
+                Ok(ExitCode::from(2))
+            }
+            None => Err(err),
+        },
+    }
 }
 
 pub async fn image(command: ImageCommand) -> anyhow::Result<ExitCode> {
-    tokio::task::spawn_blocking(move || match command {
+    let result = tokio::task::spawn_blocking(move || match command {
         ImageCommand::Build(args) => chaoslab_targets::image::run(&args),
     })
-    .await??;
-    Ok(ExitCode::SUCCESS)
+    .await?;
+    exit_code(result)
 }

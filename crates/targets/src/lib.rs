@@ -12,3 +12,10 @@ pub mod aca;
 pub mod fault;
 pub mod image;
 pub mod k8s;
+
+/// Bad input on the command line (a name that is not a DNS label, a value out
+/// of range…), found before anything was written or applied: the binary
+/// prints it as one line and exits with status 2, as for a flag clap refuses.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
