@@ -223,7 +223,7 @@ pub async fn run(args: FaultArgs) -> anyhow::Result<ExitCode> {
             }
         }
         FaultCommand::Clear { id: Some(id), .. } => {
-            let path = format!("/api/faults/{}", id.replace('/', "%2F"));
+            let path = format!("/api/faults/{}", chaoslab_lab::client::path_segment(&id)?);
             let answer = client.call(Method::DELETE, &path, None).await?;
             if answer["cleared"] == true {
                 println!("fault {id} cleared");

@@ -174,7 +174,10 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
         } => {
             let mut path = format!("/api/logs?tail={tail}&follow={follow}");
             if let Some(id) = replica {
-                path.push_str(&format!("&replica={id}"));
+                path.push_str(&format!(
+                    "&replica={}",
+                    chaoslab_lab::client::query_value(&id)
+                ));
             }
             print_lines(&client(&dir)?, &path, render::log_line).await
         }
@@ -190,7 +193,10 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
             let client = client(&dir)?;
             client
                 .post(
-                    &format!("/api/revisions/{name}/activate"),
+                    &format!(
+                        "/api/revisions/{}/activate",
+                        chaoslab_lab::client::path_segment(&name)?
+                    ),
                     &serde_json::Value::Null,
                 )
                 .await?;

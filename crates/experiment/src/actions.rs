@@ -215,12 +215,16 @@ impl ActionRunner {
         timeout: Duration,
     ) -> (bool, String) {
         let url = if path.starts_with("http://") {
-            path.to_string()
+            reqwest::Url::parse(path).map_err(|e| format!("`{path}` is not a URL: {e}"))
         } else {
-            format!("{}{path}", self.ingress_url)
+            chaoslab_lab::client::url_on(&self.ingress_url, path)
+        };
+        let url = match url {
+            Ok(url) => url,
+            Err(e) => return (false, e),
         };
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let mut request = self.http.request(method, &url).timeout(timeout);
+        let mut request = self.http.request(method, url).timeout(timeout);
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/json")

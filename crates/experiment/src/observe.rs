@@ -318,10 +318,11 @@ impl Observer {
         let root = h.method == "GET" && h.path == "/";
         let method =
             reqwest::Method::from_bytes(h.method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let mut request = self
-            .http
-            .request(method, format!("{}{}", self.ingress_url, h.path))
-            .timeout(h.timeout);
+        let url = match chaoslab_lab::client::url_on(&self.ingress_url, &h.path) {
+            Ok(url) => url,
+            Err(e) => return Observation::new(false, e),
+        };
+        let mut request = self.http.request(method, url).timeout(h.timeout);
         if let Some(body) = &h.body {
             request = request
                 .header("content-type", "application/json")

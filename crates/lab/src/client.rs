@@ -6,6 +6,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::DeserializeOwned;
 
 use crate::spawner::alive;
@@ -26,6 +27,55 @@ pub enum ClientError {
     Api { status: u16, detail: String },
     #[error("{0}")]
     Timeout(String),
+    #[error("`{0}` cannot be a name in a URL path (empty, `.` and `..` name no resource)")]
+    BadName(String),
+}
+
+/// What stays as it is in a path segment or a query value: RFC 3986's
+/// unreserved characters. Everything else is percent-encoded as UTF-8.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `text` as one path segment (a revision name, a replica or fault id):
+/// every byte but the unreserved ones percent-encoded, so `/`, `?`, `#`
+/// and `%` stay part of the name. Empty, `.` and `..` are refused: URL
+/// parsers resolve them as dot segments whatever their encoding.
+pub fn path_segment(text: &str) -> Result<String, ClientError> {
+    if matches!(text, "" | "." | "..") {
+        return Err(ClientError::BadName(text.to_string()));
+    }
+    Ok(utf8_percent_encode(text, COMPONENT).to_string())
+}
+
+/// `text` as a query value: `&`, `=`, `+`, `#` and the rest
+/// percent-encoded.
+pub fn query_value(text: &str) -> String {
+    utf8_percent_encode(text, COMPONENT).to_string()
+}
+
+/// `path_and_query` as written (an experiment's `/chaos/load?x=1`) on
+/// `base`: characters a URL cannot hold (space, non-ASCII, `"`, `<`…) are
+/// percent-encoded, a `#` stays part of the path or query instead of
+/// starting a fragment the server would never see, and an existing `%XX`
+/// is kept. `base`'s own path, if any, is kept in front.
+pub fn url_on(base: &str, path_and_query: &str) -> Result<reqwest::Url, String> {
+    let mut url =
+        reqwest::Url::parse(base).map_err(|e| format!("`{base}` is not a base URL: {e}"))?;
+    if url.cannot_be_a_base() {
+        return Err(format!("`{base}` is not a base URL"));
+    }
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    };
+    let path = format!("{}{path}", url.path().trim_end_matches('/'));
+    url.set_path(&path);
+    url.set_query(query);
+    url.set_fragment(None);
+    Ok(url)
 }
 
 /// A connection to a running lab's control API.
@@ -152,7 +202,8 @@ impl LabClient {
     ) -> Result<serde_json::Value, ClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let revision: serde_json::Value = self.get(&format!("/api/revisions/{name}")).await?;
+            let path = format!("/api/revisions/{}", path_segment(name)?);
+            let revision: serde_json::Value = self.get(&path).await?;
             if revision["state"] != "Provisioning" {
                 return Ok(revision);
             }
@@ -163,5 +214,114 @@ impl LabClient {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::extract::{Path as UrlPath, Query};
+    use axum::routing::{get, post};
+
+    /// Names a user may type: every one must reach the server unchanged.
+    const AWKWARD: [&str; 9] = [
+        "plain-name_1.2~x",
+        "with space",
+        "a/b",
+        "what?x=1&y=2",
+        "frag#ment",
+        "100%25 and %zz",
+        "grüße-日本-🦀",
+        "+plus+",
+        "...",
+    ];
+
+    fn client_for(control_url: String) -> LabClient {
+        LabClient {
+            state: StateFile {
+                pid: std::process::id(),
+                pid_start_time: None,
+                started_at: String::new(),
+                ingress_url: String::new(),
+                control_url,
+                token: "t".into(),
+                redis: String::new(),
+                redis_pid: None,
+            },
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        }
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Replica {
+        replica: String,
+    }
+
+    #[tokio::test]
+    async fn typed_names_reach_the_server_as_typed() {
+        let app = axum::Router::new()
+            .route(
+                "/api/revisions/{name}",
+                get(|UrlPath(name): UrlPath<String>| async move {
+                    axum::Json(serde_json::json!({"name": name, "state": "Running"}))
+                }),
+            )
+            .route(
+                "/api/revisions/{name}/activate",
+                post(|UrlPath(name): UrlPath<String>| async move {
+                    axum::Json(serde_json::json!({"name": name}))
+                }),
+            )
+            .route(
+                "/api/logs",
+                get(|Query(q): Query<Replica>| async move {
+                    axum::Json(serde_json::json!({"replica": q.replica}))
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = client_for(format!("http://{addr}"));
+        for name in AWKWARD {
+            let got = client
+                .wait_revision(name, Duration::from_secs(5))
+                .await
+                .unwrap();
+            assert_eq!(got["name"], name, "GET revision {name:?}");
+            let path = format!("/api/revisions/{}/activate", path_segment(name).unwrap());
+            let got = client.post(&path, &serde_json::Value::Null).await.unwrap();
+            assert_eq!(got["name"], name, "POST activate {name:?}");
+            let path = format!("/api/logs?tail=1&replica={}", query_value(name));
+            let got: serde_json::Value = client.get(&path).await.unwrap();
+            assert_eq!(got["replica"], name, "query value {name:?}");
+        }
+        server.abort();
+    }
+
+    #[test]
+    fn dot_segments_and_empty_names_are_refused() {
+        for name in ["", ".", ".."] {
+            let err = path_segment(name).unwrap_err();
+            assert!(err.to_string().contains("cannot be a name"), "{err}");
+        }
+        assert_eq!(
+            path_segment("a b/c?d#e%f").unwrap(),
+            "a%20b%2Fc%3Fd%23e%25f"
+        );
+        assert_eq!(query_value("x&y=z+1"), "x%26y%3Dz%2B1");
+        assert_eq!(path_segment("é").unwrap(), "%C3%A9");
+    }
+
+    #[test]
+    fn written_paths_keep_their_query_and_never_lose_a_fragment() {
+        let url = url_on("http://127.0.0.1:9/", "/a b/ü?x=1 2#3").unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:9/a%20b/%C3%BC?x=1%202%233");
+        assert_eq!(url.fragment(), None);
+        let url = url_on("http://127.0.0.1:9/prefix/", "/chaos/load?level=2").unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:9/prefix/chaos/load?level=2");
+        let url = url_on("http://127.0.0.1:9", "/already%20encoded").unwrap();
+        assert_eq!(url.path(), "/already%20encoded");
+        assert!(url_on("not a url", "/").is_err());
+        assert!(url_on("mailto:x@y", "/").is_err());
     }
 }
