@@ -1,0 +1,531 @@
+//! The real lab for end-to-end tests: [`LabBuilder`] writes a test-sized
+//! `chaoslab.toml` in a temp dir (free ports, fast probes and back-off, no
+//! autoscaler), runs `chaoslab up` there, waits (bounded) until the ingress
+//! serves `/`, and [`Lab`]'s drop kills `up` and every process it was seen
+//! to run, so no process outlives a test. Also the requests tests make to a
+//! lab: its control API, timed GETs through the ingress, `chaoslab …` in
+//! its directory, faults and events.
+//!
+//! The binary is passed in (`env!("CARGO_BIN_EXE_chaoslab")` exists only in
+//! the root package's tests). At most [`MAX_STARTING`] labs start at once
+//! in one test process, whatever the number of test threads: a start is a
+//! burst of processes (Redis, replicas, probes) and more of them at once
+//! only makes each slower. The slot is held until the lab serves, not for
+//! its life, so a test holding several labs cannot deadlock another.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::{process, wait};
+
+/// Labs starting at once in one test process.
+pub const MAX_STARTING: usize = 2;
+
+fn start_slots() -> Arc<Semaphore> {
+    static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    SLOTS
+        .get_or_init(|| Arc::new(Semaphore::new(MAX_STARTING)))
+        .clone()
+}
+
+/// Builds a lab: `[section] key = value` settings on top of test defaults.
+pub struct LabBuilder {
+    bin: PathBuf,
+    settings: BTreeMap<String, BTreeMap<String, String>>,
+    args: Vec<String>,
+    wait_ready: bool,
+}
+
+impl LabBuilder {
+    /// Test-sized defaults for the `chaoslab` binary at `bin`: free ports,
+    /// fast probes and back-off, no autoscaler.
+    pub fn new(bin: impl Into<PathBuf>) -> Self {
+        LabBuilder {
+            bin: bin.into(),
+            settings: BTreeMap::new(),
+            args: Vec::new(),
+            wait_ready: true,
+        }
+        .set("ingress", "port", 0)
+        .set("control", "port", 0)
+        .set("faults", "toxiproxy_port", 0)
+        .set("probes.readiness", "initial_delay_seconds", 0.2)
+        .set("probes.readiness", "period_seconds", 0.2)
+        .set("probes.readiness", "timeout_seconds", 0.5)
+        .set("restart", "backoff_initial_seconds", 0.2)
+        .set("restart", "backoff_max_seconds", 2)
+        .set("restart", "termination_grace_seconds", 2)
+        .set("revisions", "drain_seconds", 0.5)
+        .set("autoscaler", "enabled", false)
+    }
+
+    /// For fault tests: small Redis timeouts and back-off in the replicas
+    /// (a cut-off Redis fails in about a second, not three) and probes
+    /// patient enough not to restart replicas during a fault.
+    pub fn fault_sized(self) -> Self {
+        self.set("faults", "toxiproxy_port", 0)
+            .set("app.env", "REDIS_SOCKET_TIMEOUT", "\"1\"")
+            .set("app.env", "REDIS_SOCKET_CONNECT_TIMEOUT", "\"1\"")
+            .set("app.env", "REDIS_BACKOFF_BASE", "\"0.1\"")
+            .set("app.env", "REDIS_BACKOFF_CAP", "\"0.2\"")
+            .set("probes.readiness", "timeout_seconds", 2.5)
+            .set("probes.liveness", "timeout_seconds", 2)
+            .set("probes.liveness", "initial_delay_seconds", 30)
+    }
+
+    /// Sets `key = value` (a TOML literal) in `[section]`.
+    pub fn set(mut self, section: &str, key: &str, value: impl ToString) -> Self {
+        self.settings
+            .entry(section.into())
+            .or_default()
+            .insert(key.into(), value.to_string());
+        self
+    }
+
+    /// Drops every test default of `[section]` (back to the product's).
+    pub fn unset(mut self, section: &str) -> Self {
+        self.settings.remove(section);
+        self
+    }
+
+    pub fn replicas(self, n: u32) -> Self {
+        self.set("app", "replicas", n)
+    }
+
+    /// Extra arguments for `chaoslab up`.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Do not wait for a ready replica (for start-up failure tests).
+    pub fn no_wait(mut self) -> Self {
+        self.wait_ready = false;
+        self
+    }
+
+    fn toml(&self) -> String {
+        let mut out = String::new();
+        for (section, keys) in &self.settings {
+            out.push_str(&format!("[{section}]\n"));
+            for (k, v) in keys {
+                out.push_str(&format!("{k} = {v}\n"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Spawns `chaoslab up` and (by default) waits until the ingress serves
+    /// `/` with 200. [`Lab::started`] is taken once a start slot is
+    /// granted, when `up` is spawned.
+    pub async fn start(self) -> Lab {
+        let slot = start_slots()
+            .acquire_owned()
+            .await
+            .expect("the lab slots are never closed");
+        let dir = tempfile::Builder::new()
+            .prefix("chaoslab-test-lab-")
+            .tempdir()
+            .expect("temp dir");
+        std::fs::write(dir.path().join("chaoslab.toml"), self.toml()).expect("write chaoslab.toml");
+        let stdout = std::fs::File::create(dir.path().join("up.out")).expect("up.out");
+        let stderr = std::fs::File::create(dir.path().join("up.err")).expect("up.err");
+        let started = Instant::now();
+        let child = Command::new(&self.bin)
+            .arg("up")
+            .args(&self.args)
+            .current_dir(dir.path())
+            .env_remove("CHAOSLAB_STATE_DIR")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn chaoslab up");
+        let mut lab = Lab {
+            bin: self.bin,
+            dir,
+            child: Some(child),
+            state: Value::Null,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("client"),
+            seen_pids: Mutex::new(BTreeSet::new()),
+            started,
+        };
+        if self.wait_ready {
+            lab.wait_serving().await;
+        }
+        drop(slot);
+        lab
+    }
+}
+
+/// A running `chaoslab up`.
+pub struct Lab {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    /// Contents of `.chaoslab/lab.json`.
+    pub state: Value,
+    pub http: reqwest::Client,
+    seen_pids: Mutex<BTreeSet<u32>>,
+    pub started: Instant,
+}
+
+impl Lab {
+    /// Waits until `lab.json` is written and the ingress answers `/` with
+    /// 200; an early exit of `up` fails at once with what it printed.
+    async fn wait_serving(&mut self) {
+        let state_path = self.dir.path().join(".chaoslab/lab.json");
+        let deadline = Instant::now() + wait::GENEROUS;
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("chaoslab up exited early ({status}):\n{}", self.output());
+            }
+            if self.state.is_null()
+                && let Ok(text) = std::fs::read_to_string(&state_path)
+                && let Ok(state) = serde_json::from_str::<Value>(&text)
+            {
+                self.state = state;
+            }
+            if !self.state.is_null()
+                && let Ok(r) = self
+                    .http
+                    .get(self.ingress("/"))
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .await
+                && r.status() == 200
+            {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out after {:?} waiting for: chaoslab up serving / through its ingress\n{}",
+                    wait::GENEROUS,
+                    self.output()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The `chaoslab` binary this lab runs.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    pub fn ingress(&self, path: &str) -> String {
+        format!(
+            "{}{path}",
+            self.state["ingress_url"].as_str().unwrap_or_default()
+        )
+    }
+
+    /// A URL on the control API.
+    pub fn control(&self, path: &str) -> String {
+        format!(
+            "{}{path}",
+            self.state["control_url"].as_str().unwrap_or_default()
+        )
+    }
+
+    /// The control API's bearer token.
+    pub fn token(&self) -> &str {
+        self.state["token"].as_str().unwrap_or_default()
+    }
+
+    pub fn redis_pid(&self) -> Option<u32> {
+        self.state["redis_pid"].as_u64().map(|p| p as u32)
+    }
+
+    /// GET on the control API; its JSON body.
+    pub async fn api(&self, path: &str) -> Value {
+        self.http
+            .get(self.control(path))
+            .bearer_auth(self.token())
+            .send()
+            .await
+            .expect("control API")
+            .json()
+            .await
+            .expect("control API JSON")
+    }
+
+    /// `/api/status`, remembering every replica pid for cleanup.
+    pub async fn status(&self) -> Value {
+        let status = self.api("/api/status").await;
+        let mut seen = self.seen_pids.lock().unwrap_or_else(|p| p.into_inner());
+        for r in status["replicas"].as_array().into_iter().flatten() {
+            if let Some(pid) = r["pid"].as_u64() {
+                seen.insert(pid as u32);
+            }
+        }
+        status
+    }
+
+    /// Replicas of the active revision.
+    pub async fn active_replicas(&self) -> Vec<Value> {
+        let status = self.status().await;
+        let active = status["active_revision"].clone();
+        status["replicas"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["revision"] == active)
+            .cloned()
+            .collect()
+    }
+
+    /// The Toxiproxy-compatible API, `http://127.0.0.1:PORT` (no slash).
+    pub async fn toxiproxy_url(&self) -> String {
+        self.status().await["lab"]["toxiproxy_url"]
+            .as_str()
+            .expect("toxiproxy_url in /api/status")
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// `path` on the first active replica's own port (APP_PORT).
+    pub async fn replica_url(&self, path: &str) -> String {
+        let replicas = self.active_replicas().await;
+        let port = replicas
+            .first()
+            .and_then(|r| r["port"].as_u64())
+            .unwrap_or_else(|| panic!("a replica with a port: {replicas:?}"));
+        format!("http://127.0.0.1:{port}{path}")
+    }
+
+    /// Every pid seen so far (lab, Redis, replicas).
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self
+            .seen_pids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        pids.extend(self.redis_pid());
+        pids.push(self.pid());
+        pids
+    }
+
+    /// Runs `chaoslab <args>` in the lab's directory (bounded).
+    pub async fn cli(&self, args: &[&str]) -> std::process::Output {
+        let run = tokio::process::Command::new(&self.bin)
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("CHAOSLAB_STATE_DIR")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        wait::bounded(
+            Duration::from_secs(120),
+            &format!("chaoslab {args:?} to finish"),
+            run,
+        )
+        .await
+        .expect("CLI ran")
+    }
+
+    /// Waits for the `up` process to exit; its exit code.
+    pub async fn wait_exit(&mut self, deadline: Duration) -> Option<i32> {
+        let child = self.child.as_mut()?;
+        let status = wait::eventually_async(deadline, "chaoslab up to exit", || {
+            let exited = child.try_wait().ok().flatten();
+            async move { exited }
+        })
+        .await;
+        status.code()
+    }
+
+    /// Sends a signal to the `up` process.
+    pub fn signal(&self, signal: i32) {
+        process::signal(self.pid(), signal);
+    }
+
+    /// What `up` printed so far.
+    pub fn output(&self) -> String {
+        let out = std::fs::read_to_string(self.dir.path().join("up.out")).unwrap_or_default();
+        let err = std::fs::read_to_string(self.dir.path().join("up.err")).unwrap_or_default();
+        format!("{out}{err}")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join(".chaoslab")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let pids = self.pids();
+        if let Some(mut child) = self.child.take() {
+            process::kill_and_reap(&mut child);
+        }
+        for pid in pids {
+            if pid != 0 && process::alive(pid) {
+                process::signal(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// One HTTP answer, timed.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// 0 = no answer (connection error or client timeout).
+    pub status: u16,
+    pub body: Value,
+    pub elapsed: Duration,
+    /// `x-chaoslab-error` when the ingress made the answer itself.
+    pub proxy_error: Option<String>,
+}
+
+impl Answer {
+    pub fn detail(&self) -> &str {
+        self.body["detail"].as_str().unwrap_or("")
+    }
+}
+
+/// GET `url` with a 10 s client timeout, timed.
+pub async fn get(lab: &Lab, url: &str) -> Answer {
+    let start = Instant::now();
+    match lab
+        .http
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+    {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let proxy_error = r
+                .headers()
+                .get("x-chaoslab-error")
+                .and_then(|v| v.to_str().ok())
+                .map(String::from);
+            let body = r.json().await.unwrap_or(Value::Null);
+            Answer {
+                status,
+                body,
+                elapsed: start.elapsed(),
+                proxy_error,
+            }
+        }
+        Err(_) => Answer {
+            status: 0,
+            body: Value::Null,
+            elapsed: start.elapsed(),
+            proxy_error: None,
+        },
+    }
+}
+
+/// Runs `chaoslab <args>`; panics unless it exits 0; its stdout.
+pub async fn ok(lab: &Lab, args: &[&str]) -> String {
+    let out = lab.cli(args).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "chaoslab {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The fault id in `fault … ` output ("fault f-3 injected: …").
+pub fn fault_id(stdout: &str) -> String {
+    stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `/api/faults`.
+pub async fn faults(lab: &Lab) -> Vec<Value> {
+    lab.api("/api/faults")
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// `path` on the first active replica's own port.
+pub async fn replica_url(lab: &Lab, path: &str) -> String {
+    lab.replica_url(path).await
+}
+
+/// Sum of restarts of the active replicas.
+pub async fn restarts(lab: &Lab) -> u64 {
+    lab.active_replicas()
+        .await
+        .iter()
+        .map(|r| r["restarts"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// Median latency (ms) of `n` sequential GET `/` through the ingress (all
+/// must be 200).
+pub async fn median_ms(lab: &Lab, n: usize) -> f64 {
+    let url = lab.ingress("/");
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let a = get(lab, &url).await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        times.push(a.elapsed.as_secs_f64() * 1000.0);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    times[n / 2]
+}
+
+/// Every lab event (`/api/events`, oldest first).
+pub async fn events(lab: &Lab) -> Vec<Value> {
+    let text = lab
+        .http
+        .get(lab.control("/api/events?limit=2000"))
+        .bearer_auth(lab.token())
+        .send()
+        .await
+        .expect("events")
+        .text()
+        .await
+        .expect("events text");
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+/// Lab events with a reason starting with `Fault`: (reason, id).
+pub async fn fault_events(lab: &Lab) -> Vec<(String, String)> {
+    events(lab)
+        .await
+        .into_iter()
+        .filter(|e| e["reason"].as_str().is_some_and(|r| r.starts_with("Fault")))
+        .map(|e| {
+            (
+                e["reason"].as_str().unwrap_or("").to_string(),
+                e["data"]["id"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
