@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::{RedisServer, Service, free_port, http};
+use crate::common::{GENEROUS, RedisServer, Service, eventually_async, free_port, http};
 
 #[test]
 fn bad_configuration_exits_2_naming_the_variable() {
@@ -23,7 +23,7 @@ fn bad_configuration_exits_2_naming_the_variable() {
         ("APP_HOST", "0.0.0.0"),
     ] {
         let mut svc = Service::builder().env(var, value).spawn();
-        let exit = svc.wait_exit(Duration::from_secs(20));
+        let exit = svc.wait_exit(GENEROUS);
         assert_eq!(
             exit.and_then(|s| s.code()),
             Some(2),
@@ -103,22 +103,27 @@ fn help_lists_every_setting_with_its_default() {
 #[tokio::test]
 async fn sigterm_finishes_in_flight_requests_then_exits_0() {
     let redis = RedisServer::start();
-    let mut svc = Service::builder().redis(&redis).start();
-    let client = http(Duration::from_secs(30));
+    // A grace far longer than the hang: a slow machine must not cut the
+    // in-flight request short.
+    let mut svc = Service::builder()
+        .redis(&redis)
+        .env("SHUTDOWN_GRACE_SECONDS", 30)
+        .start();
+    let client = http(GENEROUS);
     let url = svc.url("/chaos/hang");
     let in_flight = {
         let client = client.clone();
         tokio::spawn(async move {
             client
                 .post(url)
-                .json(&json!({"duration_seconds": 2}))
+                .json(&json!({"duration_seconds": 3}))
                 .send()
                 .await
         })
     };
     // Wait until the request is being served, then ask the service to stop.
     let status_url = svc.url("/chaos/status");
-    crate::common::eventually_async(Duration::from_secs(10), "hang in flight", || async {
+    eventually_async(GENEROUS, "hang in flight", || async {
         let s: serde_json::Value = client
             .get(&status_url)
             .send()
@@ -169,40 +174,9 @@ async fn starts_with_redis_down_and_connects_when_it_comes_back() {
         "Redis connection failed"
     );
     // Redis appears on that port: the service recovers without a restart.
-    let _redis = start_redis_on(port);
-    crate::common::eventually_async(Duration::from_secs(20), "GET / is 200 again", || async {
+    let _redis = RedisServer::start_on(port);
+    eventually_async(GENEROUS, "GET / is 200 again", || async {
         (client.get(svc.url("/")).send().await.ok()?.status() == StatusCode::OK).then_some(())
     })
     .await;
-}
-
-fn start_redis_on(port: u16) -> KillOnDrop {
-    let dir = std::env::temp_dir();
-    let child = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server");
-    KillOnDrop(child)
-}
-
-/// Kills the wrapped child when the test ends (also on panic).
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -2,12 +2,12 @@
 //! back, and a revoked credential that the password file later restores —
 //! all without restarting the service.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::common::{RedisServer, Service, eventually_async, get_status, http};
+use crate::common::{GENEROUS, RedisServer, Service, eventually_async, get_status, http};
 
 #[tokio::test]
 async fn redis_outage_gives_503_then_recovers_without_restart() {
@@ -23,14 +23,14 @@ async fn redis_outage_gives_503_then_recovers_without_restart() {
     let client = http(Duration::from_secs(20));
     assert_eq!(get_status(&client, svc.url("/")).await, StatusCode::OK);
     redis.stop();
-    // Budget: connect timeout + backoff + connect timeout, generously doubled.
-    let started = Instant::now();
-    let resp = eventually_async(Duration::from_secs(10), "GET / answers 503", || async {
+    // Each request is answered (no hang: the client's 20 s timeout is far
+    // above the 1 s socket timeouts); the first 503 may take a few tries
+    // while the pool notices the loss.
+    let resp = eventually_async(GENEROUS, "GET / answers 503", || async {
         let r = client.get(svc.url("/")).send().await.ok()?;
         (r.status() == StatusCode::SERVICE_UNAVAILABLE).then_some(r)
     })
     .await;
-    assert!(started.elapsed() < Duration::from_secs(10));
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "Service Unavailable");
     assert_eq!(body["detail"], "Redis connection failed");
@@ -40,7 +40,7 @@ async fn redis_outage_gives_503_then_recovers_without_restart() {
     assert_eq!(health["status"], "unhealthy");
     assert_eq!(health["redis"]["connected"], false);
     redis.restart();
-    eventually_async(Duration::from_secs(20), "GET / is 200 again", || async {
+    eventually_async(GENEROUS, "GET / is 200 again", || async {
         (client.get(svc.url("/")).send().await.ok()?.status() == StatusCode::OK).then_some(())
     })
     .await;
@@ -75,15 +75,11 @@ async fn revoked_credential_gives_auth_503_and_the_new_password_file_recovers() 
     redis
         .admin(&["CLIENT", "KILL", "USER", "chaoslab"])
         .unwrap();
-    let body: Value = eventually_async(
-        Duration::from_secs(15),
-        "GET / answers auth failure",
-        || async {
-            let r = client.get(svc.url("/")).send().await.ok()?;
-            let body: Value = r.json().await.ok()?;
-            (body["detail"] == "Redis authentication failed").then_some(body)
-        },
-    )
+    let body: Value = eventually_async(GENEROUS, "GET / answers auth failure", || async {
+        let r = client.get(svc.url("/")).send().await.ok()?;
+        let body: Value = r.json().await.ok()?;
+        (body["detail"] == "Redis authentication failed").then_some(body)
+    })
     .await;
     assert_eq!(body["error"], "Service Unavailable");
     let logs = svc.logs();
@@ -97,7 +93,7 @@ async fn revoked_credential_gives_auth_503_and_the_new_password_file_recovers() 
     );
     // Restore: the platform writes the new password to the file.
     std::fs::write(&password_file, "second-secret\n").unwrap();
-    eventually_async(Duration::from_secs(15), "GET / is 200 again", || async {
+    eventually_async(GENEROUS, "GET / is 200 again", || async {
         (client.get(svc.url("/")).send().await.ok()?.status() == StatusCode::OK).then_some(())
     })
     .await;

@@ -20,9 +20,11 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
+
+use chaoslab_test_support::{process, tool};
 
 use crate::common::{RedisServer, Service, get_json, http};
 
@@ -41,21 +43,12 @@ include-method = "POST"
 generation.mode = "negative"
 "#;
 
-fn schemathesis_installed() -> bool {
-    Command::new("st")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[tokio::test]
 async fn schemathesis_finds_nothing_in_a_thousand_cases() {
-    if !schemathesis_installed() {
-        let note = "schemathesis is not installed (run .ci/setup.d/schemathesis.sh)";
-        assert!(std::env::var_os("CI").is_none(), "{note}");
-        eprintln!("SKIPPED: {note}");
+    if !tool::present_or_skip(
+        tool::runs("st", &["--version"]),
+        "schemathesis is not installed (run .ci/setup.d/schemathesis.sh)",
+    ) {
         return;
     }
     let redis = RedisServer::start();
@@ -120,18 +113,10 @@ fn run_schemathesis(work: &Path, schema_url: &str) -> (Value, String) {
         .stderr(out)
         .spawn()
         .expect("run st");
-    let started = Instant::now();
-    let finished = loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            break true;
-        }
-        if started.elapsed() > RUN_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let finished = process::wait_exit(&mut child, RUN_DEADLINE).is_some();
+    if !finished {
+        process::kill_and_reap(&mut child);
+    }
     let output = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         finished,

@@ -59,17 +59,30 @@ impl RedisServer {
         installed_or_skip().then(Self::start)
     }
 
-    fn start_inner(acl: bool) -> Self {
+    /// A Redis without authentication on `port` (for a service started
+    /// before its Redis); retried until the port is free, bounded.
+    pub fn start_on(port: u16) -> Self {
+        let mut server = Self::stopped(port);
+        server.restart();
+        server
+    }
+
+    /// The fixture, its directory made, no process yet.
+    fn stopped(port: u16) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("chaoslab-test-redis-")
             .tempdir()
             .expect("temp dir");
-        let mut server = RedisServer {
-            port: 0,
+        RedisServer {
+            port,
             dir,
             child: None,
             acl: None,
-        };
+        }
+    }
+
+    fn start_inner(acl: bool) -> Self {
+        let mut server = Self::stopped(0);
         if acl {
             let pw = server.dir.path().join("redis-password");
             std::fs::write(&pw, "first-secret\n").expect("write the password file");
