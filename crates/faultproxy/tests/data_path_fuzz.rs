@@ -24,10 +24,11 @@ use chaoslab_faultproxy::toxic::{
     Bandwidth, Blackhole, DenyNew, Latency, LimitData, Reset, ResetPeer, Slicer, SlowClose, Timeout,
 };
 use chaoslab_faultproxy::{FaultProxy, Stream, ToxicKind, ToxicSpec, api};
+use chaoslab_test_support::wait::{GENEROUS, until_async};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
-use support::{bounded, eventually};
+use support::bounded;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout};
@@ -284,7 +285,7 @@ async fn random_bytes_and_random_faults_leave_no_panic_and_no_connection() {
                 .collect();
             for client in clients {
                 // A client's own waits are bounded; a generous bound on it.
-                timeout(span + Duration::from_secs(10), client)
+                timeout(span + GENEROUS, client)
                     .await
                     .unwrap_or_else(|_| panic!("round {round}: a client hung"))
                     .unwrap();
@@ -316,8 +317,8 @@ async fn random_bytes_and_random_faults_leave_no_panic_and_no_connection() {
             .iter()
             .map(|t| format!("{} {}", t.kind.type_name(), t.stream))
             .collect();
-        eventually(
-            Duration::from_secs(15),
+        until_async(
+            GENEROUS,
             &format!("every connection released with {holding:?} still on"),
             || async {
                 faults.proxy("p").unwrap().connections == 0
@@ -327,23 +328,19 @@ async fn random_bytes_and_random_faults_leave_no_panic_and_no_connection() {
         .await;
 
         faults.clear_all();
-        eventually(
-            Duration::from_secs(15),
-            "every proxied connection released",
-            || async { faults.proxy("p").unwrap().connections == 0 },
-        )
+        until_async(GENEROUS, "every proxied connection released", || async {
+            faults.proxy("p").unwrap().connections == 0
+        })
         .await;
-        eventually(
-            Duration::from_secs(15),
-            "every upstream connection closed",
-            || async { upstream_open.load(Ordering::SeqCst) == 0 },
-        )
+        until_async(GENEROUS, "every upstream connection closed", || async {
+            upstream_open.load(Ordering::SeqCst) == 0
+        })
         .await;
         // The proxy still serves after all that.
         let mut client = TcpStream::connect(addr).await.unwrap();
         client.write_all(b"ping").await.unwrap();
         let mut one = [0u8; 1];
-        let read = timeout(Duration::from_secs(5), client.read(&mut one)).await;
+        let read = timeout(GENEROUS, client.read(&mut one)).await;
         assert!(read.is_ok(), "an answer from the upstream after the fuzz");
         drop(client);
         faults.shutdown().await;

@@ -22,14 +22,15 @@ use std::time::Duration;
 
 use chaoslab_faultproxy::toxic::{Blackhole, DenyNew};
 use chaoslab_faultproxy::{FaultProxy, Stream, ToxicKind, ToxicSpec};
-use support::{bounded, eventually};
+use chaoslab_test_support::wait::{GENEROUS, until_async as eventually};
+use support::bounded;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Clients per scenario.
 const CLIENTS: usize = 40;
 /// How long a release may take (generous: a loaded CI machine).
-const RELEASE: Duration = Duration::from_secs(10);
+const RELEASE: Duration = GENEROUS;
 
 /// An echo server that counts its open connections.
 async fn counting_echo() -> (SocketAddr, Arc<AtomicUsize>) {
@@ -107,7 +108,7 @@ async fn established(addr: SocketAddr) -> Vec<TcpStream> {
         let mut c = TcpStream::connect(addr).await.unwrap();
         c.write_all(b"x").await.unwrap();
         let mut one = [0u8; 1];
-        tokio::time::timeout(Duration::from_secs(5), c.read_exact(&mut one))
+        tokio::time::timeout(GENEROUS, c.read_exact(&mut one))
             .await
             .expect("echo in time")
             .unwrap();

@@ -8,9 +8,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chaoslab_faultproxy::{Change, FaultProxy, Origin, api};
+use chaoslab_test_support::RedisServer;
+use chaoslab_test_support::wait::GENEROUS;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use support::{Redis, Resp, bounded};
+use support::{Resp, bounded};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -70,9 +72,9 @@ fn not_found(what: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxies_endpoints_have_toxiproxy_shapes_and_codes() {
     bounded(async {
-        let redis = Redis::start().await;
+        let redis = RedisServer::start();
         let api = Api::start().await;
-        let upstream = redis.addr.to_string();
+        let upstream = redis.addr().to_string();
 
         let (status, body) = api.call("GET", "/version", None).await;
         assert_eq!(status, 200);
@@ -138,10 +140,7 @@ async fn proxies_endpoints_have_toxiproxy_shapes_and_codes() {
             .await;
         assert_eq!(status, 200);
         assert_eq!(body["enabled"], false);
-        let err = client
-            .reply_within(Duration::from_secs(5))
-            .await
-            .unwrap_err();
+        let err = client.reply_within(GENEROUS).await.unwrap_err();
         assert_ne!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
         assert!(tokio::net::TcpStream::connect(listen).await.is_err());
         // The library says since when (the lab lists it as a fault).
@@ -178,10 +177,10 @@ async fn proxies_endpoints_have_toxiproxy_shapes_and_codes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn toxics_endpoints_have_toxiproxy_shapes_and_codes() {
     bounded(async {
-        let redis = Redis::start().await;
+        let redis = RedisServer::start();
         let api = Api::start().await;
         let mut events = api.faults.subscribe();
-        let create = json!({"name": "redis", "upstream": redis.addr.to_string()});
+        let create = json!({"name": "redis", "upstream": redis.addr().to_string()});
         assert_eq!(api.call("POST", "/proxies", Some(create)).await.0, 201);
         let toxics = "/proxies/redis/toxics";
 

@@ -9,30 +9,22 @@ mod support;
 use std::time::Duration;
 
 use chaoslab_faultproxy::{Change, FaultProxy, Origin, api};
-use support::{Redis, bounded};
+use chaoslab_test_support::{RedisServer, tool};
+use support::bounded;
 use tokio::net::TcpListener;
 use tokio::process::Command;
-
-async fn client_installed() -> bool {
-    let probe = Command::new("python3")
-        .args(["-c", "import toxiproxy"])
-        .kill_on_drop(true)
-        .output()
-        .await;
-    matches!(probe, Ok(out) if out.status.success())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn toxiproxy_python_client_drives_the_api() {
     bounded(async {
-        if !client_installed().await {
-            let note = "toxiproxy-python is not installed \
-                        (pip install toxiproxy-python, or run .ci/setup.d/faultproxy.sh)";
-            assert!(std::env::var_os("CI").is_none(), "{note}");
-            eprintln!("SKIPPED: {note}");
+        if !tool::present_or_skip(
+            tool::runs("python3", &["-c", "import toxiproxy"]),
+            "toxiproxy-python is not installed \
+             (pip install toxiproxy-python, or run .ci/setup.d/faultproxy.sh)",
+        ) {
             return;
         }
-        let redis = Redis::start().await;
+        let redis = RedisServer::start();
         let faults = FaultProxy::new();
         let mut events = faults.subscribe();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -41,7 +33,7 @@ async fn toxiproxy_python_client_drives_the_api() {
 
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/toxiproxy_client.py");
         let run = Command::new("python3")
-            .args([script, &port.to_string(), &redis.addr.to_string()])
+            .args([script, &port.to_string(), &redis.addr().to_string()])
             .kill_on_drop(true)
             .output();
         let out = tokio::time::timeout(Duration::from_secs(45), run)

@@ -1,107 +1,28 @@
-//! Fixtures shared by the integration tests: a private `redis-server` per
-//! test (killed on drop), an echo server, a fault proxy in front of either, a
-//! tiny RESP client with per-call timeouts, and `eventually` — a poll with a
-//! deadline instead of sleeps.
+//! Fixtures of the fault proxy's tests: an echo server, a fault proxy in
+//! front of it or of a Redis, a tiny RESP client with per-call timeouts
+//! (to see stalls and resets byte by byte), and a bound on each test body.
+//! The private redis-server and the deadline waits come from
+//! `chaoslab-test-support`.
 
 #![allow(dead_code)]
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
 use chaoslab_faultproxy::FaultProxy;
+use chaoslab_test_support::wait;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
 use tokio::time::{Instant, timeout};
 
-/// Every test body runs under this bound.
-pub const TEST_BOUND: Duration = Duration::from_secs(60);
+/// Every test body runs under this bound (a hang fails the test).
+pub const TEST_BOUND: Duration = Duration::from_secs(180);
 
 /// Runs a test body with a hard time bound.
 pub async fn bounded<F: Future<Output = ()>>(body: F) {
-    timeout(TEST_BOUND, body)
-        .await
-        .expect("test took longer than its bound");
-}
-
-/// Polls `check` every 20 ms until it returns true or `within` passes.
-pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A private Redis on a free loopback port, killed on drop.
-pub struct Redis {
-    pub addr: SocketAddr,
-    child: Child,
-}
-
-impl Redis {
-    /// Starts one and waits until it answers PING.
-    pub async fn start() -> Redis {
-        for _ in 0..5 {
-            let port = free_port().await;
-            let child = Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--protected-mode",
-                    "no",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .expect("redis-server is installed");
-            let mut redis = Redis {
-                addr: SocketAddr::from(([127, 0, 0, 1], port)),
-                child,
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = redis.child.try_wait() {
-                    break; // port taken: try another
-                }
-                if let Ok(mut c) = Resp::connect(redis.addr).await
-                    && c.cmd(&["PING"]).await.ok().as_deref() == Some("+PONG")
-                {
-                    return redis;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-        panic!("could not start redis-server");
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-async fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().port()
+    wait::bounded(TEST_BOUND, "the test body", body).await
 }
 
 /// An echo server on loopback: writes back what it reads, half-closes when
@@ -246,10 +167,4 @@ pub async fn redis_clients(redis: SocketAddr) -> usize {
         .and_then(|n| n.trim().parse::<usize>().ok())
         .expect("connected_clients in INFO");
     n - 1 // not counting this one
-}
-
-/// The median of some durations.
-pub fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
