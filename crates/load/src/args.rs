@@ -42,8 +42,16 @@ Examples:
 
 /// Arguments of `chaoslab load`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_long_help = MODELS, after_help = MODELS)]
+#[command(
+    after_long_help = MODELS,
+    after_help = MODELS,
+    args_conflicts_with_subcommands = true
+)]
 pub struct LoadArgs {
+    /// `merge`: add up reports instead of running a load.
+    #[command(subcommand)]
+    pub command: Option<LoadCommand>,
+
     /// Base URL of the target (plain HTTP).
     #[arg(
         short = 'H',
@@ -141,6 +149,68 @@ pub struct LoadArgs {
     /// No live lines, only the summary.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+/// What `chaoslab load` does instead of a run.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum LoadCommand {
+    /// Add up the `--json` reports of several generators (pods, machines)
+    /// into one: latency histograms merged exactly, counts and status codes
+    /// summed; prints the summary, writes Locust's CSVs, JSON and HTML of
+    /// the whole, and judges --threshold on it.
+    #[command(after_help = MERGE_EXAMPLES, after_long_help = MERGE_EXAMPLES)]
+    Merge(MergeArgs),
+}
+
+const MERGE_EXAMPLES: &str = "\
+Examples:
+  chaoslab load --rate 100/s -t 1m --json a.json   # on generator A
+  chaoslab load --rate 100/s -t 1m --json b.json   # on generator B
+  chaoslab load merge a.json b.json --csv out/all --html all.html --threshold \"p99<500ms\"";
+
+/// Arguments of `chaoslab load merge`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MergeArgs {
+    /// Reports written by `chaoslab load --json`.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Write Locust's PREFIX_stats.csv, PREFIX_stats_history.csv,
+    /// PREFIX_failures.csv and PREFIX_exceptions.csv of the whole.
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
+
+    /// Write the merged report as JSON (mergeable again).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Write a self-contained HTML report of the whole.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
+    /// Pass/fail criterion on the whole (repeatable): p95<500ms, errors<1%…
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+}
+
+impl MergeArgs {
+    /// The thresholds, validated.
+    pub fn thresholds(&self) -> Result<Vec<Threshold>, LoadError> {
+        self.thresholds
+            .iter()
+            .map(|t| Threshold::parse(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| LoadError::config("--threshold", e))
+    }
+
+    /// Where to write the merged reports.
+    pub fn reports(&self) -> Reports {
+        Reports {
+            csv: self.csv.clone(),
+            json: self.json.clone(),
+            html: self.html.clone(),
+        }
+    }
 }
 
 impl LoadArgs {

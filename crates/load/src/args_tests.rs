@@ -123,3 +123,35 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn merge_takes_files_and_report_flags_and_refuses_run_flags() {
+    let cli = Cli::try_parse_from(["load", "merge", "a.json", "b c.json", "--csv", "out/all"])
+        .expect("parses");
+    match cli.args.command {
+        Some(LoadCommand::Merge(m)) => {
+            assert_eq!(
+                m.files,
+                [PathBuf::from("a.json"), PathBuf::from("b c.json")]
+            );
+            assert_eq!(m.reports().csv, Some(PathBuf::from("out/all")));
+        }
+        None => panic!("merge expected"),
+    }
+    assert!(Cli::try_parse_from(["load", "merge"]).is_err(), "no file");
+    assert!(
+        Cli::try_parse_from(["load", "-u", "5", "merge", "a.json"]).is_err(),
+        "run flags with merge"
+    );
+    let bad =
+        Cli::try_parse_from(["load", "merge", "a.json", "--threshold", "p95<<1"]).expect("parses");
+    let Some(LoadCommand::Merge(m)) = bad.args.command else {
+        panic!("merge expected")
+    };
+    assert!(
+        m.thresholds()
+            .unwrap_err()
+            .to_string()
+            .starts_with("--threshold")
+    );
+}

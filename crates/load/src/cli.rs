@@ -1,17 +1,21 @@
 //! The whole `chaoslab load` command as the binary runs it: validate the
 //! flags, run with live lines until the plan ends or Ctrl-C, print the
-//! summary, write the reports, judge the thresholds.
+//! summary, write the reports, judge the thresholds. `chaoslab load merge`
+//! does the same with the sum of several runs' JSON reports.
 
 use std::io::{IsTerminal, Write};
 
-use crate::args::LoadArgs;
+use crate::args::{LoadArgs, LoadCommand, MergeArgs};
 use crate::config::LiveMode;
 use crate::error::LoadError;
 use crate::runner::{LiveLine, run};
 use crate::{judge, print, write_reports};
 
 /// Runs `chaoslab load`; `Ok(true)` when every threshold holds.
-pub async fn main(args: LoadArgs) -> Result<bool, LoadError> {
+pub async fn main(mut args: LoadArgs) -> Result<bool, LoadError> {
+    if let Some(LoadCommand::Merge(merge)) = args.command.take() {
+        return merge_main(&merge);
+    }
     let config = args.into_config()?;
     let plan = config.model.plan();
     eprintln!(
@@ -49,16 +53,43 @@ pub async fn main(args: LoadArgs) -> Result<bool, LoadError> {
     if report.interrupted {
         eprintln!("chaoslab load: interrupted, summary so far:");
     }
-    let passed = judge(&mut report, &config.thresholds);
+    finish(&mut report, &config.thresholds, &config.reports)
+}
+
+/// `chaoslab load merge`: reads every report, adds them up, then reports
+/// and judges as a run does.
+fn merge_main(args: &MergeArgs) -> Result<bool, LoadError> {
+    let thresholds = args.thresholds()?;
+    let inputs = args
+        .files
+        .iter()
+        .map(|path| Ok((path.display().to_string(), crate::merge::read(path)?)))
+        .collect::<Result<Vec<_>, LoadError>>()?;
+    let mut report = crate::merge::merge(&inputs)?;
+    eprintln!(
+        "chaoslab load: merged {} reports ({} generators)",
+        inputs.len(),
+        report.generators
+    );
+    finish(&mut report, &thresholds, &args.reports())
+}
+
+/// Judges, prints the summary and the verdicts, writes the reports.
+fn finish(
+    report: &mut crate::Report,
+    thresholds: &[crate::Threshold],
+    reports: &crate::Reports,
+) -> Result<bool, LoadError> {
+    let passed = judge(report, thresholds);
     let mut out = std::io::stdout().lock();
     let _ = write!(
         out,
         "{}{}",
-        print::summary(&report),
-        print::thresholds(&report)
+        print::summary(report),
+        print::thresholds(report)
     );
     let _ = out.flush();
-    for path in write_reports(&report, &config.reports)? {
+    for path in write_reports(report, reports)? {
         eprintln!("chaoslab load: wrote {}", path.display());
     }
     Ok(passed)

@@ -31,6 +31,15 @@ pub enum LoadError {
     /// A latency histogram could not be created (should not happen).
     #[error("cannot create a latency histogram: {0}")]
     Histogram(String),
+    /// A report handed to `chaoslab load merge` cannot be used: which one
+    /// and why.
+    #[error("{name}: {detail}")]
+    Input {
+        /// The file (or name) of the report.
+        name: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// The JSON summary could not be serialised (should not happen).
     #[error("cannot encode the JSON report: {0}")]
     Json(#[from] serde_json::Error),

@@ -29,8 +29,10 @@ pub mod csv;
 mod drive;
 mod error;
 mod h1;
+pub mod hdr;
 pub mod html;
 mod http;
+pub mod merge;
 mod parse;
 mod plan;
 pub mod print;
@@ -46,7 +48,7 @@ mod users;
 
 use std::path::Path;
 
-pub use args::LoadArgs;
+pub use args::{LoadArgs, LoadCommand, MergeArgs};
 pub use cli::main;
 pub use config::{Config, LiveMode, Model, Reports};
 pub use error::LoadError;

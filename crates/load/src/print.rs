@@ -238,6 +238,9 @@ mod tests {
             failures_per_sec: 0.0,
             percentiles: Vec::new(),
             status_codes: Default::default(),
+            bytes: 0,
+            latency_sum_us: 0,
+            histogram: None,
         };
         Report {
             target: "http://127.0.0.1:9".into(),
@@ -254,6 +257,7 @@ mod tests {
             history_interval_secs: 1.0,
             generator: Default::default(),
             thresholds,
+            generators: 1,
         }
     }
 

@@ -1,5 +1,8 @@
 //! The result of a run as plain data: what the printers (terminal table,
-//! CSV, JSON, HTML) and the thresholds read. `--json` writes exactly this.
+//! CSV, JSON, HTML) and the thresholds read. `--json` writes exactly this,
+//! and `chaoslab load merge` reads it back: each row carries its latency
+//! histogram (HdrHistogram V2 + DEFLATE, base64, see `hdr`), its byte and
+//! latency sums, so several generators' reports add up exactly.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +22,7 @@ pub fn percentile_label(q: f64) -> String {
 }
 
 /// A whole run.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     /// `http://host:port` of the target.
     pub target: String,
@@ -50,10 +53,18 @@ pub struct Report {
     pub generator: GeneratorReport,
     /// Verdicts of `--threshold`, filled in after the run.
     pub thresholds: Vec<ThresholdResult>,
+    /// How many generators' runs this report adds up (1 for a run; the
+    /// sum of the inputs' for `chaoslab load merge`).
+    #[serde(default = "one")]
+    pub generators: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// Statistics of one endpoint (or of all together).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EndpointReport {
     /// HTTP method (empty on the aggregated row, as in Locust).
     pub method: String,
@@ -83,6 +94,16 @@ pub struct EndpointReport {
     pub percentiles: Vec<Percentile>,
     /// Responses by status code (`"0"` = no response).
     pub status_codes: BTreeMap<String, u64>,
+    /// Body bytes received, all requests together.
+    #[serde(default)]
+    pub bytes: u64,
+    /// Sum of the latencies, µs (the exact mean when merged).
+    #[serde(default)]
+    pub latency_sum_us: u64,
+    /// The latency histogram, µs (HdrHistogram V2 + DEFLATE, base64);
+    /// absent in reports written before `merge` existed.
+    #[serde(default)]
+    pub histogram: Option<String>,
 }
 
 impl EndpointReport {
@@ -96,7 +117,7 @@ impl EndpointReport {
 }
 
 /// One percentile of an endpoint.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Percentile {
     /// 0.5, 0.95, …
     pub quantile: f64,
@@ -105,7 +126,7 @@ pub struct Percentile {
 }
 
 /// One distinct failure.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FailureReport {
     /// HTTP method of the task.
     pub method: String,
@@ -124,7 +145,7 @@ pub struct FailureReport {
 }
 
 /// The load and the results over one history interval.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct HistoryPoint {
     /// Unix seconds at the end of the interval.
     pub timestamp: i64,
@@ -153,10 +174,14 @@ pub struct HistoryPoint {
     pub total_max_ms: Option<f64>,
     /// Mean body size so far.
     pub total_avg_size: f64,
+    /// The interval's latency histogram (as `EndpointReport::histogram`),
+    /// absent when nothing finished in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<String>,
 }
 
 /// How the generator itself behaved.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct GeneratorReport {
     /// Open model: requests that started more than 10 ms after their
     /// scheduled time because `--max-in-flight` was reached (their latency
@@ -170,7 +195,7 @@ pub struct GeneratorReport {
 }
 
 /// One threshold's verdict.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ThresholdResult {
     /// As written, e.g. `p95<500ms`.
     pub expression: String,

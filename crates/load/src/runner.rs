@@ -198,7 +198,7 @@ where
             .and_then(|s| clap::ValueEnum::to_possible_value(&s))
             .map(|v| v.get_name().to_owned()),
         plan: plan.describe(),
-        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         duration_secs: duration.as_secs_f64(),
         interrupted,
         endpoints,
@@ -212,6 +212,7 @@ where
             peak_concurrency: gauges.peak.load(Ordering::Relaxed),
         },
         thresholds: Vec::new(),
+        generators: 1,
     })
 }
 

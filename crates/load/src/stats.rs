@@ -14,10 +14,6 @@ use crate::report::{EndpointReport, FailureReport, HistoryPoint, PERCENTILES, Pe
 use crate::sample::Sample;
 use crate::scenario::TaskMix;
 
-/// Highest latency recorded exactly: one hour (longer ones saturate).
-const MAX_LATENCY_US: u64 = 3_600_000_000;
-/// 3 significant digits: every percentile within 0.1 %.
-const SIGFIG: u8 = 3;
 /// Distinct (endpoint, error) pairs kept; further ones are lumped together.
 pub const MAX_FAILURE_KINDS: usize = 100;
 /// History points kept; when full, every other one is dropped and the
@@ -25,29 +21,29 @@ pub const MAX_FAILURE_KINDS: usize = 100;
 pub const MAX_HISTORY: usize = 1800;
 
 fn histogram() -> Result<Histogram<u64>, LoadError> {
-    Histogram::new_with_bounds(1, MAX_LATENCY_US, SIGFIG)
-        .map_err(|e| LoadError::Histogram(e.to_string()))
+    crate::hdr::empty()
 }
 
 fn us(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
 }
 
-fn ms(us: u64) -> f64 {
+pub(crate) fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
-/// Counters and a histogram: one endpoint, the total, or a window.
-struct Acc {
-    hist: Histogram<u64>,
-    requests: u64,
-    failures: u64,
-    bytes: u64,
-    latency_sum_us: u128,
+/// Counters and a histogram: one endpoint, the total, or a window (or,
+/// in `merge`, the sum of several generators' rows).
+pub(crate) struct Acc {
+    pub(crate) hist: Histogram<u64>,
+    pub(crate) requests: u64,
+    pub(crate) failures: u64,
+    pub(crate) bytes: u64,
+    pub(crate) latency_sum_us: u128,
 }
 
 impl Acc {
-    fn new() -> Result<Self, LoadError> {
+    pub(crate) fn new() -> Result<Self, LoadError> {
         Ok(Self {
             hist: histogram()?,
             requests: 0,
@@ -73,23 +69,23 @@ impl Acc {
         self.latency_sum_us = 0;
     }
 
-    fn quantile_ms(&self, q: f64) -> Option<f64> {
+    pub(crate) fn quantile_ms(&self, q: f64) -> Option<f64> {
         (self.requests > 0).then(|| ms(self.hist.value_at_quantile(q)))
     }
 
-    fn avg_ms(&self) -> Option<f64> {
+    pub(crate) fn avg_ms(&self) -> Option<f64> {
         (self.requests > 0).then(|| self.latency_sum_us as f64 / self.requests as f64 / 1000.0)
     }
 
-    fn min_ms(&self) -> Option<f64> {
+    pub(crate) fn min_ms(&self) -> Option<f64> {
         (self.requests > 0).then(|| ms(self.hist.min()))
     }
 
-    fn max_ms(&self) -> Option<f64> {
+    pub(crate) fn max_ms(&self) -> Option<f64> {
         (self.requests > 0).then(|| ms(self.hist.max()))
     }
 
-    fn avg_size(&self) -> f64 {
+    pub(crate) fn avg_size(&self) -> f64 {
         if self.requests == 0 {
             0.0
         } else {
@@ -273,6 +269,7 @@ impl Stats {
             total_min_ms: t.min_ms(),
             total_max_ms: t.max_ms(),
             total_avg_size: t.avg_size(),
+            histogram: (w.requests > 0).then(|| crate::hdr::encode(&w.hist)),
         });
         self.window.reset();
         self.window_ticks = 0;
@@ -343,7 +340,7 @@ impl Stats {
     }
 }
 
-fn percent(part: u64, whole: u64) -> f64 {
+pub(crate) fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
     } else {
@@ -351,7 +348,7 @@ fn percent(part: u64, whole: u64) -> f64 {
     }
 }
 
-fn row(
+pub(crate) fn row(
     method: &str,
     name: &str,
     acc: &Acc,
@@ -386,6 +383,9 @@ fn row(
         status_codes: codes
             .map(|c| c.iter().map(|(k, v)| (k.to_string(), *v)).collect())
             .unwrap_or_default(),
+        bytes: acc.bytes,
+        latency_sum_us: u64::try_from(acc.latency_sum_us).unwrap_or(u64::MAX),
+        histogram: Some(crate::hdr::encode(&acc.hist)),
     }
 }
 

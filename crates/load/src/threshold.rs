@@ -202,6 +202,9 @@ mod tests {
                 },
             ],
             status_codes: Default::default(),
+            bytes: 0,
+            latency_sum_us: 0,
+            histogram: None,
         }
     }
 
