@@ -1,5 +1,8 @@
-//! The browser-attack guard every chaoslab HTTP listener shares (SPEC
-//! section 13, "Browser attacks"). The lab runs next to the developer's
+//! What every chaoslab HTTP listener shares (SPEC section 13): the
+//! browser-attack guard, here, and the server bounds — header, body and
+//! idle timeouts and a connection cap — in [`limits`].
+//!
+//! The guard ("Browser attacks"). The lab runs next to the developer's
 //! browser, and a web page can reach loopback: by rebinding its DNS name to
 //! 127.0.0.1 it reads and drives a listener as its own site; without that,
 //! it can still send "simple" cross-site requests — a form or `text/plain`
@@ -27,12 +30,17 @@
 
 mod host;
 mod layer;
+pub mod limits;
 mod origin;
 
 use http::{HeaderMap, Method, StatusCode, Uri, header};
 
 pub use host::{AllowedHosts, host_allowed, parse_allowed_hosts};
 pub use layer::{GuardLayer, GuardService};
+pub use limits::{
+    BodyDeadline, BodyTimeout, BodyTimeoutLayer, HttpServer, LimitedIo, LimitsError, PeerAddr,
+    ServerLimits, TimedBody,
+};
 pub use origin::origin_allowed;
 
 /// A configured allowed-host entry that is not one.

@@ -1,0 +1,329 @@
+//! The header and idle clocks of one connection, kept where the bytes
+//! arrive: [`LimitedIo`] sits between the socket and hyper and fails the
+//! read (hyper then closes the connection) when a request head, or an idle
+//! spell between requests, outlasts its timeout. The clock knows whether a
+//! request is in flight from the connection's service (`serve.rs`), which
+//! counts requests from their head until their response has been written:
+//! while one is, neither clock runs, so a long request is never cut.
+//!
+//! Working below hyper keeps it protocol-blind (HTTP/1 and HTTP/2 alike)
+//! and lets the clock start at the first raw byte, whatever a layer above
+//! (the service's head scanner) holds back. After a body timeout the
+//! connection lingers on close, reading and dropping what the client still
+//! sends for a moment, so that the 408 is not lost to a reset.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker, ready};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+
+use super::ServerLimits;
+
+/// After a body timeout: at most this much of what the client still sends
+/// is read and dropped, for at most this long after the answer.
+const LINGER_BYTES: usize = 1 << 20;
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// What a connection is waiting for when its clock runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// The rest of a request head (or the first one).
+    Head,
+    /// The first byte of the next request.
+    Idle,
+}
+
+/// One connection's clock, shared by its [`LimitedIo`] and its service.
+#[derive(Debug)]
+pub(crate) struct ConnectionClock {
+    state: Mutex<ClockState>,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    /// A request's body timed out: linger on close.
+    body_timed_out: AtomicBool,
+}
+
+#[derive(Debug)]
+struct ClockState {
+    /// Requests whose head arrived and whose response is not written yet.
+    in_flight: usize,
+    /// When the connection last became idle.
+    idle_since: Instant,
+    /// When the head being received started (a new connection owes its
+    /// first head from the start).
+    head_since: Option<Instant>,
+    /// The reader that waited while a request was in flight, with no
+    /// clock: woken when the last request ends, to start the idle clock.
+    reader: Option<Waker>,
+}
+
+impl ConnectionClock {
+    /// The clock of a connection accepted now.
+    pub(crate) fn new(limits: &ServerLimits) -> Arc<Self> {
+        let now = Instant::now();
+        Arc::new(ConnectionClock {
+            state: Mutex::new(ClockState {
+                in_flight: 0,
+                idle_since: now,
+                head_since: Some(now),
+                reader: None,
+            }),
+            header_timeout: limits.header_timeout,
+            idle_timeout: limits.idle_timeout,
+            body_timed_out: AtomicBool::new(false),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ClockState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// When the connection must be closed unless a request arrives, and
+    /// why; `None` while a request is in flight.
+    fn deadline(&self) -> Option<(Instant, Wait)> {
+        let state = self.state();
+        if state.in_flight > 0 {
+            return None;
+        }
+        Some(Self::deadline_of(
+            &state,
+            self.header_timeout,
+            self.idle_timeout,
+        ))
+    }
+
+    /// The deadline now, or, while a request is in flight, `None` with the
+    /// reader kept to wake when it ends.
+    fn deadline_or_wake(&self, reader: &Waker) -> Option<(Instant, Wait)> {
+        let mut state = self.state();
+        if state.in_flight > 0 {
+            if !state.reader.as_ref().is_some_and(|w| w.will_wake(reader)) {
+                state.reader = Some(reader.clone());
+            }
+            return None;
+        }
+        Some(Self::deadline_of(
+            &state,
+            self.header_timeout,
+            self.idle_timeout,
+        ))
+    }
+
+    fn deadline_of(
+        state: &ClockState,
+        header_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> (Instant, Wait) {
+        match state.head_since {
+            Some(since) => (since + header_timeout, Wait::Head),
+            None => (state.idle_since + idle_timeout, Wait::Idle),
+        }
+    }
+
+    /// Bytes arrived: on an idle connection, a head has started.
+    fn bytes_arrived(&self) {
+        let mut state = self.state();
+        if state.in_flight == 0 && state.head_since.is_none() {
+            state.head_since = Some(Instant::now());
+        }
+    }
+
+    /// A request head arrived; the request counts until the returned guard
+    /// is dropped (with its response body, once written).
+    pub(crate) fn request_started(self: &Arc<Self>) -> InFlight {
+        let mut state = self.state();
+        state.in_flight += 1;
+        state.head_since = None;
+        InFlight(self.clone())
+    }
+
+    pub(crate) fn mark_body_timed_out(&self) {
+        self.body_timed_out.store(true, Ordering::Relaxed);
+    }
+
+    fn body_timed_out(&self) -> bool {
+        self.body_timed_out.load(Ordering::Relaxed)
+    }
+
+    fn timed_out(&self, wait: Wait) -> io::Error {
+        let message = match wait {
+            Wait::Head => format!(
+                "no complete request head within {:?}: connection closed",
+                self.header_timeout
+            ),
+            Wait::Idle => format!(
+                "idle for {:?} with no request: connection closed",
+                self.idle_timeout
+            ),
+        };
+        io::Error::new(io::ErrorKind::TimedOut, message)
+    }
+}
+
+/// A request in flight; dropping it ends the request on the clock.
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<ConnectionClock>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = self.0.state();
+        state.in_flight = state.in_flight.saturating_sub(1);
+        if state.in_flight == 0 {
+            state.idle_since = Instant::now();
+            state.head_since = None;
+            if let Some(reader) = state.reader.take() {
+                reader.wake();
+            }
+        }
+    }
+}
+
+/// A client connection as hyper reads it: through the header and idle
+/// clocks. [`HttpServer`](super::HttpServer) makes one per connection and
+/// hands it to the listener's `accept` function, which may wrap it further.
+#[derive(Debug)]
+pub struct LimitedIo<T = TcpStream> {
+    inner: T,
+    clock: Arc<ConnectionClock>,
+    /// Armed at the clock's deadline while a read waits.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// Whether our side is shut down (FIN sent).
+    shut_down: bool,
+    /// The end of the linger after a body timeout.
+    linger: Option<Pin<Box<Sleep>>>,
+    /// Bytes read and dropped while lingering.
+    dropped: usize,
+}
+
+impl<T> LimitedIo<T> {
+    pub(crate) fn new(inner: T, clock: Arc<ConnectionClock>) -> Self {
+        LimitedIo {
+            inner,
+            clock,
+            timer: None,
+            shut_down: false,
+            linger: None,
+            dropped: 0,
+        }
+    }
+
+    /// The connection underneath.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: AsyncRead + Unpin> LimitedIo<T> {
+    /// Reads and drops what the client sends while lingering; `Ready` when
+    /// there is nothing more to wait for.
+    fn poll_drop_input(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut scratch = [0u8; 8192];
+        while self.dropped < LINGER_BYTES {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    self.dropped += buf.filled().len();
+                }
+                Poll::Ready(_) => return Poll::Ready(()),
+            }
+        }
+        Poll::Ready(())
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for LimitedIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let deadline = this.clock.deadline();
+        if let Some((at, wait)) = deadline
+            && Instant::now() >= at
+        {
+            return Poll::Ready(Err(this.clock.timed_out(wait)));
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    this.clock.bytes_arrived();
+                }
+                return Poll::Ready(Ok(()));
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => {}
+        }
+        // Read again now that the read waits: a request may have ended
+        // since, and the clock must start.
+        let Some((at, wait)) = this.clock.deadline_or_wake(cx.waker()) else {
+            return Poll::Pending;
+        };
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if timer.deadline() != at {
+            timer.as_mut().reset(at);
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(this.clock.timed_out(wait)));
+        }
+        Poll::Pending
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for LimitedIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    /// Sends FIN; after a body timeout, then reads and drops what the
+    /// client still sends for a moment, so that closing does not reset the
+    /// connection under the 408.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.shut_down {
+            ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+            this.shut_down = true;
+        }
+        if !this.clock.body_timed_out() {
+            return Poll::Ready(Ok(()));
+        }
+        let linger = this
+            .linger
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER_TIME)));
+        if linger.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ok(()));
+        }
+        this.poll_drop_input(cx).map(Ok)
+    }
+}

@@ -1,0 +1,278 @@
+//! The accept loop every chaoslab HTTP server runs: [`HttpServer`].
+//!
+//! It takes a connection only when one of [`ServerLimits::max_connections`]
+//! permits is free (beyond the cap, clients wait in the listen backlog; as
+//! every connection not busy with a request ends within its header or idle
+//! timeout, the queue moves), wraps the socket in a [`LimitedIo`], lets the
+//! listener wrap that further and pick the connection's service, and serves
+//! it with hyper. Each request's body becomes a [`TimedBody`]; its
+//! [`BodyDeadline`] and the client's [`PeerAddr`] ride in its extensions.
+//! On shutdown it stops accepting, asks every connection to finish (idle
+//! ones close at once), waits for them — for at most the drain timeout, if
+//! one is set — and ends what is left; dropping the future ends them all.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{HeaderValue, Request, Response, header};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tower::{Service, ServiceExt};
+
+use super::ServerLimits;
+use super::body::{BodyDeadline, BoxError, TimedBody};
+use super::io::{ConnectionClock, InFlight, LimitedIo};
+
+/// The client's address, in every request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// An HTTP server (HTTP/1.1, and HTTP/2 by prior knowledge unless
+/// [`http1_only`](Self::http1_only)) under [`ServerLimits`].
+#[derive(Debug, Clone)]
+pub struct HttpServer {
+    limits: ServerLimits,
+    builder: auto::Builder<TokioExecutor>,
+    drain_timeout: Option<Duration>,
+}
+
+impl HttpServer {
+    /// A server under `limits`, draining without a deadline of its own.
+    pub fn new(limits: ServerLimits) -> Self {
+        HttpServer {
+            limits,
+            builder: auto::Builder::new(TokioExecutor::new()),
+            drain_timeout: None,
+        }
+    }
+
+    /// The limits this server keeps.
+    pub fn limits(&self) -> &ServerLimits {
+        &self.limits
+    }
+
+    /// Serves HTTP/1 only.
+    pub fn http1_only(mut self) -> Self {
+        self.builder = self.builder.http1_only();
+        self
+    }
+
+    /// Adjusts hyper's connection settings (e.g. its header count bound).
+    pub fn configure(mut self, adjust: impl FnOnce(&mut auto::Builder<TokioExecutor>)) -> Self {
+        adjust(&mut self.builder);
+        self
+    }
+
+    /// After shutdown, ends connections still open after `timeout`.
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = Some(timeout);
+        self
+    }
+
+    /// Serves `listener` until `shutdown` resolves, then drains. For each
+    /// connection, `accept` gets the limited socket and the client's
+    /// address and returns the I/O hyper reads (the socket, or a wrapper
+    /// around it) and the service that answers its requests. Fails only
+    /// when the listener's address cannot be read; accept errors are
+    /// logged and waited out.
+    pub async fn serve<A, I, S, B, F>(
+        self,
+        listener: TcpListener,
+        mut accept: A,
+        shutdown: F,
+    ) -> io::Result<()>
+    where
+        A: FnMut(LimitedIo, SocketAddr) -> (I, S),
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: Service<Request<TimedBody>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body + Unpin + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+        F: Future<Output = ()>,
+    {
+        let local = listener.local_addr()?;
+        let limits = self.limits;
+        let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        let stop = CancellationToken::new();
+        let mut connections = JoinSet::new();
+        let mut full_since_logged = false;
+        tokio::pin!(shutdown);
+        loop {
+            let permit = match permits.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    full_since_logged = false;
+                    permit
+                }
+                Err(_) => {
+                    if !full_since_logged {
+                        tracing::warn!(
+                            %local,
+                            max_connections = limits.max_connections,
+                            "connection cap reached: new connections wait until one ends"
+                        );
+                        full_since_logged = true;
+                    }
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+                        permit = permits.clone().acquire_owned() => match permit {
+                            Ok(permit) => permit,
+                            Err(_) => break,
+                        },
+                    }
+                }
+            };
+            let (stream, peer) = tokio::select! {
+                () = &mut shutdown => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        accept_error(local, e).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let clock = ConnectionClock::new(&limits);
+            let (io, service) = accept(LimitedIo::new(stream, clock.clone()), peer);
+            let service = LimitedService {
+                inner: service,
+                clock,
+                body_timeout: limits.body_timeout,
+                peer,
+            };
+            let conn = self
+                .builder
+                .serve_connection_with_upgrades(TokioIo::new(io), service)
+                .into_owned();
+            let stop = stop.clone();
+            connections.spawn(async move {
+                let _permit = permit;
+                tokio::pin!(conn);
+                let result = tokio::select! {
+                    result = conn.as_mut() => result,
+                    () = stop.cancelled() => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        stop.cancel();
+        let drained = async { while connections.join_next().await.is_some() {} };
+        match self.drain_timeout {
+            None => drained.await,
+            Some(timeout) => {
+                if tokio::time::timeout(timeout, drained).await.is_err() {
+                    tracing::warn!(%local, "drain timed out; closing the connections left");
+                    connections.shutdown().await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An accept error: a connection that failed before we took it is the
+/// client's business; anything else (out of file descriptors) is waited
+/// out.
+async fn accept_error(local: SocketAddr, e: io::Error) {
+    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset, Interrupted};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset | Interrupted
+    ) {
+        tracing::debug!(%local, error = %e, "accept error");
+    } else {
+        tracing::error!(%local, error = %e, "cannot accept connections; retrying in 100 ms");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A connection's service under the limits: counts requests on the
+/// connection's clock, puts each body on the body clock.
+struct LimitedService<S> {
+    inner: S,
+    clock: Arc<ConnectionClock>,
+    body_timeout: Duration,
+    peer: SocketAddr,
+}
+
+impl<S, B> hyper::service::Service<Request<Incoming>> for LimitedService<S>
+where
+    S: Service<Request<TimedBody>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Unpin,
+{
+    type Response = Response<TrackedBody<B>>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let in_flight = self.clock.request_started();
+        let deadline = BodyDeadline::with_clock(self.body_timeout, Some(self.clock.clone()));
+        let (mut parts, body) = request.into_parts();
+        parts.extensions.insert(deadline.clone());
+        parts.extensions.insert(PeerAddr(self.peer));
+        let request = Request::from_parts(parts, TimedBody::new(body, deadline.clone()));
+        let call = self.inner.clone().oneshot(request);
+        Box::pin(async move {
+            let mut response = call.await.map_err(Into::into)?;
+            if deadline.expired() {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok(response.map(|body| TrackedBody {
+                inner: body,
+                _in_flight: in_flight,
+            }))
+        })
+    }
+}
+
+/// A response body that keeps its request in flight until it is written.
+pub(crate) struct TrackedBody<B> {
+    inner: B,
+    _in_flight: InFlight,
+}
+
+impl<B: Body + Unpin> Body for TrackedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
