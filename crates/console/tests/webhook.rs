@@ -6,35 +6,15 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chaoslab_console::alerts::{self, AlertRule, AlertsConfig, Condition, Sample};
+use chaoslab_test_support::clock::unix_ms;
+use chaoslab_test_support::wait::{GENEROUS, holds_within};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
-
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// Polls `done` every 20 ms until it holds or `limit` passes.
-async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 fn rule(name: &str) -> AlertRule {
     AlertRule {
@@ -200,10 +180,7 @@ async fn an_https_webhook_is_reached_over_tls() {
         errors,
         emitted,
         async move {
-            let ok = wait_until(Duration::from_secs(15), || {
-                probe.tls_hello.load(Ordering::SeqCst)
-            })
-            .await;
+            let ok = holds_within(GENEROUS, || probe.tls_hello.load(Ordering::SeqCst)).await;
             flag.store(ok, Ordering::SeqCst);
         },
     )
@@ -245,16 +222,13 @@ async fn an_https_webhook_with_its_ca_in_webhook_ca_file_gets_firing_and_resolve
                 .collect()
         };
         assert!(
-            wait_until(Duration::from_secs(15), || states(&probe) == ["firing"]).await,
+            holds_within(GENEROUS, || states(&probe) == ["firing"]).await,
             "no firing over HTTPS: {:?}",
             states(&probe)
         );
         flip.store(false, Ordering::SeqCst);
         assert!(
-            wait_until(Duration::from_secs(15), || {
-                states(&probe) == ["firing", "resolved"]
-            })
-            .await,
+            holds_within(GENEROUS, || { states(&probe) == ["firing", "resolved"] }).await,
             "no resolved over HTTPS: {:?}",
             states(&probe)
         );
@@ -332,16 +306,13 @@ async fn a_slow_receiver_still_gets_every_resolved_that_pairs_with_a_firing() {
     with_alerts(config(url, rules), errors, emitted, async move {
         // Eight firings are held by the receiver: eight deliveries in flight.
         assert!(
-            wait_until(Duration::from_secs(15), || {
-                seen_received.lock().unwrap().len() >= 8
-            })
-            .await,
+            holds_within(GENEROUS, || { seen_received.lock().unwrap().len() >= 8 }).await,
             "8 firing deliveries never reached the receiver"
         );
         // Every rule resolves while those are still held.
         flip.store(false, Ordering::SeqCst);
         assert!(
-            wait_until(Duration::from_secs(15), || {
+            holds_within(GENEROUS, || {
                 seen_emitted
                     .lock()
                     .unwrap()
@@ -372,7 +343,7 @@ async fn a_slow_receiver_still_gets_every_resolved_that_pairs_with_a_firing() {
             }
             complete == RULES
         };
-        let ok = wait_until(Duration::from_secs(20), paired).await;
+        let ok = holds_within(GENEROUS, paired).await;
         let got: Vec<String> = seen_received
             .lock()
             .unwrap()
@@ -447,7 +418,7 @@ async fn the_webhook_url_is_never_logged_or_shown() {
         let watch = logs.clone();
         with_alerts(cfg, errors, emitted.clone(), async move {
             assert!(
-                wait_until(Duration::from_secs(15), || {
+                holds_within(GENEROUS, || {
                     watch.text()[before..].contains("webhook")
                         && watch.text()[before..].contains("fail")
                 })

@@ -14,26 +14,15 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chaoslab_experiment::journal::Journal;
+use chaoslab_test_support::process;
+
+/// How long one headless Chromium run may take (a few seconds when idle).
+const BROWSER_DEADLINE: Duration = Duration::from_secs(120);
 
 const FIXTURE: &str = include_str!("fixtures/journal.json");
-
-fn chromium() -> Option<String> {
-    for name in ["chromium", "chromium-browser", "google-chrome"] {
-        let found = Command::new(name)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if found {
-            return Some(name.to_owned());
-        }
-    }
-    None
-}
 
 /// What one headless Chromium run of a page left behind.
 struct Visit {
@@ -44,7 +33,7 @@ struct Visit {
 }
 
 /// Opens `page` in headless Chromium (own profile, own process group,
-/// killed after a minute) and collects the screenshot, the log and the
+/// killed after [`BROWSER_DEADLINE`]) and collects the screenshot, the log and the
 /// page's network requests from the net log.
 fn visit(browser: &str, page: &Path, shot: &Path) -> Visit {
     let dir = tempfile::tempdir().expect("browser tempdir");
@@ -79,23 +68,16 @@ fn visit(browser: &str, page: &Path, shot: &Path) -> Visit {
             .spawn()
             .expect("chromium starts")
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for chromium") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            // The whole group: the browser and its helper processes.
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = process::wait_exit(&mut child, BROWSER_DEADLINE);
+    if status.is_none() {
+        // The whole group: the browser and its helper processes.
+        process::signal_group(child.id(), libc::SIGKILL);
+        let _ = child.wait();
+    }
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    let status = status.unwrap_or_else(|| panic!("chromium did not finish within 60 s:\n{stderr}"));
+    let status = status.unwrap_or_else(|| {
+        panic!("chromium did not finish within {BROWSER_DEADLINE:?}:\n{stderr}")
+    });
     assert!(status.success(), "chromium failed ({status}):\n{stderr}");
     let log = std::fs::read_to_string(&netlog).expect("chromium wrote its net log");
     let log: serde_json::Value = serde_json::from_str(&log).expect("the net log is JSON");
@@ -147,12 +129,7 @@ fn fixture_is_a_journal() {
 
 #[test]
 fn html_report_renders_in_headless_chromium() {
-    let Some(browser) = chromium() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium is required in CI (apt-get install -y chromium)"
-        );
-        eprintln!("note: chromium not installed, skipping the experiment report browser test");
+    let Some(browser) = chaoslab_test_support::browser::chromium_or_skip() else {
         return;
     };
     let journal: Journal = serde_json::from_str(FIXTURE).expect("fixture parses");

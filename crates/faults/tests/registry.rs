@@ -8,15 +8,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chaoslab_test_support::wait::{GENEROUS, until_async};
+use chaoslab_test_support::{free_port, redis};
+
 use axum::body::Body;
 use chaoslab_faultproxy::FaultProxy;
 use chaoslab_faults::registry::{Ending, Outcome};
 use chaoslab_faults::{Faults, LabRedis, REDIS_PROXY};
 use chaoslab_lab::config::FileConfig;
 use chaoslab_lab::platform::{Platform, RedisEndpoint};
-use chaoslab_lab::redis_server::{
-    AdminConnection, RedisOptions, RedisServer, SERVICE_USER, find_executable,
-};
+use chaoslab_lab::redis_server::{AdminConnection, RedisOptions, RedisServer, SERVICE_USER};
 use chaoslab_lab::spawner::Spawner;
 use chaoslab_lab::{LabConfig, Overrides};
 use http_body_util::BodyExt;
@@ -34,28 +35,19 @@ struct Rig {
 }
 
 async fn rig() -> Option<Rig> {
-    if find_executable(std::path::Path::new("redis-server")).is_none() {
-        // CI never skips silently: there, a missing redis-server is a failure.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "redis-server not installed (required on CI: apt-get install -y redis-server)"
-        );
-        eprintln!("redis-server not installed; skipping");
+    // CI never skips silently: there, a missing redis-server is a failure.
+    if !redis::installed_or_skip() {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let spawner = Spawner::start().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let options = RedisOptions {
         server: "redis-server".into(),
         port,
         dir: dir.path().join("redis"),
         log_file: dir.path().join("redis.log"),
-        start_timeout: Duration::from_secs(10),
+        start_timeout: GENEROUS,
     };
     let server = RedisServer::start(&spawner, &options).await.unwrap();
     let redis_addr = server.addr();
@@ -141,24 +133,14 @@ async fn api(rig: &Rig, method: &str, path: &str, body: Option<Value>) -> (u16, 
     )
 }
 
-async fn wait_until(deadline: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let start = Instant::now();
-    while !check().await {
-        assert!(
-            start.elapsed() < deadline,
-            "not within {deadline:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_fault_add_list_expire_clear_with_events() {
     let Some(rig) = rig().await else { return };
     let pw = rig.admin_password.clone();
-    assert!(ping(rig.proxy_addr, Some(&pw)).await, "passthrough");
+    until_async(GENEROUS, "passthrough", || ping(rig.proxy_addr, Some(&pw))).await;
 
     // Add (flow 10): deny-new for 2 s, no replicas to reset.
+    let adding = Instant::now();
     let (status, fault) = api(
         &rig,
         "POST",
@@ -174,14 +156,18 @@ async fn network_fault_add_list_expire_clear_with_events() {
     );
     assert_eq!(fault["duration_seconds"], 2);
     assert!(fault["remaining_seconds"].as_u64().unwrap() <= 2);
-    assert!(
-        !ping(rig.proxy_addr, Some(&pw)).await,
-        "a new connection hangs"
-    );
-    assert!(
-        ping(rig.redis_addr, Some(&pw)).await,
-        "Redis itself is fine"
-    );
+    // Judged only if the attempt ended within the fault's 2 s (they start
+    // after `adding`): a slow machine may see it expire first.
+    let flowed = ping(rig.proxy_addr, Some(&pw)).await;
+    if adding.elapsed() < Duration::from_secs(2) {
+        assert!(!flowed, "a new connection hangs");
+    } else {
+        eprintln!("note: too slow to see the 2 s fault before it expired");
+    }
+    until_async(GENEROUS, "Redis itself is fine", || {
+        ping(rig.redis_addr, Some(&pw))
+    })
+    .await;
 
     // List.
     let (_, list) = api(&rig, "GET", "/api/faults", None).await;
@@ -190,14 +176,14 @@ async fn network_fault_add_list_expire_clear_with_events() {
     assert_eq!(list[0]["mode"], "deny-new");
 
     // Auto-expire.
-    wait_until(Duration::from_secs(10), "the fault expires", async || {
+    until_async(GENEROUS, "the fault expires", || async {
         api(&rig, "GET", "/api/faults", None).await.1 == json!([])
     })
     .await;
-    assert!(
-        ping(rig.proxy_addr, Some(&pw)).await,
-        "flows again after expiry"
-    );
+    until_async(GENEROUS, "flows again after expiry", || {
+        ping(rig.proxy_addr, Some(&pw))
+    })
+    .await;
 
     // Clear (until cleared), then clear again: idempotent.
     let (status, second) = api(
@@ -215,7 +201,10 @@ async fn network_fault_add_list_expire_clear_with_events() {
     assert_eq!((status, cleared["cleared"].clone()), (200, json!(true)));
     let (status, cleared) = api(&rig, "DELETE", &format!("/api/faults/{second_id}"), None).await;
     assert_eq!((status, cleared["cleared"].clone()), (200, json!(false)));
-    assert!(ping(rig.proxy_addr, Some(&pw)).await);
+    until_async(GENEROUS, "Redis answers a PING", || {
+        ping(rig.proxy_addr, Some(&pw))
+    })
+    .await;
 
     let events = reasons(&rig.platform);
     assert_eq!(
@@ -269,7 +258,10 @@ async fn bad_input_is_400_with_the_error_body_and_changes_nothing() {
         reasons(&rig.platform).is_empty(),
         "no event for refused input"
     );
-    assert!(ping(rig.proxy_addr, Some(&rig.admin_password)).await);
+    until_async(GENEROUS, "Redis answers a PING", || {
+        ping(rig.proxy_addr, Some(&rig.admin_password))
+    })
+    .await;
     rig.faults.shutdown().await;
 }
 
@@ -278,7 +270,7 @@ async fn auth_revoke_rotates_the_acl_password_and_restore_publishes_it() {
     let Some(rig) = rig().await else { return };
     let old = std::fs::read_to_string(&rig.password_file).unwrap();
     let auth = async |password: &str| {
-        let mut conn = AdminConnection::connect(rig.redis_addr, None, Duration::from_secs(2))
+        let mut conn = AdminConnection::connect(rig.redis_addr, None, GENEROUS)
             .await
             .unwrap();
         conn.query::<()>(&["AUTH", SERVICE_USER, password])
@@ -325,7 +317,7 @@ async fn auth_revoke_rotates_the_acl_password_and_restore_publishes_it() {
 async fn redis_stop_and_clear_restarts_it_with_its_data() {
     let Some(rig) = rig().await else { return };
     let pw = rig.admin_password.clone();
-    let mut conn = AdminConnection::connect(rig.redis_addr, Some(&pw), Duration::from_secs(2))
+    let mut conn = AdminConnection::connect(rig.redis_addr, Some(&pw), GENEROUS)
         .await
         .unwrap();
     conn.query::<()>(&["SET", "kept", "yes"]).await.unwrap();
@@ -341,14 +333,17 @@ async fn redis_stop_and_clear_restarts_it_with_its_data() {
     assert!(!ping(rig.redis_addr, Some(&pw)).await, "stopped");
     let id = fault["id"].as_str().unwrap();
     assert!(registry.clear(id, Ending::Cleared, true).await.unwrap());
-    assert!(ping(rig.redis_addr, Some(&pw)).await, "started again");
-    let mut conn = AdminConnection::connect(rig.redis_addr, Some(&pw), Duration::from_secs(2))
+    until_async(GENEROUS, "started again", || {
+        ping(rig.redis_addr, Some(&pw))
+    })
+    .await;
+    let mut conn = AdminConnection::connect(rig.redis_addr, Some(&pw), GENEROUS)
         .await
         .unwrap();
     assert_eq!(conn.query::<String>(&["GET", "kept"]).await.unwrap(), "yes");
     // The service user exists again with the file's password.
     let password = std::fs::read_to_string(&rig.password_file).unwrap();
-    let mut conn = AdminConnection::connect(rig.redis_addr, None, Duration::from_secs(2))
+    let mut conn = AdminConnection::connect(rig.redis_addr, None, GENEROUS)
         .await
         .unwrap();
     assert_eq!(
@@ -367,7 +362,10 @@ async fn redis_stop_and_clear_restarts_it_with_its_data() {
     .await;
     assert_eq!(status, 201, "{restart}");
     assert_eq!(restart["remaining_seconds"], 0);
-    assert!(ping(rig.redis_addr, Some(&pw)).await);
+    until_async(GENEROUS, "Redis answers a PING", || {
+        ping(rig.redis_addr, Some(&pw))
+    })
+    .await;
     assert_eq!(api(&rig, "GET", "/api/faults", None).await.1, json!([]));
     rig.faults.shutdown().await;
 }
@@ -408,11 +406,9 @@ async fn follower_caught_up(rig: &Rig, marker: &str) {
     .await;
     assert_eq!(status, 200);
     let seen = ("FaultInjected".to_string(), marker.to_string());
-    wait_until(
-        Duration::from_secs(5),
-        "the follower caught up",
-        async || reasons(&rig.platform).contains(&seen),
-    )
+    until_async(GENEROUS, "the follower caught up", || async {
+        reasons(&rig.platform).contains(&seen)
+    })
     .await;
     let (status, _) = api(rig, "DELETE", &format!("/api/faults/{marker}"), None).await;
     assert_eq!(status, 200);
@@ -426,7 +422,7 @@ fn without(events: Vec<(String, String)>, marker: &str) -> Vec<(String, String)>
 async fn a_proxy_disabled_through_the_toxiproxy_api_is_a_fault_until_cleared() {
     let Some(rig) = rig().await else { return };
     let pw = rig.admin_password.clone();
-    assert!(ping(rig.proxy_addr, Some(&pw)).await, "passthrough");
+    until_async(GENEROUS, "passthrough", || ping(rig.proxy_addr, Some(&pw))).await;
     let disable = || toxiproxy(&rig, "POST", "/proxies/redis", json!({"enabled": false}));
     let injected = ("FaultInjected".to_string(), "redis-disabled".to_string());
     let cleared = ("FaultCleared".to_string(), "redis-disabled".to_string());
@@ -446,7 +442,7 @@ async fn a_proxy_disabled_through_the_toxiproxy_api_is_a_fault_until_cleared() {
     assert_eq!(fault["origin"], "api");
     assert_eq!(fault["remaining_seconds"], Value::Null);
     assert!(fault["started"].is_string());
-    wait_until(Duration::from_secs(5), "FaultInjected", async || {
+    until_async(GENEROUS, "FaultInjected", || async {
         reasons(&rig.platform).contains(&injected)
     })
     .await;
@@ -457,7 +453,7 @@ async fn a_proxy_disabled_through_the_toxiproxy_api_is_a_fault_until_cleared() {
         (status, answer),
         (200, json!({"cleared": ["redis-disabled"]}))
     );
-    assert!(ping(rig.proxy_addr, Some(&pw)).await, "flows again");
+    until_async(GENEROUS, "flows again", || ping(rig.proxy_addr, Some(&pw))).await;
     assert_eq!(api(&rig, "GET", "/api/faults", None).await.1, json!([]));
     follower_caught_up(&rig, "marker-1").await;
     assert_eq!(
@@ -471,7 +467,7 @@ async fn a_proxy_disabled_through_the_toxiproxy_api_is_a_fault_until_cleared() {
     assert_eq!((status, answer["cleared"].clone()), (200, json!(true)));
     let (status, answer) = api(&rig, "DELETE", "/api/faults/redis-disabled", None).await;
     assert_eq!((status, answer["cleared"].clone()), (200, json!(false)));
-    assert!(ping(rig.proxy_addr, Some(&pw)).await, "flows again");
+    until_async(GENEROUS, "flows again", || ping(rig.proxy_addr, Some(&pw))).await;
 
     // Enabled again through the API (enable_proxy): cleared, announced.
     disable().await;
@@ -491,7 +487,7 @@ async fn a_proxy_disabled_through_the_toxiproxy_api_is_a_fault_until_cleared() {
 
     // Disabled when the lab stops: cleared (announced) with the rest.
     disable().await;
-    wait_until(Duration::from_secs(5), "FaultInjected", async || {
+    until_async(GENEROUS, "FaultInjected", || async {
         reasons(&rig.platform)
             .iter()
             .filter(|e| **e == injected)

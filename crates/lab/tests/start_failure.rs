@@ -5,11 +5,10 @@
 //! Redis gracefully, so no child of this process is left. One test function: the checks look at every
 //! child of this process, so nothing else may run beside them.
 
+use chaoslab_test_support::wait::GENEROUS;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use chaoslab_lab::config::{FileConfig, LabConfig, Overrides};
-use chaoslab_lab::redis_server::find_executable;
 use chaoslab_lab::{LabError, PlugFn};
 
 fn config(state_dir: &Path, toxiproxy_port: u16) -> LabConfig {
@@ -45,25 +44,20 @@ fn children() -> Vec<(u32, String)> {
 }
 
 async fn until_no_child(what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let left = children();
-        if left.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: children left {left:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let left = chaoslab_test_support::wait::poll_async(GENEROUS, || async {
+        children().is_empty().then_some(())
+    })
+    .await;
+    assert!(
+        left.is_some(),
+        "{what}: children left after {GENEROUS:?}: {:?}",
+        children()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_start_leaves_no_child_and_stops_redis_cleanly() {
-    if find_executable(Path::new("redis-server")).is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "redis-server missing on CI"
-        );
-        eprintln!("redis-server not installed; skipping");
+    if !chaoslab_test_support::redis::installed_or_skip() {
         return;
     }
     until_no_child("before the test").await;

@@ -63,6 +63,9 @@ impl LabBuilder {
         .set("restart", "termination_grace_seconds", 2)
         .set("revisions", "drain_seconds", 0.5)
         .set("autoscaler", "enabled", false)
+        // The suites test process isolation (the portable fallback);
+        // tests/isolation_*.rs ask for kernel mode themselves.
+        .set("lab", "isolation", "\"process\"")
     }
 
     /// For fault tests: small Redis timeouts and back-off in the replicas

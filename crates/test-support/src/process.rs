@@ -30,6 +30,21 @@ pub fn signal(pid: u32, signal: i32) -> bool {
     rc == 0
 }
 
+/// Sends `signal` to every process of the group `pgid` (a child started
+/// with `process_group(0)` leads its own: a browser and its helpers).
+pub fn signal_group(pgid: u32, signal: i32) -> bool {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return false;
+    };
+    if pgid <= 1 {
+        return false;
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    let rc = unsafe { libc::kill(-pgid, signal) };
+    rc == 0
+}
+
 /// Waits up to `deadline` for `child` to exit; its status, or `None` if it
 /// is still running then.
 pub fn wait_exit(child: &mut Child, deadline: Duration) -> Option<ExitStatus> {

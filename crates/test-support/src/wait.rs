@@ -89,6 +89,18 @@ where
     .await
 }
 
+/// Polls a cheap synchronous `check` from async code until it holds;
+/// whether it did within `deadline` (for callers that report the failure
+/// themselves, with the state they saw).
+pub async fn holds_within(deadline: Duration, mut check: impl FnMut() -> bool) -> bool {
+    poll_async(deadline, || {
+        let done = check();
+        async move { done.then_some(()) }
+    })
+    .await
+    .is_some()
+}
+
 /// Runs a whole test body under `bound`; panics naming `what` when it takes
 /// longer (a hung test fails instead of hanging the suite).
 pub async fn bounded<F: Future>(bound: Duration, what: &str, body: F) -> F::Output {
