@@ -10,7 +10,8 @@
                                deserialising would silently drop an unknown
                                key, so each key is looked up in the models'
                                attribute maps instead. Prints {"unknown": [...],
-                               "checked": N} as JSON; exit 1 if any is unknown.
+                               "checked": N, "document": the YAML as JSON};
+                               exit 1 if any key is unknown.
 
 Both model generations are understood: msrest models (`_attribute_map`,
 keys such as "properties.template" flattened with dots) and the newer
@@ -183,7 +184,7 @@ def check_yaml(path):
         doc = yaml.safe_load(f)
     unknown, counter = [], [0]
     check(doc, Field("model", _models().ContainerApp), "", unknown, counter)
-    json.dump({"unknown": unknown, "checked": counter[0]}, sys.stdout)
+    json.dump({"unknown": unknown, "checked": counter[0], "document": doc}, sys.stdout)
     return 1 if unknown else 0
 
 
