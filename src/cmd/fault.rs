@@ -28,6 +28,10 @@ pub struct Dir {
 pub struct FaultArgs {
     #[command(flatten)]
     dir: Dir,
+    /// `--target k8s|aca`, `--engine`, `--dry-run` and what names the
+    /// target (crate chaoslab-targets, module fault).
+    #[command(flatten)]
+    target: chaoslab_targets::fault::TargetArgs,
     #[command(subcommand)]
     command: FaultCommand,
 }
@@ -186,6 +190,23 @@ fn body(command: &FaultCommand) -> anyhow::Result<Option<Value>> {
 }
 
 pub async fn run(args: FaultArgs) -> anyhow::Result<ExitCode> {
+    // A target other than the local lab: kubectl / az (SPEC §12).
+    if args.target.target != chaoslab_targets::fault::Target::Local
+        || args.target.dry_run
+        || args.target.engine.is_some()
+    {
+        let fault = target_fault(&args.command);
+        let mut stdout = std::io::stdout();
+        return Ok(
+            match chaoslab_targets::fault::run(&args.target, &fault, &mut stdout) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("chaoslab: {err}");
+                    ExitCode::from(err.exit_code())
+                }
+            },
+        );
+    }
     // Bad input is refused before the lab is even looked for.
     let body = body(&args.command)?;
     let client = FaultClient::discover(&args.dir.state_dir)?;
@@ -234,6 +255,56 @@ pub async fn run(args: FaultArgs) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The command as the targets crate takes it (it checks the numbers).
+fn target_fault(command: &FaultCommand) -> chaoslab_targets::fault::Fault {
+    use chaoslab_targets::fault::Fault;
+    match command {
+        FaultCommand::Network(NetworkCommand::Block {
+            mode,
+            duration,
+            no_reset,
+        }) => Fault::NetworkBlock {
+            mode: mode.clone(),
+            duration: *duration,
+            no_reset: *no_reset,
+        },
+        FaultCommand::Network(NetworkCommand::Latency {
+            ms,
+            jitter,
+            duration,
+        }) => Fault::NetworkLatency {
+            ms: *ms,
+            jitter: *jitter,
+            duration: *duration,
+        },
+        FaultCommand::Network(NetworkCommand::Bandwidth { kbps, duration }) => {
+            Fault::NetworkBandwidth {
+                kbps: *kbps,
+                duration: *duration,
+            }
+        }
+        FaultCommand::Deploy { variant } => Fault::Deploy {
+            variant: variant.clone(),
+        },
+        FaultCommand::Kill {
+            replica,
+            all,
+            signal,
+        } => Fault::Kill {
+            replica: replica.clone(),
+            all: *all,
+            signal: signal.clone(),
+        },
+        FaultCommand::Redis { .. } => Fault::LocalOnly("redis"),
+        FaultCommand::Auth { .. } => Fault::LocalOnly("auth"),
+        FaultCommand::List { json } => Fault::List { json: *json },
+        FaultCommand::Clear { id, all } => Fault::Clear {
+            id: id.clone(),
+            all: *all,
+        },
+    }
 }
 
 fn join(ids: &[Value]) -> String {
