@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chaoslab_httpguard::{LimitsError, ServerLimits};
 use clap::Args;
 
 /// Flags of `chaoslab serve`. Each one can also be set by the environment
@@ -61,6 +62,41 @@ pub struct ServeArgs {
     /// replicas never outlive it).
     #[arg(long, env = "CHAOSLAB_PARENT_PID", help_heading = "Service")]
     pub parent_pid: Option<u32>,
+    /// Seconds a client has to send a whole request head, from connecting
+    /// or from the first byte of a later request; a slower connection is
+    /// closed (slowloris).
+    #[arg(
+        long,
+        env = "SERVER_HEADER_TIMEOUT_SECONDS",
+        default_value_t = ServerLimits::PUBLIC.header_timeout.as_secs_f64(),
+        help_heading = "Service"
+    )]
+    pub server_header_timeout_seconds: f64,
+    /// Seconds a client has, from a request's head, to send its whole body;
+    /// a slower one is answered 408 and the connection closed.
+    #[arg(
+        long,
+        env = "SERVER_BODY_TIMEOUT_SECONDS",
+        default_value_t = ServerLimits::PUBLIC.body_timeout.as_secs_f64(),
+        help_heading = "Service"
+    )]
+    pub server_body_timeout_seconds: f64,
+    /// Seconds a keep-alive connection may sit idle between requests.
+    #[arg(
+        long,
+        env = "SERVER_IDLE_TIMEOUT_SECONDS",
+        default_value_t = ServerLimits::PUBLIC.idle_timeout.as_secs_f64(),
+        help_heading = "Service"
+    )]
+    pub server_idle_timeout_seconds: f64,
+    /// Connections served at once; more wait until one ends.
+    #[arg(
+        long,
+        env = "SERVER_MAX_CONNECTIONS",
+        default_value_t = ServerLimits::PUBLIC.max_connections,
+        help_heading = "Service"
+    )]
+    pub server_max_connections: usize,
 
     /// Use Redis at all; false serves without it ("Redis unavailable").
     #[arg(long, env = "REDIS_ENABLED", default_value = "true", value_parser = parse_bool, action = clap::ArgAction::Set, help_heading = "Redis")]
@@ -262,6 +298,16 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+impl From<LimitsError> for ConfigError {
+    fn from(e: LimitsError) -> Self {
+        ConfigError {
+            variable: e.variable,
+            value: e.value,
+            reason: e.reason,
+        }
+    }
+}
+
 impl ConfigError {
     fn new(variable: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
         ConfigError {
@@ -315,6 +361,8 @@ pub struct Config {
     pub revision: String,
     pub shutdown_grace: Duration,
     pub parent_pid: Option<u32>,
+    /// Header, body and idle timeouts and the connection cap (SERVER_*).
+    pub limits: ServerLimits,
     /// `None` when REDIS_ENABLED=false.
     pub redis: Option<RedisConfig>,
     pub health_degraded_latency: Duration,
@@ -410,6 +458,7 @@ impl ServeArgs {
             revision: self.revision.clone(),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
             parent_pid: self.parent_pid,
+            limits: self.limits()?,
             redis,
             health_degraded_latency: Duration::from_millis(self.health_degraded_latency_ms),
             health_cache_ttl: seconds("HEALTH_CACHE_TTL_SECONDS", self.health_cache_ttl_seconds)?,
@@ -419,6 +468,21 @@ impl ServeArgs {
             load_max_memory_mb: load_max_memory_mb(self.load_max_memory_mb)?,
             debug_errors: self.log_level.eq_ignore_ascii_case("debug"),
         })
+    }
+
+    /// The SERVER_* bounds, each checked (SPEC section 13, "Bounds").
+    fn limits(&self) -> Result<ServerLimits, ConfigError> {
+        use chaoslab_httpguard::limits::{
+            BODY_TIMEOUT_VAR, HEADER_TIMEOUT_VAR, IDLE_TIMEOUT_VAR, parse_seconds,
+        };
+        let seconds = |variable, value: f64| parse_seconds(variable, &value.to_string());
+        let limits = ServerLimits {
+            header_timeout: seconds(HEADER_TIMEOUT_VAR, self.server_header_timeout_seconds)?,
+            body_timeout: seconds(BODY_TIMEOUT_VAR, self.server_body_timeout_seconds)?,
+            idle_timeout: seconds(IDLE_TIMEOUT_VAR, self.server_idle_timeout_seconds)?,
+            max_connections: self.server_max_connections,
+        };
+        Ok(limits.checked()?)
     }
 
     fn redis_config(&self) -> Result<RedisConfig, ConfigError> {

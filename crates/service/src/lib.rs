@@ -98,7 +98,8 @@ where
         });
     }
     let hold = server::hold_while_hung(&state);
-    let server = server::serve(listener, app(state.clone()), hold, on_shutdown);
+    let limits = state.config().limits;
+    let server = server::serve(listener, app(state.clone()), hold, limits, on_shutdown);
     let result = tokio::select! {
         result = server => result,
         _ = async { draining.notified().await; tokio::time::sleep(grace).await } => {

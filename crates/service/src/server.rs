@@ -1,9 +1,12 @@
-//! The HTTP server under the router: accept, serve each connection with
-//! hyper (HTTP/1.1, and HTTP/2 by prior knowledge, as `axum::serve` did),
-//! drain on shutdown. It exists for one thing `axum::serve` cannot do: put
+//! The HTTP server under the router: the accept loop every chaoslab
+//! listener shares (`chaoslab_httpguard::HttpServer`: HTTP/1.1 and HTTP/2
+//! by prior knowledge, header, body and idle timeouts, a connection cap,
+//! drain on shutdown), with two things of the service's own. It puts
 //! [`crate::head::HeadScanner`] between the socket and hyper, so that a
 //! request head hyper would refuse with an empty 400/414/431 (or not refuse
-//! at all, under its looser bounds) is answered in the SPEC §3 error body.
+//! at all, under its looser bounds) is answered in the SPEC §3 error body;
+//! and a request whose body the client did not send within the body
+//! timeout is answered 408 in that body, with `Connection: close`.
 //!
 //! A refused head never reaches hyper. In its place hyper reads a fixed
 //! request for a per-process secret path, with `Connection: close`; the
@@ -24,13 +27,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::HeaderValue;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use chaoslab_httpguard::{BodyDeadline, HttpServer, LimitedIo, ServerLimits, TimedBody};
+use http::{HeaderValue, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::error::ApiError;
@@ -71,75 +71,51 @@ pub fn hold_while_hung(state: &AppState) -> Hold {
     })
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then stops
-/// accepting, asks every connection to finish (idle ones close at once) and
-/// waits for them all. The caller bounds that wait (the grace period).
-pub async fn serve<F>(listener: TcpListener, app: Router, hold: Hold, shutdown: F) -> io::Result<()>
+/// Serves `app` on `listener` under `limits` (the shared accept loop of
+/// `chaoslab_httpguard`: header, body and idle timeouts, a connection cap)
+/// until `shutdown` resolves, then stops accepting, asks every connection
+/// to finish (idle ones close at once) and waits for them all. The caller
+/// bounds that wait (the grace period); dropping this future ends the
+/// connections left.
+pub async fn serve<F>(
+    listener: TcpListener,
+    app: Router,
+    hold: Hold,
+    limits: ServerLimits,
+    shutdown: F,
+) -> io::Result<()>
 where
     F: Future<Output = ()> + Send,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().max_headers(MAX_HEADERS);
-    builder
-        .http2()
-        .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    accept_error(e).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+    let server = HttpServer::new(limits).configure(|builder| {
+        builder.http1().max_headers(MAX_HEADERS);
+        builder
+            .http2()
+            .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
+    });
+    let accept = move |io: LimitedIo, _peer| {
         let refusal = Arc::new(Mutex::new(None));
-        let io = TokioIo::new(GuardedIo::new(stream, refusal.clone()));
-        let service = hyper::service::service_fn({
+        let guarded = GuardedIo::new(io, refusal.clone());
+        let service = tower::service_fn({
             let app = app.clone();
             let hold = hold.clone();
-            move |req: http::Request<Incoming>| {
+            move |req: http::Request<TimedBody>| {
                 handle(app.clone(), hold.clone(), refusal.clone(), req)
             }
         });
-        let conn = builder
-            .serve_connection_with_upgrades(io, service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
-}
-
-/// An accept error: a connection that failed before we took it is the
-/// client's problem; anything else (out of file descriptors) is waited out.
-async fn accept_error(e: io::Error) {
-    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    if !matches!(
-        e.kind(),
-        ConnectionAborted | ConnectionRefused | ConnectionReset
-    ) {
-        tracing::error!(error = %e, "cannot accept connections; retrying in 1 s");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+        (guarded, service)
+    };
+    server.serve(listener, accept, shutdown).await
 }
 
 /// One request of a connection: the refusal's answer for the stand-in
-/// request, else the application's.
+/// request, else the application's — unless the client was too slow to
+/// send the body, which is a 408 whatever the application made of it.
 async fn handle(
     app: Router,
     hold: Hold,
     refusal: Arc<Mutex<Option<Refusal>>>,
-    req: http::Request<Incoming>,
+    req: http::Request<TimedBody>,
 ) -> Result<Response, Infallible> {
     if req.uri().path() == REFUSAL_PATH.as_str() {
         let taken = refusal.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -148,7 +124,39 @@ async fn handle(
             return Ok(refusal_response(refusal).await);
         }
     }
-    app.oneshot(req.map(Body::new)).await
+    let deadline = req.extensions().get::<BodyDeadline>().cloned();
+    let response = app.oneshot(req.map(Body::new)).await?;
+    Ok(match deadline {
+        Some(deadline) if deadline.expired() => {
+            let id = response
+                .headers()
+                .get(request_id::HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            drop(response);
+            body_timeout_response(&deadline, id).await
+        }
+        _ => response,
+    })
+}
+
+/// The 408 for a body that did not arrive in time, in the SPEC §3 error
+/// body, with the request's id (the one the application answered with).
+async fn body_timeout_response(deadline: &BodyDeadline, id: Option<String>) -> Response {
+    let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let detail = deadline.error().to_string();
+    tracing::warn!(status = 408, %detail, request_id = %id, "request body timed out");
+    let mut response = request_id::scope(id.clone(), async move {
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, detail).into_response()
+    })
+    .await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(request_id::HEADER, value);
+    }
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// A refusal in the SPEC §3 error body, with its own request id.
@@ -173,9 +181,10 @@ async fn refusal_response(refusal: Refusal) -> Response {
     response
 }
 
-/// A client connection as hyper reads it: through the head scanner.
+/// A client connection as hyper reads it: through the head scanner, over
+/// the limits' clocks.
 struct GuardedIo {
-    inner: TcpStream,
+    inner: LimitedIo,
     scanner: HeadScanner,
     /// Bytes the scanner passed that hyper has not read yet.
     ready: Vec<u8>,
@@ -191,7 +200,7 @@ struct GuardedIo {
 }
 
 impl GuardedIo {
-    fn new(inner: TcpStream, refusal: Arc<Mutex<Option<Refusal>>>) -> Self {
+    fn new(inner: LimitedIo, refusal: Arc<Mutex<Option<Refusal>>>) -> Self {
         GuardedIo {
             inner,
             scanner: HeadScanner::new(),

@@ -26,6 +26,11 @@ async fn start(chaos: bool) -> std::net::SocketAddr {
 }
 
 async fn start_with_state(chaos: bool) -> (std::net::SocketAddr, AppState) {
+    start_limited(chaos, ServerLimits::PUBLIC).await
+}
+
+/// A server without Redis under `limits`.
+async fn start_limited(chaos: bool, limits: ServerLimits) -> (std::net::SocketAddr, AppState) {
     let cli = Cli::try_parse_from([
         "serve",
         "--redis-enabled",
@@ -42,6 +47,7 @@ async fn start_with_state(chaos: bool) -> (std::net::SocketAddr, AppState) {
         listener,
         crate::app(state.clone()),
         hold_while_hung(&state),
+        limits,
         std::future::pending::<()>(),
     ));
     (addr, state)
@@ -181,7 +187,7 @@ async fn shutdown_closes_idle_connections_and_stops_accepting() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let app = Router::new().route("/", axum::routing::get(|| async { "ok" }));
     let never: Hold = Arc::new(|| Box::pin(std::future::ready(())));
-    let server = tokio::spawn(serve(listener, app, never, async {
+    let server = tokio::spawn(serve(listener, app, never, ServerLimits::PUBLIC, async {
         let _ = stopped.await;
     }));
     let mut idle = TcpStream::connect(addr).await.unwrap();
@@ -203,6 +209,92 @@ async fn shutdown_closes_idle_connections_and_stops_accepting() {
     assert!(
         TcpStream::connect(addr).await.is_err(),
         "no longer accepting"
+    );
+}
+
+fn short(header_ms: u64, body_ms: u64) -> ServerLimits {
+    ServerLimits {
+        header_timeout: Duration::from_millis(header_ms),
+        body_timeout: Duration::from_millis(body_ms),
+        ..ServerLimits::PUBLIC
+    }
+}
+
+#[tokio::test]
+async fn a_head_sent_byte_by_byte_is_closed_at_the_header_timeout() {
+    let (addr, _state) = start_limited(true, short(400, 10_000)).await;
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: {}",
+        "p".repeat(400)
+    );
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    for byte in head.as_bytes() {
+        if slow.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut probe = [0u8; 256];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(50), slow.read(&mut probe)).await
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a slow head was never cut");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    // Meanwhile and after, others are answered.
+    let out = exchange(
+        addr,
+        b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        true,
+    )
+    .await;
+    assert_eq!(answers(&out).first().map(|a| a.0), Some(200));
+}
+
+#[tokio::test]
+async fn a_trickling_body_is_a_408_in_the_error_body() {
+    let (addr, _state) = start_limited(true, short(10_000, 500)).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /chaos/load HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-Request-ID: trickle-1\r\nContent-Length: 200\r\n\r\n{\"level\"",
+        )
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let feed = async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            let _ = stream.write_all(b" ").await;
+            match tokio::time::timeout(Duration::from_millis(50), stream.read(&mut chunk)).await {
+                Ok(Ok(0) | Err(_)) => return,
+                Ok(Ok(n)) => out.extend_from_slice(&chunk[..n]),
+                Err(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), feed)
+        .await
+        .expect("closed in time");
+    let found = answers(&out);
+    assert_eq!(found.len(), 1, "{}", String::from_utf8_lossy(&out));
+    let (code, fields, body) = &found[0];
+    assert_eq!(*code, 408);
+    assert_eq!(header(fields, "connection"), Some("close"));
+    assert_eq!(header(fields, "x-request-id"), Some("trickle-1"));
+    let body = assert_error_body(body);
+    assert_eq!(body["error"], "Request Timeout");
+    assert_eq!(body["request_id"], "trickle-1");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("did not arrive within"),
+        "{body}"
     );
 }
 
