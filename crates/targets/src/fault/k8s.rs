@@ -325,6 +325,7 @@ impl Plan {
             ]),
         )?;
         let pod = if shell.dry() {
+            shell.say("POD: one line of PODS, picked at random")?;
             super::runner::var("POD")
         } else {
             let names: Vec<&str> = pods
