@@ -119,6 +119,11 @@ pub struct UpArgs {
     /// allow_remote_upstream).
     #[arg(long)]
     allow_remote_upstream: bool,
+    /// Isolation: `auto` (kernel mechanisms — cgroups, a network namespace
+    /// for Redis, nftables — when root and the machine has them, else
+    /// process), `kernel` (or fail) or `process` ([lab] isolation).
+    #[arg(long, value_name = "auto|kernel|process")]
+    isolation: Option<String>,
 }
 
 /// Arguments of `chaoslab deploy`.
@@ -138,6 +143,13 @@ pub struct DeployArgs {
     /// Revision suffix: the revision is `<app>--<suffix>`.
     #[arg(long)]
     suffix: Option<String>,
+    /// Memory limit per replica of the new revision, MiB (default [limits] memory_mb).
+    #[arg(long)]
+    memory_mb: Option<u64>,
+    /// CPU limit per replica of the new revision, cores — a CFS quota in
+    /// kernel isolation (default [limits] cpu).
+    #[arg(long)]
+    cpu: Option<f64>,
     /// Return at once instead of waiting for the outcome.
     #[arg(long)]
     no_wait: bool,
@@ -237,6 +249,11 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(str::parse::<Preset>)
         .transpose()?;
+    let isolation = args
+        .isolation
+        .as_deref()
+        .map(str::parse::<chaoslab_lab::isolation::IsolationMode>)
+        .transpose()?;
     let overrides = Overrides {
         state_dir: args.state_dir,
         ingress_port: args.port,
@@ -248,6 +265,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         preset,
         chaos_token: args.chaos_token,
         allow_remote_upstream: args.allow_remote_upstream,
+        isolation,
     };
     // The default file may be absent; a file named on the command line may not.
     let required = args.config != Path::new("chaoslab.toml");
@@ -371,6 +389,8 @@ async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
         "env": args.env,
         "port": args.port,
         "suffix": args.suffix,
+        "memory_mb": args.memory_mb,
+        "cpu": args.cpu,
     });
     let revision = client.post("/api/revisions", &request).await?;
     let name = revision["name"].as_str().unwrap_or_default().to_string();

@@ -36,6 +36,7 @@ pub enum ConfigError {
 pub struct FileConfig {
     /// Where the lab keeps its state (`.chaoslab` in the current directory).
     pub state_dir: Option<PathBuf>,
+    pub lab: LabSection,
     pub app: AppSection,
     pub ingress: IngressSection,
     pub control: ControlSection,
@@ -65,6 +66,8 @@ pub struct Overrides {
     pub chaos_token: bool,
     /// `--allow-remote-upstream`.
     pub allow_remote_upstream: bool,
+    /// `--isolation`.
+    pub isolation: Option<crate::isolation::IsolationMode>,
 }
 
 /// The validated configuration the lab runs with.
@@ -143,6 +146,9 @@ impl LabConfig {
         }
         if o.allow_remote_upstream {
             file.faults.allow_remote_upstream = true;
+        }
+        if let Some(v) = o.isolation {
+            file.lab.isolation = v;
         }
         let (live_preset, ready_preset) = preset_specs(file.probes.preset);
         let liveness = apply(live_preset, &file.probes.liveness, "probes.liveness")?;

@@ -45,6 +45,15 @@ impl Default for AppSection {
     }
 }
 
+/// `[lab]`: the lab as a whole.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LabSection {
+    /// `auto` (kernel mechanisms where the machine allows them), `kernel`
+    /// or `process` (SPEC §14, docs/lab.md).
+    pub isolation: crate::isolation::IsolationMode,
+}
+
 /// `[ingress]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]

@@ -186,6 +186,8 @@ async fn status(State(s): State<ApiState>) -> Json<serde_json::Value> {
             "scale_down_stabilization_seconds": a.scale_down_stabilization_seconds,
         },
         "limits": p.config.file.limits,
+        // Per mechanism, kernel or process and why (SPEC §14).
+        "isolation": p.isolation,
         "probes": {"liveness": p.config.liveness, "readiness": p.config.readiness},
         "ingress": p.ingress_metrics.snapshot(),
         // The lab's own view of redis-server: its direct PING, never

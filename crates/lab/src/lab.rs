@@ -9,8 +9,15 @@
 //! Once Redis started, any failure stops what started, as a stop does.
 //! Stop (Ctrl-C, SIGTERM, `chaoslab down`): every replica SIGTERM then
 //! SIGKILL after the grace, then the plugged-in component (the faults:
-//! every fault cleared), then Redis and the fault proxy, then the state
-//! file, then the lock; nothing is left running.
+//! every fault cleared), then Redis and the fault proxy, then what kernel
+//! isolation made (cgroups, namespace, veth, nftables tables), then the
+//! state file, then the lock; nothing is left running.
+//!
+//! Isolation (SPEC §14, [`crate::isolation`]): once the lock is held, the
+//! lab first removes whatever a killed lab of the same directory left in
+//! the kernel (everything carries the lab's name), then decides per
+//! mechanism — cgroups for the replicas, a network namespace for Redis —
+//! and makes them before Redis starts; a failure after that removes them.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,11 +31,18 @@ use chaoslab_faultproxy::FaultProxy;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::cgroup::{CgroupVersion, Hierarchies, LabCgroups};
 use crate::config::{ConfigError, LabConfig, secs};
 use crate::control_api::{self, LabInfo};
 use crate::files::{private_dir, secret};
+use crate::isolation::{
+    IsolationMode, IsolationReport, KernelParts, Mechanism, kernel_name, lab_id, not_root,
+};
+use crate::netns::LabNetwork;
 use crate::platform::{Platform, PortReservation, RedisEndpoint};
-use crate::redis_server::{RedisError, RedisOptions, RedisServer, SERVICE_USER, find_executable};
+use crate::redis_server::{
+    InNamespace, Listen, RedisError, RedisOptions, RedisServer, SERVICE_USER, find_executable,
+};
 use crate::spawner::Spawner;
 use crate::state::{LabLock, LockError, StateFile};
 
@@ -53,6 +67,8 @@ pub enum LabError {
         #[source]
         source: std::io::Error,
     },
+    #[error("kernel isolation is not possible here: {0} (use --isolation auto or process)")]
+    Isolation(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -97,6 +113,174 @@ pub struct LabParts {
     pub ingress_url: String,
 }
 
+/// What kernel isolation made, removed when dropped unless disarmed (a
+/// start that fails before the lab exists).
+struct KernelGuard {
+    parts: Option<KernelParts>,
+}
+
+impl KernelGuard {
+    fn disarm(&mut self) -> Option<KernelParts> {
+        self.parts.take()
+    }
+}
+
+impl Drop for KernelGuard {
+    fn drop(&mut self) {
+        if let Some(parts) = self.parts.take() {
+            remove_kernel_parts(&parts);
+        }
+    }
+}
+
+/// Removes the lab's namespace (Redis must be stopped) and cgroups.
+fn remove_kernel_parts(parts: &KernelParts) {
+    if let Some(network) = &parts.network {
+        network.remove();
+    }
+    if let Some(cgroups) = &parts.cgroups {
+        cgroups.remove();
+    }
+}
+
+/// Decides the isolation of each mechanism and makes what kernel mode
+/// needs (blocking: file system and `ip`/`nft` calls).
+fn plan_isolation(
+    config: &LabConfig,
+    state_dir: &Path,
+    own_redis: bool,
+) -> Result<KernelParts, LabError> {
+    let requested = config.file.lab.isolation;
+    let id = lab_id(state_dir);
+    let name = kernel_name(&id);
+    if requested == IsolationMode::Process {
+        return Ok(KernelParts::process(IsolationReport::process(
+            requested,
+            name,
+            "--isolation process",
+        )));
+    }
+    let mut report = IsolationReport::process(requested, name.clone(), "");
+    if let Some(why) = not_root() {
+        if requested == IsolationMode::Kernel {
+            return Err(LabError::Isolation(why));
+        }
+        return Ok(KernelParts::process(IsolationReport::process(
+            requested, name, &why,
+        )));
+    }
+    let limits = &config.file.limits;
+    let cgroups = match Hierarchies::detect().and_then(|h| LabCgroups::create(h, &name)) {
+        Ok(cgroups) => {
+            let h = &cgroups.hierarchies;
+            let (memory, cpu) = match h.version {
+                CgroupVersion::V1 => (
+                    format!(
+                        "cgroup v1: memory.limit_in_bytes per replica ({} MiB by default) under {}, OOM kills from memory.oom_control",
+                        limits.memory_mb,
+                        h.memory.join(&name).display()
+                    ),
+                    format!(
+                        "cgroup v1: CFS quota per replica (cpu.cfs_quota_us, {} cores by default) under {}, usage from cpuacct.usage, throttling from cpu.stat",
+                        limits.cpu,
+                        h.cpu.join(&name).display()
+                    ),
+                ),
+                CgroupVersion::V2 => (
+                    format!(
+                        "cgroup v2: memory.max per replica ({} MiB by default) under {}, OOM kills from memory.events",
+                        limits.memory_mb,
+                        h.memory.join(&name).display()
+                    ),
+                    format!(
+                        "cgroup v2: CFS quota per replica (cpu.max, {} cores by default), usage and throttling from cpu.stat",
+                        limits.cpu
+                    ),
+                ),
+            };
+            report.memory = Mechanism::kernel(memory);
+            report.cpu = Mechanism::kernel(cpu);
+            Some(cgroups)
+        }
+        Err(why) => {
+            if requested == IsolationMode::Kernel {
+                return Err(LabError::Isolation(format!("cgroups: {why}")));
+            }
+            let process = IsolationReport::process(requested, name.clone(), &why);
+            report.memory = process.memory;
+            report.cpu = process.cpu;
+            None
+        }
+    };
+    let mut guard = KernelGuard {
+        parts: Some(KernelParts {
+            report: report.clone(),
+            cgroups,
+            network: None,
+        }),
+    };
+    let network = if !own_redis {
+        let why = "an external Redis (--redis-url): no namespace of the lab's to put it in";
+        if requested == IsolationMode::Kernel {
+            return Err(LabError::Isolation(why.into()));
+        }
+        report.network = IsolationReport::process(requested, name.clone(), why).network;
+        None
+    } else {
+        let port = match config.file.redis.port {
+            0 => 6379,
+            port => port,
+        };
+        match LabNetwork::create(&id, &name, port) {
+            Ok(network) => {
+                report.network = Mechanism::kernel(format!(
+                    "Redis in network namespace {name} at {}:{port} over veth clh{id} ({}/29); replicas connect directly; deny-new, blackhole and reset are nftables rules there (table inet {name}, conntrack on from start-up); latency and bandwidth route new connections through the userspace fault proxy while active; the lab's admin connection is a Unix socket",
+                    network.direct, network.host_addr
+                ));
+                Some(Arc::new(network))
+            }
+            Err(e) => {
+                if requested == IsolationMode::Kernel {
+                    return Err(LabError::Isolation(format!("network: {e}")));
+                }
+                report.network =
+                    IsolationReport::process(requested, name.clone(), &e.to_string()).network;
+                None
+            }
+        }
+    };
+    let mut parts = guard
+        .disarm()
+        .unwrap_or_else(|| KernelParts::process(report.clone()));
+    parts.report = report;
+    parts.network = network;
+    Ok(parts)
+}
+
+/// The script that runs redis-server in the lab's namespace.
+fn write_launcher(dir: &Path, network: &LabNetwork, server: &Path) -> Result<PathBuf, LabError> {
+    let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
+    let ip = crate::netns::Tools::find()
+        .map_err(|e| LabError::Isolation(e.to_string()))?
+        .ip;
+    let server = find_executable(server)
+        .ok_or_else(|| RedisError::NotInstalled(server.display().to_string()))?;
+    let script = format!(
+        "#!/bin/sh\n# Written by chaoslab: runs redis-server in the lab's network namespace.\nexec {} netns exec {} {} \"$@\"\n",
+        quote(&ip),
+        quote(Path::new(&network.name)),
+        quote(&server)
+    );
+    let path = dir.join("redis-server-in-namespace");
+    private_dir(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    crate::files::write_private(&path, script.as_bytes())
+        .map_err(io(format!("cannot write {}", path.display())))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
+        .map_err(io(format!("cannot make {} executable", path.display())))?;
+    Ok(path)
+}
+
 /// A plugged-in component's stop step.
 pub type StopStep = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
@@ -127,6 +311,8 @@ pub struct RunningLab {
     _redis_port: Option<PortReservation>,
     /// The state dir's lock, released last.
     lock: Option<LabLock>,
+    /// What kernel isolation made, removed at stop.
+    kernel: Option<KernelParts>,
 }
 
 impl std::fmt::Debug for RunningLab {
@@ -194,6 +380,28 @@ pub async fn start_with(
         config.chaos_token = chaos_token;
     }
 
+    // What a killed lab of this directory left in the kernel goes first;
+    // then each mechanism's isolation is decided and made.
+    let kernel = {
+        let (config, dir) = (config.clone(), state_dir.clone());
+        let own_redis = external.is_none();
+        blocking("cannot set up isolation", move || {
+            let id = lab_id(&dir);
+            let name = kernel_name(&id);
+            let swept = LabCgroups::sweep(&name) | LabNetwork::sweep(&id, &name);
+            if swept {
+                tracing::warn!("removed what a killed lab left in the kernel ({name})");
+            }
+            plan_isolation(&config, &dir, own_redis).map(|parts| (parts, swept))
+        })
+        .await?
+    };
+    let (kernel, swept) = kernel;
+    let mut kernel = KernelGuard {
+        parts: Some(kernel),
+    };
+    let network = kernel.parts.as_ref().and_then(|k| k.network.clone());
+
     // Every listener and port, before any child starts: a taken port stops
     // the start with nothing to undo.
     let bind = |what: &'static str, port: u16| async move {
@@ -226,12 +434,18 @@ pub async fn start_with(
             );
             let proxy = bind("fault proxy", 0).await?;
             let via = proxy.local_addr().map_err(io("fault proxy address"))?;
-            let port = config.file.redis.port;
-            let reservation = PortReservation::at(port).map_err(|source| LabError::Bind {
-                what: "Redis",
-                addr: SocketAddr::from(([127, 0, 0, 1], port)),
-                source,
-            })?;
+            // In its own namespace, Redis's port is free: nothing to hold.
+            let reservation = match &network {
+                Some(_) => None,
+                None => {
+                    let port = config.file.redis.port;
+                    Some(PortReservation::at(port).map_err(|source| LabError::Bind {
+                        what: "Redis",
+                        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                        source,
+                    })?)
+                }
+            };
             Some(OwnRedis {
                 toxiproxy,
                 toxiproxy_url,
@@ -256,28 +470,80 @@ pub async fn start_with(
             None,
         ),
         (Some(own), _) => {
+            let port = match (&own.reservation, &network) {
+                (Some(reservation), _) => reservation.port(),
+                (None, Some(network)) => network.port,
+                (None, None) => config.file.redis.port,
+            };
             let options = RedisOptions {
                 server: config.file.redis.server.clone(),
-                port: own.reservation.port(),
+                port,
                 dir: state_dir.join("redis"),
                 log_file: logs_dir.join("redis.log"),
                 start_timeout: secs(config.file.redis.start_timeout_seconds),
             };
-            let (server, proxy, endpoint) =
-                start_redis(&spawner, &options, own.proxy, own.via).await?;
+            let namespace = match &network {
+                Some(network) => {
+                    let (dir, network2, server) =
+                        (options.dir.clone(), network.clone(), options.server.clone());
+                    let launcher = blocking("cannot write the Redis launcher", move || {
+                        write_launcher(&dir, &network2, &server)
+                    })
+                    .await?;
+                    Some(InNamespace {
+                        launcher,
+                        listen: Listen {
+                            bind: [network.direct, network.proxied, network.admin]
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect(),
+                            unix_socket: Some(options.dir.join("redis.sock")),
+                        },
+                        admin_addr: SocketAddr::from((network.admin, port)),
+                    })
+                }
+                None => None,
+            };
+            let (server, proxy, endpoint) = start_redis(
+                &spawner,
+                &options,
+                own.proxy,
+                own.via,
+                namespace.as_ref(),
+                network.as_deref(),
+            )
+            .await?;
             (
                 Some(server),
                 Some(proxy),
                 endpoint,
                 Some((own.toxiproxy, own.toxiproxy_url)),
-                Some(own.reservation),
+                own.reservation,
             )
         }
     };
 
-    let redis_server = config.file.redis.server.clone();
+    // The faults restart Redis with this executable: in kernel mode the
+    // launcher, so a restarted Redis is in the namespace again.
+    let redis_server = match &network {
+        Some(_) => state_dir.join("redis").join("redis-server-in-namespace"),
+        None => config.file.redis.server.clone(),
+    };
     let redis_log = logs_dir.join("redis.log");
-    let platform = Platform::new(config, spawner, endpoint, logs_dir);
+    let kernel_parts = kernel.disarm();
+    let platform = Platform::with_kernel(
+        config,
+        spawner,
+        endpoint,
+        logs_dir,
+        kernel_parts.clone().unwrap_or_else(|| {
+            KernelParts::process(IsolationReport::process(
+                IsolationMode::Process,
+                String::new(),
+                "not planned",
+            ))
+        }),
+    );
     let info = LabInfo {
         pid: std::process::id(),
         started_at: platform.started_at.clone(),
@@ -306,7 +572,30 @@ pub async fn start_with(
         state_dir,
         _redis_port: redis_port,
         lock: Some(lock),
+        kernel: kernel_parts,
     };
+    let iso = &platform.isolation;
+    platform.events.normal(
+        "Isolation",
+        "lab",
+        format!(
+            "isolation: memory {:?}, cpu {:?}, network {:?} (requested {:?})",
+            iso.memory.mode, iso.cpu.mode, iso.network.mode, iso.requested
+        )
+        .to_lowercase(),
+        serde_json::to_value(iso).unwrap_or_default(),
+    );
+    if swept {
+        platform.events.warning(
+            "KernelLeftoversRemoved",
+            "lab",
+            format!(
+                "removed what a killed lab left in the kernel under the name {}",
+                iso.name
+            ),
+            serde_json::Value::Null,
+        );
+    }
     let rest = Rest {
         ingress_listener,
         control_listener,
@@ -330,7 +619,8 @@ struct OwnRedis {
     toxiproxy_url: String,
     proxy: TcpListener,
     via: SocketAddr,
-    reservation: PortReservation,
+    /// None when Redis runs in the lab's namespace.
+    reservation: Option<PortReservation>,
 }
 
 /// What [`RunningLab::finish_start`] takes over.
@@ -350,8 +640,16 @@ async fn start_redis(
     options: &RedisOptions,
     listener: TcpListener,
     via: SocketAddr,
+    namespace: Option<&InNamespace>,
+    network: Option<&LabNetwork>,
 ) -> Result<(RedisServer, FaultProxy, RedisEndpoint), LabError> {
-    let server = RedisServer::start(spawner, options).await?;
+    let server = RedisServer::start_in(spawner, options, namespace).await?;
+    // Kernel mode: the proxy's upstream is the namespace's `proxied`
+    // address (replicas go to `direct`, past the proxy).
+    let upstream = match network {
+        Some(network) => SocketAddr::from((network.proxied, options.port)),
+        None => server.addr(),
+    };
     // Every replica reaches Redis through the fault proxy.
     let proxy = match FaultProxy::dedicated() {
         Ok(proxy) => proxy,
@@ -361,7 +659,7 @@ async fn start_redis(
         }
     };
     if let Err(e) = proxy
-        .add_proxy(REDIS_PROXY, listener, &server.addr().to_string())
+        .add_proxy(REDIS_PROXY, listener, &upstream.to_string())
         .await
     {
         proxy.shutdown().await;
@@ -370,22 +668,41 @@ async fn start_redis(
             e.to_string(),
         )));
     }
+    let (host, port, describe) = match network {
+        Some(network) => (
+            network.direct.to_string(),
+            options.port,
+            format!(
+                "redis://{SERVICE_USER}@{}:{} directly, in network namespace {} (redis-server pid {}, data {}; the fault proxy on {via} for latency and bandwidth)",
+                network.direct,
+                options.port,
+                network.name,
+                server.pid(),
+                server.data_dir.display()
+            ),
+        ),
+        None => (
+            "127.0.0.1".to_string(),
+            via.port(),
+            format!(
+                "redis://{SERVICE_USER}@{via} via the fault proxy (redis-server on port {}, pid {}, data {})",
+                options.port,
+                server.pid(),
+                server.data_dir.display()
+            ),
+        ),
+    };
     let endpoint = RedisEndpoint {
         env: vec![
-            ("REDIS_HOST".into(), "127.0.0.1".into()),
-            ("REDIS_PORT".into(), via.port().to_string()),
+            ("REDIS_HOST".into(), host),
+            ("REDIS_PORT".into(), port.to_string()),
             ("REDIS_USERNAME".into(), SERVICE_USER.into()),
             (
                 "REDIS_PASSWORD_FILE".into(),
                 server.service_password_file.display().to_string(),
             ),
         ],
-        describe: format!(
-            "redis://{SERVICE_USER}@{via} via the fault proxy (redis-server on port {}, pid {}, data {})",
-            options.port,
-            server.pid(),
-            server.data_dir.display()
-        ),
+        describe,
         // The lab's own admin connection: redis-server directly.
         admin: Some(server.admin_target()),
     };
@@ -588,6 +905,12 @@ impl RunningLab {
         }
         if let Some(proxy) = self.proxy.take() {
             proxy.shutdown().await;
+        }
+        if let Some(kernel) = self.kernel.take() {
+            let removed = tokio::task::spawn_blocking(move || remove_kernel_parts(&kernel));
+            if let Err(e) = removed.await {
+                tracing::warn!(error = %e, "cannot remove the lab's cgroups and namespace");
+            }
         }
         let dir = self.state_dir.clone();
         let removed = tokio::task::spawn_blocking(move || {

@@ -9,15 +9,18 @@
 
 mod alerting;
 pub mod autoscaler;
+pub mod cgroup;
 pub mod client;
 pub mod config;
 mod config_sections;
 pub mod control_api;
 pub mod events;
 mod files;
+pub mod isolation;
 pub mod lab;
 pub mod logs;
 mod loops;
+pub mod netns;
 pub mod platform;
 pub mod probe;
 pub mod redis_server;

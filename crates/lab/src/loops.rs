@@ -165,13 +165,9 @@ pub(crate) async fn sample(platform: Arc<Platform>) {
 /// any error); false when it does not answer within half a second.
 async fn ping(conn: &mut Option<AdminConnection>, target: &AdminTarget) -> bool {
     if conn.is_none() {
-        *conn = AdminConnection::connect(
-            target.addr,
-            Some(&target.password),
-            Duration::from_millis(500),
-        )
-        .await
-        .ok();
+        *conn = AdminConnection::connect_target(target, Duration::from_millis(500))
+            .await
+            .ok();
     }
     let Some(c) = conn.as_mut() else { return false };
     if c.ping().await.is_ok() {

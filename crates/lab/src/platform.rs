@@ -22,9 +22,12 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cgroup::LabCgroups;
 use crate::config::{LabConfig, secs};
 use crate::events::{EventBus, lock, now_rfc3339};
+use crate::isolation::{IsolationReport, KernelParts};
 use crate::logs::LogHub;
+use crate::netns::LabNetwork;
 use crate::revision::Revision;
 use crate::spawner::{ProcessHandle, Spawner};
 use crate::supervisor::{ReplicaSpec, supervise};
@@ -83,6 +86,19 @@ pub struct ReplicaStatus {
     pub rss_mb: f64,
     /// Whether CPU has been measured over a full second of this run.
     pub cpu_measured: bool,
+    /// The replica's memory limit (its revision's), MiB.
+    pub memory_limit_mb: u64,
+    /// The replica's CPU limit (kernel mode: a CFS quota) and request, cores.
+    pub cpu_limit: f64,
+    /// Kernel mode: the replica's cgroup (memory hierarchy), where CPU,
+    /// memory and OOM kills are read.
+    pub cgroup: Option<String>,
+    /// Kernel mode: kills by the kernel's OOM killer in the replica's cgroup.
+    pub oom_kills: u64,
+    /// Kernel mode: CFS periods in which the replica ran out of quota.
+    pub cpu_throttled_periods: u64,
+    /// Kernel mode: time the replica spent throttled, seconds.
+    pub cpu_throttled_seconds: f64,
 }
 
 struct ReplicaEntry {
@@ -149,6 +165,12 @@ pub struct Platform {
     pub(crate) replica_tasks: TaskTracker,
     /// One deploy or activation at a time.
     pub(crate) deploy_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Which isolation is in force, per mechanism (`status`'s `isolation`).
+    pub isolation: IsolationReport,
+    /// Kernel mode: the lab's cgroups, one per replica inside.
+    pub cgroups: Option<LabCgroups>,
+    /// Kernel mode: Redis's namespace and its fault rules.
+    pub network: Option<Arc<LabNetwork>>,
 }
 
 impl std::fmt::Debug for Platform {
@@ -160,13 +182,39 @@ impl std::fmt::Debug for Platform {
 }
 
 impl Platform {
+    /// A platform in process isolation.
     pub fn new(
         config: LabConfig,
         spawner: Spawner,
         redis: RedisEndpoint,
         logs_dir: PathBuf,
     ) -> Arc<Self> {
+        let report = IsolationReport::process(
+            config.file.lab.isolation,
+            String::new(),
+            "a platform without kernel parts",
+        );
+        Self::with_kernel(
+            config,
+            spawner,
+            redis,
+            logs_dir,
+            KernelParts::process(report),
+        )
+    }
+
+    /// A platform with what kernel mode made (cgroups, Redis's namespace).
+    pub fn with_kernel(
+        config: LabConfig,
+        spawner: Spawner,
+        redis: RedisEndpoint,
+        logs_dir: PathBuf,
+        kernel: KernelParts,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            isolation: kernel.report,
+            cgroups: kernel.cgroups,
+            network: kernel.network,
             config,
             events: EventBus::default(),
             series: TimeSeries::default(),
@@ -255,6 +303,12 @@ impl Platform {
                         cpu_utilization: 0.0,
                         rss_mb: 0.0,
                         cpu_measured: false,
+                        memory_limit_mb: revision.memory_mb,
+                        cpu_limit: revision.cpu,
+                        cgroup: None,
+                        oom_kills: 0,
+                        cpu_throttled_periods: 0,
+                        cpu_throttled_seconds: 0.0,
                     },
                     stop: stop.clone(),
                     port: reservation,
@@ -268,6 +322,8 @@ impl Platform {
                 args: revision.args.clone(),
                 env: revision.env.clone(),
                 target_port: revision.target_port,
+                memory_mb: revision.memory_mb,
+                cpu: revision.cpu,
             };
             self.replica_tasks
                 .spawn(supervise(self.clone(), spec, stop));

@@ -126,10 +126,48 @@ pub fn render_conf(
     data_dir: &Path,
     admin_password: &str,
 ) -> Result<String, ConfValueError> {
+    render_conf_on(port, data_dir, admin_password, &Listen::default())
+}
+
+/// Where redis-server listens: loopback (process isolation), or the
+/// addresses of the lab's network namespace and a Unix socket (kernel).
+#[derive(Debug, Clone)]
+pub struct Listen {
+    pub bind: Vec<String>,
+    pub unix_socket: Option<PathBuf>,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Self {
+            bind: vec!["127.0.0.1".into()],
+            unix_socket: None,
+        }
+    }
+}
+
+/// [`render_conf`] listening on `listen`.
+pub fn render_conf_on(
+    port: u16,
+    data_dir: &Path,
+    admin_password: &str,
+    listen: &Listen,
+) -> Result<String, ConfValueError> {
     let port = port.to_string();
-    let entries: [(&str, &[u8]); 10] = [
+    let mut conf = String::new();
+    conf.push_str("bind");
+    for addr in &listen.bind {
+        conf.push(' ');
+        conf.push_str(&conf_quote("bind", addr.as_bytes())?);
+    }
+    conf.push('\n');
+    if let Some(path) = &listen.unix_socket {
+        conf.push_str("unixsocket ");
+        conf.push_str(&conf_quote("unixsocket", path.as_os_str().as_bytes())?);
+        conf.push_str("\nunixsocketperm \"700\"\n");
+    }
+    let entries: [(&str, &[u8]); 9] = [
         ("port", port.as_bytes()),
-        ("bind", b"127.0.0.1"),
         ("protected-mode", b"yes"),
         ("daemonize", b"no"),
         ("dir", data_dir.as_os_str().as_bytes()),
@@ -139,7 +177,6 @@ pub fn render_conf(
         ("logfile", b""),
         ("requirepass", admin_password.as_bytes()),
     ];
-    let mut conf = String::new();
     for (name, value) in entries {
         conf.push_str(name);
         conf.push(' ');
@@ -176,6 +213,7 @@ pub struct RedisServer {
     child: Child,
     pid: u32,
     addr: SocketAddr,
+    unix_socket: Option<PathBuf>,
     admin_password: String,
     /// File holding the service user's password (0600).
     pub service_password_file: PathBuf,
@@ -189,6 +227,9 @@ pub struct RedisServer {
 pub struct AdminTarget {
     pub addr: SocketAddr,
     pub password: String,
+    /// Kernel isolation: redis-server's Unix socket, which the lab's own
+    /// admin connection uses (a network fault never cuts it).
+    pub unix: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for AdminTarget {
@@ -205,14 +246,14 @@ pub enum AdminError {
     /// No connection (refused, or AUTH rejected).
     #[error("cannot connect to redis at {addr}: {source}")]
     Connect {
-        addr: SocketAddr,
+        addr: String,
         #[source]
         source: redis::RedisError,
     },
     /// No answer within the deadline.
     #[error("redis at {addr} did not answer {command} within {timeout:?}")]
     Timeout {
-        addr: SocketAddr,
+        addr: String,
         command: String,
         timeout: Duration,
     },
@@ -238,7 +279,8 @@ pub enum AdminError {
 /// through one).
 pub struct AdminConnection {
     conn: redis::aio::MultiplexedConnection,
-    addr: SocketAddr,
+    /// Where it is connected (for errors).
+    addr: String,
     timeout: Duration,
 }
 
@@ -269,7 +311,37 @@ impl AdminConnection {
         password: Option<&str>,
         timeout: Duration,
     ) -> Result<Self, AdminError> {
-        let connect_error = |source| AdminError::Connect { addr, source };
+        let endpoint = redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port());
+        Self::connect_to(endpoint, addr.to_string(), username, password, timeout).await
+    }
+
+    /// Connects to `target` as the default user: over its Unix socket when
+    /// it has one (kernel isolation: no network rule can cut it), else TCP.
+    pub async fn connect_target(
+        target: &AdminTarget,
+        timeout: Duration,
+    ) -> Result<Self, AdminError> {
+        match &target.unix {
+            Some(path) => {
+                let endpoint = redis::ConnectionAddr::Unix(path.clone());
+                let shown = path.display().to_string();
+                Self::connect_to(endpoint, shown, None, Some(&target.password), timeout).await
+            }
+            None => Self::connect(target.addr, Some(&target.password), timeout).await,
+        }
+    }
+
+    async fn connect_to(
+        endpoint: redis::ConnectionAddr,
+        addr: String,
+        username: Option<&str>,
+        password: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, AdminError> {
+        let connect_error = |source| AdminError::Connect {
+            addr: addr.clone(),
+            source,
+        };
         let mut settings = redis::RedisConnectionInfo::default().set_skip_set_lib_name();
         if let Some(username) = username {
             settings = settings.set_username(username);
@@ -277,7 +349,7 @@ impl AdminConnection {
         if let Some(password) = password {
             settings = settings.set_password(password);
         }
-        let info = redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port())
+        let info = endpoint
             .into_connection_info()
             .map_err(connect_error)?
             .set_redis_settings(settings);
@@ -291,7 +363,7 @@ impl AdminConnection {
         )
         .await
         .map_err(|_| AdminError::Timeout {
-            addr,
+            addr: addr.clone(),
             command: "a connection".into(),
             timeout,
         })?
@@ -318,7 +390,7 @@ impl AdminConnection {
         let command = command_label(args);
         match tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut self.conn)).await {
             Err(_) => Err(AdminError::Timeout {
-                addr: self.addr,
+                addr: self.addr.clone(),
                 command,
                 timeout: self.timeout,
             }),
@@ -371,11 +443,35 @@ pub fn find_executable(name: &Path) -> Option<PathBuf> {
         .find(|candidate| is_exec(candidate))
 }
 
+/// Kernel isolation: redis-server in the lab's network namespace.
+#[derive(Debug, Clone)]
+pub struct InNamespace {
+    /// What runs instead of redis-server: a script that execs it inside
+    /// the namespace (`ip netns exec`), so a restart by the faults, which
+    /// runs the same executable, lands there too.
+    pub launcher: PathBuf,
+    /// The namespace's addresses and the Unix socket.
+    pub listen: Listen,
+    /// Where the lab's own TCP admin connections go (an address no fault
+    /// rule matches).
+    pub admin_addr: SocketAddr,
+}
+
 impl RedisServer {
     /// Starts redis-server, waits for PING and creates the service user.
     pub async fn start(spawner: &Spawner, options: &RedisOptions) -> Result<Self, RedisError> {
-        let server = find_executable(&options.server)
+        Self::start_in(spawner, options, None).await
+    }
+
+    /// [`start`](Self::start), in the lab's network namespace when given.
+    pub async fn start_in(
+        spawner: &Spawner,
+        options: &RedisOptions,
+        namespace: Option<&InNamespace>,
+    ) -> Result<Self, RedisError> {
+        let found = find_executable(&options.server)
             .ok_or_else(|| RedisError::NotInstalled(options.server.display().to_string()))?;
+        let server = namespace.map_or(found, |n| n.launcher.clone());
         let files = |source| RedisError::Files {
             path: options.dir.clone(),
             source,
@@ -392,7 +488,8 @@ impl RedisServer {
         let service_password_file = options.dir.join("service.password");
         write_private(&service_password_file, service_password.as_bytes()).map_err(files)?;
         let conf_path = options.dir.join("redis.conf");
-        let conf = render_conf(options.port, &data_dir, &admin_password)?;
+        let listen = namespace.map(|n| n.listen.clone()).unwrap_or_default();
+        let conf = render_conf_on(options.port, &data_dir, &admin_password, &listen)?;
         write_private(&conf_path, conf.as_bytes()).map_err(files)?;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -411,11 +508,14 @@ impl RedisServer {
             .await
             .map_err(RedisError::Spawn)?;
         let pid = child.id().unwrap_or(0);
-        let addr = SocketAddr::from(([127, 0, 0, 1], options.port));
+        let addr = namespace.map_or(SocketAddr::from(([127, 0, 0, 1], options.port)), |n| {
+            n.admin_addr
+        });
         let mut server = Self {
             child,
             pid,
             addr,
+            unix_socket: listen.unix_socket,
             admin_password,
             service_password_file,
             data_dir,
@@ -452,15 +552,12 @@ impl RedisServer {
         }
     }
 
-    /// An authenticated admin connection.
+    /// An authenticated admin connection (over the Unix socket when there
+    /// is one).
     pub async fn admin(&self) -> Result<AdminConnection, RedisError> {
-        AdminConnection::connect(
-            self.addr,
-            Some(&self.admin_password),
-            Duration::from_secs(2),
-        )
-        .await
-        .map_err(|e| RedisError::Admin(e.to_string()))
+        AdminConnection::connect_target(&self.admin_target(), Duration::from_secs(2))
+            .await
+            .map_err(|e| RedisError::Admin(e.to_string()))
     }
 
     /// (Re)creates the service user with `password` (a rotation when it
@@ -475,7 +572,9 @@ impl RedisServer {
             .map_err(|e| RedisError::Admin(e.to_string()))
     }
 
-    /// Where Redis listens.
+    /// Where Redis listens for the lab's TCP admin connections (kernel
+    /// isolation: the namespace's admin address, which no fault rule
+    /// matches).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -485,6 +584,7 @@ impl RedisServer {
         AdminTarget {
             addr: self.addr,
             password: self.admin_password.clone(),
+            unix: self.unix_socket.clone(),
         }
     }
 

@@ -33,6 +33,19 @@ pub fn status(v: &Value) -> String {
             "toxiproxy  {url}  (Toxiproxy-compatible API of the fault proxy)"
         );
     }
+    let iso = &v["isolation"];
+    if iso.is_object() {
+        for kind in ["memory", "cpu", "network"] {
+            let m = &iso[kind];
+            let _ = writeln!(
+                out,
+                "{:<10} {} isolation: {}",
+                kind,
+                s(&m["mode"]),
+                s(&m["detail"])
+            );
+        }
+    }
     let _ = writeln!(out, "active     {}", s(&v["active_revision"]));
     let a = &v["autoscaler"];
     if a["enabled"] == true {
@@ -67,8 +80,18 @@ pub fn status(v: &Value) -> String {
     out.push('\n');
     let _ = writeln!(
         out,
-        "{:<28} {:<18} {:>7} {:>6} {:>5} {:>8} {:>7} {:>8} {:>8}  LAST EXIT",
-        "REPLICA", "PHASE", "PID", "PORT", "READY", "RESTARTS", "CPU%", "CPU/REQ", "MEM MiB"
+        "{:<28} {:<18} {:>7} {:>6} {:>5} {:>8} {:>7} {:>8} {:>8} {:>9} {:>4}  LAST EXIT",
+        "REPLICA",
+        "PHASE",
+        "PID",
+        "PORT",
+        "READY",
+        "RESTARTS",
+        "CPU%",
+        "CPU/REQ",
+        "MEM MiB",
+        "THROTTLED",
+        "OOM"
     );
     for r in v["replicas"].as_array().into_iter().flatten() {
         let last = match &r["last_exit"] {
@@ -77,7 +100,7 @@ pub fn status(v: &Value) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<28} {:<18} {:>7} {:>6} {:>5} {:>8} {:>7.1} {:>7.0}% {:>8.1}  {}",
+            "{:<28} {:<18} {:>7} {:>6} {:>5} {:>8} {:>7.1} {:>7.0}% {:>8.1} {:>9} {:>4}  {}",
             s(&r["id"]),
             s(&r["phase"]),
             s(&r["pid"]),
@@ -87,6 +110,18 @@ pub fn status(v: &Value) -> String {
             r["cpu_percent"].as_f64().unwrap_or(0.0),
             r["cpu_utilization"].as_f64().unwrap_or(0.0),
             r["rss_mb"].as_f64().unwrap_or(0.0),
+            // Kernel mode: time throttled by the CFS quota, OOM kills
+            // counted by the cgroup; "-" in process mode.
+            if r["cgroup"].is_string() {
+                format!("{:.1}s", r["cpu_throttled_seconds"].as_f64().unwrap_or(0.0))
+            } else {
+                "-".into()
+            },
+            if r["cgroup"].is_string() {
+                s(&r["oom_kills"])
+            } else {
+                "-".into()
+            },
             last
         );
     }

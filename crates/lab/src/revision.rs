@@ -43,6 +43,14 @@ pub struct Revision {
     pub env: Vec<(String, String)>,
     /// 0 = the replica's APP_PORT.
     pub target_port: u16,
+    /// Memory limit per replica, MiB (`[limits] memory_mb` unless deployed
+    /// with another).
+    #[serde(default)]
+    pub memory_mb: u64,
+    /// CPU limit per replica, cores: the CFS quota in kernel mode and the
+    /// base of CPU utilisation (`[limits] cpu` unless deployed with another).
+    #[serde(default)]
+    pub cpu: f64,
     pub state: RevisionState,
     pub active: bool,
     /// Share of ingress traffic, %.
@@ -71,6 +79,10 @@ pub struct DeployRequest {
     pub port: Option<u16>,
     /// Revision suffix; default: 7 random characters.
     pub suffix: Option<String>,
+    /// Memory limit per replica, MiB; default `[limits] memory_mb`.
+    pub memory_mb: Option<u64>,
+    /// CPU limit per replica, cores; default `[limits] cpu`.
+    pub cpu: Option<f64>,
 }
 
 /// Why a deploy or activation was refused (each maps to an HTTP status).
@@ -119,6 +131,24 @@ impl Platform {
                 "suffix `{suffix}` must be 1-30 lowercase letters, digits or -"
             )));
         }
+        if let Some(mb) = request.memory_mb
+            && !(4..=1_048_576).contains(&mb)
+        {
+            return Err(DeployError::Invalid(format!(
+                "memory_mb {mb} must be 4..=1048576"
+            )));
+        }
+        if let Some(cpu) = request.cpu
+            && !(cpu.is_finite() && (0.01..=1024.0).contains(&cpu))
+        {
+            return Err(DeployError::Invalid(format!(
+                "cpu {cpu} must be 0.01..=1024 cores"
+            )));
+        }
+        let memory_mb = request
+            .memory_mb
+            .unwrap_or(self.config.file.limits.memory_mb);
+        let cpu = request.cpu.unwrap_or(self.config.file.limits.cpu);
         let name = format!("{}--{suffix}", app.name);
         if self.revision(&name).is_some() {
             return Err(DeployError::Exists(name));
@@ -147,6 +177,8 @@ impl Platform {
             args: app.args.clone(),
             env: env.into_iter().collect(),
             target_port: request.port.unwrap_or(app.target_port),
+            memory_mb,
+            cpu,
             state: RevisionState::Provisioning,
             active: false,
             traffic: 0,

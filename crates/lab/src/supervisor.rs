@@ -6,6 +6,13 @@
 //! failing is in CrashLoopBackOff, one whose executable is missing in
 //! ImagePullBackOff. Stopping is SIGTERM, then SIGKILL after the grace.
 //!
+//! In kernel isolation (SPEC §14) each replica has its own cgroup with its
+//! revision's memory and CPU limits, made before its first run and removed
+//! when the replica ends; every run's process joins it between fork and
+//! exec. The kernel then enforces the limits: a run that ends while the
+//! cgroup's OOM-kill count rose was ended by the OOM killer (OOMKilled,
+//! read from the cgroup, not guessed from the exit code).
+//!
 //! Every run gets the replica's reserved port (a fresh one when another
 //! process took it, see [`Platform::ports_for_run`]) and is held by a
 //! pidfd ([`ProcessHandle`]): the replica's process group is signalled only
@@ -24,6 +31,9 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use std::ffi::CString;
+
+use crate::cgroup::ReplicaCgroup;
 use crate::config::secs;
 use crate::events::now_rfc3339;
 use crate::platform::{ExitInfo, Phase, Platform};
@@ -40,6 +50,10 @@ pub(crate) struct ReplicaSpec {
     pub env: Vec<(String, String)>,
     /// The revision's target port; 0 = the replica's APP_PORT.
     pub target_port: u16,
+    /// The revision's memory limit, MiB.
+    pub memory_mb: u64,
+    /// The revision's CPU limit, cores.
+    pub cpu: f64,
 }
 
 /// Variables passed through from the lab's environment (telemetry, logs);
@@ -89,14 +103,28 @@ pub(crate) async fn supervise(platform: Arc<Platform>, spec: ReplicaSpec, stop: 
     let reset_after = secs(restart.backoff_reset_seconds);
     let crash_loop = restart.crash_loop_restarts;
     let mut first = true;
+    let mut cgroup: Option<ReplicaCgroup> = None;
     loop {
         if stop.is_cancelled() || (!first && platform.is_terminating(&spec.id)) {
             break;
         }
         let started = Instant::now();
-        let outcome = match spawn(&platform, &spec).await {
+        let spawned = match replica_cgroup(&platform, &spec, &mut cgroup).await {
+            Ok(group) => spawn(&platform, &spec, group).await,
+            Err(e) => Err(e),
+        };
+        let outcome = match spawned {
             Ok((child, process, target)) => {
-                let outcome = run(&platform, &spec, child, &process, target, &stop).await;
+                let outcome = run(
+                    &platform,
+                    &spec,
+                    child,
+                    &process,
+                    target,
+                    &stop,
+                    cgroup.as_ref(),
+                )
+                .await;
                 platform.set_process(&spec.id, None);
                 outcome
             }
@@ -199,6 +227,11 @@ pub(crate) async fn supervise(platform: Arc<Platform>, spec: ReplicaSpec, stop: 
             serde_json::json!({"cause": cause, "reason": exit.reason, "restarts": restarts}),
         );
     }
+    if let Some(group) = cgroup {
+        // Kills what is left in it (nothing, normally) and waits for the
+        // kernel to let the directory go: off the runtime's threads.
+        let _ = tokio::task::spawn_blocking(move || group.remove()).await;
+    }
     platform.events.normal(
         "Stopped",
         &spec.id,
@@ -208,11 +241,44 @@ pub(crate) async fn supervise(platform: Arc<Platform>, spec: ReplicaSpec, stop: 
     platform.remove_replica(&spec.id);
 }
 
+/// Kernel mode: the replica's cgroup, made on its first run (none in
+/// process mode).
+async fn replica_cgroup<'a>(
+    platform: &Platform,
+    spec: &ReplicaSpec,
+    cgroup: &'a mut Option<ReplicaCgroup>,
+) -> std::io::Result<Option<&'a ReplicaCgroup>> {
+    let Some(lab) = platform.cgroups.clone() else {
+        return Ok(None);
+    };
+    if cgroup.is_none() {
+        let (id, memory_mb, cpu) = (spec.id.clone(), spec.memory_mb, spec.cpu);
+        let group = tokio::task::spawn_blocking(move || lab.replica(&id, memory_mb, cpu))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(|e| std::io::Error::other(format!("cannot make the replica's cgroup: {e}")))?;
+        let path = group.path().display().to_string();
+        platform.update_replica(&spec.id, |s| s.cgroup = Some(path.clone()));
+        platform.events.normal(
+            "CgroupCreated",
+            &spec.id,
+            format!(
+                "replica {} in cgroup {path}: memory limit {} MiB, CPU quota {} cores",
+                spec.id, spec.memory_mb, spec.cpu
+            ),
+            serde_json::json!({"cgroup": path, "memory_mb": spec.memory_mb, "cpu": spec.cpu}),
+        );
+        *cgroup = Some(group);
+    }
+    Ok(cgroup.as_ref())
+}
+
 /// Starts one run: the process, its pidfd, its log pumps; returns them
 /// with the port probes and the ingress target.
 async fn spawn(
     platform: &Platform,
     spec: &ReplicaSpec,
+    cgroup: Option<&ReplicaCgroup>,
 ) -> std::io::Result<(Child, Arc<ProcessHandle>, u16)> {
     let (port, target_port) = platform.ports_for_run(&spec.id, spec.target_port)?;
     let mut command = Command::new(&spec.image);
@@ -249,6 +315,9 @@ async fn spawn(
     }
     // The revision's own environment wins (bad-env deploys rely on it).
     command.envs(spec.env.iter().cloned());
+    if let Some(group) = cgroup {
+        join_before_exec(&mut command, group.procs_files()?);
+    }
     let mut child = platform.spawner.spawn(command, DeathSignal::Kill).await?;
     let process = match ProcessHandle::open(&child) {
         Ok(process) => Arc::new(process),
@@ -285,6 +354,33 @@ async fn spawn(
     Ok((child, process, target_port))
 }
 
+/// Makes the child join its cgroup (writes `0`, itself, to each
+/// hierarchy's `cgroup.procs`) between fork and exec: the service never
+/// runs outside its limits. A failure fails the spawn.
+fn join_before_exec(command: &mut Command, procs_files: Vec<CString>) {
+    #[allow(unsafe_code)]
+    // SAFETY: the closure runs in the child between fork and exec, where
+    // only async-signal-safe calls are allowed: open, write and close are
+    // system calls on C strings made before the fork; nothing allocates.
+    unsafe {
+        command.pre_exec(move || {
+            for file in &procs_files {
+                let fd = libc::open(file.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                let error = std::io::Error::last_os_error();
+                libc::close(fd);
+                if written != 1 {
+                    return Err(error);
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 /// One run of the process, until it exits, is killed, or the replica stops.
 async fn run(
     platform: &Arc<Platform>,
@@ -293,6 +389,7 @@ async fn run(
     process: &ProcessHandle,
     target_port: u16,
     stop: &CancellationToken,
+    cgroup: Option<&ReplicaCgroup>,
 ) -> Outcome {
     let config = &platform.config;
     let addr = SocketAddr::from(([127, 0, 0, 1], target_port));
@@ -346,14 +443,25 @@ async fn run(
         )
         .await;
     };
-    let memory = crate::resources::watch(platform, &spec.id, pid);
+    let limits = crate::resources::Limits {
+        memory_mb: spec.memory_mb,
+        cpu: spec.cpu,
+    };
+    let memory = crate::resources::watch(platform, &spec.id, pid, limits, cgroup);
+    let oom_before = cgroup.and_then(ReplicaCgroup::oom_kills);
 
     tokio::select! {
         _ = process.exited() => {
             // What the leader left running goes with it (the leader, not
             // reaped yet, keeps the group id this group's).
             process.signal_group(libc::SIGKILL);
-            Outcome::Exited(exit_info(child.wait().await))
+            let status = child.wait().await;
+            match (cgroup, oom_before) {
+                (Some(group), Some(before)) => {
+                    oom_exit(platform, spec, group, before, status)
+                }
+                _ => Outcome::Exited(exit_info(status)),
+            }
         }
         reason = liveness => {
             platform.update_replica(&spec.id, |s| s.ready = false);
@@ -374,7 +482,7 @@ async fn run(
         }
         rss = memory => {
             terminate(&mut child, process, Duration::ZERO).await;
-            let limit = config.file.limits.memory_mb;
+            let limit = spec.memory_mb;
             platform.events.warning(
                 "OOMKilled",
                 &spec.id,
@@ -420,6 +528,42 @@ async fn terminate(
     }
     process.signal_group(libc::SIGKILL);
     child.wait().await.ok()
+}
+
+/// Kernel mode: a run that ended while its cgroup's OOM-kill count rose
+/// was ended by the kernel's OOM killer.
+fn oom_exit(
+    platform: &Platform,
+    spec: &ReplicaSpec,
+    cgroup: &ReplicaCgroup,
+    before: u64,
+    status: std::io::Result<ExitStatus>,
+) -> Outcome {
+    let mut exit = exit_info(status);
+    let Some(after) = cgroup.oom_kills() else {
+        return Outcome::Exited(exit);
+    };
+    platform.update_replica(&spec.id, |s| s.oom_kills = after);
+    if after <= before {
+        return Outcome::Exited(exit);
+    }
+    let limit = spec.memory_mb;
+    let path = cgroup.path().display().to_string();
+    platform.events.warning(
+        "OOMKilled",
+        &spec.id,
+        format!(
+            "the kernel's OOM killer ended replica {} over its {limit} MiB limit (cgroup {path}: oom_kill {before} -> {after})",
+            spec.id
+        ),
+        serde_json::json!({"limit_mb": limit, "oom_kill": after, "oom_kill_before": before, "cgroup": path, "source": "cgroup"}),
+    );
+    exit.reason = "OOMKilled".into();
+    exit.message = format!(
+        "killed by the kernel's OOM killer over the {limit} MiB limit ({})",
+        exit.message
+    );
+    Outcome::Exited(exit)
 }
 
 fn exit_info(status: std::io::Result<ExitStatus>) -> ExitInfo {

@@ -30,12 +30,7 @@ pub struct DeployFault {
 
 impl DeployFault {
     fn request(&self) -> Result<DeployRequest, FaultError> {
-        let mut request = DeployRequest {
-            image: None,
-            env: Vec::new(),
-            port: None,
-            suffix: None,
-        };
+        let mut request = DeployRequest::default();
         match self.variant.as_str() {
             "wrong-image" => request.image = Some(WRONG_IMAGE.into()),
             "bad-env" => request.env.push("REDIS_PORT=invalid".into()),

@@ -4,6 +4,16 @@
 //! `bandwidth`. A block is followed by a redis-reset on every replica unless
 //! `no_reset` — what the seed's script did after adding its rule, so that
 //! the service's pooled connections are dropped and must be made again.
+//!
+//! In kernel isolation (SPEC §14) the replicas reach Redis directly, in the
+//! lab's network namespace, and the blocks are nftables rules there
+//! ([`chaoslab_lab::netns`]): deny-new drops new connections (`ct state
+//! new`) while established ones flow, blackhole drops every packet, reset
+//! rejects with TCP resets and destroys the open flows. Latency and
+//! bandwidth stay toxics of the userspace fault proxy: while one is
+//! active, the replicas' new connections are routed through the proxy (a
+//! NAT rule in the lab's namespace) and every replica gets a redis-reset so
+//! its pooled connections are made again, through the proxy.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +22,8 @@ use chaoslab_faultproxy::toxic::{Bandwidth, Blackhole, DenyNew, Latency, Reset};
 use chaoslab_faultproxy::{Stream, ToxicKind, ToxicSpec};
 use serde::Deserialize;
 use serde_json::json;
+
+use chaoslab_lab::netns::{Block, LabNetwork, NetError};
 
 use crate::error::FaultError;
 use crate::fault::{Fault, Injected, check_seconds, seconds};
@@ -126,6 +138,9 @@ impl Fault for NetworkFault {
     async fn inject(&self, lab: &Arc<LabHandle>, id: &str) -> Result<Injected, FaultError> {
         let mode = self.mode()?;
         let proxy = lab.proxy.as_ref().ok_or(FaultError::ShuttingDown)?;
+        if let Some(network) = lab.platform.network.clone() {
+            return self.inject_kernel(lab, id, mode, network).await;
+        }
         let (kind, stream, details) = match mode {
             Mode::DenyNew => (
                 ToxicKind::DenyNew(DenyNew {}),
@@ -190,6 +205,17 @@ impl Fault for NetworkFault {
         _injected: &Injected,
         _restore: bool,
     ) -> Result<(), FaultError> {
+        if let Some(network) = lab.platform.network.clone() {
+            let id2 = id.to_string();
+            kernel(move || {
+                network.unblock(&id2)?;
+                if network.routed_via_proxy() {
+                    network.route_via_proxy(&id2, None)?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
         if let Some(proxy) = &lab.proxy {
             match proxy.remove_toxic(REDIS_PROXY, id) {
                 Ok(_) | Err(chaoslab_faultproxy::Error::ToxicNotFound) => {}
@@ -199,6 +225,120 @@ impl Fault for NetworkFault {
         }
         Ok(())
     }
+}
+
+/// Runs `f` (`ip`/`nft` calls) off the runtime's threads.
+async fn kernel(
+    f: impl FnOnce() -> Result<(), NetError> + Send + 'static,
+) -> Result<(), FaultError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| FaultError::Failed(format!("network rules: {e}")))?
+        .map_err(|e| FaultError::Failed(format!("network rules: {e}")))
+}
+
+impl NetworkFault {
+    /// Kernel isolation: blocks as nftables rules in Redis's namespace,
+    /// latency and bandwidth as proxy toxics with the replicas routed
+    /// through the proxy.
+    async fn inject_kernel(
+        &self,
+        lab: &Arc<LabHandle>,
+        id: &str,
+        mode: Mode,
+        network: Arc<LabNetwork>,
+    ) -> Result<Injected, FaultError> {
+        let block = match mode {
+            Mode::DenyNew => Some((Block::DenyNew, "deny-new", "ct state new drop")),
+            Mode::Blackhole => Some((Block::Blackhole, "blackhole", "drop")),
+            Mode::Reset => Some((Block::Reset, "reset", "reject with tcp reset")),
+            Mode::Latency { .. } | Mode::Bandwidth { .. } => None,
+        };
+        let mut details = serde_json::Map::new();
+        if let Some((block, name, rule)) = block {
+            let (network2, id2) = (network.clone(), id.to_string());
+            kernel(move || network2.block(&id2, block)).await?;
+            details.insert("mode".into(), json!(name));
+            details.insert("enforced_by".into(), json!("nftables"));
+            details.insert(
+                "rule".into(),
+                json!(format!(
+                    "table inet {} (namespace {}): tcp dport {} {rule}",
+                    network.name, network.name, network.port
+                )),
+            );
+        } else {
+            let proxy = lab.proxy.as_ref().ok_or(FaultError::ShuttingDown)?;
+            let info = proxy.proxy(REDIS_PROXY)?;
+            let port = info
+                .listen
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+                .ok_or_else(|| {
+                    FaultError::Failed(format!("the fault proxy listens on {}", info.listen))
+                })?;
+            let (kind, stream, shown) = match mode {
+                Mode::Latency { ms, jitter } => (
+                    ToxicKind::Latency(Latency {
+                        latency: ms,
+                        jitter,
+                    }),
+                    Stream::Downstream,
+                    json!({"mode": "latency", "latency_ms": ms, "jitter_ms": jitter}),
+                ),
+                Mode::Bandwidth { kbps } => (
+                    ToxicKind::Bandwidth(Bandwidth { rate: kbps }),
+                    Stream::Both,
+                    json!({"mode": "bandwidth", "kbps": kbps}),
+                ),
+                _ => unreachable_mode()?,
+            };
+            proxy.add_toxic(REDIS_PROXY, ToxicSpec::new(kind).named(id).on(stream))?;
+            let (network2, id2) = (network.clone(), id.to_string());
+            if let Err(e) = kernel(move || network2.route_via_proxy(&id2, Some(port))).await {
+                let _ = proxy.remove_toxic(REDIS_PROXY, id);
+                return Err(e);
+            }
+            if let serde_json::Value::Object(map) = shown {
+                details.extend(map);
+            }
+            details.insert("enforced_by".into(), json!("fault proxy"));
+            details.insert(
+                "route".into(),
+                json!(format!(
+                    "new connections to {}:{} go to the fault proxy on {} while active",
+                    network.direct, network.port, info.listen
+                )),
+            );
+        }
+        // Blocks: the seed's redis-reset. Latency and bandwidth: pooled
+        // connections are made again, through the proxy.
+        let reset = !self.no_reset || block.is_none();
+        details.insert("no_reset".into(), json!(!reset));
+        if reset {
+            let answers = crate::chaos::on_every_replica(
+                lab,
+                reqwest::Method::POST,
+                "redis-reset",
+                Some(json!({"force": true})),
+            )
+            .await;
+            details.insert("redis_reset".into(), json!(answers));
+        }
+        Ok(Injected {
+            target: REDIS_PROXY.into(),
+            details,
+            ..Default::default()
+        })
+    }
+}
+
+/// Only latency and bandwidth reach the proxy branch.
+fn unreachable_mode() -> Result<(ToxicKind, Stream, serde_json::Value), FaultError> {
+    Err(FaultError::Failed(
+        "a block reached the fault proxy's branch".into(),
+    ))
 }
 
 #[cfg(test)]
