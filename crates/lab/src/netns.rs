@@ -415,7 +415,7 @@ impl LabNetwork {
         let mut script = String::new();
         if !rules.host_table {
             script.push_str(&format!(
-                "table ip {ns} {{\n\tchain route_out {{\n\t\ttype nat hook output priority dstnat; policy accept;\n\t}}\n}}\n"
+                "table ip {ns} {{\n\tchain route_out {{\n\t\ttype nat hook output priority -100; policy accept;\n\t}}\n}}\n"
             ));
         }
         script.push_str(&format!("flush chain ip {ns} route_out\n"));
