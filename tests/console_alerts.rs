@@ -89,7 +89,7 @@ async fn a_5xx_burst_fires_the_alert_and_it_resolves_with_webhook_calls() {
     assert!(out.status.success());
 
     eventually(
-        Duration::from_secs(30),
+        chaoslab_test_support::GENEROUS,
         "the webhook gets firing then resolved",
         || async {
             let got = received.lock().unwrap().clone();
@@ -157,7 +157,7 @@ async fn out_of_range_alert_settings_stop_the_lab_before_it_starts() {
             .no_wait()
             .start()
             .await;
-        let code = lab.wait_exit(Duration::from_secs(30)).await;
+        let code = lab.wait_exit(chaoslab_test_support::GENEROUS).await;
         let output = lab.output();
         assert_ne!(code, Some(0), "{key} = {value} was accepted: {output}");
         assert!(output.contains(message), "{key} = {value}: {output}");

@@ -28,25 +28,10 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 impl Driver {
     async fn start() -> Option<Driver> {
-        if Command::new("chromedriver")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "chromedriver is missing (apt-get install -y chromium chromium-driver)"
-            );
-            eprintln!(
-                "skipping: chromedriver not installed (apt-get install -y chromium chromium-driver)"
-            );
+        if !chaoslab_test_support::browser::chromedriver_or_skip() {
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = chaoslab_test_support::free_port();
         // Its own process group, so the browser it starts goes with it.
         use std::os::unix::process::CommandExt as _;
         let child = Command::new("chromedriver")
@@ -67,15 +52,19 @@ impl Driver {
             http,
             session: String::new(),
         };
-        eventually(Duration::from_secs(20), "chromedriver answers", || async {
-            driver
-                .http
-                .get(format!("{}/status", driver.url))
-                .send()
-                .await
-                .ok()
-                .map(|_| ())
-        })
+        eventually(
+            chaoslab_test_support::GENEROUS,
+            "chromedriver answers",
+            || async {
+                driver
+                    .http
+                    .get(format!("{}/status", driver.url))
+                    .send()
+                    .await
+                    .ok()
+                    .map(|_| ())
+            },
+        )
         .await;
         let data_dir = tempfile::tempdir().unwrap().keep();
         let caps = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
@@ -159,7 +148,7 @@ impl Driver {
     }
 
     async fn wait_js(&self, what: &str, script: &str) -> Value {
-        eventually(Duration::from_secs(30), what, || async {
+        eventually(chaoslab_test_support::GENEROUS, what, || async {
             let v = self.js(script).await;
             (!v.is_null() && v != false).then_some(v)
         })
@@ -263,7 +252,7 @@ async fn block_redis_from_the_console_and_watch_it_fail_and_recover() {
     // The lab's own Redis PING goes to redis-server directly, never through
     // the fault proxy: it still answers while the replicas are cut off.
     eventually(
-        Duration::from_secs(15),
+        chaoslab_test_support::GENEROUS,
         "the lab's own view of Redis is up during the cut",
         || async { (lab.api("/api/status").await["redis"]["up"] == true).then_some(()) },
     )

@@ -9,10 +9,16 @@ mod lab_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use chaoslab_test_support::process;
+use chaoslab_test_support::wait::{GENEROUS, until};
 
 use lab_support::{BIN, builder, eventually};
 use serde_json::Value;
+
+/// How long one `chaoslab experiment` may take.
+const RUN_DEADLINE: Duration = Duration::from_secs(180);
 
 /// Runs `chaoslab experiment <args>` in `dir`, bounded in time.
 fn experiment(dir: &Path, args: &[&str]) -> Output {
@@ -26,22 +32,16 @@ fn experiment(dir: &Path, args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn chaoslab experiment");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            return child.wait_with_output().expect("output");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "chaoslab experiment {args:?} did not finish within 180 s:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    if process::wait_exit(&mut child, RUN_DEADLINE).is_none() {
+        let _ = child.kill();
+        let out = child.wait_with_output().expect("output");
+        panic!(
+            "chaoslab experiment {args:?} did not finish within {RUN_DEADLINE:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
+    child.wait_with_output().expect("output")
 }
 
 fn text(out: &Output) -> String {
@@ -337,10 +337,14 @@ after = "cutt"
 probe = { http = "/", stauts = 200 }
 "#,
     );
-    let started = Instant::now();
     for command in ["validate", "run"] {
         let out = experiment(dir.path(), &[command, file.to_str().unwrap()]);
         let err = String::from_utf8_lossy(&out.stderr).to_string();
+        // The runner says "starting a lab in …" before it starts one.
+        assert!(
+            !text(&out).contains("starting a lab"),
+            "no lab was started: {err}"
+        );
         assert_eq!(out.status.code(), Some(2), "{command}: {err}");
         assert!(err.contains("broken.toml:4: method[0].at"), "{err}");
         assert!(
@@ -353,10 +357,6 @@ probe = { http = "/", stauts = 200 }
         );
         assert!(err.contains("did you mean `status`"), "{err}");
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "no lab was started"
-    );
     let out = experiment(dir.path(), &["run", "no-such-experiment"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -421,26 +421,14 @@ fn spawn_run(dir: &Path, file: &Path, extra: &[&str]) -> std::process::Child {
         .expect("spawn")
 }
 
-fn signal(pid: u32, sig: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-}
-
+/// Waits for the experiment to exit (killing it after `within`); its code.
 fn wait_exit(child: &mut std::process::Child, within: Duration) -> Option<i32> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return status.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the experiment did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let status = process::wait_exit(child, within);
+    if status.is_none() {
+        process::kill_and_reap(child);
+        panic!("the experiment did not exit within {within:?}");
     }
+    status.and_then(|s| s.code())
 }
 
 const LONG_CUT: &str = r#"
@@ -481,13 +469,17 @@ async fn sigint_mid_method_rolls_back_the_attached_labs_fault_and_exits_130() {
         ],
     );
     // The fault is in place: the method is under way.
-    eventually(Duration::from_secs(30), "the cut is active", || async {
-        let faults = lab.api("/api/faults").await;
-        (faults.as_array().is_some_and(|f| !f.is_empty())).then_some(())
-    })
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "the cut is active",
+        || async {
+            let faults = lab.api("/api/faults").await;
+            (faults.as_array().is_some_and(|f| !f.is_empty())).then_some(())
+        },
+    )
     .await;
-    signal(child.id(), "INT");
-    let code = wait_exit(&mut child, Duration::from_secs(60));
+    assert!(process::signal(child.id(), libc::SIGINT));
+    let code = wait_exit(&mut child, GENEROUS);
     let out = std::fs::read_to_string(dir.path().join("run.out")).unwrap_or_default();
     assert_eq!(code, Some(130), "{out}");
     let faults = lab.api("/api/faults").await;
@@ -517,32 +509,28 @@ fn sigterm_mid_method_stops_the_own_lab_and_leaves_nothing() {
     );
     let marker = labs.to_str().unwrap().to_string();
     // Wait until the method runs (its first step printed).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_to_string(dir.path().join("run.out"))
-        .unwrap_or_default()
-        .contains("step cut")
-    {
-        assert!(Instant::now() < deadline, "the method never started");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    until(GENEROUS, "the method to start (step cut printed)", || {
+        std::fs::read_to_string(dir.path().join("run.out"))
+            .unwrap_or_default()
+            .contains("step cut")
+    });
     assert!(!processes_mentioning(&marker).is_empty(), "the lab runs");
-    signal(child.id(), "TERM");
-    let code = wait_exit(&mut child, Duration::from_secs(60));
+    assert!(process::signal(child.id(), libc::SIGTERM));
+    let code = wait_exit(&mut child, GENEROUS);
     let out = std::fs::read_to_string(dir.path().join("run.out")).unwrap_or_default();
     assert_eq!(code, Some(130), "{out}");
     let j = journal(&dir.path().join("j.json"));
     assert_eq!(j["status"], "interrupted");
     assert_eq!(j["rollbacks"][0]["status"], "succeeded");
     // Lab, Redis, replicas and the load: all gone.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let left = processes_mentioning(&marker);
-        if left.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "left running: {left:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let gone = chaoslab_test_support::wait::poll(GENEROUS, || {
+        processes_mentioning(&marker).is_empty().then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "left running: {:?}",
+        processes_mentioning(&marker)
+    );
 }
 
 #[test]

@@ -8,8 +8,6 @@ mod fault_support;
 #[path = "lab_support/mod.rs"]
 mod lab_support;
 
-use std::time::Duration;
-
 use fault_support::{fault_events, fault_lab, faults, get, ok};
 use lab_support::BIN;
 
@@ -175,7 +173,10 @@ async fn toxiproxy_api_toxics_are_faults_and_down_clears_everything() {
     );
 
     ok(&lab, &["down"]).await;
-    assert_eq!(lab.wait_exit(Duration::from_secs(30)).await, Some(0));
+    assert_eq!(
+        lab.wait_exit(chaoslab_test_support::GENEROUS).await,
+        Some(0)
+    );
     // `up` prints every event until the last one, LabStopped.
     let output = lab.output();
     assert_eq!(output.matches("FaultCleared").count(), 2, "{output}");

@@ -21,7 +21,7 @@ async fn flow5_revoked_credential_fails_after_one_refresh_and_restore_recovers()
     let out = ok(&lab, &["fault", "auth", "revoke"]).await;
     assert!(out.contains("auth"), "{out}");
     let a = eventually(
-        Duration::from_secs(15),
+        chaoslab_test_support::GENEROUS,
         "503 Redis authentication failed",
         || {
             let (lab, url) = (&lab, direct.clone());
@@ -32,9 +32,10 @@ async fn flow5_revoked_credential_fails_after_one_refresh_and_restore_recovers()
         },
     )
     .await;
-    assert!(a.elapsed < Duration::from_secs(8), "{:?}", a.elapsed);
+    // Answered, not hung (`get` gives up after 10 s).
+    assert_ne!(a.status, 0, "{a:?}");
     eventually(
-        Duration::from_secs(10),
+        chaoslab_test_support::GENEROUS,
         "the replica logged the refresh and the failure",
         || {
             let lab = &lab;
@@ -53,7 +54,7 @@ async fn flow5_revoked_credential_fails_after_one_refresh_and_restore_recovers()
     let out = ok(&lab, &["fault", "auth", "restore"]).await;
     assert!(out.contains("restored"), "{out}");
     eventually(
-        Duration::from_secs(15),
+        chaoslab_test_support::GENEROUS,
         "200 with the new credential",
         || {
             let (lab, url) = (&lab, direct.clone());
@@ -90,7 +91,7 @@ async fn flow10_add_list_auto_expire_and_clear() {
         .unwrap_or_else(|| panic!("{list}"));
     assert!(row.contains("network") && row.contains("redis"), "{row}");
     eventually(
-        Duration::from_secs(10),
+        chaoslab_test_support::GENEROUS,
         "the fault expires by itself",
         || {
             let lab = &lab;
@@ -199,9 +200,10 @@ async fn external_load(lab: &lab_support::Lab, users: usize, secs: u64) -> Vec<(
 }
 
 fn median(answers: &[(u16, Duration)]) -> Duration {
-    let mut times: Vec<Duration> = answers.iter().map(|(_, t)| *t).collect();
-    times.sort();
-    times.get(times.len() / 2).copied().unwrap_or_default()
+    if answers.is_empty() {
+        return Duration::ZERO;
+    }
+    chaoslab_test_support::samples::median(answers.iter().map(|(_, t)| *t).collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,8 +246,10 @@ async fn flow9_cascade_slow_then_timeouts_then_recovery() {
     let slow = external_load(&lab, 8, 3).await;
     let slow_ok: Vec<(u16, Duration)> = slow.iter().copied().filter(|(s, _)| *s == 200).collect();
     assert!(!slow_ok.is_empty(), "still answering");
+    // Every 200 waited for Redis's reply, 300 ms late: a floor no machine
+    // speed changes (unlike a difference with the healthy median).
     assert!(
-        median(&slow_ok) >= median(&healthy) + Duration::from_millis(250),
+        median(&slow_ok) >= Duration::from_millis(295),
         "slow: p50 {:?} → {:?}",
         median(&healthy),
         median(&slow_ok)
@@ -284,13 +288,17 @@ async fn flow9_cascade_slow_then_timeouts_then_recovery() {
     // Full recovery after clearing.
     ok(&lab, &["fault", "clear", &cut_id]).await;
     ok(&lab, &["fault", "clear", &slow_id]).await;
-    eventually(Duration::from_secs(30), "every replica ready again", || {
-        let lab = &lab;
-        async move {
-            let r = lab.active_replicas().await;
-            (r.len() == 2 && r.iter().all(|r| r["ready"] == true)).then_some(())
-        }
-    })
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "every replica ready again",
+        || {
+            let lab = &lab;
+            async move {
+                let r = lab.active_replicas().await;
+                (r.len() == 2 && r.iter().all(|r| r["ready"] == true)).then_some(())
+            }
+        },
+    )
     .await;
     let after = external_load(&lab, 8, 2).await;
     assert!(

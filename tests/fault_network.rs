@@ -12,7 +12,10 @@ mod lab_support;
 
 use std::time::Duration;
 
-use fault_support::{fault_id, fault_lab, faults, get, median_ms, ok, replica_url, restarts};
+use fault_support::{
+    fault_id, fault_lab, faults, get, median_ms, min_ms, ok, replica_url, restarts,
+    until_a_fast_answer,
+};
 use lab_support::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,7 +33,7 @@ async fn flow4_block_cuts_redis_off_and_clear_restores_without_restarts() {
     let id = fault_id(&out);
     // Within the configured timeouts (connect 1 s, one retry): 503.
     let failed = eventually(
-        Duration::from_secs(15),
+        chaoslab_test_support::GENEROUS,
         "/ answers 503 Redis connection failed",
         || {
             let (lab, url) = (&lab, direct.clone());
@@ -41,11 +44,9 @@ async fn flow4_block_cuts_redis_off_and_clear_restores_without_restarts() {
         },
     )
     .await;
-    assert!(
-        failed.elapsed < Duration::from_secs(8),
-        "{:?}",
-        failed.elapsed
-    );
+    // Answered, not hung: `get` gives up after 10 s (a loaded machine may
+    // stretch the 1 s timeouts, so no tighter bound).
+    assert_ne!(failed.status, 0);
     let h = get(&lab, &health).await;
     assert_eq!(
         (h.status, h.body["status"].as_str()),
@@ -55,7 +56,7 @@ async fn flow4_block_cuts_redis_off_and_clear_restores_without_restarts() {
     );
     // Readiness is /health: the replica leaves the ingress.
     eventually(
-        Duration::from_secs(20),
+        chaoslab_test_support::GENEROUS,
         "replica unready, ingress 503 no healthy upstream",
         || {
             let lab = &lab;
@@ -78,7 +79,7 @@ async fn flow4_block_cuts_redis_off_and_clear_restores_without_restarts() {
 
     ok(&lab, &["fault", "clear", &id]).await;
     eventually(
-        Duration::from_secs(20),
+        chaoslab_test_support::GENEROUS,
         "back to 200 through the ingress",
         || {
             let lab = &lab;
@@ -144,10 +145,14 @@ async fn blackhole_times_out_while_reset_fails_at_once() {
         a.elapsed
     );
     ok(&lab, &["fault", "clear", &fault_id(&out)]).await;
-    eventually(Duration::from_secs(15), "200 after the blackhole", || {
-        let (lab, url) = (&lab, direct.clone());
-        async move { (get(lab, &url).await.status == 200).then_some(()) }
-    })
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "200 after the blackhole",
+        || {
+            let (lab, url) = (&lab, direct.clone());
+            async move { (get(lab, &url).await.status == 200).then_some(()) }
+        },
+    )
     .await;
 
     let out = ok(
@@ -171,23 +176,34 @@ async fn blackhole_times_out_while_reset_fails_at_once() {
         "{:?}",
         a.body
     );
-    assert!(
-        a.elapsed < Duration::from_millis(900),
-        "a reset fails at once: {:?}",
-        a.elapsed
-    );
+    // A reset fails at once: some answer comes well under the 1 s a
+    // timeout needs (each is a 503 for a connection that failed).
+    until_a_fast_answer(
+        &lab,
+        &direct,
+        Duration::from_millis(900),
+        "a reset fails at once",
+        |a| a.status == 503 && a.detail() == "Redis connection failed",
+    )
+    .await;
     ok(&lab, &["fault", "clear", &fault_id(&out)]).await;
-    eventually(Duration::from_secs(15), "200 after the reset", || {
-        let (lab, url) = (&lab, direct.clone());
-        async move { (get(lab, &url).await.status == 200).then_some(()) }
-    })
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "200 after the reset",
+        || {
+            let (lab, url) = (&lab, direct.clone());
+            async move { (get(lab, &url).await.status == 200).then_some(()) }
+        },
+    )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latency_and_bandwidth_slow_redis_and_clearing_restores() {
     let lab = fault_lab().start().await;
-    let base = median_ms(&lab, 15).await;
+    let base = min_ms(&lab, 15).await;
+    let root = lab.ingress("/");
+    let is_200 = |a: &fault_support::Answer| a.status == 200;
 
     let out = ok(
         &lab,
@@ -202,17 +218,31 @@ async fn latency_and_bandwidth_slow_redis_and_clearing_restores() {
         ],
     )
     .await;
+    // Every answer waits for Redis's reply, 200 ms late: a floor no
+    // machine speed changes. 200 ms and not much more: some answer comes
+    // under 600 ms.
     let slow = median_ms(&lab, 9).await;
     assert!(
-        slow >= base + 150.0 && slow <= base + 1000.0,
-        "latency 200 ms: p50 {base:.1} → {slow:.1} ms"
+        slow >= 195.0,
+        "latency 200 ms: fastest {base:.1} → p50 {slow:.1} ms"
     );
+    until_a_fast_answer(
+        &lab,
+        &root,
+        Duration::from_millis(600),
+        "200 ms latency, not more",
+        is_200,
+    )
+    .await;
     ok(&lab, &["fault", "clear", &fault_id(&out)]).await;
-    let after = median_ms(&lab, 15).await;
-    assert!(
-        after < base + 100.0,
-        "cleared: p50 {base:.1} → {after:.1} ms"
-    );
+    until_a_fast_answer(
+        &lab,
+        &root,
+        Duration::from_millis(190),
+        "the latency cleared",
+        is_200,
+    )
+    .await;
 
     // 1 KB/s: every reply of a few hundred bytes takes a noticeable time.
     ok(
@@ -228,15 +258,20 @@ async fn latency_and_bandwidth_slow_redis_and_clearing_restores() {
         ],
     )
     .await;
+    // Compared with the fastest healthy answer (a loaded moment inflates
+    // a baseline median, not its minimum).
     let thin = median_ms(&lab, 5).await;
     assert!(
         thin >= base + 50.0,
-        "bandwidth 1 KB/s: p50 {base:.1} → {thin:.1} ms"
+        "bandwidth 1 KB/s: fastest {base:.1} → p50 {thin:.1} ms"
     );
     ok(&lab, &["fault", "clear", "--all"]).await;
-    let after = median_ms(&lab, 15).await;
-    assert!(
-        after < base + 100.0,
-        "cleared: p50 {base:.1} → {after:.1} ms"
-    );
+    until_a_fast_answer(
+        &lab,
+        &root,
+        Duration::from_secs_f64((base + 40.0) / 1000.0),
+        "the bandwidth limit cleared",
+        is_200,
+    )
+    .await;
 }

@@ -28,7 +28,7 @@ async fn kill_one_or_all_replicas_and_they_are_restarted() {
     .await;
     assert!(out.contains(&victim) && out.contains("TERM"), "{out}");
     eventually(
-        Duration::from_secs(20),
+        chaoslab_test_support::GENEROUS,
         "the killed replica restarted",
         || {
             let (lab, victim) = (&lab, victim.clone());
@@ -47,14 +47,18 @@ async fn kill_one_or_all_replicas_and_they_are_restarted() {
     .await;
     let before = restarts(&lab).await;
     ok(&lab, &["fault", "kill", "--all"]).await;
-    eventually(Duration::from_secs(30), "both restarted and ready", || {
-        let lab = &lab;
-        async move {
-            let r = lab.active_replicas().await;
-            (restarts(lab).await >= before + 2 && r.iter().all(|r| r["ready"] == true))
-                .then_some(())
-        }
-    })
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "both restarted and ready",
+        || {
+            let lab = &lab;
+            async move {
+                let r = lab.active_replicas().await;
+                (restarts(lab).await >= before + 2 && r.iter().all(|r| r["ready"] == true))
+                    .then_some(())
+            }
+        },
+    )
     .await;
     assert_eq!(get(&lab, &lab.ingress("/")).await.status, 200);
 }
@@ -78,13 +82,17 @@ async fn failing_deployments_leave_the_old_revision_serving() {
             .and_then(|s| s.split_whitespace().next())
             .unwrap_or_else(|| panic!("{out}"))
             .to_string();
-        let failed = eventually(Duration::from_secs(40), "the revision fails", || {
-            let (lab, revision) = (&lab, revision.clone());
-            async move {
-                let r = lab.api(&format!("/api/revisions/{revision}")).await;
-                (r["state"] == "Failed").then_some(r)
-            }
-        })
+        let failed = eventually(
+            chaoslab_test_support::GENEROUS,
+            "the revision fails",
+            || {
+                let (lab, revision) = (&lab, revision.clone());
+                async move {
+                    let r = lab.api(&format!("/api/revisions/{revision}")).await;
+                    (r["state"] == "Failed").then_some(r)
+                }
+            },
+        )
         .await;
         assert!(
             failed["reason"].as_str().unwrap_or("").contains(reason),
@@ -103,7 +111,7 @@ async fn redis_stop_fails_requests_and_clearing_brings_it_back_with_the_data() {
     let out = ok(&lab, &["fault", "redis", "stop"]).await;
     let id = fault_support::fault_id(&out);
     eventually(
-        Duration::from_secs(15),
+        chaoslab_test_support::GENEROUS,
         "requests fail while Redis is down",
         || {
             let lab = &lab;
@@ -112,13 +120,17 @@ async fn redis_stop_fails_requests_and_clearing_brings_it_back_with_the_data() {
     )
     .await;
     ok(&lab, &["fault", "clear", &id]).await;
-    let back = eventually(Duration::from_secs(30), "200 once Redis is back", || {
-        let lab = &lab;
-        async move {
-            let a = get(lab, &lab.ingress("/")).await;
-            (a.status == 200).then_some(a)
-        }
-    })
+    let back = eventually(
+        chaoslab_test_support::GENEROUS,
+        "200 once Redis is back",
+        || {
+            let lab = &lab;
+            async move {
+                let a = get(lab, &lab.ingress("/")).await;
+                (a.status == 200).then_some(a)
+            }
+        },
+    )
     .await;
     assert!(
         back.body["request_count"].as_u64().unwrap() > count,
@@ -164,7 +176,7 @@ async fn no_data_lost_through_kill_network_block_and_redis_restart() {
         let (oks, what) = (oks.clone(), format!("{more} more answers 200"));
         async move {
             let from = oks.load(Ordering::Relaxed);
-            eventually(Duration::from_secs(30), &what, || {
+            eventually(chaoslab_test_support::GENEROUS, &what, || {
                 let oks = oks.clone();
                 async move { (oks.load(Ordering::Relaxed) >= from + more).then_some(()) }
             })
@@ -188,18 +200,22 @@ async fn no_data_lost_through_kill_network_block_and_redis_restart() {
     )
     .await;
     let id = fault_support::fault_id(&out);
-    eventually(Duration::from_secs(20), "the 2 s block expired", || {
-        let (lab, id) = (&lab, id.clone());
-        async move {
-            let active = fault_support::faults(lab).await;
-            (!active.iter().any(|f| f["id"] == id.as_str())).then_some(())
-        }
-    })
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "the 2 s block expired",
+        || {
+            let (lab, id) = (&lab, id.clone());
+            async move {
+                let active = fault_support::faults(lab).await;
+                (!active.iter().any(|f| f["id"] == id.as_str())).then_some(())
+            }
+        },
+    )
     .await;
     served(5).await;
     ok(&lab, &["fault", "redis", "restart"]).await;
     served(5).await;
-    eventually(Duration::from_secs(30), "serving again", || {
+    eventually(chaoslab_test_support::GENEROUS, "serving again", || {
         let lab = &lab;
         async move {
             let r = lab.active_replicas().await;
@@ -210,7 +226,10 @@ async fn no_data_lost_through_kill_network_block_and_redis_restart() {
     stop.store(true, Ordering::Relaxed);
     client.await.expect("client");
     // Final requests until one is a 200 (each one is sent, and may count).
-    let (mut extra, deadline) = (0u64, std::time::Instant::now() + Duration::from_secs(20));
+    let (mut extra, deadline) = (
+        0u64,
+        std::time::Instant::now() + chaoslab_test_support::GENEROUS,
+    );
     let end = loop {
         extra += 1;
         let a = get(&lab, &url).await;

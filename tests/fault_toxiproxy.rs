@@ -51,14 +51,10 @@ const CONNECT: &str = "import sys\nfrom toxiproxy import Toxiproxy\n\
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn toxiproxy_python_drives_the_labs_faults() {
-    let installed = std::process::Command::new("python3")
-        .args(["-c", "import toxiproxy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !installed {
-        let note = "toxiproxy-python is not installed (run .ci/setup.d/faultproxy.sh)";
-        assert!(std::env::var_os("CI").is_none(), "{note}");
-        eprintln!("SKIPPED: {note}");
+    if !chaoslab_test_support::tool::present_or_skip(
+        chaoslab_test_support::tool::runs("python3", &["-c", "import toxiproxy"]),
+        "toxiproxy-python is not installed (run .ci/setup.d/faultproxy.sh)",
+    ) {
         return;
     }
     let lab = fault_lab().start().await;
@@ -80,7 +76,9 @@ async fn toxiproxy_python_drives_the_labs_faults() {
     assert_eq!(list[0]["origin"], "api");
     assert!(ok(&lab, &["fault", "list"]).await.contains("py_latency"));
     let slow = median_ms(&lab, 7).await;
-    assert!(slow >= base + 150.0, "p50 {base:.1} → {slow:.1} ms");
+    // Every answer waits 200 ms more for Redis: a floor, whatever the
+    // machine's speed.
+    assert!(slow >= 195.0, "p50 {base:.1} → {slow:.1} ms");
 
     ok(&lab, &["fault", "clear", "py_latency"]).await;
     let script = format!("{CONNECT}print('left:', sorted(proxy.toxics()))\n");
@@ -248,7 +246,7 @@ async fn a_local_process_cannot_redirect_the_labs_redis_proxy() {
     .await;
     assert_eq!(status, 200);
     eventually(
-        Duration::from_secs(30),
+        chaoslab_test_support::GENEROUS,
         "the service answers 200 again",
         || async { (get(&lab, &lab.ingress("/")).await.status == 200).then_some(()) },
     )
@@ -284,7 +282,7 @@ async fn a_local_process_cannot_redirect_the_labs_redis_proxy() {
         ("FaultCleared".to_string(), "redis-disabled".to_string()),
     ];
     eventually(
-        Duration::from_secs(10),
+        chaoslab_test_support::GENEROUS,
         "the disabled proxy announced",
         || async { (fault_events(&lab).await == expected).then_some(()) },
     )

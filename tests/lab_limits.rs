@@ -6,8 +6,6 @@
 
 mod lab_support;
 
-use std::time::Duration;
-
 use lab_support::{Lab, builder, eventually};
 use serde_json::{Value, json};
 
@@ -39,7 +37,7 @@ async fn over_the_memory_limit_is_oomkilled_and_restarted() {
     )
     .await;
     let restarted = eventually(
-        Duration::from_secs(30),
+        chaoslab_test_support::GENEROUS,
         "replica OOMKilled and restarted",
         || async {
             let r = lab
@@ -57,7 +55,7 @@ async fn over_the_memory_limit_is_oomkilled_and_restarted() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("OOMKilled"), "{text}");
     eventually(
-        Duration::from_secs(30),
+        chaoslab_test_support::GENEROUS,
         "restarted replica ready again",
         || async {
             let ready = lab
@@ -91,13 +89,13 @@ async fn cpu_load_scales_out_then_back_in_after_the_window() {
     )
     .await;
     eventually(
-        Duration::from_secs(20),
+        chaoslab_test_support::GENEROUS,
         "scaled out to more replicas",
         || async { (lab.active_replicas().await.len() > 1).then_some(()) },
     )
     .await;
     eventually(
-        Duration::from_secs(40),
+        chaoslab_test_support::GENEROUS,
         "scaled back in to 1 after load and window",
         || async { (lab.active_replicas().await.len() == 1).then_some(()) },
     )

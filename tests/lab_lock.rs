@@ -60,7 +60,7 @@ async fn two_ups_in_one_directory_one_runs_the_other_names_its_pid() {
     let pids: Vec<u32> = ups.0.iter().map(Child::id).collect();
 
     // One of them gives up within seconds (it does not wait for anything).
-    let (loser, code) = eventually(Duration::from_secs(30), "one `up` refused", || {
+    let (loser, code) = eventually(chaoslab_test_support::GENEROUS, "one `up` refused", || {
         let found = ups
             .0
             .iter_mut()
@@ -86,16 +86,20 @@ async fn two_ups_in_one_directory_one_runs_the_other_names_its_pid() {
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client");
-    eventually(Duration::from_secs(40), "the first lab serves /", || {
-        let (http, state_path, winner_pid) = (&http, &state_path, pids[winner]);
-        async move {
-            let state: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(state_path).ok()?).ok()?;
-            assert_eq!(state["pid"], winner_pid, "lab.json is the winner's");
-            let url = format!("{}/", state["ingress_url"].as_str()?);
-            (http.get(url).send().await.ok()?.status() == 200).then_some(())
-        }
-    })
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "the first lab serves /",
+        || {
+            let (http, state_path, winner_pid) = (&http, &state_path, pids[winner]);
+            async move {
+                let state: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(state_path).ok()?).ok()?;
+                assert_eq!(state["pid"], winner_pid, "lab.json is the winner's");
+                let url = format!("{}/", state["ingress_url"].as_str()?);
+                (http.get(url).send().await.ok()?.status() == 200).then_some(())
+            }
+        },
+    )
     .await;
     assert!(
         ups.0[winner].try_wait().expect("try_wait").is_none(),
@@ -106,10 +110,14 @@ async fn two_ups_in_one_directory_one_runs_the_other_names_its_pid() {
     // A third `up` while it runs fails at once too.
     let started = Instant::now();
     let mut third = up(dir.path(), 2);
-    let status = eventually(Duration::from_secs(20), "the third `up` exits", || {
-        let status = third.try_wait().ok().flatten();
-        async move { status }
-    })
+    let status = eventually(
+        chaoslab_test_support::GENEROUS,
+        "the third `up` exits",
+        || {
+            let status = third.try_wait().ok().flatten();
+            async move { status }
+        },
+    )
     .await;
     let text = output(dir.path(), 2);
     assert_eq!(status.code(), Some(1), "{text}");
@@ -123,7 +131,7 @@ async fn two_ups_in_one_directory_one_runs_the_other_names_its_pid() {
     unsafe {
         libc::kill(pids[winner] as libc::pid_t, libc::SIGTERM);
     }
-    let status = eventually(Duration::from_secs(30), "the lab stops", || {
+    let status = eventually(chaoslab_test_support::GENEROUS, "the lab stops", || {
         let status = ups.0[winner].try_wait().ok().flatten();
         async move { status }
     })
@@ -131,9 +139,13 @@ async fn two_ups_in_one_directory_one_runs_the_other_names_its_pid() {
     assert_eq!(status.code(), Some(0), "{}", output(dir.path(), winner));
     assert!(!alive(pids[winner]));
     ups.0.push(up(dir.path(), 3));
-    eventually(Duration::from_secs(40), "a new lab starts after it", || {
-        let printed = output(dir.path(), 3).contains("chaoslab lab is up");
-        async move { printed.then_some(()) }
-    })
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "a new lab starts after it",
+        || {
+            let printed = output(dir.path(), 3).contains("chaoslab lab is up");
+            async move { printed.then_some(()) }
+        },
+    )
     .await;
 }

@@ -82,6 +82,9 @@ async fn up_works_under_a_path_with_spaces_quotes_and_non_ascii() {
         "{}",
         String::from_utf8_lossy(&down.stderr)
     );
-    assert_eq!(lab.wait_exit(Duration::from_secs(30)).await, Some(0));
+    assert_eq!(
+        lab.wait_exit(chaoslab_test_support::GENEROUS).await,
+        Some(0)
+    );
     assert!(!state_dir.join("lab.json").exists(), "state file removed");
 }

@@ -10,8 +10,6 @@ mod fault_support;
 #[path = "lab_support/mod.rs"]
 mod lab_support;
 
-use std::time::Duration;
-
 use fault_support::{fault_lab, ok};
 use lab_support::eventually;
 use serde_json::Value;
@@ -20,7 +18,7 @@ use serde_json::Value;
 async fn a_network_block_does_not_cut_the_labs_own_view_of_redis() {
     let lab = fault_lab().replicas(1).start().await;
     eventually(
-        Duration::from_secs(20),
+        chaoslab_test_support::GENEROUS,
         "the lab's own PING answered",
         || async {
             (lab.api("/api/status").await["last_point"]["redis_connected"] == true).then_some(())
@@ -47,7 +45,7 @@ async fn a_network_block_does_not_cut_the_labs_own_view_of_redis() {
         .await;
         // The replicas see the cut: none stays ready.
         eventually(
-            Duration::from_secs(30),
+            chaoslab_test_support::GENEROUS,
             "every replica unready (the block is in force)",
             || async {
                 let replicas = lab.active_replicas().await;
@@ -55,10 +53,10 @@ async fn a_network_block_does_not_cut_the_labs_own_view_of_redis() {
             },
         )
         .await;
-        let blocked_since = unix_ms_now();
+        let blocked_since = chaoslab_test_support::clock::unix_ms();
         // Points taken after that still have the lab's own PING answered.
         let points: Vec<Value> = eventually(
-            Duration::from_secs(20),
+            chaoslab_test_support::GENEROUS,
             "three metric points taken during the block",
             || async {
                 let points = lab
@@ -95,7 +93,7 @@ async fn a_network_block_does_not_cut_the_labs_own_view_of_redis() {
 
         ok(&lab, &["fault", "clear", "--all"]).await;
         eventually(
-            Duration::from_secs(30),
+            chaoslab_test_support::GENEROUS,
             "the replica ready again",
             || async {
                 let replicas = lab.active_replicas().await;
@@ -104,10 +102,4 @@ async fn a_network_block_does_not_cut_the_labs_own_view_of_redis() {
         )
         .await;
     }
-}
-
-fn unix_ms_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

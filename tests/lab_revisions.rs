@@ -92,12 +92,7 @@ async fn bad_deployments_fail_and_the_old_revision_keeps_serving() {
         .to_string();
     let load = Load::start(lab.ingress("/"), 3);
 
-    let unused_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let unused_port = chaoslab_test_support::free_port().to_string();
     let cases: [(&str, Vec<&str>, &str); 3] = [
         (
             "bad-image",

@@ -242,7 +242,10 @@ async fn ctrl_c_prints_the_summary_so_far() {
         seen.extend_from_slice(&buf[..n]);
     }
     let pid = child.id().expect("pid") as i32;
-    assert_eq!(interrupt(pid), 0);
+    assert!(chaoslab_test_support::process::signal(
+        pid as u32,
+        libc::SIGINT
+    ));
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
         .expect("exits on SIGINT")
@@ -266,38 +269,9 @@ async fn ctrl_c_prints_the_summary_so_far() {
     assert!(srv.hits_any("/fast") > 0);
 }
 
-/// Sends SIGINT through the `kill` command (the workspace forbids unsafe).
-fn interrupt(pid: i32) -> i32 {
-    std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .map(|s| s.code().unwrap_or(1))
-        .unwrap_or(1)
-}
-
-fn chromium() -> Option<String> {
-    for name in ["chromium", "chromium-browser", "google-chrome"] {
-        let found = std::process::Command::new(name)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if found {
-            return Some(name.to_owned());
-        }
-    }
-    None
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn html_report_renders_in_headless_chromium() {
-    let Some(browser) = chromium() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium is required in CI (apt-get install -y chromium)"
-        );
-        eprintln!("note: chromium not installed, skipping the HTML screenshot test");
+    let Some(browser) = chaoslab_test_support::browser::chromium_or_skip() else {
         return;
     };
     let srv = server(Behaviour {

@@ -13,13 +13,7 @@ use chaoslab_load::testkit::{Behaviour, TestServer};
 use common::{RedisServer, Service};
 
 fn locust() -> Option<PathBuf> {
-    let ok = Command::new("locust")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    ok.then(|| PathBuf::from("locust"))
+    chaoslab_test_support::tool::runs("locust", &["--version"]).then(|| PathBuf::from("locust"))
 }
 
 fn locustfile() -> PathBuf {
@@ -89,13 +83,10 @@ fn row<'a>(rows: &'a [Vec<String>], name: &str) -> &'a [String] {
 
 fn require_locust() -> Option<PathBuf> {
     let found = locust();
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "locust is required in CI (pip install locust)"
-        );
-        eprintln!("note: locust not installed (pip install locust), skipping");
-    }
+    chaoslab_test_support::tool::present_or_skip(
+        found.is_some(),
+        "locust is not installed (pip install locust)",
+    );
     found
 }
 

@@ -117,31 +117,7 @@ fn port(url: &str) -> &str {
 }
 
 fn token(lab: &Lab) -> String {
-    format!("Bearer {}", lab.state["token"].as_str().unwrap_or_default())
-}
-
-fn control(lab: &Lab, path: &str) -> String {
-    format!(
-        "{}{path}",
-        lab.state["control_url"].as_str().unwrap_or_default()
-    )
-}
-
-async fn toxiproxy_url(lab: &Lab) -> String {
-    lab.status().await["lab"]["toxiproxy_url"]
-        .as_str()
-        .expect("toxiproxy_url in /api/status")
-        .to_string()
-}
-
-/// A replica's own address (what a page could reach directly).
-async fn replica_url(lab: &Lab) -> String {
-    let replicas = lab.active_replicas().await;
-    let port = replicas
-        .first()
-        .and_then(|r| r["port"].as_u64())
-        .unwrap_or_else(|| panic!("a replica with a port: {replicas:?}"));
-    format!("http://127.0.0.1:{port}")
+    format!("Bearer {}", lab.token())
 }
 
 /// DNS rebinding: `Host: evil.example:8000` reaches none of the lab's
@@ -153,8 +129,8 @@ async fn a_rebound_dns_name_reaches_no_listener() {
     let http = &lab.http;
     let token = token(&lab);
     let ingress = lab.ingress("");
-    let replica = replica_url(&lab).await;
-    let toxiproxy = toxiproxy_url(&lab).await;
+    let replica = lab.replica_url("").await;
+    let toxiproxy = lab.toxiproxy_url().await;
 
     for (what, base) in [("ingress", &ingress), ("replica", &replica)] {
         for path in ["/", "/chaos/status", "/health"] {
@@ -200,14 +176,14 @@ async fn a_rebound_dns_name_reaches_no_listener() {
     // The control API and console: refused before the token is even looked
     // at, and the page (which holds no secret) is not served either.
     for path in ["/api/status", "/"] {
-        let url = control(&lab, path);
+        let url = lab.control(path);
         let headers = [("host", EVIL_HOST), ("authorization", token.as_str())];
         let answer = send(http, Method::GET, &url, &headers, None).await;
         assert_spec_error(&answer, 403, &format!("control API GET {path}"));
         assert_no_cors(&answer, "control API");
     }
-    let url = control(&lab, "/api/status");
-    let host = format!("localhost:{}", port(&control(&lab, "")));
+    let url = lab.control("/api/status");
+    let host = format!("localhost:{}", port(&lab.control("")));
     let answer = send(
         http,
         Method::GET,
@@ -417,8 +393,8 @@ async fn cross_site_changes_are_refused_on_every_listener() {
     let lab = builder().start().await;
     let http = &lab.http;
     let token = token(&lab);
-    let replica = replica_url(&lab).await;
-    let toxiproxy = toxiproxy_url(&lab).await;
+    let replica = lab.replica_url("").await;
+    let toxiproxy = lab.toxiproxy_url().await;
 
     let url = format!("{replica}/chaos/redis-reset");
     let answer = send(http, Method::POST, &url, &[("origin", EVIL_ORIGIN)], None).await;
@@ -436,7 +412,7 @@ async fn cross_site_changes_are_refused_on_every_listener() {
     let answer = send(http, Method::POST, &url, &[], None).await;
     assert_eq!(answer.status, 200, "replica, no body: {}", answer.body);
 
-    let faults = control(&lab, "/api/faults");
+    let faults = lab.control("/api/faults");
     let auth = ("authorization", token.as_str());
     let answer = send(
         http,
@@ -459,7 +435,7 @@ async fn cross_site_changes_are_refused_on_every_listener() {
     assert_spec_error(&answer, 415, "control API text/plain");
     assert_eq!(lab.api("/api/faults").await, serde_json::json!([]));
     // The console's own calls: same origin, its token, JSON.
-    let own = format!("http://{}", authority(&control(&lab, "")));
+    let own = format!("http://{}", authority(&lab.control("")));
     let answer = send(
         http,
         Method::DELETE,
@@ -586,7 +562,9 @@ async fn serve_answers_the_names_in_allowed_hosts() {
         .env("REDIS_ENABLED", "false")
         .env("ALLOWED_HOSTS", "good.example,bad/name")
         .spawn();
-    let status = bad.wait_exit(Duration::from_secs(20)).expect("exits");
+    let status = bad
+        .wait_exit(chaoslab_test_support::GENEROUS)
+        .expect("exits");
     assert_eq!(status.code(), Some(2), "{}", bad.logs());
     assert!(bad.logs().contains("ALLOWED_HOSTS"), "{}", bad.logs());
 }

@@ -27,7 +27,9 @@ async fn medium_load_really_uses_cpu_and_memory_then_releases_them() {
     let (base_rss, _) = proc_usage(pid);
     let resp = client
         .post(svc.url("/chaos/load"))
-        .json(&json!({"level": "medium", "duration_seconds": 12}))
+        // Long enough for every wait below on a slow machine; stopped by
+        // DELETE.
+        .json(&json!({"level": "medium", "duration_seconds": 300}))
         .send()
         .await
         .unwrap();
@@ -37,46 +39,67 @@ async fn medium_load_really_uses_cpu_and_memory_then_releases_them() {
     assert_eq!(started["memory_mb"], 500);
 
     // Memory: at least 80 % of 500 MB resident.
-    let grown = eventually(Duration::from_secs(10), "RSS grows by 400 MB", || {
-        let (rss, _) = proc_usage(pid);
-        (rss >= base_rss + 400 * MB).then_some(rss)
-    });
+    let grown = eventually(
+        chaoslab_test_support::GENEROUS,
+        "RSS grows by 400 MB",
+        || {
+            let (rss, _) = proc_usage(pid);
+            (rss >= base_rss + 400 * MB).then_some(rss)
+        },
+    );
     eprintln!("RSS {} MB -> {} MB", base_rss / MB, grown / MB);
 
-    // CPU: 60 % of every CPU, measured over 3 s.
+    // CPU: 60 % of every CPU. Measured over 1 s windows until one shows
+    // at least 40 % of that (other processes on a shared machine may take
+    // the CPUs for a while, not for a minute); no window shows much more.
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1) as f64;
-    let (_, cpu0) = proc_usage(pid);
-    let t0 = Instant::now();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let (_, cpu1) = proc_usage(pid);
-    let rate = (cpu1 - cpu0).as_secs_f64() / t0.elapsed().as_secs_f64();
     let expected = 0.6 * cpus;
-    eprintln!("CPU rate {rate:.2} CPU-s/s, expected {expected:.2}");
-    assert!(
-        rate > expected * 0.4 && rate < expected * 1.5 + 0.2,
-        "CPU rate {rate:.2}, expected about {expected:.2}"
-    );
+    let watching = Instant::now();
+    loop {
+        let rate = cpu_rate(pid, Duration::from_secs(1)).await;
+        eprintln!("CPU rate {rate:.2} CPU-s/s, expected {expected:.2}");
+        assert!(
+            rate < expected * 1.5 + 0.2,
+            "CPU rate {rate:.2}, expected about {expected:.2}"
+        );
+        if rate > expected * 0.4 {
+            break;
+        }
+        assert!(
+            watching.elapsed() < chaoslab_test_support::GENEROUS,
+            "CPU rate never reached 40 % of {expected:.2} within {:?}",
+            chaoslab_test_support::GENEROUS
+        );
+    }
 
     let status: Value = get_json(&client, svc.url("/chaos/status")).await;
     assert_eq!(status["load"]["level"], "medium");
 
     // Stop early: memory is given back, CPU goes quiet.
     client.delete(svc.url("/chaos/load")).send().await.unwrap();
-    eventually(Duration::from_secs(10), "RSS falls back", || {
+    eventually(chaoslab_test_support::GENEROUS, "RSS falls back", || {
         let (rss, _) = proc_usage(pid);
         (rss < base_rss + 100 * MB).then_some(())
     });
+    let quiet =
+        chaoslab_test_support::wait::poll_async(chaoslab_test_support::GENEROUS, || async {
+            let idle_rate = cpu_rate(pid, Duration::from_secs(1)).await;
+            (idle_rate < 0.25).then_some(())
+        })
+        .await;
+    assert!(quiet.is_some(), "CPU still busy after the load");
+}
+
+/// The process's CPU time per second over a window of `window`.
+async fn cpu_rate(pid: u32, window: Duration) -> f64 {
     let (_, c0) = proc_usage(pid);
     let t0 = Instant::now();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // A measurement window, not a synchronisation.
+    tokio::time::sleep(window).await;
     let (_, c1) = proc_usage(pid);
-    let idle_rate = (c1 - c0).as_secs_f64() / t0.elapsed().as_secs_f64();
-    assert!(
-        idle_rate < 0.25,
-        "CPU still busy after the load: {idle_rate:.2}"
-    );
+    (c1 - c0).as_secs_f64() / t0.elapsed().as_secs_f64()
 }
 
 #[tokio::test]
@@ -89,15 +112,18 @@ async fn load_ends_by_itself_at_its_deadline() {
     let (base_rss, _) = proc_usage(pid);
     client
         .post(svc.url("/chaos/load"))
-        .json(&json!({"level": "low", "duration_seconds": 2}))
+        // Long enough to see the memory grow first on a slow machine.
+        .json(&json!({"level": "low", "duration_seconds": 5}))
         .send()
         .await
         .unwrap();
-    eventually(Duration::from_secs(5), "RSS grows by 80 MB", || {
-        (proc_usage(pid).0 >= base_rss + 80 * MB).then_some(())
-    });
     eventually(
-        Duration::from_secs(10),
+        chaoslab_test_support::GENEROUS,
+        "RSS grows by 80 MB",
+        || (proc_usage(pid).0 >= base_rss + 80 * MB).then_some(()),
+    );
+    eventually(
+        chaoslab_test_support::GENEROUS,
         "RSS falls back after the deadline",
         || (proc_usage(pid).0 < base_rss + 40 * MB).then_some(()),
     );

@@ -231,7 +231,7 @@ async fn request_spans_and_metrics_reach_an_otlp_collector() {
 
     // The request span, and a Redis span whose parent it is.
     let (server, child) = eventually_async(
-        Duration::from_secs(20),
+        chaoslab_test_support::GENEROUS,
         "a server span for GET / with a Redis child span at the collector",
         || async {
             let spans = collector.spans();
@@ -277,7 +277,7 @@ async fn request_spans_and_metrics_reach_an_otlp_collector() {
         "http.server.request.duration",
     ];
     let names = eventually_async(
-        Duration::from_secs(20),
+        chaoslab_test_support::GENEROUS,
         "every named metric at the collector",
         || async {
             let names = collector.metric_names();
@@ -327,7 +327,7 @@ async fn a_propagated_traceparent_makes_the_request_span_its_child() {
         .expect("GET /health");
     assert_eq!(response.status(), 200);
     let server = eventually_async(
-        Duration::from_secs(20),
+        chaoslab_test_support::GENEROUS,
         "the /health server span in the caller's trace",
         || async {
             collector.spans().into_iter().find(|s| {
@@ -359,7 +359,7 @@ async fn sampling_rate_zero_still_exports_failed_requests() {
 
     let is_request = |s: &Span| s.kind == SpanKind::Server as i32;
     let error = eventually_async(
-        Duration::from_secs(20),
+        chaoslab_test_support::GENEROUS,
         "the failed request's span at the collector",
         || async {
             collector.spans().into_iter().find(|s| {
@@ -448,7 +448,7 @@ async fn a_silent_collector_never_slows_requests() {
     let response = client.get(service.url("/")).send().await.expect("GET /");
     assert_eq!(response.status(), 200, "logs:\n{}", service.logs());
     eventually_async(
-        Duration::from_secs(10),
+        chaoslab_test_support::GENEROUS,
         "the service to start exporting to the silent collector",
         || async { (silent.accepted.load(Ordering::Relaxed) > 0).then_some(()) },
     )
@@ -467,8 +467,10 @@ async fn a_silent_collector_never_slows_requests() {
             service.logs()
         );
         slowest = slowest.max(took);
+        // Half the exporter's 10 s timeout: a request waiting on an export
+        // would take that long; a loaded machine does not.
         assert!(
-            took < Duration::from_secs(1),
+            took < Duration::from_secs(5),
             "request {i} took {took:?} with a silent collector"
         );
     }
@@ -479,7 +481,7 @@ async fn a_silent_collector_never_slows_requests() {
         .await
         .expect("GET /metrics");
     assert_eq!(metrics.status(), 200);
-    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(started.elapsed() < Duration::from_secs(5));
 
     // Shutdown flushes with a bound: SIGTERM still ends the process, with 0,
     // within the grace period plus the 5 s telemetry flush bound (and slack).

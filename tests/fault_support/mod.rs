@@ -6,7 +6,8 @@
 #![allow(dead_code, unused_imports)]
 
 pub use chaoslab_test_support::lab::{
-    Answer, fault_events, fault_id, faults, get, median_ms, ok, replica_url, restarts,
+    Answer, fault_events, fault_id, faults, get, median_ms, min_ms, ok, replica_url, restarts,
+    until_a_fast_answer,
 };
 
 use crate::lab_support::{LabBuilder, builder};

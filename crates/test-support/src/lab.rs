@@ -501,6 +501,41 @@ pub async fn median_ms(lab: &Lab, n: usize) -> f64 {
     times[n / 2]
 }
 
+/// The fastest of `n` sequential GET `/` through the ingress, in ms (all
+/// must be 200): a baseline a loaded moment inflates less than a median.
+pub async fn min_ms(lab: &Lab, n: usize) -> f64 {
+    let url = lab.ingress("/");
+    let mut fastest = f64::INFINITY;
+    for _ in 0..n {
+        let a = get(lab, &url).await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        fastest = fastest.min(a.elapsed.as_secs_f64() * 1000.0);
+    }
+    fastest
+}
+
+/// GETs `url` until an answer `accept`s and came in under `bound`; a
+/// generous deadline. A fault that delays every answer never lets one
+/// through under its delay, so a fast one proves it is gone (or smaller);
+/// a loaded machine only makes fast answers rarer, never impossible.
+pub async fn until_a_fast_answer(
+    lab: &Lab,
+    url: &str,
+    bound: Duration,
+    what: &str,
+    accept: impl Fn(&Answer) -> bool,
+) -> Answer {
+    wait::eventually_async(
+        wait::GENEROUS,
+        &format!("{what} (an answer under {bound:?})"),
+        || async {
+            let a = get(lab, url).await;
+            (accept(&a) && a.elapsed < bound).then_some(a)
+        },
+    )
+    .await
+}
+
 /// Every lab event (`/api/events`, oldest first).
 pub async fn events(lab: &Lab) -> Vec<Value> {
     let text = lab
