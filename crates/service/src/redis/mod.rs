@@ -9,6 +9,9 @@ mod credential;
 mod error;
 mod store;
 
+#[cfg(test)]
+mod reply_tests;
+
 pub use credential::{Credential, CredentialSource};
 pub use error::StoreError;
 pub use store::{OpKind, RedisStore};
