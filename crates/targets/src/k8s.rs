@@ -76,6 +76,9 @@ pub struct Args {
     pub load_run_time: String,
 }
 
+/// The podman variant's directory of secret files, under the output directory.
+pub const PODMAN_SECRETS_DIR: &str = "podman-secrets";
+
 /// Checked settings of one export.
 #[derive(Debug, Clone)]
 pub struct Export {
@@ -258,11 +261,29 @@ fn random_secret(len: usize) -> String {
         .collect()
 }
 
-/// Every file of an export, with fresh secrets.
-pub fn files(export: &Export) -> Vec<ManifestFile> {
+/// Fresh secrets of one export.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    pub token: String,
+    pub password: String,
+}
+
+impl Secrets {
+    /// A 40-character token and a 32-character password, alphanumeric.
+    pub fn generate() -> Self {
+        Self {
+            token: random_secret(40),
+            password: random_secret(32),
+        }
+    }
+}
+
+/// Every file of an export. `podman_secrets` is the absolute directory of
+/// the podman variant's secret files (see [`podman`]).
+pub fn files(export: &Export, secrets: &Secrets, podman_secrets: &Path) -> Vec<ManifestFile> {
     let ns = export.namespace.as_str();
-    let token = random_secret(40);
-    let password = random_secret(32);
+    let token = secrets.token.clone();
+    let password = secrets.password.clone();
     let spec = ServiceSpec {
         namespace: ns.into(),
         image: export.image.clone(),
@@ -355,8 +376,8 @@ pub fn files(export: &Export) -> Vec<ManifestFile> {
                 probes: export.probes,
                 port,
                 redis_port,
-                password,
                 token,
+                secrets_dir: podman_secrets.to_path_buf(),
             }),
             secret: true,
         });
@@ -378,14 +399,64 @@ pub fn kustomization(files: &[ManifestFile]) -> Value {
     })
 }
 
-/// Renders documents as one YAML stream.
+/// Renders documents as one YAML stream, readable alike by YAML 1.2 and
+/// YAML 1.1 parsers (Kubernetes' sigs.k8s.io/yaml, PyYAML).
 pub fn to_yaml(documents: &[Value]) -> Result<String, serde_yaml_ng::Error> {
     let mut text = String::new();
     for doc in documents {
         text.push_str("---\n");
-        text.push_str(&serde_yaml_ng::to_string(doc)?);
+        text.push_str(&quote_yaml11_words(&serde_yaml_ng::to_string(doc)?));
     }
     Ok(text)
+}
+
+/// Words a YAML 1.1 parser reads as booleans where a YAML 1.2 emitter
+/// (serde_yaml_ng) leaves them plain: `no` would reach Kubernetes as `false`.
+const YAML11_WORDS: &[&str] = &["y", "n", "yes", "no", "on", "off"];
+
+/// Single-quotes every plain scalar value that is a [`YAML11_WORDS`] word
+/// (any case), leaving block scalars' content alone.
+pub fn quote_yaml11_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    // Indentation of the line that opened a block scalar (`|`, `>`).
+    let mut block: Option<usize> = None;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        let indent = body.len() - body.trim_start().len();
+        if let Some(open) = block {
+            if body.trim().is_empty() || indent > open {
+                out.push_str(line);
+                continue;
+            }
+            block = None;
+        }
+        let value_start = body
+            .rfind(": ")
+            .map(|i| i + 2)
+            .or_else(|| body.trim_start().starts_with("- ").then(|| indent + 2));
+        let fixed = value_start.and_then(|start| {
+            let value = &body[start..];
+            let word = value.trim_start_matches("- ");
+            let is_word = YAML11_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word));
+            is_word.then(|| format!("{}'{word}'", &body[..body.len() - word.len()]))
+        });
+        match fixed {
+            Some(fixed) => {
+                out.push_str(&fixed);
+                if line.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            None => out.push_str(line),
+        }
+        let tail = body.trim_end();
+        if ["|", "|-", "|+", ">", ">-", ">+"].iter().any(|m| {
+            tail.ends_with(&format!(" {m}")) || tail == *m || tail.ends_with(&format!("- {m}"))
+        }) {
+            block = Some(indent);
+        }
+    }
+    out
 }
 
 fn write(path: &Path, text: &str, secret: bool) -> Result<(), ExportError> {
@@ -399,7 +470,9 @@ fn write(path: &Path, text: &str, secret: bool) -> Result<(), ExportError> {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
     // Written beside, then renamed: a reader never sees half a file.
-    let tmp = path.with_extension("yaml.tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let mode = if secret { 0o600 } else { 0o644 };
     let _ = std::fs::remove_file(&tmp);
     let mut file = std::fs::OpenOptions::new()
@@ -415,7 +488,15 @@ fn write(path: &Path, text: &str, secret: bool) -> Result<(), ExportError> {
 
 /// Writes an export; returns the paths written.
 pub fn write_export(export: &Export) -> Result<Vec<PathBuf>, ExportError> {
-    let files = files(export);
+    let err = |source| ExportError::Write {
+        path: export.out.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&export.out).map_err(err)?;
+    let out = std::fs::canonicalize(&export.out).map_err(err)?;
+    let secrets = Secrets::generate();
+    let podman_secrets = out.join(PODMAN_SECRETS_DIR);
+    let files = files(export, &secrets, &podman_secrets);
     let mut rendered = Vec::new();
     for f in &files {
         rendered.push((f.path, to_yaml(&f.documents)?, f.secret));
@@ -440,6 +521,21 @@ pub fn write_export(export: &Export) -> Result<Vec<PathBuf>, ExportError> {
         let full = export.out.join(path);
         write(&full, &text, secret)?;
         written.push(full);
+    }
+    if export.podman.is_some() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir_err = |source| ExportError::Write {
+            path: podman_secrets.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&podman_secrets).map_err(dir_err)?;
+        std::fs::set_permissions(&podman_secrets, std::fs::Permissions::from_mode(0o700))
+            .map_err(dir_err)?;
+        for (name, text) in podman::secret_files(&secrets.password) {
+            let full = podman_secrets.join(name);
+            write(&full, &text, false)?;
+            written.push(full);
+        }
     }
     Ok(written)
 }

@@ -63,7 +63,7 @@ fn bad_input_is_refused_before_writing() {
 #[test]
 fn aca_preset_is_the_seeds_probes() {
     let export = args().check().unwrap();
-    let files = files(&export);
+    let files = files(&export, &Secrets::generate(), Path::new("/x"));
     let c = &find(&files, "Deployment", "chaoslab")["spec"]["template"]["spec"]["containers"][0];
     let live = &c["livenessProbe"];
     assert_eq!(live["tcpSocket"]["port"], 8000);
@@ -124,7 +124,7 @@ fn quick_preset_rounds_up_to_whole_seconds() {
 #[test]
 fn hpa_and_token_and_redis_acl() {
     let export = args().check().unwrap();
-    let files = files(&export);
+    let files = files(&export, &Secrets::generate(), Path::new("/x"));
     let hpa = find(&files, "HorizontalPodAutoscaler", "chaoslab");
     assert_eq!(hpa["apiVersion"], "autoscaling/v2");
     assert_eq!(
@@ -159,7 +159,7 @@ fn hpa_and_token_and_redis_acl() {
 }
 
 fn files_token(export: &Export) -> String {
-    let files = files(export);
+    let files = files(export, &Secrets::generate(), Path::new("/x"));
     find(&files, "Secret", manifests::API_TOKEN_SECRET)["stringData"]["token"]
         .as_str()
         .unwrap()
@@ -170,7 +170,7 @@ fn files_token(export: &Export) -> String {
 fn external_redis_has_no_statefulset() {
     let mut a = args();
     a.redis_url = Some("rediss://cache.example:6380".into());
-    let files = files(&a.check().unwrap());
+    let files = files(&a.check().unwrap(), &Secrets::generate(), Path::new("/x"));
     assert!(files.iter().all(|f| f.path != "redis.yaml"));
     let env =
         &find(&files, "Deployment", "chaoslab")["spec"]["template"]["spec"]["containers"][0]["env"];
@@ -196,6 +196,14 @@ fn written_files_read_back_and_secrets_are_owner_only() {
     let written = write_export(&a.check().unwrap()).unwrap();
     assert!(written.iter().any(|p| p.ends_with("kustomization.yaml")));
     for path in &written {
+        if path.parent().unwrap().ends_with(PODMAN_SECRETS_DIR) {
+            let dir = std::fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(dir & 0o777, 0o700, "{}", path.display());
+            continue;
+        }
         let text = std::fs::read_to_string(path).unwrap();
         for doc in serde_yaml_ng::Deserializer::from_str(&text) {
             let value = <Value as serde::Deserialize>::deserialize(doc).unwrap();
@@ -214,4 +222,26 @@ fn written_files_read_back_and_secrets_are_owner_only() {
             && !kust.contains("job.yaml"),
         "{kust}"
     );
+}
+
+#[test]
+fn yaml11_booleans_stay_strings() {
+    let docs = vec![serde_json::json!({
+        "args": ["--protected-mode", "no", "On", "nothing", "y"],
+        "name": "off",
+        "acl": "user a on\n- no\n",
+        "after": "yes",
+    })];
+    let text = to_yaml(&docs).unwrap();
+    assert!(
+        text.contains("- 'no'") && text.contains("- 'On'") && text.contains("- 'y'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("name: 'off'") && text.contains("after: 'yes'"),
+        "{text}"
+    );
+    assert!(text.contains("- nothing"), "{text}");
+    let back: Value = serde_yaml_ng::from_str(text.trim_start_matches("---\n")).unwrap();
+    assert_eq!(back, docs[0]);
 }
