@@ -4,7 +4,10 @@
 //! set through a `tokio::sync::watch`), keeps upstream connections alive,
 //! streams bodies both ways, passes or creates `X-Request-ID`, answers 503
 //! `no healthy upstream` when the set is empty and 504 when an upstream does
-//! not answer within the request timeout, and counts every request. Like
+//! not answer within the request timeout, answers 408 when a client does
+//! not send its body within the body or request timeout (and closes a
+//! connection whose head, or idle spell, outlasts its timeout: the limits
+//! every listener shares), and counts every request. Like
 //! every listener of the lab it refuses browser attacks itself (SPEC
 //! section 13, `chaoslab-httpguard`): a foreign `Host` (DNS rebinding) or a
 //! change from another site is a 403, a change whose body is not JSON a
@@ -29,6 +32,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chaoslab_httpguard::ServerLimits;
+
 /// Header set on every response the ingress made itself (not the service),
 /// so clients and tests can tell a proxy error from a service error.
 pub const PROXY_ERROR_HEADER: &str = "x-chaoslab-error";
@@ -48,14 +53,17 @@ pub type UpstreamSet = Arc<Vec<Upstream>>;
 /// Tunables of the ingress.
 #[derive(Debug, Clone)]
 pub struct IngressConfig {
-    /// How long an upstream has to start answering (response headers) before
-    /// the client gets a 504. 240 s, as Container Apps.
+    /// How long a request may take, from its head, until the upstream
+    /// starts answering (504 after it) — the upload of the request body
+    /// included (408 when the client is still sending it). 240 s, as
+    /// Container Apps.
     pub request_timeout: Duration,
     /// How long in-flight requests may run on after shutdown is signalled.
     pub drain_timeout: Duration,
-    /// At most this many client connections are served at once; more wait
-    /// in the listen backlog.
-    pub max_connections: usize,
+    /// Header, body and idle timeouts and the cap on client connections
+    /// served at once (more wait in the listen backlog), each overridden by
+    /// its `SERVER_*` variable when set (`chaoslab_httpguard::limits`).
+    pub limits: ServerLimits,
     /// Idle keep-alive connections kept per upstream.
     pub pool_max_idle_per_host: usize,
     /// Names answered in `Host` besides loopback and the bound address
@@ -69,7 +77,7 @@ impl Default for IngressConfig {
         Self {
             request_timeout: Duration::from_secs(240),
             drain_timeout: Duration::from_secs(5),
-            max_connections: 4096,
+            limits: ServerLimits::PUBLIC.with_max_connections(4096),
             pool_max_idle_per_host: 64,
             allowed_hosts: Vec::new(),
         }
@@ -85,4 +93,7 @@ pub enum IngressError {
     /// An entry of [`IngressConfig::allowed_hosts`] is not a host name.
     #[error("ingress allowed hosts: {0}")]
     AllowedHosts(#[from] chaoslab_httpguard::GuardError),
+    /// A `SERVER_*` limit is not one.
+    #[error("ingress limits: {0}")]
+    Limits(#[from] chaoslab_httpguard::LimitsError),
 }

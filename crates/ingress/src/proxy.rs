@@ -1,6 +1,9 @@
 //! The request path: pick the next ready upstream (round-robin), rewrite the
 //! request for it, forward it over a pooled keep-alive connection with the
-//! request timeout, and stream the response back. Requests without a body
+//! request timeout, and stream the response back. The request body streams
+//! on the body clock of the listener's limits (the shorter of the body and
+//! request timeouts, from the head): a client still sending when it runs
+//! out gets a 408 of the ingress's own. Requests without a body
 //! that could not even connect (a replica stopping between the readiness
 //! update and the pick) are retried once on the next upstream, so a rollout
 //! or a scale-in costs no request. Before any of that, the browser-attack
@@ -11,11 +14,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use chaoslab_httpguard::Guard;
+use chaoslab_httpguard::{BodyDeadline, Guard, TimedBody};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty};
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -41,10 +45,13 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// A request body on its way to an upstream: the client's, on its clock.
+type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
 /// Everything a request needs; cheap to share between connections.
 #[derive(Debug)]
 pub struct Proxy {
-    client: Client<HttpConnector, ProxyBody>,
+    client: Client<HttpConnector, UpstreamBody>,
     upstreams: watch::Receiver<UpstreamSet>,
     next: AtomicUsize,
     config: IngressConfig,
@@ -88,7 +95,7 @@ impl Proxy {
     /// and `X-Forwarded-Proto`, as the Container Apps ingress does.
     pub async fn handle(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<TimedBody>,
         peer: Option<std::net::SocketAddr>,
     ) -> Response<ProxyBody> {
         let started = Instant::now();
@@ -155,10 +162,11 @@ impl Proxy {
 
     async fn forward(
         &self,
-        req: Request<Incoming>,
+        req: Request<TimedBody>,
         request_id: &str,
     ) -> (Response<ProxyBody>, bool) {
         let (mut parts, body) = req.into_parts();
+        let deadline = parts.extensions.remove::<BodyDeadline>();
         strip_hop_by_hop(&mut parts.headers);
         let path = parts
             .uri
@@ -194,15 +202,28 @@ impl Proxy {
                     true,
                 );
             };
-            let mut out = Request::from_parts(parts.clone(), empty());
+            let mut out = Request::from_parts(parts.clone(), empty_upstream());
             *out.uri_mut() = uri;
-            *out.body_mut() = body.take().unwrap_or_else(empty);
+            *out.body_mut() = body.take().unwrap_or_else(empty_upstream);
             let call = self.client.request(out);
             match tokio::time::timeout(self.config.request_timeout, call).await {
                 Ok(Ok(response)) => {
                     let (mut rparts, rbody) = response.into_parts();
                     strip_hop_by_hop(&mut rparts.headers);
                     return (Response::from_parts(rparts, rbody.boxed()), false);
+                }
+                Ok(Err(_)) if deadline.as_ref().is_some_and(BodyDeadline::expired) => {
+                    return (body_timeout(deadline.as_ref(), request_id), true);
+                }
+                // The request timeout and the body clock can run out
+                // together: a body still arriving makes it the client's.
+                Err(_)
+                    if !bodyless
+                        && deadline
+                            .as_ref()
+                            .is_some_and(|d| d.expired() || !d.is_complete()) =>
+                {
+                    return (body_timeout(deadline.as_ref(), request_id), true);
                 }
                 Ok(Err(err)) if err.is_connect() => {
                     tracing::debug!(upstream = %upstream.id, error = %err, "upstream connect failed");
@@ -258,15 +279,35 @@ fn new_request_id() -> String {
         .to_string()
 }
 
-fn empty() -> ProxyBody {
+fn empty_upstream() -> UpstreamBody {
     Empty::<Bytes>::new()
         .map_err(|never| match never {})
         .boxed()
 }
 
+/// The 408 for a client still sending its body when its clock ran out,
+/// with `Connection: close` (the rest of the body is never read).
+fn body_timeout(deadline: Option<&BodyDeadline>, request_id: &str) -> Response<ProxyBody> {
+    let detail = deadline.map_or_else(
+        || "the request body did not arrive in time".to_string(),
+        |d| d.error().to_string(),
+    );
+    tracing::warn!(%detail, request_id, "ingress: request body timed out");
+    let mut response = proxy_error_response(
+        StatusCode::REQUEST_TIMEOUT,
+        "request-body-timeout",
+        &detail,
+        request_id,
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// A request can be resent to another upstream only when it has no body
 /// (hyper knows the body is empty: no length or a length of 0).
-fn is_bodyless(body: &Incoming) -> bool {
+fn is_bodyless(body: &TimedBody) -> bool {
     body.is_end_stream()
 }
 

@@ -1,24 +1,25 @@
-//! The accept loop: one task per client connection (bounded by a
-//! semaphore), HTTP/1 keep-alive, and a graceful drain on shutdown with a
-//! deadline: stop accepting, let in-flight requests finish, then give up.
+//! The accept loop: the one every chaoslab listener shares
+//! (`chaoslab_httpguard::HttpServer`) — HTTP/1 keep-alive under header,
+//! body and idle timeouts and a connection cap (beyond it clients wait in
+//! the listen backlog), and a graceful drain on shutdown with a deadline:
+//! stop accepting, let in-flight requests finish, then give up. The body
+//! clock runs for the body timeout or the request timeout, whichever is
+//! shorter, so the request timeout covers the upload of the body too.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use chaoslab_httpguard::{AllowedHosts, Guard};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use chaoslab_httpguard::{AllowedHosts, Guard, HttpServer, TimedBody};
+use http::Request;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio::sync::watch;
 
 use crate::{IngressConfig, IngressError, IngressMetrics, Proxy, UpstreamSet};
 
 /// Serves the ingress on `listener` until `shutdown` resolves, then drains
 /// for at most `config.drain_timeout`. Fails at once when
-/// `config.allowed_hosts` holds something that is not a host name.
+/// `config.allowed_hosts` holds something that is not a host name, or a
+/// `SERVER_*` variable overriding `config.limits` is not a limit.
 pub async fn run(
     listener: TcpListener,
     upstreams: watch::Receiver<UpstreamSet>,
@@ -26,85 +27,30 @@ pub async fn run(
     metrics: Arc<IngressMetrics>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), IngressError> {
-    let drain_timeout = config.drain_timeout;
-    let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let mut limits = config.limits.from_env()?;
+    limits.body_timeout = limits.body_timeout.min(config.request_timeout);
     // The names the ingress answers: loopback, where it is bound, the
     // configured ones (an address it cannot read stands for loopback).
     let bound = listener
         .local_addr()
         .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip());
     let hosts = AllowedHosts::for_listener(bound, &config.allowed_hosts)?;
+    let server = HttpServer::new(limits)
+        .http1_only()
+        .drain_timeout(config.drain_timeout);
     let proxy = Arc::new(Proxy::new(upstreams, config, metrics).with_guard(Guard::new(hosts)));
-    let draining = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            permit = limit.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
-        let (stream, peer) = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(err) if is_per_connection(&err) => {
-                    tracing::debug!(error = %err, "ingress accept error");
-                    continue;
-                }
-                Err(err) => {
-                    // Out of file descriptors and the like: back off, retry.
-                    tracing::warn!(error = %err, "ingress accept failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
+    let accept = move |io, peer| {
         let proxy = proxy.clone();
-        let draining = draining.clone();
-        tracker.spawn(async move {
-            let _permit = permit;
-            let service = service_fn(move |req| {
-                let proxy = proxy.clone();
-                async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, Some(peer)).await) }
-            });
-            let conn = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                result = conn.as_mut() => result,
-                _ = draining.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(err) = result {
-                tracing::debug!(%peer, error = %err, "ingress connection ended with an error");
-            }
+        let service = tower::service_fn(move |req: Request<TimedBody>| {
+            let proxy = proxy.clone();
+            async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, Some(peer)).await) }
         });
-    }
-    drop(listener);
-    draining.cancel();
-    tracker.close();
-    if tokio::time::timeout(drain_timeout, tracker.wait())
+        (io, service)
+    };
+    server
+        .serve(listener, accept, shutdown)
         .await
-        .is_err()
-    {
-        tracing::warn!("ingress drain timed out; dropping remaining connections");
-    }
-    Ok(())
-}
-
-fn is_per_connection(err: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        err.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
-    )
+        .map_err(IngressError::Accept)
 }
 
 #[cfg(test)]

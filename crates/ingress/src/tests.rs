@@ -41,7 +41,12 @@ async fn upstream(name: &'static str) -> SocketAddr {
                             tokio::time::sleep(Duration::from_secs(5)).await;
                             Bytes::from_static(b"slow")
                         }
-                        "/echo" => req.into_body().collect().await.unwrap().to_bytes(),
+                        "/echo" => req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default(),
                         _ => Bytes::from(name),
                     };
                     let forwarded = req_forwarded;
@@ -354,4 +359,82 @@ async fn refused_connection_is_retried_on_the_next_upstream() {
         let response = client.get(&f.url).send().await.unwrap();
         assert_eq!(response.status(), 200);
     }
+}
+
+/// Sends `head` and then a byte every 50 ms, reading meanwhile, until the
+/// ingress closes the connection; what it answered (bounded wait).
+async fn trickle_after(addr: &str, head: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head).await.unwrap();
+    let mut out = Vec::new();
+    let feed = async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            if stream.write_all(b"x").await.is_err() {
+                // Closed under us: read what is left.
+                let _ = stream.read_to_end(&mut out).await;
+                return;
+            }
+            match tokio::time::timeout(Duration::from_millis(50), stream.read(&mut chunk)).await {
+                Ok(Ok(0) | Err(_)) => return,
+                Ok(Ok(n)) => out.extend_from_slice(&chunk[..n]),
+                Err(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), feed)
+        .await
+        .expect("the ingress closed the connection in time");
+    String::from_utf8_lossy(&out).to_ascii_lowercase()
+}
+
+#[tokio::test]
+async fn a_body_still_arriving_at_the_request_timeout_is_a_408_of_the_ingress() {
+    let a = upstream("a").await;
+    let config = IngressConfig {
+        request_timeout: Duration::from_millis(600),
+        ..Default::default()
+    };
+    let f = ingress(vec![a], config).await;
+    let addr = f.url.trim_start_matches("http://").to_string();
+    let started = std::time::Instant::now();
+    let text = trickle_after(
+        &addr,
+        b"POST /echo HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n[",
+    )
+    .await;
+    assert!(text.starts_with("http/1.1 408"), "{text}");
+    assert!(
+        text.contains("x-chaoslab-error: request-body-timeout"),
+        "{text}"
+    );
+    assert!(text.contains("connection: close"), "{text}");
+    assert!(text.contains("\"error\":\"request timeout\""), "{text}");
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    let snapshot = f.metrics.snapshot();
+    assert_eq!(snapshot.by_class[3], 1, "counted as a 4xx");
+}
+
+#[tokio::test]
+async fn a_head_sent_byte_by_byte_is_cut_at_the_header_timeout_and_others_are_served() {
+    let a = upstream("a").await;
+    let config = IngressConfig {
+        limits: chaoslab_httpguard::ServerLimits {
+            header_timeout: Duration::from_millis(400),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let f = ingress(vec![a], config).await;
+    let addr = f.url.trim_start_matches("http://").to_string();
+    let slow =
+        tokio::spawn(async move { trickle_after(&addr, b"GET / HTTP/1.1\r\nhost: loc").await });
+    let response = reqwest::get(&f.url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let text = slow.await.unwrap();
+    assert!(
+        text.is_empty(),
+        "nothing answered to a head that never ended: {text}"
+    );
 }

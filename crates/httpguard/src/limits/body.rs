@@ -45,6 +45,8 @@ pub struct BodyDeadline {
 struct DeadlineShared {
     timeout: Duration,
     expired: AtomicBool,
+    /// The body has been read to its end.
+    complete: AtomicBool,
     /// The connection to linger on after a timeout.
     clock: Option<Arc<ConnectionClock>>,
 }
@@ -61,6 +63,7 @@ impl BodyDeadline {
             shared: Arc::new(DeadlineShared {
                 timeout,
                 expired: AtomicBool::new(false),
+                complete: AtomicBool::new(false),
                 clock,
             }),
         }
@@ -69,6 +72,16 @@ impl BodyDeadline {
     /// Whether the body timed out (the client was still sending it).
     pub fn expired(&self) -> bool {
         self.shared.expired.load(Ordering::Relaxed)
+    }
+
+    /// Whether the body has been read to its end (never, for a body
+    /// nobody reads).
+    pub fn is_complete(&self) -> bool {
+        self.shared.complete.load(Ordering::Relaxed)
+    }
+
+    fn complete(&self) {
+        self.shared.complete.store(true, Ordering::Relaxed);
     }
 
     /// The body timeout.
@@ -137,7 +150,16 @@ where
             return Poll::Ready(Some(Err(Box::new(this.deadline.error()))));
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(frame) => return Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Ready(None) => {
+                this.deadline.complete();
+                return Poll::Ready(None);
+            }
+            Poll::Ready(Some(frame)) => {
+                if this.inner.is_end_stream() {
+                    this.deadline.complete();
+                }
+                return Poll::Ready(Some(frame.map_err(Into::into)));
+            }
             Poll::Pending => {}
         }
         let at = this.at;

@@ -329,7 +329,20 @@ async fn a_timed_body_fails_only_when_the_client_keeps_it_waiting() {
         "{error}"
     );
     assert!(deadline.expired());
+    assert!(!deadline.is_complete());
     drop(tx);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_read_to_its_end_is_complete_and_never_expires() {
+    let deadline = BodyDeadline::new(Duration::from_secs(1));
+    let body = TimedBody::new(Full::new(Bytes::from_static(b"whole")), deadline.clone());
+    assert!(!deadline.is_complete());
+    tokio::time::advance(Duration::from_secs(5)).await;
+    let bytes = body.collect().await.expect("read").to_bytes();
+    assert_eq!(bytes, Bytes::from_static(b"whole"));
+    assert!(deadline.is_complete());
+    assert!(!deadline.expired());
 }
 
 /// A stream over a channel's receiver (without tokio-stream).
