@@ -5,7 +5,8 @@
 //! kill fault's signal reaches the replica's current process or nobody).
 
 use std::sync::Arc;
-use std::time::Duration;
+
+use chaoslab_test_support::wait::{GENEROUS, eventually_from_async};
 
 use crate::config::{FileConfig, LabConfig, Overrides};
 use crate::platform::{Phase, Platform, RedisEndpoint, ReplicaStatus};
@@ -27,20 +28,6 @@ fn platform(dir: &std::path::Path, script: &str) -> Arc<Platform> {
     Platform::new(config, Spawner::start().unwrap(), redis, dir.to_path_buf())
 }
 
-async fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not within 20 s: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn running(p: &Platform) -> Option<ReplicaStatus> {
     p.replicas()
         .into_iter()
@@ -50,7 +37,7 @@ fn running(p: &Platform) -> Option<ReplicaStatus> {
 async fn stop(p: &Platform) {
     p.shutdown.cancel();
     p.replica_tasks.close();
-    tokio::time::timeout(Duration::from_secs(10), p.replica_tasks.wait())
+    tokio::time::timeout(GENEROUS, p.replica_tasks.wait())
         .await
         .expect("replicas stopped");
 }
@@ -71,12 +58,15 @@ async fn a_replica_port_is_held_for_the_replica_across_restarts() {
     // Never listens: the port is the lab's alone while the replica lives.
     let p = platform(dir.path(), "exec sleep 30");
     p.start_initial().unwrap();
-    let first = until("replica running", || running(&p)).await;
+    let first = eventually_from_async(GENEROUS, "replica running", || running(&p)).await;
     let err = bind(first.port).expect_err("another process cannot take the replica's port");
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
     // Across a restart too (the run that ended released nothing).
     crate::spawner::signal(first.pid.unwrap(), libc::SIGKILL);
-    let second = until("restarted", || running(&p).filter(|r| r.restarts >= 1)).await;
+    let second = eventually_from_async(GENEROUS, "restarted", || {
+        running(&p).filter(|r| r.restarts >= 1)
+    })
+    .await;
     assert_ne!(second.pid, first.pid);
     let err = bind(second.port).expect_err("still held after a restart");
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
@@ -91,7 +81,7 @@ async fn a_replica_whose_port_was_taken_restarts_on_a_fresh_one() {
     let dir = tempfile::tempdir().unwrap();
     let p = platform(dir.path(), "exec sleep 30");
     p.start_initial().unwrap();
-    let first = until("replica running", || running(&p)).await;
+    let first = eventually_from_async(GENEROUS, "replica running", || running(&p)).await;
     // A process that binds that very port with SO_REUSEADDR (as the
     // replica would) and listens: the replica's next run cannot have it.
     let squatter = tokio::net::TcpSocket::new_v4().unwrap();
@@ -101,7 +91,10 @@ async fn a_replica_whose_port_was_taken_restarts_on_a_fresh_one() {
         .expect("a deliberate bind with SO_REUSEADDR");
     let _squatter = squatter.listen(8).unwrap();
     crate::spawner::signal(first.pid.unwrap(), libc::SIGKILL);
-    let second = until("restarted", || running(&p).filter(|r| r.restarts >= 1)).await;
+    let second = eventually_from_async(GENEROUS, "restarted", || {
+        running(&p).filter(|r| r.restarts >= 1)
+    })
+    .await;
     assert_ne!(second.port, first.port, "a fresh port, not the taken one");
     assert_eq!(
         second.target_port, second.port,
@@ -122,10 +115,13 @@ async fn a_replica_is_signalled_through_its_pidfd() {
     let dir = tempfile::tempdir().unwrap();
     let p = platform(dir.path(), "exec sleep 30");
     p.start_initial().unwrap();
-    let first = until("replica running", || running(&p)).await;
+    let first = eventually_from_async(GENEROUS, "replica running", || running(&p)).await;
     let pid = p.signal_replica(&first.id, libc::SIGKILL).unwrap();
     assert_eq!(Some(pid), first.pid, "the replica's current process");
-    let second = until("restarted", || running(&p).filter(|r| r.restarts >= 1)).await;
+    let second = eventually_from_async(GENEROUS, "restarted", || {
+        running(&p).filter(|r| r.restarts >= 1)
+    })
+    .await;
     assert!(!alive(pid));
     assert_eq!(
         p.signal_replica(&second.id, libc::SIGTERM).unwrap(),

@@ -4,7 +4,8 @@
 //! platform leaves no process.
 
 use std::sync::Arc;
-use std::time::Duration;
+
+use chaoslab_test_support::wait::{GENEROUS, eventually_from_async};
 
 use crate::config::{FileConfig, LabConfig, Overrides};
 use crate::platform::{Phase, Platform, RedisEndpoint};
@@ -27,26 +28,12 @@ fn platform(dir: &std::path::Path, image: &str, args: &[&str]) -> Arc<Platform> 
     Platform::new(config, Spawner::start().unwrap(), redis, dir.to_path_buf())
 }
 
-async fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not within 20 s: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_crashing_replica_backs_off_into_crash_loop() {
     let dir = tempfile::tempdir().unwrap();
     let p = platform(dir.path(), "/bin/sh", &["-c", "echo starting; exit 3"]);
     p.start_initial().unwrap();
-    let r = until("crash loop", || {
+    let r = eventually_from_async(GENEROUS, "crash loop", || {
         p.replicas()
             .into_iter()
             .find(|r| r.phase == Phase::CrashLoopBackOff)
@@ -74,7 +61,7 @@ async fn a_missing_image_is_image_pull_back_off() {
     let dir = tempfile::tempdir().unwrap();
     let p = platform(dir.path(), "/nonexistent/image", &[]);
     p.start_initial().unwrap();
-    let r = until("image pull back-off", || {
+    let r = eventually_from_async(GENEROUS, "image pull back-off", || {
         p.replicas()
             .into_iter()
             .find(|r| r.phase == Phase::ImagePullBackOff)
@@ -99,11 +86,11 @@ async fn stopping_the_platform_stops_every_replica() {
     );
     let p = platform(dir.path(), "/bin/sh", &["-c", &script]);
     p.start_initial().unwrap();
-    let pid = until("replica running", || {
+    let pid = eventually_from_async(GENEROUS, "replica running", || {
         p.replicas().into_iter().find_map(|r| r.pid)
     })
     .await;
-    let grandchild: u32 = until("grandchild started", || {
+    let grandchild: u32 = eventually_from_async(GENEROUS, "grandchild started", || {
         std::fs::read_to_string(&marker).ok()?.trim().parse().ok()
     })
     .await;
@@ -111,10 +98,10 @@ async fn stopping_the_platform_stops_every_replica() {
     p.shutdown.cancel();
     p.replica_tasks.close();
     // SIGTERM is ignored: SIGKILL to the group after the 1 s grace.
-    tokio::time::timeout(Duration::from_secs(10), p.replica_tasks.wait())
+    tokio::time::timeout(GENEROUS, p.replica_tasks.wait())
         .await
         .unwrap();
-    until("process and its child gone", || {
+    eventually_from_async(GENEROUS, "process and its child gone", || {
         (!alive(pid) && !alive(grandchild)).then_some(())
     })
     .await;

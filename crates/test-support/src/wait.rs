@@ -89,6 +89,20 @@ where
     .await
 }
 
+/// [`eventually`] for async code polling a cheap synchronous `check` (it
+/// yields to the runtime between polls instead of blocking it).
+pub async fn eventually_from_async<T>(
+    deadline: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    eventually_async(deadline, what, || {
+        let value = check();
+        async move { value }
+    })
+    .await
+}
+
 /// Polls a cheap synchronous `check` from async code until it holds;
 /// whether it did within `deadline` (for callers that report the failure
 /// themselves, with the state they saw).
