@@ -19,7 +19,11 @@
 //! foreign `Host` (DNS rebinding) or a change from another site is a 403, a
 //! change whose body is declared as something else than JSON a 415, in
 //! Toxiproxy's error body; Toxiproxy's clients send JSON or no body, no
-//! `Origin`, and a loopback `Host`, and pass.
+//! `Origin`, and a loopback `Host`, and pass. It serves under the limits
+//! every listener shares (SPEC section 13, "Bounds"): a head, a body or an
+//! idle spell that outlasts its timeout ends the connection (a body with a
+//! 408 in Toxiproxy's error body), and at most 128 connections are served
+//! at once — `SERVER_*` variables change them.
 
 use std::future::Future;
 use std::io;
@@ -31,7 +35,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chaoslab_httpguard::{AllowedHosts, Guard, GuardLayer, Refusal};
+use chaoslab_httpguard::{
+    AllowedHosts, BodyTimeout, BodyTimeoutLayer, Guard, GuardLayer, HttpServer, PeerAddr, Refusal,
+    ServerLimits,
+};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
@@ -118,9 +125,9 @@ pub fn router(proxy: FaultProxy) -> Router {
     router_with(proxy, ApiConfig::default())
 }
 
-/// The API's routes over `proxy`. A request's caller is the
-/// [`ConnectInfo<SocketAddr>`] the server puts in its extensions
-/// ([`serve_with`] does); without one, changes name no caller.
+/// The API's routes over `proxy`. A request's caller is the [`PeerAddr`]
+/// (or axum's [`ConnectInfo<SocketAddr>`]) the server puts in its
+/// extensions ([`serve_with`] does); without one, changes name no caller.
 pub fn router_with(proxy: FaultProxy, config: ApiConfig) -> Router {
     Router::new()
         .route("/reset", post(reset))
@@ -162,19 +169,38 @@ pub async fn serve(
 }
 
 /// Serves the API on `listener` (bound by the caller) until `shutdown`,
-/// behind the browser-attack guard; every change names the address of the
-/// client that made it.
+/// behind the browser-attack guard, under [`ServerLimits::CONTROL`] as the
+/// `SERVER_*` variables adjust them (one that is not a limit is an
+/// `InvalidInput` error); every change names the address of the client
+/// that made it.
 pub async fn serve_with(
     listener: TcpListener,
     proxy: FaultProxy,
     config: ApiConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let limits = ServerLimits::CONTROL
+        .from_env()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    serve_limited(listener, proxy, config, limits, shutdown).await
+}
+
+/// [`serve_with`] under `limits`.
+pub async fn serve_limited(
+    listener: TcpListener,
+    proxy: FaultProxy,
+    config: ApiConfig,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let body_timeout = BodyTimeoutLayer::new(|timeout: &BodyTimeout| {
+        error_response(StatusCode::REQUEST_TIMEOUT.as_u16(), &timeout.to_string())
+    });
     let app = router_with(proxy, config)
         .layer(guard(listener.local_addr()?.ip()))
-        .into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .layer(body_timeout);
+    HttpServer::new(limits)
+        .serve(listener, move |io, _peer| (io, app.clone()), shutdown)
         .await
 }
 
@@ -201,12 +227,15 @@ async fn stop_browsers(request: axum::extract::Request, next: axum::middleware::
 }
 
 /// Serves the request as its caller: the events it causes name the
-/// client's address.
+/// client's address (the [`PeerAddr`] the server gives every request, or
+/// axum's [`ConnectInfo`]).
 async fn with_caller(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let caller = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0);
+    let extensions = request.extensions();
+    let caller = extensions.get::<PeerAddr>().map(|peer| peer.0).or_else(|| {
+        extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0)
+    });
     as_caller(caller, next.run(request)).await
 }
 
@@ -534,5 +563,73 @@ mod tests {
         assert_eq!(body["enabled"], false);
         assert_eq!(body["listen"], "127.0.0.1:0");
         assert!(!faults.proxy("r").unwrap().enabled);
+    }
+
+    /// Sends `head`, then a byte every 50 ms while reading, until the API
+    /// closes the connection (bounded); what it answered.
+    async fn trickle_after(addr: SocketAddr, head: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(head).await.unwrap();
+        let mut out = Vec::new();
+        let feed = async {
+            let mut chunk = [0u8; 4096];
+            loop {
+                if stream.write_all(b" ").await.is_err() {
+                    let _ = stream.read_to_end(&mut out).await;
+                    return;
+                }
+                let read = tokio::time::timeout(
+                    std::time::Duration::from_millis(50),
+                    stream.read(&mut chunk),
+                );
+                match read.await {
+                    Ok(Ok(0) | Err(_)) => return,
+                    Ok(Ok(n)) => out.extend_from_slice(&chunk[..n]),
+                    Err(_) => {}
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(20), feed)
+            .await
+            .expect("the API closed the connection in time");
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[tokio::test]
+    async fn slow_heads_and_trickling_bodies_are_cut_under_the_limits() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = ServerLimits {
+            header_timeout: std::time::Duration::from_millis(400),
+            body_timeout: std::time::Duration::from_millis(400),
+            ..ServerLimits::CONTROL
+        };
+        tokio::spawn(serve_limited(
+            listener,
+            FaultProxy::new(),
+            ApiConfig::default(),
+            limits,
+            std::future::pending(),
+        ));
+        let slow_head = trickle_after(addr, b"GET /version HTTP/1.1\r\nHost: 127.0").await;
+        assert_eq!(slow_head, "", "nothing answered to a head that never ended");
+        let slow_body = trickle_after(
+            addr,
+            b"POST /proxies HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{",
+        )
+        .await;
+        let lower = slow_body.to_ascii_lowercase();
+        assert!(lower.starts_with("http/1.1 408"), "{slow_body}");
+        assert!(lower.contains("connection: close"), "{slow_body}");
+        let body = &slow_body[slow_body.find("\r\n\r\n").unwrap() + 4..];
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["status"], 408, "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("did not arrive within")
+        );
     }
 }

@@ -8,6 +8,11 @@
 //! 13) in front of everything, console page included, before the token is
 //! looked at: a foreign `Host` (DNS rebinding) or a change from another
 //! site is a 403, a change whose body is not JSON a 415; no CORS grants.
+//! It serves under the limits every listener shares (SPEC section 13,
+//! "Bounds"; `chaoslab_httpguard::limits`): a head, a body or an idle spell
+//! that outlasts its timeout ends the connection (a body with a 408), and
+//! at most 128 connections are served at once — `SERVER_*` variables
+//! change them.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,7 +24,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chaoslab_httpguard::{AllowedHosts, Guard, GuardLayer, Refusal};
+use chaoslab_httpguard::{
+    AllowedHosts, BodyTimeout, BodyTimeoutLayer, Guard, GuardLayer, HttpServer, Refusal,
+    ServerLimits,
+};
 use futures::stream::{self, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -129,11 +137,25 @@ pub fn router_with(
 }
 
 /// Serves `router` on `listener` until `shutdown`, behind the
-/// browser-attack guard: loopback names and the bound address are
-/// answered.
+/// browser-attack guard (loopback names and the bound address are
+/// answered), under [`ServerLimits::CONTROL`] as the `SERVER_*` variables
+/// adjust them; a variable that is not a limit is an `InvalidInput` error.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = ServerLimits::CONTROL
+        .from_env()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    serve_limited(listener, router, limits, shutdown).await
+}
+
+/// [`serve`] under `limits`.
+pub async fn serve_limited(
+    listener: TcpListener,
+    router: Router,
+    limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let bound = listener.local_addr()?.ip();
@@ -141,8 +163,12 @@ pub async fn serve(
     let guard = GuardLayer::new(Guard::new(hosts), |refusal: &Refusal| {
         ApiError::new(refusal.status(), refusal.to_string()).into_response()
     });
-    axum::serve(listener, router.layer(guard))
-        .with_graceful_shutdown(shutdown)
+    let body_timeout = BodyTimeoutLayer::new(|timeout: &BodyTimeout| {
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, timeout.to_string()).into_response()
+    });
+    let app = router.layer(guard).layer(body_timeout);
+    HttpServer::new(limits)
+        .serve(listener, move |io, _peer| (io, app.clone()), shutdown)
         .await
 }
 
