@@ -26,16 +26,9 @@ fn every_builtin_experiment_holds() {
         .spawn()
         .expect("spawn chaoslab experiment run --all");
     let deadline = Duration::from_secs(15 * 60);
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break status;
-        }
-        if started.elapsed() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("experiment run --all did not finish within {deadline:?}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
+    let Some(status) = chaoslab_test_support::process::wait_exit(&mut child, deadline) else {
+        chaoslab_test_support::process::kill_and_reap(&mut child);
+        panic!("experiment run --all did not finish within {deadline:?}");
     };
     let out = std::fs::read_to_string(dir.path().join("run.out")).unwrap_or_default();
     let err = std::fs::read_to_string(dir.path().join("run.err")).unwrap_or_default();

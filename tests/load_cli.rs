@@ -234,7 +234,7 @@ async fn ctrl_c_prints_the_summary_so_far() {
             String::from_utf8_lossy(&seen)
         );
         let mut buf = [0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(5), stderr.read(&mut buf))
+        let n = tokio::time::timeout(chaoslab_test_support::GENEROUS, stderr.read(&mut buf))
             .await
             .expect("output")
             .expect("read");
@@ -246,7 +246,7 @@ async fn ctrl_c_prints_the_summary_so_far() {
         pid as u32,
         libc::SIGINT
     ));
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+    let status = tokio::time::timeout(chaoslab_test_support::GENEROUS, child.wait())
         .await
         .expect("exits on SIGINT")
         .expect("status");
