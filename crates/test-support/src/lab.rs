@@ -39,6 +39,7 @@ pub struct LabBuilder {
     bin: PathBuf,
     settings: BTreeMap<String, BTreeMap<String, String>>,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     wait_ready: bool,
 }
 
@@ -50,6 +51,7 @@ impl LabBuilder {
             bin: bin.into(),
             settings: BTreeMap::new(),
             args: Vec::new(),
+            env: Vec::new(),
             wait_ready: true,
         }
         .set("ingress", "port", 0)
@@ -107,6 +109,13 @@ impl LabBuilder {
         self
     }
 
+    /// An environment variable for `chaoslab up` itself (e.g. the
+    /// `SERVER_*` limits of its listeners).
+    pub fn env(mut self, key: &str, value: impl ToString) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
     /// Do not wait for a ready replica (for start-up failure tests).
     pub fn no_wait(mut self) -> Self {
         self.wait_ready = false;
@@ -146,6 +155,7 @@ impl LabBuilder {
             .args(&self.args)
             .current_dir(dir.path())
             .env_remove("CHAOSLAB_STATE_DIR")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
