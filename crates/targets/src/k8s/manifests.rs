@@ -275,7 +275,7 @@ pub fn service_deployment(spec: &ServiceSpec) -> Value {
     })
 }
 
-/// The service's ClusterIP Service: port 80 → the pods' `http` port.
+/// The service's ClusterIP Service: port 8000 (as the seed's APP_PORT) → the pods' `http` port.
 pub fn service_service(namespace: &str) -> Value {
     json!({
         "apiVersion": "v1",
@@ -284,7 +284,7 @@ pub fn service_service(namespace: &str) -> Value {
         "spec": {
             "type": "ClusterIP",
             "selector": selector("service"),
-            "ports": [{ "name": "http", "port": 80, "targetPort": "http", "protocol": "TCP" }],
+            "ports": [{ "name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP" }],
         },
     })
 }
@@ -556,7 +556,7 @@ pub fn load_job(spec: &LoadSpec) -> Value {
                         "imagePullPolicy": "IfNotPresent",
                         "command": ["/usr/local/bin/chaoslab"],
                         "args": [
-                            "load", "--host", format!("http://{SERVICE_NAME}"),
+                            "load", "--host", format!("http://{SERVICE_NAME}:{SERVICE_PORT}"),
                             "--users", spec.users.to_string(), "--spawn-rate", spec.users.to_string(),
                             "--run-time", spec.run_time,
                             "--json", "/results/load-$(JOB_COMPLETION_INDEX).json",
