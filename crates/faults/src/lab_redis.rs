@@ -5,6 +5,13 @@
 //! start; after the first restart the process is one this module spawned
 //! from the same `redis.conf`. [`LabRedis::shutdown`] stops whichever runs
 //! when the lab stops.
+//!
+//! The faults' admin connection goes where the lab's own does
+//! ([`AdminConnection::connect_target`]): in kernel isolation over
+//! redis-server's Unix socket, which no network fault (an nftables rule in
+//! Redis's namespace) can cut, so a revoke or a restart works while Redis
+//! is blackholed; in process isolation over TCP to redis-server itself,
+//! never through the fault proxy.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +19,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use chaoslab_lab::redis_server::{
-    AdminConnection, AdminError, RedisServer, SERVICE_USER, find_executable,
+    AdminConnection, AdminError, AdminTarget, RedisServer, SERVICE_USER, find_executable,
 };
 use chaoslab_lab::spawner::{DeathSignal, Spawner, signal};
 use tokio::process::{Child, Command};
@@ -43,8 +50,11 @@ pub struct LabRedis {
     server: PathBuf,
     conf: PathBuf,
     log_file: PathBuf,
+    /// Redis's TCP address for admin connections (kernel isolation: the
+    /// namespace's admin address).
     addr: SocketAddr,
-    admin_password: String,
+    /// How the faults connect as admin: the Unix socket when there is one.
+    admin_target: AdminTarget,
     /// The service's password file (REDIS_PASSWORD_FILE of the replicas).
     pub service_password_file: PathBuf,
     /// The ACL password in force when it differs from the file (a revoked
@@ -71,23 +81,29 @@ impl LabRedis {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let admin = running.admin_target();
+        let admin_target = running.admin_target();
         Ok(Self {
             spawner,
             server: find_executable(server).unwrap_or_else(|| server.to_path_buf()),
             conf: dir.join("redis.conf"),
             log_file,
             addr: running.addr(),
-            admin_password: admin.password,
+            admin_target,
             service_password_file: running.service_password_file.clone(),
             acl_override: std::sync::Mutex::new(None),
             process: Mutex::new(Process::Lab(running)),
         })
     }
 
-    /// Where Redis listens (the fault proxy's upstream).
+    /// Redis's TCP address for admin connections.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// redis-server's Unix socket, which the faults' admin connection uses
+    /// when there is one (kernel isolation).
+    pub fn admin_socket(&self) -> Option<&Path> {
+        self.admin_target.unix.as_deref()
     }
 
     /// The running server's pid, if one runs.
@@ -186,9 +202,10 @@ impl LabRedis {
         !matches!(*self.process.lock().await, Process::Stopped)
     }
 
-    /// An admin connection to redis-server itself (never the fault proxy).
+    /// An admin connection to redis-server itself (never the fault proxy):
+    /// over its Unix socket when it has one, so no network fault cuts it.
     async fn admin_with(&self, timeout: Duration) -> Result<AdminConnection, AdminError> {
-        AdminConnection::connect(self.addr, Some(&self.admin_password), timeout).await
+        AdminConnection::connect_target(&self.admin_target, timeout).await
     }
 
     async fn admin(&self) -> Result<AdminConnection, FaultError> {
@@ -269,5 +286,78 @@ impl LabRedis {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chaoslab_lab::redis_server::{InNamespace, Listen, RedisOptions};
+
+    /// A lab Redis as kernel isolation starts it (TCP and a Unix socket),
+    /// here on loopback: with its TCP listener closed (`CONFIG SET port 0`,
+    /// as a fault that cuts every TCP path would leave it), the faults
+    /// still rotate the service user's password and restart Redis — their
+    /// admin connection is the Unix socket.
+    #[tokio::test]
+    async fn the_admin_path_is_the_unix_socket_when_there_is_one() {
+        if !chaoslab_test_support::redis::installed_or_skip() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let redis_dir = dir.path().join("redis");
+        std::fs::create_dir(&redis_dir).unwrap();
+        let port = chaoslab_test_support::net::free_port();
+        let server = PathBuf::from(chaoslab_test_support::redis::binary());
+        let socket = redis_dir.join("redis.sock");
+        let options = RedisOptions {
+            server: server.clone(),
+            port,
+            dir: redis_dir.clone(),
+            log_file: dir.path().join("redis.log"),
+            start_timeout: Duration::from_secs(10),
+        };
+        let namespace = InNamespace {
+            launcher: find_executable(&server).unwrap(),
+            listen: Listen {
+                bind: vec!["127.0.0.1".into()],
+                unix_socket: Some(socket.clone()),
+            },
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        let spawner = Spawner::start().unwrap();
+        let running = RedisServer::start_in(&spawner, &options, Some(&namespace))
+            .await
+            .unwrap();
+        let redis = LabRedis::new(running, &server, dir.path().join("redis.log")).unwrap();
+        assert_eq!(redis.admin_socket(), Some(socket.as_path()));
+
+        let mut conn = redis.admin().await.unwrap();
+        redis
+            .run(&mut conn, &["CONFIG", "SET", "port", "0"])
+            .await
+            .unwrap();
+        drop(conn);
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "no TCP listener left"
+        );
+        redis.set_acl_password("rotated", true).await.unwrap();
+        redis.stop().await;
+        assert!(!redis.running().await);
+        // The restart waits for an answer over the socket and puts the
+        // (overridden) password back in place.
+        redis.set_override(Some("revoked".into()));
+        redis.start().await.unwrap();
+        let mut service = AdminConnection::connect_as(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            Some(SERVICE_USER),
+            Some("revoked"),
+            ADMIN_TIMEOUT,
+        )
+        .await
+        .expect("the service user has the password set over the socket");
+        service.ping().await.unwrap();
+        redis.shutdown().await;
     }
 }
