@@ -91,14 +91,35 @@ pub struct MetricsSnapshot {
     pub latency_sum_us: u64,
 }
 
+/// One request in flight; see [`IngressMetrics::request_started`].
+pub(crate) struct InFlight<'a> {
+    metrics: &'a IngressMetrics,
+}
+
+impl InFlight<'_> {
+    /// Records the request's answer; the gauge comes back on drop.
+    pub(crate) fn finish(self, status: u16, elapsed: Duration, proxy_made: bool) {
+        self.metrics.request_finished(status, elapsed, proxy_made);
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl IngressMetrics {
-    pub(crate) fn request_started(&self) {
+    /// Counts a request in flight until the returned guard is dropped:
+    /// whether it finishes ([`InFlight::finish`]) or its client leaves
+    /// first and the request's future is dropped, the gauge comes back.
+    pub(crate) fn request_started(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight { metrics: self }
     }
 
     /// Records a finished request (response headers sent).
-    pub(crate) fn request_finished(&self, status: u16, elapsed: Duration, proxy_made: bool) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    fn request_finished(&self, status: u16, elapsed: Duration, proxy_made: bool) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.by_class[class].fetch_add(1, Ordering::Relaxed);
         if proxy_made {
@@ -169,8 +190,8 @@ mod tests {
     fn counts_by_class_and_latency() {
         let m = IngressMetrics::default();
         for (status, ms) in [(200, 1), (200, 1), (503, 40), (404, 2)] {
-            m.request_started();
-            m.request_finished(status, Duration::from_millis(ms), status == 503);
+            m.request_started()
+                .finish(status, Duration::from_millis(ms), status == 503);
         }
         let s = m.snapshot();
         assert_eq!(s.requests_total, 4);

@@ -99,7 +99,7 @@ impl Proxy {
         peer: Option<std::net::SocketAddr>,
     ) -> Response<ProxyBody> {
         let started = Instant::now();
-        self.metrics.request_started();
+        let in_flight = self.metrics.request_started();
         let request_id = match req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()) {
             Some(id) if !id.is_empty() => id.to_string(),
             _ => {
@@ -118,8 +118,7 @@ impl Proxy {
                 &refusal.to_string(),
                 &request_id,
             );
-            self.metrics
-                .request_finished(response.status().as_u16(), started.elapsed(), true);
+            in_flight.finish(response.status().as_u16(), started.elapsed(), true);
             return response;
         }
         if let Some(peer) = peer {
@@ -146,8 +145,7 @@ impl Proxy {
         {
             response.headers_mut().insert(REQUEST_ID, value);
         }
-        self.metrics
-            .request_finished(response.status().as_u16(), started.elapsed(), proxy_made);
+        in_flight.finish(response.status().as_u16(), started.elapsed(), proxy_made);
         response
     }
 
