@@ -161,7 +161,9 @@ mod tests {
                     );
                 }
                 let has_body = op.get("requestBody").is_some();
-                assert_eq!(responses.contains_key("413"), has_body, "{method} {path}");
+                for code in ["408", "413"] {
+                    assert_eq!(responses.contains_key(code), has_body, "{method} {path}: {code}");
+                }
                 if has_body {
                     let schema = &op["requestBody"]["content"]["application/json"]["schema"];
                     let name = schema["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
