@@ -193,7 +193,10 @@ impl HeadScanner {
         let window = if rest.len() > MAX_HEAD_BYTES {
             &rest[..MAX_HEAD_BYTES]
         } else {
-            let lines = rest.iter().rposition(|b| *b == b'\n').map_or(0, |at| at + 1);
+            let lines = rest
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |at| at + 1);
             &rest[..lines]
         };
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
