@@ -310,6 +310,8 @@ fn traced(meta: &Metadata<'_>) -> bool {
         "tonic",
         "tower",
         "opentelemetry",
+        "azure_core",
+        "typespec_client_core",
     ];
     if OWN_TRAFFIC.iter().any(|t| meta.target().starts_with(t)) {
         return false;

@@ -40,6 +40,10 @@ const NOISY_TARGETS: &[&str] = &[
     "opentelemetry_otlp",
     "opentelemetry_http",
     "opentelemetry_application_insights",
+    // The Azure SDK (Entra ID tokens): logs every identity request at info.
+    "azure_core",
+    "azure_identity",
+    "typespec_client_core",
 ];
 
 /// Turns LOG_LEVEL into a filter. The seed's Python names (DEBUG, INFO,

@@ -9,11 +9,15 @@
 //!   operations, so a counter never counts a request twice.
 //! - An auth error fetches the credential again once, reconnects and
 //!   retries once; a second one is final.
+//! - A credential that expires (an Entra ID token) is renewed before it
+//!   does: a background task fetches the next one and sends AUTH on the live
+//!   connection (or drops it when Redis refuses, so the next operation
+//!   reconnects); a connection made after the renewal time fetches first.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant, SystemTime};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, IntoConnectionInfo};
@@ -53,39 +57,40 @@ struct ConnectState {
 pub struct RedisStore {
     config: RedisConfig,
     source: CredentialSource,
-    credential: Mutex<Option<Credential>>,
-    live: RwLock<Option<Live>>,
+    credential: Arc<Mutex<Option<Credential>>>,
+    live: Arc<RwLock<Option<Live>>>,
+    /// Renews an expiring credential; started with the first connection
+    /// made with one, ended when the store goes.
+    renewer: Mutex<Option<tokio::task::JoinHandle<()>>>,
     connect_lock: tokio::sync::Mutex<ConnectState>,
     in_flight: Semaphore,
     next_id: AtomicU64,
     last_reset: Mutex<Option<String>>,
     metrics: ServiceMetrics,
-    #[cfg(feature = "entra-id")]
-    entra: Option<std::sync::Arc<redis::EntraIdCredentialsProvider>>,
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        if let Some(renewer) = self.renewer.get_mut().ok().and_then(|r| r.take()) {
+            renewer.abort();
+        }
+    }
 }
 
 impl RedisStore {
     pub fn new(config: RedisConfig, metrics: ServiceMetrics) -> Result<Self, StoreError> {
-        let source = CredentialSource::new(config.username.clone(), &config.auth);
-        #[cfg(feature = "entra-id")]
-        let entra = match &config.auth {
-            crate::config::RedisAuth::EntraId { client_id } => {
-                Some(std::sync::Arc::new(entra_provider(client_id.as_deref())?))
-            }
-            _ => None,
-        };
+        let source = CredentialSource::new(config.username.clone(), &config.auth)?;
         Ok(RedisStore {
             in_flight: Semaphore::new(config.max_in_flight),
             config,
             source,
-            credential: Mutex::new(None),
-            live: RwLock::new(None),
+            credential: Arc::new(Mutex::new(None)),
+            live: Arc::new(RwLock::new(None)),
+            renewer: Mutex::new(None),
             connect_lock: tokio::sync::Mutex::new(ConnectState::default()),
             next_id: AtomicU64::new(1),
             last_reset: Mutex::new(None),
             metrics,
-            #[cfg(feature = "entra-id")]
-            entra,
         })
     }
 
@@ -198,18 +203,11 @@ impl RedisStore {
     }
 
     fn current(&self) -> Option<(u64, MultiplexedConnection)> {
-        self.live
-            .read()
-            .ok()
-            .and_then(|l| l.as_ref().map(|l| (l.id, l.conn.clone())))
+        current_of(&self.live)
     }
 
     fn drop_connection(&self, id: u64) {
-        if let Ok(mut live) = self.live.write()
-            && live.as_ref().is_some_and(|l| l.id == id)
-        {
-            *live = None;
-        }
+        drop_connection_of(&self.live, id);
     }
 
     /// The shared connection, connecting first when there is none.
@@ -238,6 +236,7 @@ impl RedisStore {
                 }
                 state.last_failure = None;
                 self.metrics.redis_connection_success.add(1, &[]);
+                self.start_renewer_if_needed();
                 Ok((id, conn))
             }
             Err(err) => {
@@ -249,15 +248,50 @@ impl RedisStore {
         }
     }
 
+    /// The cached credential, or a fresh one when there is none or it is
+    /// due for renewal. Fetching is bounded by the connect timeout.
     async fn credential(&self) -> Result<Credential, StoreError> {
-        if let Some(c) = self.credential.lock().ok().and_then(|c| c.clone()) {
+        if let Some(c) = self.credential.lock().ok().and_then(|c| c.clone())
+            && !c.is_due(SystemTime::now())
+        {
             return Ok(c);
         }
-        let fresh = self.source.fetch().await?;
+        let fresh = tokio::time::timeout(self.config.connect_timeout, self.source.fetch())
+            .await
+            .map_err(|_| {
+                StoreError::Auth(format!(
+                    "no {} credential within {:?}",
+                    self.source.method(),
+                    self.config.connect_timeout
+                ))
+            })??;
         if let Ok(mut c) = self.credential.lock() {
             *c = Some(fresh.clone());
         }
         Ok(fresh)
+    }
+
+    /// Starts the task renewing an expiring credential, once.
+    fn start_renewer_if_needed(&self) {
+        let expiring = self
+            .credential
+            .lock()
+            .ok()
+            .is_some_and(|c| c.as_ref().is_some_and(|c| c.expires_at.is_some()));
+        if !expiring {
+            return;
+        }
+        let Ok(mut renewer) = self.renewer.lock() else {
+            return;
+        };
+        if renewer.is_none() {
+            *renewer = Some(tokio::spawn(renew_credential(
+                self.source.clone(),
+                Arc::downgrade(&self.credential),
+                Arc::downgrade(&self.live),
+                self.config.socket_timeout,
+            )));
+        }
     }
 
     /// Forgets the cached credential and the connection made with it.
@@ -295,11 +329,6 @@ impl RedisStore {
             let config = AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(self.config.connect_timeout))
                 .set_response_timeout(Some(self.config.socket_timeout));
-            #[cfg(feature = "entra-id")]
-            let config = match &self.entra {
-                Some(provider) => config.set_credentials_provider((**provider).clone()),
-                None => config,
-            };
             // The whole setup (TCP, AUTH, HELLO) gets the connect timeout: a
             // network rule that swallows packets must not hang requests.
             match tokio::time::timeout(
@@ -337,18 +366,111 @@ pub(crate) fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
     base.saturating_mul(2u32.saturating_pow(attempt)).min(cap)
 }
 
-#[cfg(feature = "entra-id")]
-fn entra_provider(
-    client_id: Option<&str>,
-) -> Result<redis::EntraIdCredentialsProvider, StoreError> {
-    let mut provider = match client_id {
-        // azure_identity reads AZURE_CLIENT_ID to pick the user-assigned identity.
-        Some(_) => redis::EntraIdCredentialsProvider::new_user_assigned_managed_identity(),
-        None => redis::EntraIdCredentialsProvider::new_system_assigned_managed_identity(),
+fn current_of(live: &RwLock<Option<Live>>) -> Option<(u64, MultiplexedConnection)> {
+    live.read()
+        .ok()
+        .and_then(|l| l.as_ref().map(|l| (l.id, l.conn.clone())))
+}
+
+fn drop_connection_of(live: &RwLock<Option<Live>>, id: u64) {
+    if let Ok(mut live) = live.write()
+        && live.as_ref().is_some_and(|l| l.id == id)
+    {
+        *live = None;
     }
-    .map_err(|e| StoreError::Auth(format!("cannot set up Entra ID: {e}")))?;
-    provider.start(redis::RetryConfig::default());
-    Ok(provider)
+}
+
+/// Never renews more often than this, whatever the token's lifetime (a
+/// token that comes back already due must not spin the loop).
+const MIN_RENEW_INTERVAL: Duration = Duration::from_millis(500);
+/// After a failed fetch, tries again this often while the old one lasts.
+const RENEW_RETRY: Duration = Duration::from_secs(1);
+
+/// Renews the cached credential before it expires and authenticates the
+/// live connection with the new one (AUTH user token), until the store
+/// is dropped. A connection Redis refuses the new token on is dropped: the
+/// next operation reconnects, and its auth error takes the one-refresh path.
+async fn renew_credential(
+    source: CredentialSource,
+    credential: Weak<Mutex<Option<Credential>>>,
+    live: Weak<RwLock<Option<Live>>>,
+    auth_timeout: Duration,
+) {
+    let mut wait = MIN_RENEW_INTERVAL;
+    loop {
+        tokio::time::sleep(wait.max(MIN_RENEW_INTERVAL)).await;
+        let Some(cached) = credential.upgrade() else {
+            return;
+        };
+        let due_at = cached
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().and_then(Credential::refresh_at));
+        drop(cached);
+        let Some(due_at) = due_at else {
+            // Nothing cached (an auth error cleared it): the next connection
+            // fetches one; look again shortly.
+            wait = RENEW_RETRY;
+            continue;
+        };
+        if let Ok(until) = due_at.duration_since(SystemTime::now())
+            && !until.is_zero()
+        {
+            wait = until;
+            continue;
+        }
+        let span = tracing::info_span!("redis credential renewal", auth.method = source.method());
+        let fresh = match source.fetch().instrument(span.clone()).await {
+            Ok(fresh) => fresh,
+            Err(err) => {
+                let _entered = span.enter();
+                tracing::warn!(error = %err, "cannot renew the Redis credential; keeping the current one and trying again");
+                wait = RENEW_RETRY;
+                continue;
+            }
+        };
+        let Some(cached) = credential.upgrade() else {
+            return;
+        };
+        if let Ok(mut c) = cached.lock() {
+            *c = Some(fresh.clone());
+        }
+        drop(cached);
+        let Some(live) = live.upgrade() else {
+            return;
+        };
+        if let Some((id, mut conn)) = current_of(&live) {
+            let mut auth = redis::cmd("AUTH");
+            if let Some(user) = &fresh.username {
+                auth.arg(user);
+            }
+            auth.arg(fresh.password.as_deref().unwrap_or_default());
+            match tokio::time::timeout(auth_timeout, auth.query_async::<()>(&mut conn))
+                .instrument(span.clone())
+                .await
+            {
+                Ok(Ok(())) => {
+                    let _entered = span.enter();
+                    tracing::info!(
+                        "authenticated the Redis connection again with the renewed credential"
+                    );
+                }
+                Ok(Err(err)) => {
+                    let _entered = span.enter();
+                    tracing::warn!(error = %err, "Redis refused the renewed credential; dropping the connection");
+                    drop_connection_of(&live, id);
+                }
+                Err(_) => {
+                    let _entered = span.enter();
+                    tracing::warn!(
+                        "no answer to AUTH with the renewed credential; dropping the connection"
+                    );
+                    drop_connection_of(&live, id);
+                }
+            }
+        }
+        wait = MIN_RENEW_INTERVAL;
+    }
 }
 
 #[cfg(test)]
