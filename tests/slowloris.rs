@@ -315,3 +315,23 @@ async fn the_labs_listeners_cut_slow_heads_and_trickling_bodies() {
     let again = lab.http.get(lab.ingress("/")).send().await.expect("GET /");
     assert_eq!(again.status(), 200);
 }
+
+/// A bad bound stops `chaoslab up` before anything starts, with one line
+/// naming the variable (not one listener failing later in the log).
+#[test]
+fn up_refuses_a_bad_bound_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chaoslab"))
+        .args(["up", "--port", "0", "--control-port", "0"])
+        .env("SERVER_MAX_CONNECTIONS", "0")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("SERVER_MAX_CONNECTIONS"), "{stderr}");
+    assert!(
+        !dir.path().join(".chaoslab").join("lab.json").exists(),
+        "no lab was started"
+    );
+}

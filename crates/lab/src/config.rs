@@ -108,6 +108,11 @@ impl LabConfig {
                 });
             }
         };
+        // The lab's listeners read the SERVER_* bounds from the environment
+        // (SPEC §13): a bad value stops `up` here, not one listener later.
+        chaoslab_httpguard::ServerLimits::PUBLIC
+            .from_env()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Self::resolve(file, overrides, default_image)
     }
 
