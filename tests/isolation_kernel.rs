@@ -8,7 +8,16 @@
 //! `up`, nothing of the lab remains in the kernel.
 //!
 //! Needs root, cgroups (v1 or v2), `ip` and `nft`: without them the tests
-//! say what is missing and skip, except under CI, where they fail.
+//! say what is missing and skip. Under CI (`CI` set) a missing piece is a
+//! failure where kernel isolation is expected: running as root on a kernel
+//! that has the memory and cpu cgroup controllers (`/proc/cgroups`), as the
+//! CI machine runs `.ci/run` (`.ci/setup.d/isolation.sh` installs `ip`,
+//! `nft` and `conntrack`). A CI run that is not root, or on a kernel
+//! without those controllers at all (some containers), skips with the
+//! reason; `CHAOSLAB_KERNEL_TESTS=require` makes every missing piece a
+//! failure. The first-time user's `chaoslab up` (auto) runs everywhere:
+//! kernel mode as root where the machine allows it, else process mode
+//! saying why.
 
 mod lab_support;
 
@@ -22,9 +31,22 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Why kernel isolation cannot run here, if so; under CI that is a failure.
-fn kernel_missing() -> Option<String> {
-    let why = if let Some(why) = chaoslab_lab::isolation::not_root() {
+/// Whether the running kernel has the memory and cpu cgroup controllers
+/// (enabled in `/proc/cgroups`), mounted or not.
+fn kernel_has_cgroup_controllers() -> bool {
+    let text = std::fs::read_to_string("/proc/cgroups").unwrap_or_default();
+    let enabled = |name: &str| {
+        text.lines().any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.first() == Some(&name) && fields.get(3) == Some(&"1")
+        })
+    };
+    enabled("memory") && enabled("cpu")
+}
+
+/// Why kernel isolation cannot run here, if so.
+fn kernel_unavailable() -> Option<String> {
+    if let Some(why) = chaoslab_lab::isolation::not_root() {
         Some(why)
     } else if let Err(e) = Hierarchies::detect() {
         Some(format!("no usable cgroups: {e}"))
@@ -35,13 +57,33 @@ fn kernel_missing() -> Option<String> {
         )
     } else {
         None
-    };
-    let why = why?;
+    }
+}
+
+/// [`kernel_unavailable`] under the skip policy (see the module doc for
+/// when it fails the test instead).
+fn kernel_missing() -> Option<String> {
+    let root = chaoslab_lab::isolation::not_root().is_none();
+    let why = kernel_unavailable()?;
+    let required = std::env::var("CHAOSLAB_KERNEL_TESTS").is_ok_and(|v| v == "require");
+    let on_ci = chaoslab_test_support::tool::on_ci();
+    let expected = required || (on_ci && root && kernel_has_cgroup_controllers());
     assert!(
-        std::env::var_os("CI").is_none(),
-        "kernel isolation needs root, cgroups, ip and nft (required on CI): {why}"
+        !expected,
+        "kernel isolation is expected here (root, and the kernel has the memory and cpu cgroup controllers) but: {why}"
     );
-    eprintln!("skipping kernel isolation test: {why}");
+    if on_ci {
+        eprintln!(
+            "SKIPPED under CI: kernel isolation is not expected on this machine ({}): {why}",
+            if root {
+                "the kernel has no memory and cpu cgroup controllers"
+            } else {
+                "not root; `sudo bash .ci/run` runs these tests"
+            }
+        );
+    } else {
+        eprintln!("SKIPPED kernel isolation test: {why}");
+    }
     Some(why)
 }
 
@@ -253,14 +295,22 @@ async fn a_replica_under_high_load_stays_within_its_cpu_quota() {
             }
         }
     };
-    // Let the load start, then measure over 4 s.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let (t0, u0) = (Instant::now(), usage_ns());
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let cores = (usage_ns() - u0) as f64 / 1e9 / t0.elapsed().as_secs_f64();
-    eprintln!("replica under high load: {cores:.3} cores (quota 0.25)");
+    // 4 s windows of the cgroup's CPU time until one shows the load
+    // running; no window may exceed the quota (plus scheduling slack).
+    let cores = eventually(
+        chaoslab_test_support::GENEROUS,
+        "a 4 s window of the replica's cgroup showing the load",
+        || async {
+            let (t0, u0) = (Instant::now(), usage_ns());
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            let cores = (usage_ns() - u0) as f64 / 1e9 / t0.elapsed().as_secs_f64();
+            eprintln!("replica under high load: {cores:.3} cores (quota 0.25)");
+            assert!(cores <= 0.30, "{cores:.3} cores over the 0.25 quota");
+            (cores >= 0.10).then_some(cores)
+        },
+    )
+    .await;
     assert!(cores <= 0.30, "{cores:.3} cores over the 0.25 quota");
-    assert!(cores >= 0.10, "{cores:.3} cores: was the load running?");
     let throttled = eventually(
         chaoslab_test_support::GENEROUS,
         "throttling shown",
@@ -406,6 +456,55 @@ async fn network_faults_are_nftables_rules_in_redis_namespace() {
     // The lab's own view of Redis (its Unix socket) never went down.
     let status = lab.status().await;
     assert_eq!(status["redis"]["up"], true, "{status}");
+
+    // The admin path — the faults' and the lab's, over Redis's Unix socket
+    // — works while every TCP path to Redis is cut: under deny-new and
+    // blackhole a credential revoke and a Redis restart both succeed.
+    let deny = block(&lab, "deny-new").await;
+    let hole = block(&lab, "blackhole").await;
+    let revoke = lab.cli(&["fault", "auth", "revoke"]).await;
+    assert!(
+        revoke.status.success(),
+        "revoke under blackhole: {revoke:?}"
+    );
+    let revoke = chaoslab_test_support::lab::fault_id(&String::from_utf8_lossy(&revoke.stdout));
+    let restart = lab.cli(&["fault", "redis", "restart"]).await;
+    assert!(
+        restart.status.success(),
+        "Redis restart under blackhole: {restart:?}"
+    );
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "the lab sees its restarted Redis up while the network is cut",
+        || async { (lab.status().await["redis"]["up"] == true).then_some(()) },
+    )
+    .await;
+    lab.cli(&["fault", "clear", &hole]).await;
+    lab.cli(&["fault", "clear", &deny]).await;
+    // The revoke took effect (the restart kept it): the old password fails.
+    let mut old = eventually(
+        chaoslab_test_support::GENEROUS,
+        "a connection to the restarted Redis",
+        || async {
+            tokio::time::timeout(short, TcpStream::connect(&addr))
+                .await
+                .ok()?
+                .ok()
+        },
+    )
+    .await;
+    let refused = command(&mut old, &format!("AUTH chaoslab {password}\r\n"), short)
+        .await
+        .unwrap();
+    assert!(refused.starts_with("-WRONGPASS"), "{refused}");
+    lab.cli(&["fault", "clear", &revoke]).await;
+    let (_, issued) = redis_of(&lab).await;
+    assert_ne!(issued, password, "a new credential was issued");
+    let mut fresh = connect(&addr, &issued, short).await.unwrap();
+    assert_eq!(
+        command(&mut fresh, "PING\r\n", short).await.unwrap(),
+        "+PONG\r\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -466,6 +565,16 @@ async fn nothing_of_the_lab_remains_after_down_or_after_kill_9_and_up() {
         .unwrap();
     let text = String::from_utf8_lossy(&events.stdout);
     assert!(text.contains("KernelLeftoversRemoved"), "{text}");
+    // The killed lab's processes (replicas, Redis in its namespace) are
+    // gone: the next `up` killed what ran in its cgroups and namespace.
+    for pid in lab.pids() {
+        eventually(
+            Duration::from_secs(10),
+            "the killed lab's processes gone",
+            || async { (!lab_support::alive(pid)).then_some(()) },
+        )
+        .await;
+    }
     let host_table = std::process::Command::new("nft")
         .args(["list", "table", "ip", &name])
         .output()
@@ -486,4 +595,51 @@ async fn nothing_of_the_lab_remains_after_down_or_after_kill_9_and_up() {
     assert!(down.status.success(), "{down:?}");
     let _ = tokio::time::timeout(Duration::from_secs(30), next.wait()).await;
     nothing_left(&name, "nothing of the lab after down").await;
+}
+
+/// The first-time user's `chaoslab up`: no `--isolation`, no `[lab]
+/// isolation` (auto). Where kernel isolation is available every mechanism
+/// is in kernel mode; as a user who is not root every one is in process
+/// mode and says why; `status` prints each with its detail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_takes_kernel_mode_where_the_machine_allows_it_and_says_why_not() {
+    if !chaoslab_test_support::redis::installed_or_skip() {
+        return;
+    }
+    let unavailable = kernel_unavailable();
+    let lab = builder().unset("lab").start().await;
+    let status = lab.status().await;
+    let isolation = &status["isolation"];
+    let _teardown = Teardown {
+        dir: lab.dir().to_path_buf(),
+        name: isolation["name"].as_str().unwrap().to_string(),
+    };
+    assert_eq!(isolation["requested"], "auto", "{isolation}");
+    let not_root = chaoslab_lab::isolation::not_root();
+    for kind in ["memory", "cpu", "network"] {
+        let mechanism = &isolation[kind];
+        let detail = mechanism["detail"].as_str().unwrap_or_default();
+        assert!(!detail.is_empty(), "{kind}: {mechanism}");
+        match (&unavailable, &not_root) {
+            (None, _) => assert_eq!(mechanism["mode"], "kernel", "{kind}: {mechanism}"),
+            (Some(_), Some(why)) => {
+                assert_eq!(mechanism["mode"], "process", "{kind}: {mechanism}");
+                assert!(detail.contains(why.as_str()), "{kind}: {detail}");
+            }
+            // Root without some kernel feature: kernel where possible,
+            // process with the reason elsewhere (checked just above).
+            (Some(_), None) => {}
+        }
+    }
+    let text = String::from_utf8_lossy(&lab.cli(&["status"]).await.stdout).into_owned();
+    for kind in ["memory", "cpu", "network"] {
+        let mode = isolation[kind]["mode"].as_str().unwrap();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(kind) && l.contains(&format!("{mode} isolation: "))),
+            "`status` shows {kind}: {mode}:\n{text}"
+        );
+    }
+    let served = lab.http.get(lab.ingress("/")).send().await.unwrap();
+    assert_eq!(served.status(), 200);
 }
