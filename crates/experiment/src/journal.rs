@@ -5,6 +5,9 @@
 //! verdict table, the JUnit XML and the HTML report are all rendered from
 //! it, so they never disagree.
 
+use chaoslab_output::Style;
+use chaoslab_output::units;
+use chaoslab_output::views::experiment::{Verdict, verdicts};
 use serde::{Deserialize, Serialize};
 
 /// How a run ended (`status`).
@@ -232,83 +235,38 @@ pub struct FaultSpan {
 }
 
 impl Journal {
-    /// The verdict table printed at the end of a run.
+    /// The verdict table printed at the end of a run (the command line's
+    /// one table, `chaoslab-output`), in standard output's style.
     pub fn verdict_table(&self) -> String {
-        let mut rows: Vec<[String; 4]> = Vec::new();
+        self.verdict_table_styled(Style::stdout())
+    }
+
+    /// The verdict table in a given style (plain for files and tests).
+    pub fn verdict_table_styled(&self, style: Style) -> String {
+        let mut rows = Vec::new();
         for (when, state) in [
             ("before", &self.steady_states.before),
             ("after", &self.steady_states.after),
         ] {
-            if let Some(state) = state {
-                for p in &state.probes {
-                    rows.push([
-                        format!("steady state {when}: {}", p.activity.name),
-                        p.activity.provider.clone(),
-                        p.output.clone(),
-                        pass(p.status == "succeeded"),
-                    ]);
-                }
+            for p in state.iter().flat_map(|s| &s.probes) {
+                rows.push(Verdict {
+                    name: format!("steady state {when}: {}", p.activity.name),
+                    expected: p.activity.provider.clone(),
+                    measured: p.output.clone(),
+                    passed: p.status == "succeeded",
+                });
             }
         }
         for e in &self.expectations {
-            rows.push([
-                e.name.clone(),
-                e.expected.clone(),
-                e.measured.clone(),
-                pass(e.passed),
-            ]);
+            rows.push(Verdict {
+                name: e.name.clone(),
+                expected: e.expected.clone(),
+                measured: e.measured.clone(),
+                passed: e.passed,
+            });
         }
-        table(&["EXPECTATION", "EXPECTED", "MEASURED", "PASS"], &rows)
+        verdicts(&rows, style)
     }
-}
-
-fn pass(ok: bool) -> String {
-    if ok { "yes" } else { "NO" }.to_string()
-}
-
-/// A plain text table, columns padded, long cells cut.
-pub fn table(header: &[&str], rows: &[[String; 4]]) -> String {
-    const MAX: usize = 60;
-    let cut = |s: &str| -> String {
-        if s.chars().count() > MAX {
-            let mut t: String = s.chars().take(MAX - 1).collect();
-            t.push('…');
-            t
-        } else {
-            s.to_string()
-        }
-    };
-    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| r.iter().map(|c| cut(c)).collect())
-        .collect();
-    let mut widths = vec![0usize; header.len()];
-    for row in std::iter::once(&header).chain(&rows) {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}", w = *w))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-/// Formats seconds, or a dash.
-fn secs(v: Option<f64>) -> String {
-    v.map_or("-".into(), |s| format!("{s:.1}s"))
-}
-
-fn ms(v: Option<f64>) -> String {
-    v.map_or("-".into(), |s| format!("{s:.0}ms"))
 }
 
 impl Journal {
@@ -317,8 +275,8 @@ impl Journal {
         let m = &self.measurements;
         let mut out = format!(
             "time to detect {}, time to recover {}, restarts {}, ready replicas {}..{}, runner CPU {}\n",
-            secs(m.time_to_detect_s),
-            secs(m.time_to_recover_s),
+            units::seconds_or_dash(m.time_to_detect_s),
+            units::seconds_or_dash(m.time_to_recover_s),
             m.restarts,
             m.ready_replicas_min.map_or("-".into(), |v| v.to_string()),
             m.ready_replicas_max.map_or("-".into(), |v| v.to_string()),
@@ -331,10 +289,9 @@ impl Journal {
                 m.requests_sent,
                 m.requests_answered,
                 m.requests_lost,
-                m.availability
-                    .map_or("-".into(), |a| format!("{:.2}%", a * 100.0)),
-                ms(m.p50_ms),
-                ms(m.p99_ms),
+                units::ratio_percent(m.availability),
+                units::millis_or_dash(m.p50_ms),
+                units::millis_or_dash(m.p99_ms),
             ));
             for s in &m.spans {
                 out.push_str(&format!(
@@ -343,10 +300,9 @@ impl Journal {
                     s.from_s,
                     s.to_s,
                     s.sent,
-                    s.availability
-                        .map_or("-".into(), |a| format!("{:.2}%", a * 100.0)),
-                    ms(s.p50_ms),
-                    ms(s.p99_ms),
+                    units::ratio_percent(s.availability),
+                    units::millis_or_dash(s.p50_ms),
+                    units::millis_or_dash(s.p99_ms),
                 ));
             }
         }
