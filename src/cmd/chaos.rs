@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chaoslab_faults::client::{FaultClient, Method};
-use serde_json::{Value, json};
+use chaoslab_output::Printer;
+use chaoslab_output::views::chaos as view;
+use serde_json::json;
 
 /// `chaoslab chaos …`.
 #[derive(Debug, clap::Args)]
@@ -23,6 +25,10 @@ pub struct ChaosArgs {
     /// On every ready replica instead of one through the ingress.
     #[arg(long, global = true)]
     all_replicas: bool,
+    /// Print the control API's answer as JSON (`{"answers": [...]}`, one
+    /// per replica called; see docs/faults.md).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: ChaosCommand,
 }
@@ -71,36 +77,10 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
     let client = FaultClient::discover(&args.state_dir)?;
     let path = format!("/api/chaos/{op}?all_replicas={}", args.all_replicas);
     let answer = client.call(method, &path, body.as_ref()).await?;
-    let answers = answer["answers"].as_array().cloned().unwrap_or_default();
-    if answers.is_empty() {
-        println!("no ready replica to call");
-        return Ok(ExitCode::FAILURE);
-    }
-    let mut ok = true;
-    for a in &answers {
-        let who = a["replica"].as_str().unwrap_or("(via ingress)");
-        match (a["status"].as_u64(), a["pending"].as_bool()) {
-            (Some(status), _) => {
-                ok &= (200..300).contains(&status);
-                println!("{who}: {status} {}", compact(&a["body"]));
-            }
-            (None, Some(true)) => println!("{who}: hang started (the lab holds the request open)"),
-            _ => {
-                ok = false;
-                println!(
-                    "{who}: no answer: {}",
-                    a["error"].as_str().unwrap_or("unknown error")
-                );
-            }
-        }
-    }
-    Ok(if ok {
+    Printer::new(args.json).value(&answer, view::answers)?;
+    Ok(if view::all_ok(&answer) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
-}
-
-fn compact(v: &Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
 }

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use chaoslab_experiment::progress::Progress;
 use chaoslab_experiment::{Experiment, Journal, RunOptions, Status, builtin, chaostoolkit, format};
+use chaoslab_output::Printer;
+use chaoslab_output::views::experiment as view;
 use tokio_util::sync::CancellationToken;
 
 const AFTER_HELP: &str = "\
@@ -122,47 +124,42 @@ pub async fn run(args: ExperimentArgs, check: ActionCheck) -> anyhow::Result<Exi
                 Ok(ExitCode::from(2))
             }
         },
-        ExperimentCommand::Validate { files } => {
-            let mut ok = true;
-            for file in &files {
-                match load(file, &[], check) {
-                    Ok(e) => println!(
-                        "{file}: valid: {} ({} steps, {} expectations)",
-                        e.title,
-                        e.method.len(),
-                        e.expect.len()
-                    ),
-                    Err(err) => {
-                        ok = false;
-                        eprintln!("{err}");
-                    }
-                }
-            }
-            Ok(ExitCode::from(if ok { 0 } else { 2 }))
-        }
+        ExperimentCommand::Validate { files } => Ok(validate(&files, check)),
         ExperimentCommand::Run(args) => run_experiments(*args, check).await,
     }
 }
 
+/// `experiment list`: the built-ins as a table, or JSON.
 fn list(json: bool) -> anyhow::Result<ExitCode> {
-    if json {
-        let items: Vec<serde_json::Value> = builtin::BUILTINS
-            .iter()
-            .map(
-                |b| serde_json::json!({"name": b.name, "flow": b.flow, "title": builtin::title(b)}),
-            )
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&items)?);
-    } else {
-        println!("{:<20} {:<5} TITLE", "NAME", "FLOW");
-        for b in builtin::BUILTINS {
-            println!("{:<20} {:<5} {}", b.name, b.flow, builtin::title(b));
-        }
-        println!(
-            "\nRun one: chaoslab experiment run NAME; see its file: chaoslab experiment show NAME"
-        );
-    }
+    let items: Vec<view::Builtin> = builtin::BUILTINS
+        .iter()
+        .map(|b| view::Builtin {
+            name: b.name.to_string(),
+            flow: b.flow.to_string(),
+            title: builtin::title(b),
+        })
+        .collect();
+    Printer::new(json).value(&items, |items, style| view::builtins(items, style))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `experiment validate`: every file checked, every error printed; exit 2
+/// when any is invalid.
+fn validate(files: &[String], check: ActionCheck) -> ExitCode {
+    let mut ok = true;
+    for file in files {
+        match load(file, &[], check) {
+            Ok(e) => println!(
+                "{}",
+                view::valid(file, &e.title, e.method.len(), e.expect.len())
+            ),
+            Err(err) => {
+                ok = false;
+                eprintln!("{err}");
+            }
+        }
+    }
+    ExitCode::from(if ok { 0 } else { 2 })
 }
 
 /// Loads a file or a built-in, validated.
@@ -212,20 +209,9 @@ async fn run_experiments(args: RunArgs, check: ActionCheck) -> anyhow::Result<Ex
         args.experiments.clone()
     };
     // Everything is validated before any lab starts.
-    let mut experiments = Vec::new();
-    let mut bad = false;
-    for t in &targets {
-        match load(t, &args.sets, check) {
-            Ok(e) => experiments.push(e),
-            Err(e) => {
-                bad = true;
-                eprintln!("{e}");
-            }
-        }
-    }
-    if bad {
+    let Some(experiments) = load_all(&targets, &args.sets, check) else {
         return Ok(ExitCode::from(2));
-    }
+    };
     if args.html.is_some() && experiments.len() > 1 {
         eprintln!("chaoslab: --html writes one experiment's report; use --report-dir for several");
         return Ok(ExitCode::from(2));
@@ -236,14 +222,7 @@ async fn run_experiments(args: RunArgs, check: ActionCheck) -> anyhow::Result<Ex
         .or_else(|| args.all.then(|| PathBuf::from("chaoslab-reports")));
     let exe = std::env::current_exe().context("cannot find the chaoslab executable")?;
     let interrupt = CancellationToken::new();
-    let signal = {
-        let interrupt = interrupt.clone();
-        tokio::spawn(async move {
-            super::shutdown_signal().await;
-            eprintln!("\ninterrupted: rolling back and stopping the lab…");
-            interrupt.cancel();
-        })
-    };
+    let signal = cancel_on_signal(interrupt.clone());
     let options = RunOptions {
         exe,
         attach: args.attach.clone(),
@@ -259,6 +238,39 @@ async fn run_experiments(args: RunArgs, check: ActionCheck) -> anyhow::Result<Ex
             println!("{}", j.summary_line());
         }
     }
+    Ok(exit_status(&journals, interrupt.is_cancelled()))
+}
+
+/// Every target loaded and validated, or `None` after printing each error.
+fn load_all(targets: &[String], sets: &[String], check: ActionCheck) -> Option<Vec<Experiment>> {
+    let mut experiments = Vec::new();
+    let mut bad = false;
+    for t in targets {
+        match load(t, sets, check) {
+            Ok(e) => experiments.push(e),
+            Err(e) => {
+                bad = true;
+                eprintln!("{e}");
+            }
+        }
+    }
+    (!bad).then_some(experiments)
+}
+
+/// Cancels `interrupt` on Ctrl-C or SIGTERM (rollbacks run, labs stop).
+fn cancel_on_signal(interrupt: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        super::shutdown_signal().await;
+        eprintln!("\ninterrupted: rolling back and stopping the lab…");
+        interrupt.cancel();
+    })
+}
+
+/// 130 when interrupted, else the worst outcome's status.
+fn exit_status(journals: &[Journal], interrupted: bool) -> ExitCode {
+    if interrupted {
+        return ExitCode::from(130);
+    }
     let worst = journals
         .iter()
         .map(|j| j.status)
@@ -269,12 +281,7 @@ async fn run_experiments(args: RunArgs, check: ActionCheck) -> anyhow::Result<Ex
             Status::Interrupted => 3,
         })
         .unwrap_or(Status::Completed);
-    let code = if interrupt.is_cancelled() {
-        130
-    } else {
-        worst.exit_code()
-    };
-    Ok(ExitCode::from(code))
+    ExitCode::from(worst.exit_code())
 }
 
 /// Runs experiments, at most `jobs` at once, in their given order.

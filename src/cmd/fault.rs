@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use chaoslab_faults::client::{FaultClient, Method};
+use chaoslab_output::Printer;
+use chaoslab_output::views::fault as view;
 use serde_json::{Value, json};
 
 /// Where the lab keeps its state (relative to the current directory).
@@ -195,17 +197,7 @@ pub async fn run(args: FaultArgs) -> anyhow::Result<ExitCode> {
         || args.target.dry_run
         || args.target.engine.is_some()
     {
-        let fault = target_fault(&args.command);
-        let mut stdout = std::io::stdout();
-        return Ok(
-            match chaoslab_targets::fault::run(&args.target, &fault, &mut stdout) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(err) => {
-                    eprintln!("chaoslab: {err}");
-                    ExitCode::from(err.exit_code())
-                }
-            },
-        );
+        return Ok(on_target(&args));
     }
     // Bad input is refused before the lab is even looked for.
     let body = body(&args.command)?;
@@ -214,47 +206,39 @@ pub async fn run(args: FaultArgs) -> anyhow::Result<ExitCode> {
         let answer = client
             .call(Method::POST, "/api/faults", Some(&body))
             .await?;
-        if let Some(ids) = answer["restored"].as_array() {
-            match ids.len() {
-                0 => println!("no credential was revoked; nothing to restore"),
-                _ => println!(
-                    "credential restored (cleared {}): the service reads the new password on its next authentication",
-                    join(ids)
-                ),
-            }
-        } else {
-            println!("{}", describe(&answer));
-        }
+        println!("{}", view::injected(&answer));
         return Ok(ExitCode::SUCCESS);
     }
     match args.command {
         FaultCommand::List { json } => {
             let faults = client.call(Method::GET, "/api/faults", None).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&faults)?);
-            } else {
-                print!("{}", table(&faults));
-            }
+            Printer::new(json).value(&faults, view::list)?;
         }
         FaultCommand::Clear { all: true, .. } => {
             let answer = client.call(Method::DELETE, "/api/faults", None).await?;
-            match answer["cleared"].as_array() {
-                Some(ids) if !ids.is_empty() => println!("cleared {}", join(ids)),
-                _ => println!("no active faults"),
-            }
+            println!("{}", view::cleared_all(&answer));
         }
         FaultCommand::Clear { id: Some(id), .. } => {
             let path = format!("/api/faults/{}", chaoslab_lab::client::path_segment(&id)?);
             let answer = client.call(Method::DELETE, &path, None).await?;
-            if answer["cleared"] == true {
-                println!("fault {id} cleared");
-            } else {
-                println!("fault {id} is not active (already cleared or expired)");
-            }
+            println!("{}", view::cleared_one(&id, &answer));
         }
         _ => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The fault on Kubernetes or Azure Container Apps (crate chaoslab-targets).
+fn on_target(args: &FaultArgs) -> ExitCode {
+    let fault = target_fault(&args.command);
+    let mut stdout = std::io::stdout();
+    match chaoslab_targets::fault::run(&args.target, &fault, &mut stdout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("chaoslab: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
 }
 
 /// The command as the targets crate takes it (it checks the numbers).
@@ -305,101 +289,4 @@ fn target_fault(command: &FaultCommand) -> chaoslab_targets::fault::Fault {
             all: *all,
         },
     }
-}
-
-fn join(ids: &[Value]) -> String {
-    ids.iter()
-        .filter_map(Value::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// One line for an injected fault.
-fn describe(f: &Value) -> String {
-    let mut what = f["kind"].as_str().unwrap_or("?").to_string();
-    for key in ["mode", "variant", "action", "signal"] {
-        if let Some(v) = f[key].as_str() {
-            what.push(' ');
-            what.push_str(v);
-        }
-    }
-    let lasts = match (
-        f["remaining_seconds"].as_u64(),
-        f["duration_seconds"].as_u64(),
-    ) {
-        (Some(0), _) => "done".to_string(),
-        (_, Some(d)) if d > 0 => format!("ends by itself in {d} s"),
-        _ => "until cleared".to_string(),
-    };
-    let mut line = format!(
-        "fault {} injected: {what} on {} ({lasts})",
-        f["id"].as_str().unwrap_or("?"),
-        f["target"].as_str().unwrap_or("?")
-    );
-    if let Some(answers) = f["redis_reset"].as_array() {
-        line.push_str(&format!("; redis-reset on {} replica(s)", answers.len()));
-    }
-    if f["remaining_seconds"].as_u64() != Some(0) {
-        line.push_str(&format!(
-            "; clear it with `chaoslab fault clear {}`",
-            f["id"].as_str().unwrap_or("?")
-        ));
-    }
-    line
-}
-
-/// `fault list` as a table.
-fn table(faults: &Value) -> String {
-    let rows: Vec<[String; 6]> = faults
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|f| {
-            let mut detail = Vec::new();
-            for key in ["mode", "action", "latency_ms", "kbps", "origin"] {
-                match &f[key] {
-                    Value::String(s) => detail.push(format!("{key}={s}")),
-                    Value::Number(n) => detail.push(format!("{key}={n}")),
-                    _ => {}
-                }
-            }
-            [
-                f["id"].as_str().unwrap_or("").to_string(),
-                f["kind"].as_str().unwrap_or("").to_string(),
-                f["target"].as_str().unwrap_or("").to_string(),
-                f["started"]
-                    .as_str()
-                    .unwrap_or("")
-                    .get(11..19)
-                    .unwrap_or("")
-                    .to_string(),
-                match f["remaining_seconds"].as_u64() {
-                    Some(s) => format!("{s}s"),
-                    None => "until cleared".into(),
-                },
-                detail.join(" "),
-            ]
-        })
-        .collect();
-    if rows.is_empty() {
-        return "no active faults\n".into();
-    }
-    let header = ["ID", "KIND", "TARGET", "STARTED", "REMAINING", "DETAIL"].map(String::from);
-    let mut widths = [0usize; 6];
-    for row in std::iter::once(&header).chain(&rows) {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
 }

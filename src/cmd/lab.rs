@@ -1,15 +1,19 @@
 //! The lab's subcommands: `up` runs the platform (crate `chaoslab-lab`) in
 //! the foreground; `down`, `status`, `events`, `logs`, `revisions` and
 //! `deploy` are thin clients of its control API, usable from any terminal in
-//! the project directory.
+//! the project directory. What they print is rendered by `chaoslab-output`
+//! (`--json`: the control API's JSON as it is).
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use chaoslab_lab::client::LabClient;
-use chaoslab_lab::{LabConfig, Overrides, Preset, render};
+use chaoslab_lab::client::{ClientError, LabClient};
+use chaoslab_lab::{LabConfig, Overrides, Preset};
+use chaoslab_output::views::lab as view;
+use chaoslab_output::{Printer, Style};
+use serde_json::Value;
 
 /// Where the lab keeps its state (relative to the current directory).
 #[derive(Debug, Clone, clap::Args)]
@@ -46,6 +50,9 @@ pub enum LabCommand {
         /// At most this many past events.
         #[arg(long, default_value_t = 100)]
         tail: usize,
+        /// One JSON object per event and line, as the control API sends them.
+        #[arg(long)]
+        json: bool,
     },
     /// Show replicas' logs.
     Logs {
@@ -60,11 +67,17 @@ pub enum LabCommand {
         /// Past lines per replica.
         #[arg(long, default_value_t = 100)]
         tail: usize,
+        /// One JSON object per log line (`{"replica", "line"}`).
+        #[arg(long)]
+        json: bool,
     },
     /// List revisions, or activate one (rollback).
     Revisions {
         #[command(flatten)]
         dir: StateDirArg,
+        /// Print the control API's JSON (the list).
+        #[arg(long)]
+        json: bool,
         #[command(subcommand)]
         action: Option<RevisionsAction>,
     },
@@ -159,30 +172,22 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
     match command {
         LabCommand::Up(args) => up(*args).await,
         LabCommand::Down(dir) => down(dir).await,
-        LabCommand::Status { dir, json } => {
-            let client = client(&dir)?;
-            let status: serde_json::Value = client.get("/api/status").await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&status)?);
-            } else {
-                print!("{}", render::status(&status));
-                let faults: serde_json::Value = client
-                    .get("/api/faults")
-                    .await
-                    .unwrap_or(serde_json::Value::Null);
-                print!("{}", render::faults(&faults));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        LabCommand::Events { dir, follow, tail } => {
+        LabCommand::Status { dir, json } => status(&client(&dir)?, Printer::new(json)).await,
+        LabCommand::Events {
+            dir,
+            follow,
+            tail,
+            json,
+        } => {
             let path = format!("/api/events?limit={tail}&follow={follow}");
-            print_lines(&client(&dir)?, &path, render::event).await
+            print_lines(&client(&dir)?, &path, Printer::new(json), view::event).await
         }
         LabCommand::Logs {
             dir,
             replica,
             follow,
             tail,
+            json,
         } => {
             let mut path = format!("/api/logs?tail={tail}&follow={follow}");
             if let Some(id) = replica {
@@ -191,30 +196,22 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
                     chaoslab_lab::client::query_value(&id)
                 ));
             }
-            print_lines(&client(&dir)?, &path, render::log_line).await
+            print_lines(&client(&dir)?, &path, Printer::new(json), view::log_line).await
         }
-        LabCommand::Revisions { dir, action: None } => {
-            let revisions: serde_json::Value = client(&dir)?.get("/api/revisions").await?;
-            print!("{}", render::revisions(&revisions));
+        LabCommand::Revisions {
+            dir,
+            json,
+            action: None,
+        } => {
+            let revisions: Value = client(&dir)?.get("/api/revisions").await?;
+            Printer::new(json).value(&revisions, view::revisions)?;
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Revisions {
             dir,
             action: Some(RevisionsAction::Activate { name }),
-        } => {
-            let client = client(&dir)?;
-            client
-                .post(
-                    &format!(
-                        "/api/revisions/{}/activate",
-                        chaoslab_lab::client::path_segment(&name)?
-                    ),
-                    &serde_json::Value::Null,
-                )
-                .await?;
-            println!("activating {name}…");
-            report_revision(&client, &name).await
-        }
+            ..
+        } => activate(&client(&dir)?, &name).await,
         LabCommand::Deploy(args) => deploy(*args).await,
     }
 }
@@ -223,15 +220,35 @@ fn client(dir: &StateDirArg) -> anyhow::Result<LabClient> {
     Ok(LabClient::discover(&dir.state_dir)?)
 }
 
+/// `chaoslab status`: the lab, then its active faults (the human view only).
+async fn status(client: &LabClient, printer: Printer) -> anyhow::Result<ExitCode> {
+    let status: Value = client.get("/api/status").await?;
+    let faults: Value = if printer.json() {
+        Value::Null
+    } else {
+        client.get("/api/faults").await.unwrap_or(Value::Null)
+    };
+    printer.value(&status, |status, style| {
+        view::status(status, style) + &chaoslab_output::views::fault::summary(&faults)
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Streams JSON lines of the control API (events, logs) until they end or
+/// Ctrl-C.
 async fn print_lines(
     client: &LabClient,
     path: &str,
-    render: fn(&serde_json::Value) -> String,
+    printer: Printer,
+    render: fn(&Value, Style) -> String,
 ) -> anyhow::Result<ExitCode> {
     let stop = tokio::spawn(super::shutdown_signal());
     let stream = client.lines(path, |line| {
-        if let Ok(value) = serde_json::from_str::<serde_json::Value>(line) {
-            println!("{}", render(&value));
+        if let Ok(value) = serde_json::from_str::<Value>(line)
+            && printer.record(&value, render).is_err()
+        {
+            // Standard output is gone (a closed pipe): stop reading.
+            return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
     });
@@ -242,8 +259,49 @@ async fn print_lines(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `chaoslab up`: start the lab, print where everything is, then its
+/// events until Ctrl-C or `chaoslab down`.
 async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    let config = up_config(args)?;
+    let lab = match chaoslab_lab::start_with(config, Some(Box::new(chaoslab_faults::plug))).await {
+        Ok(lab) => lab,
+        Err(err) => {
+            eprintln!("chaoslab: {err}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    // Subscribed before anything is printed, so no event falls in between
+    // the history and the live stream.
+    let events = lab.platform.events.subscribe();
+    let ready = lab.wait_ready(Duration::from_secs(30)).await;
+    let printer = Printer::new(false);
+    print!(
+        "{}",
+        banner(&lab, ready.then(|| started.elapsed())).render(printer.style())
+    );
+    let past = lab.platform.events.history(0, 200);
+    let last_seq = past.last().map_or(0, |e| e.seq);
+    for event in past {
+        print_event(printer, &event);
+    }
+    let follower = tokio::spawn(follow_events(events, last_seq, printer));
+    lab.run(super::shutdown_signal()).await;
+    // The follower ends at LabStopped, the last event: everything the stop
+    // announced (e.g. faults cleared) is printed.
+    let abort = follower.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(2), follower)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
+    println!("lab stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// chaoslab.toml with the command line's overrides.
+fn up_config(args: UpArgs) -> anyhow::Result<LabConfig> {
     let preset = args
         .probes
         .as_deref()
@@ -270,95 +328,53 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     // The default file may be absent; a file named on the command line may not.
     let required = args.config != Path::new("chaoslab.toml");
     let exe = std::env::current_exe()?;
-    let config = LabConfig::load(&args.config, required, &overrides, exe)?;
-    let lab = match chaoslab_lab::start_with(config, Some(Box::new(chaoslab_faults::plug))).await {
-        Ok(lab) => lab,
-        Err(err) => {
-            eprintln!("chaoslab: {err}");
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    let mut events = lab.platform.events.subscribe();
-    let ready = lab.wait_ready(Duration::from_secs(30)).await;
+    Ok(LabConfig::load(&args.config, required, &overrides, exe)?)
+}
+
+/// What `up` prints about the running lab.
+fn banner(lab: &chaoslab_lab::RunningLab, ready_in: Option<Duration>) -> view::UpBanner {
     let info = &lab.info;
-    if ready {
-        println!(
-            "chaoslab lab is up (ready in {:.2}s)",
-            started.elapsed().as_secs_f64()
-        );
-    } else {
-        println!("chaoslab lab started, but no replica is ready yet (see `chaoslab events`)");
+    view::UpBanner {
+        ready_in,
+        ingress_url: info.ingress_url.clone(),
+        control_url: info.control_url.clone(),
+        state_dir: info.state_dir.clone(),
+        token: chaoslab_lab::state::StateFile::read(Path::new(&info.state_dir))
+            .ok()
+            .map(|state| state.token),
+        redis: info.redis.clone(),
+        toxiproxy_url: info.toxiproxy_url.clone(),
+        revision: lab.platform.active().unwrap_or_default(),
     }
-    println!("  ingress      {}/", info.ingress_url);
-    println!(
-        "  control API  {}  (token in {}/lab.json)",
-        info.control_url, info.state_dir
-    );
-    if let Ok(state) = chaoslab_lab::state::StateFile::read(std::path::Path::new(&info.state_dir)) {
-        // The token rides in the URL fragment, which browsers never send.
-        println!(
-            "  console      {}/#token={}  (open in a browser)",
-            info.control_url, state.token
-        );
+}
+
+fn print_event(printer: Printer, event: &chaoslab_lab::events::Event) {
+    if let Ok(value) = serde_json::to_value(event) {
+        let _ = printer.record(&value, view::event);
     }
-    println!("  redis        {}", info.redis);
-    if let Some(url) = &info.toxiproxy_url {
-        println!("  toxiproxy    {url}  (Toxiproxy-compatible API of the fault proxy)");
-    }
-    println!(
-        "  revision     {}",
-        lab.platform.active().unwrap_or_default()
-    );
-    println!();
-    println!("Next:");
-    println!("  curl -s {}/", info.ingress_url);
-    println!("  chaoslab status          # replicas, probes, restarts, CPU and memory");
-    println!("  chaoslab deploy --image /no/such/image   # a bad deployment: traffic stays put");
-    println!("  chaoslab fault network block             # cut Redis off (the NSG rule), 60 s");
-    println!();
-    println!("Ctrl-C (or `chaoslab down` from another terminal) stops everything. Events:");
-    // What happened during start-up, then live (the subscription was taken
-    // before, so nothing falls in between).
-    let past = lab.platform.events.history(0, 200);
-    let mut last_seq = past.last().map_or(0, |e| e.seq);
-    for event in past {
-        if let Ok(value) = serde_json::to_value(&event) {
-            println!("{}", render::event(&value));
-        }
-    }
-    let printer = tokio::spawn(async move {
-        use tokio::sync::broadcast::error::RecvError;
-        loop {
-            match events.recv().await {
-                Ok(event) if event.seq <= last_seq => {}
-                Ok(event) => {
-                    last_seq = event.seq;
-                    if let Ok(value) = serde_json::to_value(&event) {
-                        println!("{}", render::event(&value));
-                    }
-                    if event.reason == "LabStopped" {
-                        break;
-                    }
+}
+
+/// Prints the lab's live events after `last_seq` until `LabStopped`.
+async fn follow_events(
+    mut events: tokio::sync::broadcast::Receiver<chaoslab_lab::events::Event>,
+    mut last_seq: u64,
+    printer: Printer,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match events.recv().await {
+            Ok(event) if event.seq <= last_seq => {}
+            Ok(event) => {
+                last_seq = event.seq;
+                print_event(printer, &event);
+                if event.reason == "LabStopped" {
+                    break;
                 }
-                Err(RecvError::Lagged(n)) => {
-                    println!("... {n} events not shown (see `chaoslab events`)")
-                }
-                Err(RecvError::Closed) => break,
             }
+            Err(RecvError::Lagged(n)) => println!("{}", view::events_lagged(n)),
+            Err(RecvError::Closed) => break,
         }
-    });
-    lab.run(super::shutdown_signal()).await;
-    // The printer ends at LabStopped, the last event: everything the stop
-    // announced (e.g. faults cleared) is printed.
-    let abort = printer.abort_handle();
-    if tokio::time::timeout(Duration::from_secs(2), printer)
-        .await
-        .is_err()
-    {
-        abort.abort();
     }
-    println!("lab stopped");
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn down(dir: StateDirArg) -> anyhow::Result<ExitCode> {
@@ -366,20 +382,18 @@ async fn down(dir: StateDirArg) -> anyhow::Result<ExitCode> {
         Ok(client) => {
             let pid = client.state.pid;
             client.shutdown(Duration::from_secs(60)).await?;
-            println!("lab (pid {pid}) stopped");
-            Ok(ExitCode::SUCCESS)
+            println!("{}", view::stopped(pid));
         }
-        Err(chaoslab_lab::client::ClientError::NoLab(_)) => {
-            println!("no lab running in {}", dir.state_dir.display());
-            Ok(ExitCode::SUCCESS)
+        Err(ClientError::NoLab(_)) => {
+            println!("{}", view::no_lab(&dir.state_dir.display().to_string()));
         }
-        Err(chaoslab_lab::client::ClientError::Stale { pid, .. }) => {
+        Err(ClientError::Stale { pid, .. }) => {
             let _ = std::fs::remove_file(chaoslab_lab::state::StateFile::path(&dir.state_dir));
-            println!("the lab (pid {pid}) was already gone; removed its stale state file");
-            Ok(ExitCode::SUCCESS)
+            println!("{}", view::stale_removed(pid));
         }
-        Err(err) => Err(err.into()),
+        Err(err) => return Err(err.into()),
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
@@ -394,11 +408,22 @@ async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
     });
     let revision = client.post("/api/revisions", &request).await?;
     let name = revision["name"].as_str().unwrap_or_default().to_string();
-    println!("revision {name} created; provisioning…");
+    println!("{}", view::revision_created(&name));
     if args.no_wait {
         return Ok(ExitCode::SUCCESS);
     }
     report_revision(&client, &name).await
+}
+
+/// `revisions activate NAME`: a rollback, reported as a rollout.
+async fn activate(client: &LabClient, name: &str) -> anyhow::Result<ExitCode> {
+    let path = format!(
+        "/api/revisions/{}/activate",
+        chaoslab_lab::client::path_segment(name)?
+    );
+    client.post(&path, &Value::Null).await?;
+    println!("{}", view::activating(name));
+    report_revision(client, name).await
 }
 
 /// `./bin/app` is resolved against this terminal's directory (the lab may run
@@ -411,23 +436,28 @@ fn absolute_if_path(image: PathBuf) -> PathBuf {
     }
 }
 
+/// Waits for the revision's verdict: exit 0 when it serves, 1 when it failed.
 async fn report_revision(client: &LabClient, name: &str) -> anyhow::Result<ExitCode> {
     let revision = client
         .wait_revision(name, Duration::from_secs(3600))
         .await?;
-    match revision["state"].as_str() {
-        Some("Running") => {
-            println!("revision {name} is ready and receives 100% of traffic");
-            Ok(ExitCode::SUCCESS)
-        }
-        _ => {
-            let active: serde_json::Value = client.get("/api/status").await?;
-            println!(
-                "revision {name} Failed: {}; {} keeps serving",
-                revision["reason"].as_str().unwrap_or("unknown"),
-                active["active_revision"].as_str().unwrap_or("nothing")
-            );
-            Ok(ExitCode::FAILURE)
-        }
-    }
+    let running = revision["state"] == "Running";
+    let active = if running {
+        String::new()
+    } else {
+        let status: Value = client.get("/api/status").await?;
+        status["active_revision"]
+            .as_str()
+            .unwrap_or("nothing")
+            .to_string()
+    };
+    println!(
+        "{}",
+        view::revision_outcome(name, &revision, &active, Style::stdout())
+    );
+    Ok(if running {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -24,7 +24,6 @@ pub mod netns;
 pub mod platform;
 pub mod probe;
 pub mod redis_server;
-pub mod render;
 mod resources;
 pub mod revision;
 pub mod spawner;
