@@ -18,30 +18,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let mut telemetry_config = TelemetryConfig::new(
-        "chaoslab",
-        env!("CARGO_PKG_VERSION"),
-        config.replica_id.clone(),
-    );
-    telemetry_config.enabled = args.telemetry_enabled;
-    telemetry_config.sampling_rate = args.telemetry_sampling_rate;
-    telemetry_config.log_level = args.log_level.clone();
-    telemetry_config.log_format = match args.log_format.parse::<LogFormat>() {
-        Ok(format) => format,
-        Err(err) => {
-            eprintln!("chaoslab serve: configuration error: {err}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    telemetry_config.otlp_endpoint = args
-        .otel_exporter_otlp_endpoint
-        .clone()
-        .filter(|s| !s.is_empty());
-    telemetry_config.app_insights_connection_string = args
-        .applicationinsights_connection_string
-        .clone()
-        .filter(|s| !s.is_empty());
-    let telemetry = match chaoslab_telemetry::init(&telemetry_config) {
+    let telemetry = match telemetry_config(&args, &config.replica_id)
+        .and_then(|c| chaoslab_telemetry::init(&c).map_err(|e| e.to_string()))
+    {
         Ok(t) => t,
         Err(err) => {
             eprintln!("chaoslab serve: configuration error: {err}");
@@ -88,6 +67,32 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Flush exporters (bounded inside `shutdown`), off the async threads.
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Telemetry as the flags and variables set it (a bad log format is an
+/// error naming it).
+fn telemetry_config(args: &ServeArgs, replica_id: &str) -> Result<TelemetryConfig, String> {
+    let mut config = TelemetryConfig::new(
+        "chaoslab",
+        env!("CARGO_PKG_VERSION"),
+        replica_id.to_string(),
+    );
+    config.enabled = args.telemetry_enabled;
+    config.sampling_rate = args.telemetry_sampling_rate;
+    config.log_level = args.log_level.clone();
+    config.log_format = args
+        .log_format
+        .parse::<LogFormat>()
+        .map_err(|e| e.to_string())?;
+    config.otlp_endpoint = args
+        .otel_exporter_otlp_endpoint
+        .clone()
+        .filter(|s| !s.is_empty());
+    config.app_insights_connection_string = args
+        .applicationinsights_connection_string
+        .clone()
+        .filter(|s| !s.is_empty());
+    Ok(config)
 }
 
 /// Resolves when our parent is no longer `pid` (never when `pid` is None).
