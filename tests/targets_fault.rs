@@ -527,7 +527,7 @@ fn kill_deletes_one_running_pod_of_the_service() {
             "get",
             "pods",
             "-l",
-            "app.kubernetes.io/name=chaoslab",
+            "app.kubernetes.io/name=chaoslab,app.kubernetes.io/component=service",
             "--field-selector=status.phase=Running",
             "-o",
             "name"

@@ -4,10 +4,12 @@
 //! serves; `list` and `clear` find what chaoslab applied by its label
 //! `chaoslab.io/fault`.
 //!
-//! Pods are found by the labels the export gives them:
-//! `app.kubernetes.io/name=<app>` for the service (the Deployment is named
-//! `<app>`) and `app.kubernetes.io/name=redis` for Redis. The NetworkPolicy
-//! builder is this module's own (small) one.
+//! Pods are found by the labels `chaoslab export k8s` gives them
+//! ([`crate::k8s::manifests::labels`]): `app.kubernetes.io/name=<app>` with
+//! `app.kubernetes.io/component=service` for the service (the Deployment is
+//! named `<app>`) and `app.kubernetes.io/component=redis` for Redis, which
+//! shares the name label: a selector on the name alone would take Redis's
+//! pods for the service's.
 
 use std::time::Duration;
 
@@ -20,9 +22,13 @@ use super::{Engine, Fault, FaultError, TargetArgs, bad, check_dns_label, now_rfc
 /// The label on everything a fault applies (its value: which fault).
 pub const FAULT_LABEL: &str = "chaoslab.io/fault";
 /// Pods' name label, as the export sets it.
-pub const NAME_LABEL: &str = "app.kubernetes.io/name";
-/// The Redis pods' value of [`NAME_LABEL`].
-pub const REDIS_NAME: &str = "redis";
+pub const NAME_LABEL: &str = crate::k8s::manifests::LABEL_NAME;
+/// Pods' component label, as the export sets it.
+pub const COMPONENT_LABEL: &str = crate::k8s::manifests::LABEL_COMPONENT;
+/// The service pods' value of [`COMPONENT_LABEL`].
+pub const SERVICE_COMPONENT: &str = "service";
+/// The Redis pods' value of [`COMPONENT_LABEL`].
+pub const REDIS_COMPONENT: &str = "redis";
 /// The image a `wrong-image` rollout points at: the seed's missing image.
 pub const MISSING_IMAGE: &str = "mcr.microsoft.com/chaos-lab/nonexistent:latest";
 /// What kubectl says when the cluster has no such resource type (Chaos
@@ -220,7 +226,10 @@ impl Plan {
     }
 
     fn selector(&self) -> String {
-        format!("{NAME_LABEL}={}", self.app)
+        format!(
+            "{NAME_LABEL}={},{COMPONENT_LABEL}={SERVICE_COMPONENT}",
+            self.app
+        )
     }
 
     /// Carries the plan out on `shell` (printing or running).
@@ -600,12 +609,12 @@ pub fn deny_redis_policy(namespace: &str, app: &str, name: &str, duration: u64) 
         "metadata": metadata(namespace, name, "network-block", duration,
             "chaoslab fault network block: the service's pods may reach every pod but Redis's (the seed's NSG rule DenyRedisTraffic)"),
         "spec": {
-            "podSelector": {"matchLabels": {NAME_LABEL: app}},
+            "podSelector": {"matchLabels": {NAME_LABEL: app, COMPONENT_LABEL: SERVICE_COMPONENT}},
             "policyTypes": ["Egress"],
             "egress": [
                 {"to": [
                     {"podSelector": {"matchExpressions": [
-                        {"key": NAME_LABEL, "operator": "NotIn", "values": [REDIS_NAME]}
+                        {"key": COMPONENT_LABEL, "operator": "NotIn", "values": [REDIS_COMPONENT]}
                     ]}},
                     {"namespaceSelector": {"matchExpressions": [
                         {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [namespace]}
@@ -631,11 +640,11 @@ fn network_chaos(
 ) -> Value {
     let mut spec = json!({
         "mode": "all",
-        "selector": {"namespaces": [namespace], "labelSelectors": {NAME_LABEL: app}},
+        "selector": {"namespaces": [namespace], "labelSelectors": {NAME_LABEL: app, COMPONENT_LABEL: SERVICE_COMPONENT}},
         "direction": "to",
         "target": {
             "mode": "all",
-            "selector": {"namespaces": [namespace], "labelSelectors": {NAME_LABEL: REDIS_NAME}},
+            "selector": {"namespaces": [namespace], "labelSelectors": {NAME_LABEL: app, COMPONENT_LABEL: REDIS_COMPONENT}},
         },
     });
     match kind {
@@ -719,15 +728,59 @@ mod tests {
     fn the_policy_selects_the_service_and_excludes_redis() {
         let p = deny_redis_policy("ns", "chaoslab", "chaoslab-network-block", 60);
         assert_eq!(
-            p["spec"]["podSelector"]["matchLabels"][NAME_LABEL],
-            "chaoslab"
+            p["spec"]["podSelector"]["matchLabels"],
+            crate::k8s::manifests::selector("service"),
+            "the export's service pods, and only those"
         );
         assert_eq!(p["spec"]["policyTypes"], json!(["Egress"]));
         assert_eq!(
-            p["spec"]["egress"][0]["to"][0]["podSelector"]["matchExpressions"][0]["values"],
-            json!(["redis"])
+            p["spec"]["egress"][0]["to"][0]["podSelector"]["matchExpressions"][0],
+            json!({"key": COMPONENT_LABEL, "operator": "NotIn", "values": ["redis"]})
         );
         assert_eq!(p["metadata"]["labels"][FAULT_LABEL], "network-block");
+    }
+
+    /// Whether `labels` satisfy a NetworkPolicy/label selector's
+    /// matchLabels and NotIn expressions (all this module writes).
+    fn matches(selector: &Value, labels: &Value) -> bool {
+        let exact = selector["matchLabels"]
+            .as_object()
+            .map(|m| m.iter().all(|(k, v)| &labels[k] == v))
+            .unwrap_or(true);
+        let not_in = selector["matchExpressions"]
+            .as_array()
+            .map(|e| {
+                e.iter().all(|x| {
+                    let values = x["values"].as_array().unwrap();
+                    !values.contains(&labels[x["key"].as_str().unwrap()])
+                })
+            })
+            .unwrap_or(true);
+        exact && not_in
+    }
+
+    #[test]
+    fn the_cut_takes_the_exported_service_pods_and_spares_nothing_but_redis() {
+        // The labels `chaoslab export k8s` puts on each pod template.
+        let service = crate::k8s::manifests::labels("service");
+        let redis =
+            crate::k8s::manifests::redis_statefulset("ns", "redis")["spec"]["template"]["metadata"]
+                ["labels"]
+                .clone();
+        let p = deny_redis_policy("ns", "chaoslab", "chaoslab-network-block", 60);
+        assert!(matches(&p["spec"]["podSelector"], &service));
+        assert!(
+            !matches(&p["spec"]["podSelector"], &redis),
+            "Redis is not cut off itself"
+        );
+        let allowed = &p["spec"]["egress"][0]["to"][0]["podSelector"];
+        assert!(!matches(allowed, &redis), "the service may not reach Redis");
+        assert!(matches(allowed, &service));
+        let chaos = network_chaos("ns", "chaoslab", "x", &NetworkKind::Block, 60);
+        let from = json!({"matchLabels": chaos["spec"]["selector"]["labelSelectors"]});
+        let to = json!({"matchLabels": chaos["spec"]["target"]["selector"]["labelSelectors"]});
+        assert!(matches(&from, &service) && !matches(&from, &redis));
+        assert!(matches(&to, &redis) && !matches(&to, &service));
     }
 
     #[test]
