@@ -1,15 +1,21 @@
 //! Every error the service answers, in one shape. Clients of the seed's
 //! service rely on `{"error", "detail", "timestamp", "request_id"}` with the
-//! HTTP reason phrase as `error`; FastAPI's bare 422 is never produced: bad
-//! input is a 400 saying what to fix.
+//! HTTP reason phrase as `error` (the body is built by
+//! `chaoslab_foundation::error_body`, as every chaoslab server's is); this
+//! module holds the service's policies: a 500's detail shown only with
+//! LOG_LEVEL=DEBUG, the request's own id, and FastAPI's bare 422 never
+//! produced: bad input is a 400 saying what to fix.
 
-use axum::Json;
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::response::{IntoResponse, Response};
+use chaoslab_foundation::ErrorBody;
 use http::StatusCode;
-use serde::Serialize;
 
 use crate::request_id;
+
+/// The service's timestamps (`GET /`, `/health`, errors): RFC 3339, UTC,
+/// `Z`, milliseconds.
+pub use chaoslab_foundation::time::now_rfc3339;
 
 /// An error answer: a status and, except for 500s outside debug mode, a
 /// detail telling the client what went wrong and what to do.
@@ -18,16 +24,6 @@ use crate::request_id;
 pub struct ApiError {
     pub status: StatusCode,
     pub detail: String,
-}
-
-/// The JSON body of every error answer.
-#[derive(Debug, Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<&'a str>,
-    timestamp: String,
-    request_id: String,
 }
 
 impl ApiError {
@@ -62,11 +58,6 @@ pub fn set_debug_errors(on: bool) {
     DEBUG_ERRORS.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// The current time as the service writes it: RFC 3339, UTC, `Z`.
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let show_detail = self.status != StatusCode::INTERNAL_SERVER_ERROR
@@ -74,13 +65,14 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::warn!(status = self.status.as_u16(), detail = %self.detail, "request failed");
         }
-        let body = ErrorBody {
-            error: self.status.canonical_reason().unwrap_or("Error"),
-            detail: show_detail.then_some(self.detail.as_str()),
-            timestamp: now_rfc3339(),
-            request_id: request_id::current().unwrap_or_default(),
-        };
-        (self.status, Json(body)).into_response()
+        let id = request_id::current().unwrap_or_default();
+        ErrorBody::new(
+            self.status,
+            show_detail.then_some(self.detail.as_str()),
+            Some(&id),
+        )
+        .into_response(self.status)
+        .into_response()
     }
 }
 

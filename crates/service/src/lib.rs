@@ -117,7 +117,7 @@ where
 
 /// Refreshes the gauges every second: process memory and CPU, load state.
 async fn sample_gauges(state: AppState) {
-    let mut previous = chaoslab_telemetry::process::sample(None).ok();
+    let mut previous = chaoslab_foundation::proc::sample(None).ok();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
@@ -126,7 +126,7 @@ async fn sample_gauges(state: AppState) {
             .metrics()
             .gauges
             .set_load(load.is_some(), load.map(|(l, _)| l.gauge()).unwrap_or(0));
-        if let Ok(now) = chaoslab_telemetry::process::sample(None) {
+        if let Ok(now) = chaoslab_foundation::proc::sample(None) {
             let cpu = previous
                 .as_ref()
                 .map(|p| now.cpu_percent_since(p))

@@ -47,10 +47,8 @@ async fn require_token(
         let given = req
             .headers()
             .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            .and_then(|v| v.to_str().ok());
+        if !chaoslab_foundation::bearer_matches(given, token) {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "this chaos call needs `Authorization: Bearer <CHAOS_API_TOKEN>`",
@@ -58,10 +56,6 @@ async fn require_token(
         }
     }
     Ok(next.run(req).await)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub async fn status(State(state): State<AppState>) -> Json<Value> {
