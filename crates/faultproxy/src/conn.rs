@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::chain::{Chain, Door, door};
 use crate::link::{Link, Outcome, peer_left};
+use crate::passthrough::{self, Exit};
+use crate::proxy::WakeSlot;
 use crate::toxic::{Direction, End};
 
 /// Everything a connection needs from its proxy.
@@ -26,6 +28,8 @@ pub(crate) struct ConnCtx {
     pub kill: CancellationToken,
     /// Toxicity and jitter seed of this connection.
     pub seed: u64,
+    /// Where the fast path registers its task for wake-ups.
+    pub wake: WakeSlot,
 }
 
 /// Serves one accepted client until it is closed, one way or another.
@@ -72,6 +76,39 @@ pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
     let _ = upstream.set_nodelay(true);
     let mut client = client;
 
+    // While no toxic acts on the connection: the fast path. It hands over
+    // to the links at a chunk boundary when one does, or when a side closes.
+    let mut carry = (Default::default(), Default::default());
+    let chain_now = ctx.chain.borrow_and_update().clone();
+    if !passthrough::toxic_acts(&chain_now, ctx.seed) {
+        match passthrough::run(
+            &mut client,
+            &mut upstream,
+            &mut ctx.chain,
+            &ctx.kill,
+            ctx.seed,
+            &ctx.wake,
+            stale_read,
+        )
+        .await
+        {
+            Exit::Handover {
+                up,
+                down,
+                stale_read: still_stale,
+            } => {
+                carry = (up, down);
+                stale_read = still_stale;
+            }
+            // Dropping both sockets closes them (FIN).
+            Exit::Killed | Exit::End(End::Close) => return,
+            Exit::End(End::Reset) => {
+                abort(&client);
+                abort(&upstream);
+                return;
+            }
+        }
+    }
     // Fires once the client's FIN went on to the upstream: from then on a
     // link held by a fault serves nobody.
     let client_closed = CancellationToken::new();
@@ -88,6 +125,7 @@ pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
             src_is_client: true,
             stale_read,
             client_closed: client_closed.clone(),
+            carry: carry.0,
         }
         .run();
         let down = Link {
@@ -100,6 +138,7 @@ pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
             src_is_client: false,
             stale_read: false,
             client_closed: client_closed.clone(),
+            carry: carry.1,
         }
         .run();
         let mut up = pin!(up);

@@ -57,6 +57,7 @@ mod fault_proxy;
 mod info;
 mod json;
 mod link;
+mod passthrough;
 mod proxy;
 pub mod toxic;
 

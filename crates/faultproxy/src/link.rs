@@ -38,6 +38,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::chain::{Chain, Installed, mix, unit};
+use crate::passthrough::Carry;
 use crate::toxic::{ChunkView, Direction, End, StageState, Verdict};
 
 /// Bytes asked for per read.
@@ -82,6 +83,10 @@ pub(crate) struct Link<'a> {
     /// Fires when the client's FIN went on upstream (the other link ended):
     /// while a toxic stops this link reading, nobody is left to serve.
     pub client_closed: CancellationToken,
+    /// What the connection's fast path hands over (`passthrough`): bytes
+    /// read before any toxic acted (they pass none), and whether the
+    /// source already closed.
+    pub carry: Carry,
 }
 
 /// What happened at the source socket.
@@ -115,14 +120,19 @@ pub(crate) async fn peer_left(stream: &TcpStream) -> bool {
 /// `peer_left` consumed), through a duplicate of its descriptor (the same
 /// non-blocking socket: `WouldBlock` when nothing is there).
 fn read_direct(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    let start = buf.len();
+    buf.resize(start + READ_SIZE, 0);
+    let read = read_direct_into(stream, &mut buf[start..]);
+    buf.truncate(start + read.as_ref().map_or(0, |n| *n));
+    read
+}
+
+/// [`read_direct`] into a slice.
+pub(crate) fn read_direct_into(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
     use std::io::Read;
     use std::os::fd::AsFd;
     let mut dup = std::net::TcpStream::from(stream.as_fd().try_clone_to_owned()?);
-    let start = buf.len();
-    buf.resize(start + READ_SIZE, 0);
-    let read = dup.read(&mut buf[start..]);
-    buf.truncate(start + read.as_ref().map_or(0, |n| *n));
-    read
+    dup.read(buf)
 }
 
 /// Whether every toxic acting on this link lets it read.
@@ -151,6 +161,8 @@ struct Chunk {
     passed: Vec<u64>,
     /// Bytes already written; once writing began the chunk is committed.
     written: usize,
+    /// Passes no toxic: read on the fast path before any toxic acted.
+    committed: bool,
 }
 
 /// What the chain decided for the head chunk.
@@ -176,7 +188,19 @@ impl Link<'_> {
         rebuild(&mut stages, &chain, self.dir, self.seed, Instant::now());
         let mut queue: VecDeque<Chunk> = VecDeque::new();
         let mut queued = 0usize;
-        let mut eof_at: Option<Instant> = None;
+        let carry = mem::take(&mut self.carry);
+        if let Some(data) = carry.pending {
+            queued += data.len();
+            queue.push_back(Chunk {
+                data,
+                seq: 0,
+                entered: Instant::now(),
+                passed: Vec::new(),
+                written: 0,
+                committed: true,
+            });
+        }
+        let mut eof_at: Option<Instant> = carry.eof.then(Instant::now);
         let mut buf = BytesMut::with_capacity(READ_SIZE);
         let mut seq = 0u64;
         let mut stale_read = self.stale_read;
@@ -200,6 +224,7 @@ impl Link<'_> {
                             entered: Instant::now(),
                             passed: Vec::new(),
                             written: 0,
+                            committed: false,
                         });
                         seq += 1;
                     }
@@ -243,6 +268,7 @@ impl Link<'_> {
                                         entered: Instant::now(),
                                         passed: Vec::new(),
                                         written,
+                                        committed: false,
                                     });
                                     seq += 1;
                                 } else {
@@ -263,7 +289,7 @@ impl Link<'_> {
             // Settle the head: through the stages, then out.
             let mut head_ready = false;
             while let Some(head) = queue.front_mut() {
-                let step = if head.written > 0 {
+                let step = if head.written > 0 || head.committed {
                     Step::Ready
                 } else {
                     evaluate(head, &mut stages, self.seed, now)
@@ -300,6 +326,7 @@ impl Link<'_> {
                             entered: now,
                             passed: head.passed.clone(),
                             written: 0,
+                            committed: false,
                         };
                         front.passed.push(id);
                         queue.push_front(front);
@@ -407,6 +434,7 @@ impl Link<'_> {
                                 entered: Instant::now(),
                                 passed: Vec::new(),
                                 written: 0,
+                                committed: false,
                             });
                             seq += 1;
                         }

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Waker;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -30,11 +31,25 @@ pub(crate) const MAX_CONNECTIONS: usize = 4096;
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// The live connections of a proxy: an entry per connection, removed when
-/// it closes.
+/// it closes. Each entry may hold the waker of its connection's task while
+/// the connection runs on the toxic-free fast path ([`crate::passthrough`]):
+/// that path polls no channel, so a toxic change or the kill switch reaches
+/// it through [`Connections::wake_all`] (called on every chain change and
+/// when the proxy stops), and the woken task checks two atomics.
 #[derive(Debug, Default)]
 pub(crate) struct Connections {
-    live: Mutex<HashMap<u64, SocketAddr>>,
+    live: Mutex<HashMap<u64, Live>>,
     next: AtomicU64,
+}
+
+/// One live connection.
+#[derive(Debug)]
+struct Live {
+    /// Only kept for the entry's sake (who is connected).
+    #[allow(dead_code)]
+    peer: SocketAddr,
+    /// Its task, while it runs on the fast path.
+    waker: Option<Waker>,
 }
 
 impl Connections {
@@ -46,11 +61,53 @@ impl Connections {
     fn insert(self: &Arc<Self>, peer: SocketAddr) -> ConnGuard {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut live) = self.live.lock() {
-            live.insert(id, peer);
+            live.insert(id, Live { peer, waker: None });
         }
         ConnGuard {
             table: self.clone(),
             id,
+        }
+    }
+
+    /// Wakes every connection task that registered its waker: they then see
+    /// a chain change or the kill switch. Rare (a fault added, updated or
+    /// removed; the proxy stopping), never on the data path.
+    pub(crate) fn wake_all(&self) {
+        let wakers: Vec<Waker> = match self.live.lock() {
+            Ok(live) => live.values().filter_map(|l| l.waker.clone()).collect(),
+            Err(_) => return,
+        };
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+/// A connection's handle on its entry: registers the task's waker for
+/// [`Connections::wake_all`].
+#[derive(Debug, Clone)]
+pub(crate) struct WakeSlot {
+    table: Arc<Connections>,
+    id: u64,
+}
+
+impl WakeSlot {
+    /// Stores `waker` as the one to wake (once per task: the caller keeps
+    /// the registered waker and calls again only when it changes).
+    pub(crate) fn register(&self, waker: &Waker) {
+        if let Ok(mut live) = self.table.live.lock()
+            && let Some(entry) = live.get_mut(&self.id)
+        {
+            entry.waker = Some(waker.clone());
+        }
+    }
+
+    /// Forgets the waker (the connection left the fast path).
+    pub(crate) fn unregister(&self) {
+        if let Ok(mut live) = self.table.live.lock()
+            && let Some(entry) = live.get_mut(&self.id)
+        {
+            entry.waker = None;
         }
     }
 }
@@ -59,6 +116,15 @@ impl Connections {
 struct ConnGuard {
     table: Arc<Connections>,
     id: u64,
+}
+
+impl ConnGuard {
+    fn slot(&self) -> WakeSlot {
+        WakeSlot {
+            table: self.table.clone(),
+            id: self.id,
+        }
+    }
 }
 
 impl Drop for ConnGuard {
@@ -236,6 +302,7 @@ async fn accept_loop(
             chain: chain.clone(),
             kill: cancel.child_token(),
             seed: mix(seeds ^ accepted),
+            wake: guard.slot(),
         };
         tasks.spawn(async move {
             conn::serve(client, ctx).await;
@@ -243,5 +310,8 @@ async fn accept_loop(
             drop(permit);
         });
     }
+    // The connections on the fast path poll no channel: wake them to see
+    // their kill switch (a child of `cancel`).
+    connections.wake_all();
     listener
 }

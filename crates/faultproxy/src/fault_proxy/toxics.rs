@@ -229,10 +229,12 @@ impl FaultProxy {
     }
 }
 
-/// Hands the proxy's links its current chain.
+/// Hands the proxy's links its current chain, and wakes the connections on
+/// the fast path (they poll no channel) to look at it.
 pub(super) fn publish(entry: &ProxyEntry) {
     let chain: Chain = Arc::new(entry.toxics.iter().map(|t| t.installed.clone()).collect());
     entry.chain.send_replace(chain);
+    entry.connections.wake_all();
 }
 
 pub(super) fn toxic_info(proxy: &str, toxic: &ToxicEntry) -> ToxicInfo {

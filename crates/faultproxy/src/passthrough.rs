@@ -1,0 +1,269 @@
+//! The fast path of a connection while no toxic acts on it: both directions
+//! copied in one poll loop, each through one buffer reused for the life of
+//! the connection (no allocation per chunk), with no channel polled and no
+//! lock taken per chunk — what the proxy costs when no fault is active
+//! (issue 13 item 5).
+//!
+//! The loop reads with `AsyncRead::poll_read` (tokio drops the socket's
+//! read readiness after a short read, so no extra `EAGAIN` read per chunk)
+//! and writes at once. Between chunks it checks two atomics: the kill switch
+//! and the chain's version. Neither wakes it by itself: its task's waker is
+//! registered once in the proxy's connection table ([`WakeSlot`]), and the
+//! proxy wakes every registered task when the chain changes or the proxy
+//! stops ([`crate::proxy::Connections::wake_all`]).
+//!
+//! When a toxic starts acting on the connection, or a side closes (a FIN
+//! goes through [`crate::link::Link`], which may hold it back), the loop
+//! hands over at a chunk boundary: bytes read and not yet written are
+//! carried to the link as already passed (as the links' own fast path
+//! treats a chunk it started writing), so nothing is lost, repeated or
+//! reordered.
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::chain::Chain;
+use crate::link::read_direct_into;
+use crate::proxy::WakeSlot;
+use crate::toxic::End;
+
+/// Bytes read at once per direction; also the most a direction holds.
+const BUF_SIZE: usize = 64 * 1024;
+
+/// What one direction carries over to its link.
+#[derive(Debug, Default)]
+pub(crate) struct Carry {
+    /// Read and not yet (fully) written; passes no toxic.
+    pub pending: Option<Bytes>,
+    /// The source closed (its FIN is still to be passed on).
+    pub eof: bool,
+}
+
+/// How the fast path ended.
+#[derive(Debug)]
+pub(crate) enum Exit {
+    /// Continue on the links (a toxic acts on the connection, or a side
+    /// closed), with what each direction carries and whether the client's
+    /// read readiness is still stale (see `link::peer_left`).
+    Handover {
+        up: Carry,
+        down: Carry,
+        stale_read: bool,
+    },
+    /// The proxy was disabled, removed or shut down.
+    Killed,
+    /// An I/O error ends the connection.
+    End(End),
+}
+
+/// Whether a toxic acts on the bytes of the connection with `seed`
+/// (toxics acting at the door do not).
+pub(crate) fn toxic_acts(chain: &Chain, seed: u64) -> bool {
+    chain.iter().any(|t| !t.at_accept() && t.acts_on(seed))
+}
+
+/// One direction's buffer: `buf[start..end]` is read and not yet written.
+struct Pipe {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+impl Pipe {
+    fn new() -> Self {
+        Pipe {
+            buf: vec![0; BUF_SIZE],
+            start: 0,
+            end: 0,
+            eof: false,
+        }
+    }
+
+    fn carry(&self) -> Carry {
+        Carry {
+            pending: (self.start < self.end)
+                .then(|| Bytes::copy_from_slice(&self.buf[self.start..self.end])),
+            eof: self.eof,
+        }
+    }
+}
+
+/// Why a direction stopped pumping.
+enum Pumped {
+    /// Waiting for its source or destination (wakers registered).
+    Idle,
+    /// A chunk boundary with the kill switch or the chain changed: look.
+    Look,
+    /// The source closed.
+    Eof,
+    /// An I/O error ends the connection.
+    End(End),
+}
+
+/// Copies both ways until a toxic acts, a side closes, the kill switch
+/// fires or an I/O error; see the module doc.
+pub(crate) async fn run(
+    client: &mut TcpStream,
+    upstream: &mut TcpStream,
+    chain: &mut watch::Receiver<Chain>,
+    kill: &CancellationToken,
+    seed: u64,
+    wake: &WakeSlot,
+    mut stale_read: bool,
+) -> Exit {
+    let mut up = Pipe::new();
+    let mut down = Pipe::new();
+    let mut registered: Option<Waker> = None;
+    let exit = poll_fn(|cx| {
+        if !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            wake.register(cx.waker());
+            registered = Some(cx.waker().clone());
+        }
+        loop {
+            if kill.is_cancelled() {
+                return Poll::Ready(Exit::Killed);
+            }
+            match chain.has_changed() {
+                Err(_) => return Poll::Ready(Exit::Killed),
+                Ok(true) => {
+                    if toxic_acts(&chain.borrow_and_update(), seed) {
+                        return Poll::Ready(handover(&up, &down, stale_read));
+                    }
+                }
+                Ok(false) => {}
+            }
+            let mut look = false;
+            let mut no_stale = false;
+            for upward in [true, false] {
+                let pumped = if upward {
+                    pump(cx, client, upstream, &mut up, &mut stale_read, kill, chain)
+                } else {
+                    pump(cx, upstream, client, &mut down, &mut no_stale, kill, chain)
+                };
+                match pumped {
+                    Pumped::Idle => {}
+                    Pumped::Look => look = true,
+                    Pumped::Eof => return Poll::Ready(handover(&up, &down, stale_read)),
+                    Pumped::End(end) => return Poll::Ready(Exit::End(end)),
+                }
+            }
+            if !look {
+                return Poll::Pending;
+            }
+        }
+    })
+    .await;
+    wake.unregister();
+    exit
+}
+
+fn handover(up: &Pipe, down: &Pipe, stale_read: bool) -> Exit {
+    Exit::Handover {
+        up: up.carry(),
+        down: down.carry(),
+        stale_read,
+    }
+}
+
+/// Moves one direction's bytes until it would block or a chunk boundary
+/// needs a look.
+fn pump(
+    cx: &mut Context<'_>,
+    src: &mut TcpStream,
+    dst: &mut TcpStream,
+    pipe: &mut Pipe,
+    stale: &mut bool,
+    kill: &CancellationToken,
+    chain: &watch::Receiver<Chain>,
+) -> Pumped {
+    loop {
+        while pipe.start < pipe.end {
+            match Pin::new(&mut *dst).poll_write(cx, &pipe.buf[pipe.start..pipe.end]) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Pumped::End(End::Close),
+                Poll::Ready(Ok(n)) => pipe.start += n,
+                Poll::Pending => return Pumped::Idle,
+            }
+        }
+        pipe.start = 0;
+        pipe.end = 0;
+        // A chunk boundary: a toxic added or the proxy stopping since the
+        // last look takes over here.
+        if kill.is_cancelled() || chain.has_changed().unwrap_or(true) {
+            return Pumped::Look;
+        }
+        let read = if *stale {
+            // Bytes tokio no longer reports (the connection was held at
+            // the door): read them directly until the socket is empty.
+            match read_direct_into(src, &mut pipe.buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    *stale = false;
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                read => read,
+            }
+        } else {
+            let mut rb = ReadBuf::new(&mut pipe.buf);
+            match Pin::new(&mut *src).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => Ok(rb.filled().len()),
+                Poll::Ready(Err(e)) => Err(e),
+                Poll::Pending => return Pumped::Idle,
+            }
+        };
+        match read {
+            Ok(0) => {
+                pipe.eof = true;
+                return Pumped::Eof;
+            }
+            Ok(n) => pipe.end = n,
+            Err(_) => return Pumped::End(End::Reset),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::chain::Installed;
+    use crate::toxic::{DenyNew, Latency, Stream, ToxicKind};
+
+    fn installed(id: u64, toxicity: f32, kind: ToxicKind) -> Arc<Installed> {
+        Arc::new(Installed {
+            id,
+            stream: Stream::Both,
+            toxicity,
+            kind,
+        })
+    }
+
+    #[test]
+    fn only_toxics_acting_on_bytes_leave_the_fast_path() {
+        let none: Chain = Arc::new(vec![]);
+        assert!(!toxic_acts(&none, 1));
+        let door_only: Chain = Arc::new(vec![installed(1, 1.0, ToxicKind::DenyNew(DenyNew {}))]);
+        assert!(!toxic_acts(&door_only, 1));
+        let idle: Chain = Arc::new(vec![installed(
+            2,
+            0.0,
+            ToxicKind::Latency(Latency::default()),
+        )]);
+        assert!(!toxic_acts(&idle, 1));
+        let latency: Chain = Arc::new(vec![installed(
+            3,
+            1.0,
+            ToxicKind::Latency(Latency::default()),
+        )]);
+        assert!(toxic_acts(&latency, 1));
+    }
+}
