@@ -16,8 +16,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::drive::Shared;
 use crate::http::Pool;
+use crate::shared::Shared;
 use crate::threads::Threads;
 
 /// An arrival later than this after its schedule counts as late.

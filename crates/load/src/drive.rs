@@ -1,53 +1,15 @@
-//! What the load-making side shares (target, tasks, the sample channel,
-//! the abort signal, gauges) and the `Driver` that hides which model is
-//! running from the runner: it only sets a target and asks for the load.
+//! The `Driver` that hides which model is running from the runner: it
+//! only sets a target and asks for the load. What the users and arrivals
+//! it drives share lives below them, in [`crate::shared`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::arrivals::Arrivals;
 use crate::config::Model;
-use crate::http::Target;
 use crate::parse::WaitRange;
-use crate::sample::Sample;
-use crate::scenario::TaskMix;
+use crate::shared::Shared;
 use crate::threads::Threads;
 use crate::users::Users;
-
-/// Counters the generator keeps about itself.
-#[derive(Debug, Default)]
-pub struct Gauges {
-    /// Requests sent and not yet answered.
-    pub in_flight: AtomicU64,
-    /// Highest concurrency seen (users or requests in flight).
-    pub peak: AtomicU64,
-    /// Open-model arrivals that started late.
-    pub late: AtomicU64,
-}
-
-/// Read-only context of every user and arrival. Holding it keeps the
-/// sample channel open: the run's drain ends when the last holder is gone.
-pub struct Shared {
-    /// Where requests go.
-    pub target: Target,
-    /// What they are.
-    pub mix: TaskMix,
-    /// Each task's request as bytes on the wire, prepared once.
-    pub wires: Vec<Vec<u8>>,
-    /// Per-request timeout.
-    pub timeout: Duration,
-    /// Batches of samples to the aggregator (bounded: a slow aggregator
-    /// slows the senders rather than growing a queue).
-    pub tx: mpsc::Sender<Vec<Sample>>,
-    /// Cancels requests still in flight after the stop grace.
-    pub abort: CancellationToken,
-    /// Self-measurements.
-    pub gauges: Arc<Gauges>,
-}
 
 /// The model at work.
 pub enum Driver {
@@ -100,12 +62,5 @@ impl Driver {
             Self::Users(u) => u.stop(),
             Self::Arrivals(a) => a.stop(),
         }
-    }
-}
-
-impl Gauges {
-    /// Current in-flight count.
-    pub fn in_flight(&self) -> u64 {
-        self.in_flight.load(Ordering::Relaxed)
     }
 }

@@ -40,6 +40,7 @@ mod report;
 mod runner;
 mod sample;
 mod scenario;
+mod shared;
 pub mod stats;
 pub mod testkit;
 mod threads;

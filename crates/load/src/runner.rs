@@ -14,12 +14,13 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::drive::{Driver, Gauges, Shared};
+use crate::drive::Driver;
 use crate::error::LoadError;
 use crate::h1;
 use crate::http::Target;
 use crate::report::{GeneratorReport, Report};
 use crate::sample::Sample;
+use crate::shared::{Gauges, Shared};
 use crate::stats::{LiveSnapshot, Stats};
 
 /// Sample batches buffered between the senders and the aggregator.

@@ -11,10 +11,10 @@ use rand::{Rng, SeedableRng};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::drive::Shared;
 use crate::http::Session;
 use crate::parse::WaitRange;
 use crate::sample::Sample;
+use crate::shared::Shared;
 use crate::threads::Threads;
 
 /// Samples a user collects before handing them to the aggregator.
