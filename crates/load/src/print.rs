@@ -7,14 +7,10 @@ use std::fmt::Write as _;
 use crate::report::Report;
 use crate::runner::LiveLine;
 
-/// Formats a latency in ms with a precision that suits its size.
+/// Formats a latency in ms with a precision that suits its size (the
+/// command line's one spelling, `chaoslab-output`).
 pub fn fmt_ms(ms: Option<f64>) -> String {
-    match ms {
-        None => "-".into(),
-        Some(v) if v < 10.0 => format!("{v:.2}"),
-        Some(v) if v < 100.0 => format!("{v:.1}"),
-        Some(v) => format!("{v:.0}"),
-    }
+    chaoslab_output::units::latency_ms(ms)
 }
 
 /// The live line: elapsed, users or rate, req/s, failure %, p50, p95.
