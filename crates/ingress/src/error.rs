@@ -1,10 +1,12 @@
 //! Responses the ingress makes itself (503, 502, 504, and the guard's 403
 //! and 415): the spec's error body
-//! `{"error","detail","timestamp","request_id"}` plus the
-//! [`PROXY_ERROR_HEADER`](crate::PROXY_ERROR_HEADER) naming the cause.
+//! `{"error","detail","timestamp","request_id"}` (built by
+//! `chaoslab_foundation::error_body`, as every chaoslab server's is) plus
+//! the [`PROXY_ERROR_HEADER`](crate::PROXY_ERROR_HEADER) naming the cause
+//! and the request's `X-Request-ID`.
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 
 use crate::PROXY_ERROR_HEADER;
@@ -21,20 +23,13 @@ pub fn proxy_error_response(
     detail: &str,
     request_id: &str,
 ) -> Response<ProxyBody> {
-    let body = serde_json::json!({
-        "error": status.canonical_reason().unwrap_or("Error"),
-        "detail": detail,
-        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "request_id": request_id,
-    });
-    let bytes = Bytes::from(body.to_string());
-    let mut response = Response::new(Full::new(bytes).map_err(|never| match never {}).boxed());
-    *response.status_mut() = status;
+    let mut response = chaoslab_foundation::error_response(status, Some(detail), Some(request_id))
+        .map(|json| {
+            Full::new(Bytes::from(json))
+                .map_err(|never| match never {})
+                .boxed()
+        });
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     headers.insert(PROXY_ERROR_HEADER, HeaderValue::from_static(kind));
     if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert("x-request-id", value);
