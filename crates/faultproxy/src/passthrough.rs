@@ -232,11 +232,18 @@ fn pump(
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
     use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use tokio::time::timeout;
 
     use super::*;
     use crate::chain::Installed;
-    use crate::toxic::{DenyNew, Latency, Stream, ToxicKind};
+    use crate::toxic::{DenyNew, Latency, Reset, Slicer, Stream, ToxicKind};
+    use crate::{FaultProxy, ToxicSpec};
 
     fn installed(id: u64, toxicity: f32, kind: ToxicKind) -> Arc<Installed> {
         Arc::new(Installed {
@@ -265,5 +272,157 @@ mod tests {
             ToxicKind::Latency(Latency::default()),
         )]);
         assert!(toxic_acts(&latency, 1));
+    }
+
+    async fn echo_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (mut r, mut w) = stream.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                    let _ = w.shutdown().await;
+                });
+            }
+        });
+        addr
+    }
+
+    async fn proxied(faults: &FaultProxy) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let upstream = echo_server().await;
+        faults
+            .add_proxy("redis", listener, &upstream.to_string())
+            .await
+            .unwrap();
+        addr
+    }
+
+    /// Sends `total` bytes of a counting pattern in uneven writes while
+    /// reading the echo; `midway` runs once a third has been echoed.
+    async fn echo_pattern<F: std::future::Future<Output = ()>>(
+        addr: SocketAddr,
+        total: usize,
+        midway: F,
+    ) {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut r, mut w) = stream.into_split();
+        let writer = tokio::spawn(async move {
+            let mut sent = 0usize;
+            let mut size = 1usize;
+            while sent < total {
+                let n = size.min(total - sent);
+                let chunk: Vec<u8> = (sent..sent + n).map(|i| (i % 251) as u8).collect();
+                w.write_all(&chunk).await.unwrap();
+                sent += n;
+                size = size * 7 % 70_001 + 1;
+            }
+            w.shutdown().await.unwrap();
+        });
+        let mut midway = Some(midway);
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 50_000];
+        loop {
+            let n = timeout(Duration::from_secs(20), r.read(&mut buf))
+                .await
+                .expect("echo stalled")
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+            for (k, b) in buf[..n].iter().enumerate() {
+                assert_eq!(*b, ((got + k) % 251) as u8, "byte {} out of order", got + k);
+            }
+            got += n;
+            if got >= total / 3
+                && let Some(f) = midway.take()
+            {
+                f.await;
+            }
+        }
+        assert_eq!(got, total, "every byte echoed once");
+        writer.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn toxics_arriving_mid_stream_lose_and_reorder_nothing() {
+        let faults = FaultProxy::dedicated().unwrap();
+        let addr = proxied(&faults).await;
+        // A door-only fault keeps the fast path; a slicer and a latency take
+        // over from it at a chunk boundary, with the bytes it read and could
+        // not write yet; removing them lets the rest pass.
+        let cases = [
+            ("deny", ToxicKind::DenyNew(DenyNew {})),
+            (
+                "slicer",
+                ToxicKind::Slicer(Slicer {
+                    average_size: 700,
+                    size_variation: 300,
+                    delay: 0,
+                }),
+            ),
+            (
+                "latency",
+                ToxicKind::Latency(Latency {
+                    latency: 1,
+                    jitter: 0,
+                }),
+            ),
+        ];
+        for (name, kind) in cases.iter().chain(&cases).cloned() {
+            let faults2 = faults.clone();
+            echo_pattern(addr, 24_000_000, async move {
+                // The reader pauses: the sockets fill, the fast path holds
+                // unwritten bytes both ways when the toxic lands.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                faults2
+                    .add_toxic("redis", ToxicSpec::new(kind).named(name).on(Stream::Both))
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                faults2.remove_toxic("redis", name).unwrap();
+            })
+            .await;
+        }
+        faults.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_fast_connection_sees_a_reset_and_a_stop_at_once() {
+        let faults = FaultProxy::dedicated().unwrap();
+        let addr = proxied(&faults).await;
+        let mut buf = [0u8; 4];
+
+        // A reset reaches a connection idle on the fast path: nothing is
+        // sent, the proxy wakes it.
+        let mut idle = TcpStream::connect(addr).await.unwrap();
+        idle.write_all(b"ping").await.unwrap();
+        idle.read_exact(&mut buf).await.unwrap();
+        faults
+            .add_toxic(
+                "redis",
+                ToxicSpec::new(ToxicKind::Reset(Reset {})).named("r"),
+            )
+            .unwrap();
+        let read = timeout(Duration::from_secs(2), idle.read(&mut buf))
+            .await
+            .expect("the reset did not reach the idle connection");
+        assert!(
+            matches!(&read, Err(e) if e.kind() == io::ErrorKind::ConnectionReset),
+            "{read:?}"
+        );
+        faults.remove_toxic("redis", "r").unwrap();
+
+        // Disabling the proxy closes a connection idle on the fast path.
+        let mut idle = TcpStream::connect(addr).await.unwrap();
+        idle.write_all(b"ping").await.unwrap();
+        idle.read_exact(&mut buf).await.unwrap();
+        faults.set_enabled("redis", false).await.unwrap();
+        let read = timeout(Duration::from_secs(2), idle.read(&mut buf))
+            .await
+            .expect("disabling did not reach the idle connection");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        faults.shutdown().await;
     }
 }
