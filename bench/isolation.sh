@@ -27,13 +27,13 @@
 # what it made in the kernel is removed by its name. Bounded: every command
 # has a timeout and the whole run a deadline (DEADLINE seconds).
 #
-#   bench/isolation.sh                      # both modes, 5 rounds each
+#   bench/isolation.sh                      # both modes, 7 rounds each
 #   ROUNDS=5 REQUESTS=200000 bench/isolation.sh
 #   MODES=kernel CHAOSLAB_BIN=target/debug/chaoslab bench/isolation.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-7}
 REQUESTS=${REQUESTS:-100000}
 # Pipelined tests run this many times more requests (else they last a
 # fraction of a second and the machine's noise is the figure).
