@@ -23,7 +23,7 @@ use axum::routing::{delete, get};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::error::{FaultError, error_response};
+use crate::error::FaultError;
 use crate::fault::FaultSpec;
 use crate::registry::{Ending, Outcome, Registry};
 
@@ -89,10 +89,9 @@ async fn chaos(
     body: Option<Json<Value>>,
 ) -> Response {
     if !CHAOS_OPS.contains(&op.as_str()) {
-        return error_response(
-            StatusCode::NOT_FOUND,
-            &format!("no chaos operation `{op}`: use load, hang, redis-reset or status"),
-        );
+        return not_found(&format!(
+            "no chaos operation `{op}`: use load, hang, redis-reset or status"
+        ));
     }
     forward(&r, Method::POST, &op, body.map(|Json(b)| b), q.all_replicas).await
 }
@@ -103,12 +102,14 @@ async fn chaos_stop(
     Query(q): Query<ChaosQuery>,
 ) -> Response {
     if op != "load" && op != "hang" {
-        return error_response(
-            StatusCode::NOT_FOUND,
-            &format!("cannot stop `{op}`: use load or hang"),
-        );
+        return not_found(&format!("cannot stop `{op}`: use load or hang"));
     }
     forward(&r, Method::DELETE, &op, None, q.all_replicas).await
+}
+
+/// A 404 in the spec's error body.
+fn not_found(detail: &str) -> Response {
+    chaoslab_foundation::error_response(StatusCode::NOT_FOUND, Some(detail), None).into_response()
 }
 
 async fn chaos_status(State(r): State<Arc<Registry>>, Query(q): Query<ChaosQuery>) -> Response {

@@ -1,9 +1,9 @@
 //! Why a fault could not be injected or cleared. Each error carries the HTTP
 //! status the control API answers with (as Toxiproxy's API errors do), and
 //! turns into the spec's error body `{"error","detail","timestamp",
-//! "request_id"}` so the CLI prints the detail as its one-line error.
+//! "request_id"}` (`chaoslab_foundation::error_body`) so the CLI prints the
+//! detail as its one-line error.
 
-use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -56,17 +56,8 @@ impl From<chaoslab_faultproxy::Error> for FaultError {
 
 impl IntoResponse for FaultError {
     fn into_response(self) -> Response {
-        error_response(self.status(), &self.to_string())
+        // The control API tracks no request ids: each error gets a fresh one.
+        chaoslab_foundation::error_response(self.status(), Some(&self.to_string()), None)
+            .into_response()
     }
-}
-
-/// The spec's error body with `status`.
-pub fn error_response(status: StatusCode, detail: &str) -> Response {
-    let body = serde_json::json!({
-        "error": status.canonical_reason().unwrap_or("Error"),
-        "detail": detail,
-        "timestamp": chaoslab_lab::events::now_rfc3339(),
-        "request_id": uuid::Uuid::new_v4().to_string(),
-    });
-    (status, Json(body)).into_response()
 }

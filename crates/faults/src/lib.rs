@@ -31,8 +31,9 @@ pub use error::FaultError;
 pub use lab_redis::LabRedis;
 pub use registry::Registry;
 
-/// The fault proxy's proxy in front of the lab's Redis.
-pub const REDIS_PROXY: &str = "redis";
+/// The fault proxy's proxy in front of the lab's Redis (named by the lab,
+/// which creates it).
+pub use chaoslab_lab::lab::REDIS_PROXY;
 
 /// What the faults act on.
 #[derive(Debug)]

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use chaoslab_faultproxy::{Change, Origin, ProxyInfo, ToxicInfo};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -82,7 +82,7 @@ fn record(
         "id": id,
         "kind": kind,
         "target": injected.target,
-        "started": started.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "started": chaoslab_foundation::time::rfc3339(started),
         "duration_seconds": duration.map_or(0, |d| d.as_secs()),
         "remaining_seconds": if injected.one_shot { Some(0) } else { remaining },
         "origin": origin,

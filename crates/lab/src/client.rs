@@ -6,10 +6,10 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chaoslab_foundation::proc::alive;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::DeserializeOwned;
 
-use crate::spawner::alive;
 use crate::state::StateFile;
 
 /// Why a CLI command could not talk to the lab.

@@ -33,7 +33,6 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 
-use crate::events::now_rfc3339;
 use crate::platform::Platform;
 use crate::revision::{DeployError, DeployRequest};
 
@@ -76,13 +75,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error": self.status.canonical_reason().unwrap_or("Error"),
-            "detail": self.detail,
-            "timestamp": now_rfc3339(),
-            "request_id": uuid::Uuid::new_v4().to_string(),
-        });
-        (self.status, Json(body)).into_response()
+        // The control API tracks no request ids: each error gets a fresh one.
+        chaoslab_foundation::error_response(self.status, Some(&self.detail), None).into_response()
     }
 }
 
@@ -173,12 +167,11 @@ pub async fn serve_limited(
 }
 
 async fn authenticate(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    let expected = format!("Bearer {}", state.token);
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes())) {
+    if chaoslab_foundation::bearer_matches(given, &state.token) {
         next.run(request).await
     } else {
         let mut response = ApiError::new(
@@ -191,10 +184,6 @@ async fn authenticate(State(state): State<ApiState>, request: Request, next: Nex
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         response
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn status(State(s): State<ApiState>) -> Json<serde_json::Value> {

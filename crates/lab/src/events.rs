@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use chaoslab_foundation::now_rfc3339;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -127,11 +128,6 @@ impl EventBus {
 /// Locks a mutex, recovering from poisoning (the data is plain values).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Now as RFC 3339 UTC with milliseconds.
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]

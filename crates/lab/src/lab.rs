@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chaoslab_faultproxy::FaultProxy;
-
+use chaoslab_foundation::listen::{BindError, PortReservation, bind_loopback};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -39,7 +39,7 @@ use crate::isolation::{
     IsolationMode, IsolationReport, KernelParts, Mechanism, kernel_name, lab_id, not_root,
 };
 use crate::netns::LabNetwork;
-use crate::platform::{Platform, PortReservation, RedisEndpoint};
+use crate::platform::{Platform, RedisEndpoint};
 use crate::redis_server::{
     InNamespace, Listen, RedisError, RedisOptions, RedisServer, SERVICE_USER, find_executable,
 };
@@ -60,13 +60,9 @@ pub enum LabError {
     ImageNotFound(PathBuf),
     #[error(transparent)]
     Redis(#[from] RedisError),
-    #[error("cannot listen for the {what} on {addr}: {source}")]
-    Bind {
-        what: &'static str,
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A port the lab needs is taken (says which, where and why).
+    #[error(transparent)]
+    Bind(#[from] BindError),
     #[error("kernel isolation is not possible here: {0} (use --isolation auto or process)")]
     Isolation(String),
     #[error("{context}: {source}")]
@@ -404,14 +400,8 @@ pub async fn start_with(
 
     // Every listener and port, before any child starts: a taken port stops
     // the start with nothing to undo.
-    let bind = |what: &'static str, port: u16| async move {
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        TcpListener::bind(addr)
-            .await
-            .map_err(|source| LabError::Bind { what, addr, source })
-    };
-    let ingress_listener = bind("ingress", config.file.ingress.port).await?;
-    let control_listener = bind("control API", config.file.control.port).await?;
+    let ingress_listener = bind_loopback("ingress", config.file.ingress.port).await?;
+    let control_listener = bind_loopback("control API", config.file.control.port).await?;
     let ingress_addr = ingress_listener
         .local_addr()
         .map_err(io("ingress address"))?;
@@ -421,7 +411,7 @@ pub async fn start_with(
     let own_redis = match &external {
         Some(_) => None,
         None => {
-            let toxiproxy = bind(
+            let toxiproxy = bind_loopback(
                 "Toxiproxy-compatible API",
                 config.file.faults.toxiproxy_port,
             )
@@ -432,19 +422,12 @@ pub async fn start_with(
                     .local_addr()
                     .map_err(io("Toxiproxy API address"))?
             );
-            let proxy = bind("fault proxy", 0).await?;
+            let proxy = bind_loopback("fault proxy", 0).await?;
             let via = proxy.local_addr().map_err(io("fault proxy address"))?;
             // In its own namespace, Redis's port is free: nothing to hold.
             let reservation = match &network {
                 Some(_) => None,
-                None => {
-                    let port = config.file.redis.port;
-                    Some(PortReservation::at(port).map_err(|source| LabError::Bind {
-                        what: "Redis",
-                        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-                        source,
-                    })?)
-                }
+                None => Some(PortReservation::for_what("Redis", config.file.redis.port)?),
             };
             Some(OwnRedis {
                 toxiproxy,
@@ -822,7 +805,7 @@ impl RunningLab {
 
         let state = StateFile {
             pid: self.info.pid,
-            pid_start_time: crate::spawner::start_time(self.info.pid),
+            pid_start_time: chaoslab_foundation::proc::start_time(self.info.pid),
             started_at: self.info.started_at.clone(),
             ingress_url: self.info.ingress_url.clone(),
             control_url: self.info.control_url.clone(),

@@ -16,6 +16,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chaoslab_foundation::listen::PortReservation;
+use chaoslab_foundation::now_rfc3339;
 use chaoslab_ingress::{IngressMetrics, Upstream, UpstreamSet};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -24,7 +26,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::cgroup::LabCgroups;
 use crate::config::{LabConfig, secs};
-use crate::events::{EventBus, lock, now_rfc3339};
+use crate::events::{EventBus, lock};
 use crate::isolation::{IsolationReport, KernelParts};
 use crate::logs::LogHub;
 use crate::netns::LabNetwork;
@@ -581,57 +583,4 @@ fn replica_seq(id: &str) -> u64 {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
-}
-
-/// A loopback port held for a child that listens on it (a replica, Redis)
-/// for as long as the lab needs it, across the child's restarts: a TCP
-/// socket bound to `127.0.0.1:port` with SO_REUSEADDR that never listens.
-///
-/// Choosing a free port by binding and releasing it leaves a gap in which
-/// any process (or the lab's own outgoing connections) may take it, and a
-/// restart would reuse a port released long ago. While the reservation is
-/// held the kernel gives the port to nobody who asks for any port (bind to
-/// port 0, a connect's source port), and a bind of that very port without
-/// SO_REUSEADDR fails; the child binds it with SO_REUSEADDR, as tokio, Go,
-/// Node, Python's socketserver and redis-server all do on Linux (two
-/// SO_REUSEADDR sockets may share a port while at most one listens). A
-/// replica's server must therefore set SO_REUSEADDR on its listener. A
-/// process that deliberately binds the port with SO_REUSEADDR and listens
-/// can still take it: [`still_free`](Self::still_free) notices, and the
-/// replica's next run gets a fresh port.
-#[derive(Debug)]
-pub struct PortReservation {
-    _socket: tokio::net::TcpSocket,
-    port: u16,
-}
-
-impl PortReservation {
-    /// Any free loopback port.
-    pub fn any() -> std::io::Result<Self> {
-        Self::at(0)
-    }
-
-    /// `port` on loopback (0: any); fails when another socket listens on
-    /// it or holds it without SO_REUSEADDR.
-    pub fn at(port: u16) -> std::io::Result<Self> {
-        let socket = tokio::net::TcpSocket::new_v4()?;
-        socket.set_reuseaddr(true)?;
-        socket.bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
-        let port = socket.local_addr()?.port();
-        Ok(Self {
-            _socket: socket,
-            port,
-        })
-    }
-
-    /// The port held.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Whether no other socket listens on the port (a second reservation
-    /// of it can be made), so a child can bind it.
-    pub fn still_free(&self) -> bool {
-        Self::at(self.port).is_ok()
-    }
 }

@@ -707,7 +707,7 @@ mod tests {
         assert!(err.to_string().contains("cannot connect"), "{err}");
         let pid = server.pid();
         server.stop(Duration::from_secs(5)).await;
-        assert!(!crate::spawner::alive(pid));
+        assert!(!chaoslab_foundation::proc::alive(pid));
     }
 
     /// redis-server reads its data dir back exactly, whatever the path

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use chaoslab_telemetry::process::{ProcessSample, sample};
+use chaoslab_foundation::proc::{ProcessSample, sample};
 use tokio::time::Instant;
 
 use crate::cgroup::ReplicaCgroup;

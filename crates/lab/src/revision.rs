@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chaoslab_foundation::now_rfc3339;
 use serde::{Deserialize, Serialize};
 
 use crate::config::secs;
-use crate::events::now_rfc3339;
 use crate::files::secret;
 use crate::platform::{Phase, Platform};
 

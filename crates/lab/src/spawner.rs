@@ -18,6 +18,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::thread;
 
+use chaoslab_foundation::proc::alive;
 use rustix::process::{Pid, PidfdFlags, Signal};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -230,41 +231,13 @@ pub fn signal_group(pid: u32, signal: i32) {
     }
 }
 
-/// Whether a process with this pid exists (and is not a zombie we could see).
-pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
-}
-
-/// When process `pid` started, in clock ticks after boot (field 22 of
-/// `/proc/<pid>/stat`): with the pid, it names one process for good, as a
-/// recycled pid gets a new start time.
-pub fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces and parentheses)
-    // start at field 3, the state.
-    let after = stat.get(stat.rfind(')')? + 1..)?;
-    after.split_whitespace().nth(22 - 3)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::*;
+    use chaoslab_foundation::proc::ProcStat;
 
-    /// Fields of `/proc/<pid>/stat` after the command name: 0 is the
-    /// state, 1 the parent pid, 2 the process group.
-    fn stat_fields(pid: u32) -> Option<Vec<String>> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let after = stat.get(stat.rfind(')')? + 1..)?;
-        Some(after.split_whitespace().map(str::to_string).collect())
-    }
+    use super::*;
 
     fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -285,9 +258,9 @@ mod tests {
         let mut child = spawner.spawn(command, DeathSignal::Kill).await.unwrap();
         let handle = ProcessHandle::open(&child).unwrap();
         let pid = handle.pid();
-        let fields = stat_fields(pid).unwrap();
-        assert_eq!(fields[1], std::process::id().to_string(), "our child");
-        assert_eq!(fields[2], pid.to_string(), "leads its own process group");
+        let stat = ProcStat::read(pid).unwrap();
+        assert_eq!(stat.ppid, std::process::id(), "our child");
+        assert_eq!(stat.pgrp, pid, "leads its own process group");
         handle.signal(libc::SIGKILL).unwrap();
         child.wait().await.unwrap();
 
@@ -363,9 +336,9 @@ mod tests {
             std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
         });
         cleanup.1 = Some(child);
-        let fields = stat_fields(child).unwrap();
-        assert_eq!(fields[1], helper.id().to_string(), "the helper's child");
-        assert_eq!(fields[2], child.to_string(), "its own process group");
+        let stat = ProcStat::read(child).unwrap();
+        assert_eq!(stat.ppid, helper.id(), "the helper's child");
+        assert_eq!(stat.pgrp, child, "its own process group");
         assert!(alive(child));
         signal(helper.id(), libc::SIGKILL);
         helper.wait().unwrap();
@@ -429,23 +402,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn start_time_names_one_process() {
-        let mine = start_time(std::process::id()).unwrap();
-        assert_eq!(start_time(std::process::id()), Some(mine));
-        let mut other = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
-        let theirs = start_time(other.id()).unwrap();
-        assert!(theirs >= mine);
-        let _ = other.kill();
-        let _ = other.wait();
-        assert_eq!(start_time(u32::MAX), None);
-    }
-
     #[tokio::test]
-    async fn alive_tracks_a_process() {
+    async fn a_spawned_child_is_alive_until_killed_and_reaped() {
         let spawner = Spawner::start().unwrap();
         let mut command = Command::new("sleep");
         command.arg("30");

@@ -17,6 +17,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use chaoslab_foundation::proc;
 use rustix::fs::FlockOperation;
 use serde::{Deserialize, Serialize};
 
@@ -65,14 +66,14 @@ impl StateFile {
     /// chaoslab.
     pub fn lab_alive(&self) -> bool {
         let same_process = match self.pid_start_time {
-            Some(recorded) => crate::spawner::start_time(self.pid) == Some(recorded),
+            Some(recorded) => proc::start_time(self.pid) == Some(recorded),
             // A file of an older chaoslab: the command line is all there is.
             None => true,
         };
         same_process
-            && crate::spawner::alive(self.pid)
-            && std::fs::read(format!("/proc/{}/cmdline", self.pid))
-                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains("chaoslab"))
+            && proc::alive(self.pid)
+            && proc::cmdline(self.pid)
+                .is_ok_and(|args| args.iter().any(|arg| arg.contains("chaoslab")))
     }
 
     /// Removes the file if it is this one's (same pid).
@@ -209,7 +210,7 @@ mod tests {
     #[test]
     fn a_recycled_pid_is_not_the_lab() {
         let me = std::process::id();
-        let started = crate::spawner::start_time(me).expect("own start time");
+        let started = proc::start_time(me).expect("own start time");
         let mut json = serde_json::to_value(state(me)).unwrap();
         json["pid_start_time"] = serde_json::json!(started);
         let file: StateFile = serde_json::from_value(json.clone()).unwrap();

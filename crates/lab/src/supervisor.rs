@@ -27,6 +27,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chaoslab_foundation::now_rfc3339;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -35,7 +36,6 @@ use std::ffi::CString;
 
 use crate::cgroup::ReplicaCgroup;
 use crate::config::secs;
-use crate::events::now_rfc3339;
 use crate::platform::{ExitInfo, Phase, Platform};
 use crate::probe::{check, run_probe};
 use crate::spawner::{DeathSignal, ProcessHandle};

@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
+use chaoslab_foundation::proc::alive;
 use chaoslab_test_support::wait::{GENEROUS, eventually_from_async};
 
 use crate::config::{FileConfig, LabConfig, Overrides};
 use crate::platform::{Phase, Platform, RedisEndpoint};
-use crate::spawner::{Spawner, alive};
+use crate::spawner::Spawner;
 
 fn platform(dir: &std::path::Path, image: &str, args: &[&str]) -> Arc<Platform> {
     let mut file = FileConfig::default();

@@ -25,22 +25,11 @@ fn config(state_dir: &Path, toxiproxy_port: u16) -> LabConfig {
 
 /// Live (not zombie) children of this process, as (pid, command name).
 fn children() -> Vec<(u32, String)> {
-    let me = std::process::id().to_string();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        if fields.get(1) == Some(&me.as_str()) && !matches!(fields.first(), Some(&"Z" | &"X")) {
-            let pid = stat[..open].trim().parse().unwrap_or(0);
-            found.push((pid, stat[open + 1..close].to_string()));
-        }
-    }
-    found
+    let me = std::process::id();
+    chaoslab_foundation::proc::processes()
+        .filter(|stat| stat.ppid == me && !stat.is_gone())
+        .map(|stat| (stat.pid, stat.comm))
+        .collect()
 }
 
 async fn until_no_child(what: &str) {
@@ -71,7 +60,7 @@ async fn a_failed_start_leaves_no_child_and_stops_redis_cleanly() {
         .await
         .expect_err("the Toxiproxy port is taken");
     assert!(
-        matches!(err, LabError::Bind { what, .. } if what.contains("Toxiproxy")),
+        matches!(&err, LabError::Bind(bind) if bind.what.contains("Toxiproxy")),
         "{err}"
     );
     assert!(err.to_string().contains(&port.to_string()), "{err}");

@@ -36,10 +36,8 @@ impl DeployFault {
             "bad-env" => request.env.push("REDIS_PORT=invalid".into()),
             "bad-port" => {
                 // Free now and not given to the replicas: nothing listens.
-                let port = std::net::TcpListener::bind("127.0.0.1:0")
-                    .and_then(|l| l.local_addr())
-                    .map_err(|e| FaultError::Failed(format!("cannot pick a port: {e}")))?
-                    .port();
+                let port = chaoslab_foundation::listen::free_loopback_port()
+                    .map_err(|e| FaultError::Failed(format!("cannot pick a port: {e}")))?;
                 request.port = Some(port);
             }
             other => {

@@ -97,6 +97,20 @@ fn this_process_is_alive_and_sampled() {
 }
 
 #[test]
+fn start_time_names_one_process() {
+    let mine = start_time(std::process::id()).unwrap();
+    assert_eq!(start_time(std::process::id()), Some(mine));
+    let mut other = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let theirs = start_time(other.id()).unwrap();
+    assert!(theirs >= mine, "a later process starts later");
+    let _ = other.kill();
+    let _ = other.wait();
+}
+
+#[test]
 fn no_such_process() {
     assert!(!alive(u32::MAX));
     assert_eq!(start_time(u32::MAX), None);
