@@ -171,16 +171,47 @@ pub(crate) fn azure_monitor(
 ) -> Result<opentelemetry_application_insights::Exporter<reqwest::blocking::Client>, TelemetryError>
 {
     let client = blocking_client()?;
-    opentelemetry_application_insights::Exporter::new_from_connection_string(
-        connection_string,
-        client,
-    )
-    .map_err(|err| TelemetryError::Config {
+    let bad = |err: &dyn std::fmt::Display| TelemetryError::Config {
         variable: "APPLICATIONINSIGHTS_CONNECTION_STRING".to_string(),
         reason: format!(
             "{err}: copy the connection string from the Application Insights resource's overview (InstrumentationKey=…;IngestionEndpoint=…)"
         ),
-    })
+    };
+    let exporter = opentelemetry_application_insights::Exporter::new_from_connection_string(
+        connection_string,
+        client,
+    )
+    .map_err(|err| bad(&err))?;
+    match loopback_http_ingestion(connection_string) {
+        // The crate turns every IngestionEndpoint into https://; a plain
+        // http:// one on loopback (a local ingestion stand-in or forwarding
+        // proxy) is kept as given. Anything else stays https.
+        #[allow(deprecated)]
+        Some(endpoint) => exporter.with_endpoint(&endpoint).map_err(|err| bad(&err)),
+        None => Ok(exporter),
+    }
+}
+
+/// The connection string's IngestionEndpoint when it is `http://` on a
+/// loopback host (127.0.0.0/8, ::1, localhost).
+fn loopback_http_ingestion(connection_string: &str) -> Option<String> {
+    let endpoint = connection_string.split(';').find_map(|field| {
+        let (key, value) = field.split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case("IngestionEndpoint")
+            .then(|| value.trim().to_string())
+    })?;
+    let rest = endpoint.strip_prefix("http://")?;
+    let authority = rest.split('/').next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback.then(|| endpoint.trim_end_matches('/').to_string())
 }
 
 /// A blocking HTTP client with a bounded timeout, built on a thread of its
@@ -267,6 +298,31 @@ mod tests {
         });
         let err = result.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("http/protobuf"), "{err}");
+    }
+
+    #[test]
+    fn only_a_loopback_http_ingestion_endpoint_stays_http() {
+        let cs = |e: &str| format!("InstrumentationKey=k;IngestionEndpoint={e};LiveEndpoint=x");
+        assert_eq!(
+            loopback_http_ingestion(&cs("http://127.0.0.1:4999/")).as_deref(),
+            Some("http://127.0.0.1:4999")
+        );
+        assert_eq!(
+            loopback_http_ingestion(&cs("http://localhost:80")).as_deref(),
+            Some("http://localhost:80")
+        );
+        assert_eq!(
+            loopback_http_ingestion(&cs("http://[::1]:8/")).as_deref(),
+            Some("http://[::1]:8")
+        );
+        assert_eq!(loopback_http_ingestion(&cs("http://10.0.0.1:80/")), None);
+        assert_eq!(loopback_http_ingestion(&cs("https://127.0.0.1:80/")), None);
+        assert_eq!(
+            loopback_http_ingestion(&cs("http://west.in.applicationinsights.azure.com/")),
+            None
+        );
+        assert_eq!(loopback_http_ingestion("InstrumentationKey=k"), None);
+        assert!(azure_monitor(&cs("http://127.0.0.1:4999/")).is_ok());
     }
 
     #[test]

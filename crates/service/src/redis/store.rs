@@ -134,6 +134,8 @@ impl RedisStore {
             db.system = "redis",
             db.operation.name = operation,
             redis.operation = operation,
+            // The seed's attribute name for the server (SPEC §5 / seed tracing diagram).
+            redis.host = %self.config.host,
             server.address = %self.config.host,
             server.port = i64::from(self.config.port),
         );
