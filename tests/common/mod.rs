@@ -163,7 +163,7 @@ pub fn http(timeout: Duration) -> reqwest::Client {
 /// Resident memory (bytes) and CPU time of a process, from /proc (the
 /// same reader the service and the lab use).
 pub fn proc_usage(pid: u32) -> (u64, Duration) {
-    chaoslab_telemetry::process::sample(Some(pid))
+    chaoslab_foundation::proc::sample(Some(pid))
         .map(|s| (s.rss_bytes, s.cpu_time))
         .unwrap_or((0, Duration::ZERO))
 }

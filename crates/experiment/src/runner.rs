@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use chaoslab_foundation::now_rfc3339;
 use chaoslab_lab::spawner::Spawner;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -82,10 +83,6 @@ struct Run<'a> {
     timeline: crate::journal::Timeline,
     lab_desc: String,
     runner_cpu: Option<f64>,
-}
-
-fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl<'a> Run<'a> {
@@ -280,7 +277,7 @@ impl<'a> Run<'a> {
         }
         let method_start = observer.now();
         observer.lock().method_start = Some(method_start);
-        let cpu_before = chaoslab_telemetry::process::sample(None).ok();
+        let cpu_before = chaoslab_foundation::proc::sample(None).ok();
         let phases = Phases {
             method_done: CancellationToken::new(),
             stop: CancellationToken::new(),
@@ -323,7 +320,7 @@ impl<'a> Run<'a> {
         status_line.abort();
         self.progress.finish();
         observer.lock().method_end = Some(observer.now());
-        if let (Some(before), Ok(after)) = (cpu_before, chaoslab_telemetry::process::sample(None)) {
+        if let (Some(before), Ok(after)) = (cpu_before, chaoslab_foundation::proc::sample(None)) {
             self.runner_cpu = Some((after.cpu_percent_since(&before) * 10.0).round() / 10.0);
         }
     }

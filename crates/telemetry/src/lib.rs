@@ -16,7 +16,6 @@
 
 mod export;
 mod logging;
-pub mod process;
 mod prometheus_text;
 mod sampling;
 

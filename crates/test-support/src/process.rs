@@ -7,14 +7,9 @@ use std::time::Duration;
 
 use crate::wait;
 
-/// Whether a process exists and is not a zombie.
-pub fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_some_and(|s| s != "Z" && s != "X")
-    })
-}
+/// Whether a process exists and is not a zombie (`/proc`, read by
+/// `chaoslab-foundation` as the lab reads it).
+pub use chaoslab_foundation::proc::alive;
 
 /// Sends `signal` to `pid`; whether it was delivered.
 pub fn signal(pid: u32, signal: i32) -> bool {
