@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use chaoslab_lab::client::LabClient;
 use chaoslab_foundation::proc::alive;
+use chaoslab_lab::client::LabClient;
 use chaoslab_lab::spawner::{DeathSignal, Spawner, signal_group};
 use serde_json::Value;
 use tokio::process::{Child, Command};
