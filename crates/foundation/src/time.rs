@@ -19,6 +19,11 @@ pub fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Now, RFC 3339 UTC in whole seconds.
+pub fn now_rfc3339_secs() -> String {
+    rfc3339_secs(Utc::now())
+}
+
 /// `at`, RFC 3339 UTC in whole seconds (`2026-01-02T03:04:05Z`).
 pub fn rfc3339_secs(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -50,5 +55,8 @@ mod tests {
             .abs();
         assert!(skew < 60, "{text}");
         assert_eq!(text.len(), "2026-01-02T03:04:05.678Z".len(), "{text}");
+        let secs = now_rfc3339_secs();
+        assert!(DateTime::parse_from_rfc3339(&secs).is_ok(), "{secs}");
+        assert_eq!(secs.len(), "2026-01-02T03:04:05Z".len(), "{secs}");
     }
 }

@@ -230,9 +230,9 @@ pub fn merge(inputs: &[(String, Report)]) -> Result<Report, LoadError> {
         .fold(0.0, f64::max);
     let interval = if interval > 0.0 { interval } else { 1.0 };
     let history = history(inputs, &spans, t0, interval)?;
-    let started_at = chrono::DateTime::from_timestamp_millis(t0 as i64)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let started_at = chaoslab_foundation::time::rfc3339(
+        chrono::DateTime::from_timestamp_millis(t0 as i64).unwrap_or_default(),
+    );
     let scenario = distinct(inputs, |r| r.scenario.as_deref().unwrap_or(""));
     Ok(Report {
         target: distinct(inputs, |r| &r.target),

@@ -199,7 +199,7 @@ where
             .and_then(|s| clap::ValueEnum::to_possible_value(&s))
             .map(|v| v.get_name().to_owned()),
         plan: plan.describe(),
-        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        started_at: chaoslab_foundation::time::rfc3339(started_at),
         duration_secs: duration.as_secs_f64(),
         interrupted,
         endpoints,

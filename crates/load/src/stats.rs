@@ -309,11 +309,7 @@ impl Stats {
 
     /// Distinct failures, most frequent first.
     pub fn failure_reports(&self) -> Vec<FailureReport> {
-        let stamp = |t: SystemTime| {
-            chrono::DateTime::<chrono::Utc>::from(t)
-                .format("%Y-%m-%dT%H:%M:%SZ")
-                .to_string()
-        };
+        let stamp = |t: SystemTime| chaoslab_foundation::time::rfc3339_secs(t.into());
         let mut out: Vec<FailureReport> = self
             .failures
             .iter()

@@ -254,11 +254,6 @@ impl Plan {
     }
 }
 
-/// The time now as RFC 3339 (recorded on what chaoslab applies).
-pub(crate) fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,11 +13,12 @@
 
 use std::time::Duration;
 
+use chaoslab_foundation::time::now_rfc3339_secs;
 use serde_json::{Value, json};
 
 use super::runner::{Shell, Step, Tool};
 use super::yaml::to_yaml;
-use super::{Engine, Fault, FaultError, TargetArgs, bad, check_dns_label, now_rfc3339, seconds};
+use super::{Engine, Fault, FaultError, TargetArgs, bad, check_dns_label, seconds};
 
 /// The label on everything a fault applies (its value: which fault).
 pub const FAULT_LABEL: &str = "chaoslab.io/fault";
@@ -384,7 +385,7 @@ impl Plan {
         let label = format!("deploy-{variant}");
         let mark = json!({"metadata": {
             "labels": {FAULT_LABEL: label},
-            "annotations": {"chaoslab.io/restore-revision": revision, "chaoslab.io/started": now_rfc3339()},
+            "annotations": {"chaoslab.io/restore-revision": revision, "chaoslab.io/started": now_rfc3339_secs()},
         }});
         shell.run(&self.kubectl([
             "patch",
@@ -589,7 +590,7 @@ fn metadata(namespace: &str, name: &str, fault: &str, duration: u64, about: &str
         "namespace": namespace,
         "labels": {"app.kubernetes.io/managed-by": "chaoslab", FAULT_LABEL: fault},
         "annotations": {
-            "chaoslab.io/started": now_rfc3339(),
+            "chaoslab.io/started": now_rfc3339_secs(),
             "chaoslab.io/duration-seconds": duration.to_string(),
             "chaoslab.io/about": about,
         },
