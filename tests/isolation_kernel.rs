@@ -44,11 +44,27 @@ fn kernel_has_cgroup_controllers() -> bool {
     enabled("memory") && enabled("cpu")
 }
 
+/// Whether a cgroup can be made in the memory hierarchy (not so in a
+/// container without cgroup delegation, where /sys/fs/cgroup is read-only).
+fn cgroups_writable(h: &Hierarchies) -> Result<(), String> {
+    let probe = h
+        .memory
+        .join(format!("chaoslab-probe-{}", std::process::id()));
+    std::fs::create_dir(&probe).map_err(|e| {
+        format!(
+            "cannot create a cgroup in {}: {e} (a container without cgroup delegation?)",
+            h.memory.display()
+        )
+    })?;
+    let _ = std::fs::remove_dir(&probe);
+    Ok(())
+}
+
 /// Why kernel isolation cannot run here, if so.
 fn kernel_unavailable() -> Option<String> {
     if let Some(why) = chaoslab_lab::isolation::not_root() {
         Some(why)
-    } else if let Err(e) = Hierarchies::detect() {
+    } else if let Err(e) = Hierarchies::detect().and_then(|h| cgroups_writable(&h)) {
         Some(format!("no usable cgroups: {e}"))
     } else if chaoslab_lab::netns::Tools::find().is_err() {
         Some(
