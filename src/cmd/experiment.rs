@@ -303,12 +303,9 @@ async fn run_all(
                 return None;
             }
             let progress = Arc::new(Progress::new(&experiment.name, tty, several, quiet));
-            progress.line(&format!("== {}: {}", experiment.name, experiment.title));
+            progress.line(&view::heading(&experiment.name, &experiment.title));
             let journal = chaoslab_experiment::run(&experiment, &options, progress.clone()).await;
-            let mut text = format!("\n{}", journal.verdict_table());
-            text.push_str(&journal.measurement_lines());
-            text.push_str(&journal.summary_line());
-            for line in text.lines() {
+            for line in journal.end_of_run().lines() {
                 progress.line(line);
             }
             if quiet {

@@ -321,6 +321,17 @@ impl Journal {
         out
     }
 
+    /// What a run prints when it ends: a blank line, the verdict table,
+    /// the measurements and the summary line.
+    pub fn end_of_run(&self) -> String {
+        format!(
+            "\n{}{}{}",
+            self.verdict_table(),
+            self.measurement_lines(),
+            self.summary_line()
+        )
+    }
+
     /// One line: `network-cut: completed (6/6 held) in 21.3s`.
     pub fn summary_line(&self) -> String {
         let held = self.expectations.iter().filter(|e| e.passed).count();

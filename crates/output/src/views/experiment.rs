@@ -35,6 +35,11 @@ pub fn builtins(list: &[Builtin], style: Style) -> String {
     )
 }
 
+/// The first line of a run's live view.
+pub fn heading(name: &str, title: &str) -> String {
+    format!("== {name}: {title}")
+}
+
 /// `experiment validate`: one line per valid file.
 pub fn valid(file: &str, title: &str, steps: usize, expectations: usize) -> String {
     format!("{file}: valid: {title} ({steps} steps, {expectations} expectations)")
@@ -96,6 +101,7 @@ mod tests {
             valid("a.toml", "A", 2, 3),
             "a.toml: valid: A (2 steps, 3 expectations)"
         );
+        assert_eq!(heading("cut", "Cut"), "== cut: Cut");
         let rows = [Verdict {
             name: "x".repeat(70),
             expected: "503".into(),
