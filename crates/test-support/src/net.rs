@@ -3,17 +3,16 @@
 //! [`free_port`] retry on a clash. Prefer handing a bound listener over
 //! when the code under test accepts one.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
+
+use chaoslab_foundation::listen::{free_loopback_port, loopback};
 
 /// A loopback port that was free a moment ago (bound, then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
+    free_loopback_port().expect("no free loopback port")
 }
 
 /// `127.0.0.1:<free port>`.
 pub fn free_addr() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], free_port()))
+    loopback(free_port())
 }
