@@ -137,6 +137,12 @@ pub struct UpArgs {
     /// process), `kernel` (or fail) or `process` ([lab] isolation).
     #[arg(long, value_name = "auto|kernel|process")]
     isolation: Option<String>,
+    /// How replicas authenticate to Redis: `password` (an ACL user, its
+    /// password in a file) or `entra` (Entra ID tokens from a stand-in
+    /// managed identity endpoint the lab runs; needs a binary built with
+    /// `--features entra-id`) ([redis] auth).
+    #[arg(long, value_name = "password|entra")]
+    auth: Option<String>,
 }
 
 /// Arguments of `chaoslab deploy`.
@@ -264,6 +270,14 @@ async fn print_lines(
 async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let config = up_config(args)?;
+    if config.file.redis.auth == chaoslab_lab::config::RedisAuthMode::Entra
+        && !cfg!(feature = "entra-id")
+    {
+        eprintln!(
+            "chaoslab: --auth entra needs Entra ID support in the replicas' binary; build chaoslab with `cargo build --features entra-id`"
+        );
+        return Ok(ExitCode::from(2));
+    }
     let lab = match chaoslab_lab::start_with(config, Some(Box::new(chaoslab_faults::plug))).await {
         Ok(lab) => lab,
         Err(err) => {
@@ -312,6 +326,12 @@ fn up_config(args: UpArgs) -> anyhow::Result<LabConfig> {
         .as_deref()
         .map(str::parse::<chaoslab_lab::isolation::IsolationMode>)
         .transpose()?;
+    let auth = args
+        .auth
+        .as_deref()
+        .map(str::parse::<chaoslab_lab::config::RedisAuthMode>)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let overrides = Overrides {
         state_dir: args.state_dir,
         ingress_port: args.port,
@@ -328,7 +348,14 @@ fn up_config(args: UpArgs) -> anyhow::Result<LabConfig> {
     // The default file may be absent; a file named on the command line may not.
     let required = args.config != Path::new("chaoslab.toml");
     let exe = std::env::current_exe()?;
-    Ok(LabConfig::load(&args.config, required, &overrides, exe)?)
+    let mut config = LabConfig::load(&args.config, required, &overrides, exe.clone())?;
+    if let Some(auth) = auth {
+        // Applied to the file's settings and validated again.
+        let mut file = config.file;
+        file.redis.auth = auth;
+        config = LabConfig::resolve(file, &overrides, exe)?;
+    }
+    Ok(config)
 }
 
 /// What `up` prints about the running lab.

@@ -60,6 +60,9 @@ pub struct LabRedis {
     /// The ACL password in force when it differs from the file (a revoked
     /// credential), so a restart keeps the revocation.
     acl_override: std::sync::Mutex<Option<String>>,
+    /// The stand-in managed identity when the replicas use Entra ID
+    /// (`--auth entra`): the auth fault revokes its access instead.
+    pub identity: Option<std::sync::Arc<chaoslab_lab::identity::StandInIdentity>>,
 }
 
 impl std::fmt::Debug for LabRedis {
@@ -91,6 +94,7 @@ impl LabRedis {
             admin_target,
             service_password_file: running.service_password_file.clone(),
             acl_override: std::sync::Mutex::new(None),
+            identity: None,
             process: Mutex::new(Process::Lab(running)),
         })
     }

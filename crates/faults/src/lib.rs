@@ -120,10 +120,12 @@ impl Faults {
 /// stopped).
 pub fn plug(parts: chaoslab_lab::LabParts) -> Result<chaoslab_lab::Plugin, String> {
     let redis = match parts.redis {
-        Some(server) => Some(
-            LabRedis::new(server, &parts.redis_server, parts.redis_log)
-                .map_err(|e| e.to_string())?,
-        ),
+        Some(server) => {
+            let mut redis = LabRedis::new(server, &parts.redis_server, parts.redis_log)
+                .map_err(|e| e.to_string())?;
+            redis.identity = parts.identity;
+            Some(redis)
+        }
         None => None,
     };
     let faults = Faults::start(parts.platform, parts.proxy, redis, parts.ingress_url)

@@ -266,6 +266,16 @@ impl LabConfig {
         if f.restart.crash_loop_restarts == 0 {
             return invalid("restart.crash_loop_restarts must be >= 1".into());
         }
+        if f.redis.auth == RedisAuthMode::Entra {
+            if f.redis.url.is_some() {
+                return invalid(
+                    "redis.auth = \"entra\" needs the lab's own Redis (its ACL user is the identity's); drop --redis-url".into(),
+                );
+            }
+            if !(2.0..=86400.0).contains(&f.redis.token_lifetime_seconds) {
+                return invalid("redis.token_lifetime_seconds must be 2..86400".into());
+            }
+        }
         if let Some(url) = &f.redis.url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {

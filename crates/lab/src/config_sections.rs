@@ -121,6 +121,33 @@ pub struct RedisSection {
     pub url: Option<String>,
     /// How long Redis has to answer PING at start.
     pub start_timeout_seconds: f64,
+    /// How the replicas authenticate: `password` (an ACL user, its
+    /// password in a file) or `entra` (Entra ID tokens from the lab's
+    /// stand-in managed identity endpoint; a binary built with
+    /// `--features entra-id`).
+    pub auth: RedisAuthMode,
+    /// Lifetime of the stand-in identity's tokens (`auth = "entra"`).
+    pub token_lifetime_seconds: f64,
+}
+
+/// `[redis] auth`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisAuthMode {
+    #[default]
+    Password,
+    Entra,
+}
+
+impl std::str::FromStr for RedisAuthMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "password" => Ok(Self::Password),
+            "entra" => Ok(Self::Entra),
+            other => Err(format!("--auth `{other}` must be password or entra")),
+        }
+    }
 }
 
 impl Default for RedisSection {
@@ -130,6 +157,8 @@ impl Default for RedisSection {
             port: 0,
             url: None,
             start_timeout_seconds: 10.0,
+            auth: RedisAuthMode::Password,
+            token_lifetime_seconds: 600.0,
         }
     }
 }

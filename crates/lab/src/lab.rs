@@ -35,6 +35,7 @@ use crate::cgroup::{CgroupVersion, Hierarchies, LabCgroups};
 use crate::config::{ConfigError, LabConfig, secs};
 use crate::control_api::{self, LabInfo};
 use crate::files::{private_dir, secret};
+use crate::identity::StandInIdentity;
 use crate::isolation::{
     IsolationMode, IsolationReport, KernelParts, Mechanism, kernel_name, lab_id, not_root,
 };
@@ -63,6 +64,9 @@ pub enum LabError {
     /// A port the lab needs is taken (says which, where and why).
     #[error(transparent)]
     Bind(#[from] BindError),
+    /// The stand-in identity endpoint (`--auth entra`).
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
     #[error("kernel isolation is not possible here: {0} (use --isolation auto or process)")]
     Isolation(String),
     #[error("{context}: {source}")]
@@ -107,6 +111,9 @@ pub struct LabParts {
     pub redis_log: PathBuf,
     /// `http://127.0.0.1:PORT` of the ingress.
     pub ingress_url: String,
+    /// The stand-in managed identity (`[redis] auth = "entra"`): the auth
+    /// fault revokes its access.
+    pub identity: Option<Arc<crate::identity::StandInIdentity>>,
 }
 
 /// What kernel isolation made, removed when dropped unless disarmed (a
@@ -299,6 +306,7 @@ pub struct RunningLab {
     pub info: LabInfo,
     redis: Option<RedisServer>,
     proxy: Option<FaultProxy>,
+    identity: Option<Arc<crate::identity::StandInIdentity>>,
     plugin_stop: Option<StopStep>,
     servers: Vec<JoinHandle<()>>,
     state_dir: PathBuf,
@@ -440,6 +448,7 @@ pub async fn start_with(
     };
 
     let spawner = Spawner::start().map_err(io("cannot start the spawner thread"))?;
+    let mut identity_started = None;
     let (redis, fault_proxy, endpoint, toxiproxy, redis_port) = match (own_redis, &external) {
         (None, url) => (
             None,
@@ -487,7 +496,7 @@ pub async fn start_with(
                 }
                 None => None,
             };
-            let (server, proxy, endpoint) = start_redis(
+            let (server, proxy, mut endpoint) = start_redis(
                 &spawner,
                 &options,
                 own.proxy,
@@ -496,6 +505,21 @@ pub async fn start_with(
                 network.as_deref(),
             )
             .await?;
+            if config.file.redis.auth == crate::config::RedisAuthMode::Entra {
+                let lifetime = secs(config.file.redis.token_lifetime_seconds);
+                let started =
+                    StandInIdentity::start(&options.dir, server.admin_target(), lifetime).await;
+                let identity = match started {
+                    Ok(identity) => identity,
+                    Err(e) => {
+                        proxy.shutdown().await;
+                        server.stop(Duration::from_secs(5)).await;
+                        return Err(e.into());
+                    }
+                };
+                entra_endpoint(&mut endpoint, &identity);
+                identity_started = Some(identity);
+            }
             (
                 Some(server),
                 Some(proxy),
@@ -550,6 +574,7 @@ pub async fn start_with(
         info,
         redis,
         proxy: fault_proxy,
+        identity: identity_started,
         plugin_stop: None,
         servers: Vec::new(),
         state_dir,
@@ -692,6 +717,25 @@ async fn start_redis(
     Ok((server, proxy, endpoint))
 }
 
+/// `--auth entra`: the replicas get a token from the stand-in identity
+/// endpoint instead of the service user's password file.
+fn entra_endpoint(endpoint: &mut RedisEndpoint, identity: &StandInIdentity) {
+    endpoint
+        .env
+        .retain(|(k, _)| k != "REDIS_USERNAME" && k != "REDIS_PASSWORD_FILE");
+    endpoint.env.extend(identity.replica_env());
+    let user = format!("redis://{}@", identity.object_id);
+    let describe = endpoint
+        .describe
+        .replacen(&format!("redis://{SERVICE_USER}@"), &user, 1);
+    endpoint.describe = format!(
+        "{describe}; auth: Entra ID as object id {} (stand-in identity endpoint {}, tokens valid {:?})",
+        identity.object_id,
+        identity.endpoint,
+        identity.lifetime()
+    );
+}
+
 impl RunningLab {
     /// The start after Redis: the Toxiproxy API, the plugged-in component,
     /// the first replicas, the ingress, the control API, the loops, the
@@ -722,6 +766,7 @@ impl RunningLab {
                 redis_server: rest.redis_server,
                 redis_log: rest.redis_log,
                 ingress_url: self.info.ingress_url.clone(),
+                identity: self.identity.clone(),
             };
             let plugin = plug(parts).map_err(|e| LabError::Io {
                 context: "cannot start the faults".into(),
@@ -888,6 +933,9 @@ impl RunningLab {
         }
         if let Some(proxy) = self.proxy.take() {
             proxy.shutdown().await;
+        }
+        if let Some(identity) = self.identity.take() {
+            identity.stop();
         }
         if let Some(kernel) = self.kernel.take() {
             let removed = tokio::task::spawn_blocking(move || remove_kernel_parts(&kernel));

@@ -16,6 +16,7 @@ mod config_sections;
 pub mod control_api;
 pub mod events;
 mod files;
+pub mod identity;
 pub mod isolation;
 pub mod lab;
 pub mod logs;

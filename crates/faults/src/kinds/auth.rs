@@ -6,6 +6,12 @@
 //! duration ending) models a new token being issued: the new password is
 //! written to the password file, which the service reads on its next
 //! authentication failure.
+//!
+//! With Entra ID (`chaoslab up --auth entra`) the credential is the
+//! stand-in managed identity's token: `revoke` switches the identity's
+//! Redis user off and closes its connections (its access is removed; the
+//! endpoint still mints tokens, Redis refuses them), `restore` switches it
+//! on again, so every token still valid works at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +56,22 @@ impl Fault for AuthFault {
 
     async fn inject(&self, lab: &Arc<LabHandle>, _id: &str) -> Result<Injected, FaultError> {
         let redis = lab.redis.as_ref().ok_or(FaultError::ShuttingDown)?;
+        if let Some(identity) = &redis.identity {
+            identity
+                .revoke()
+                .await
+                .map_err(|e| FaultError::Failed(e.to_string()))?;
+            let mut details = serde_json::Map::new();
+            details.insert("action".into(), json!("revoke"));
+            details.insert("user".into(), json!(identity.object_id));
+            details.insert("auth".into(), json!("entra"));
+            return Ok(Injected {
+                target: format!("entra identity {}", identity.object_id),
+                details,
+                one_shot: false,
+                undo: None,
+            });
+        }
         let password = uuid::Uuid::new_v4().simple().to_string();
         redis.set_override(Some(password.clone()));
         if let Err(e) = redis.set_acl_password(&password, true).await {
@@ -77,6 +99,14 @@ impl Fault for AuthFault {
         injected: &Injected,
         restore: bool,
     ) -> Result<(), FaultError> {
+        if let (Some(redis), true) = (&lab.redis, restore)
+            && let Some(identity) = &redis.identity
+        {
+            return identity
+                .restore()
+                .await
+                .map_err(|e| FaultError::Failed(e.to_string()));
+        }
         let (Some(redis), Some(password), true) = (&lab.redis, &injected.undo, restore) else {
             return Ok(());
         };
