@@ -1,6 +1,7 @@
 //! One proxied connection, from accept to close: the door (`deny_new` holds
-//! it unanswered, `reset` resets it), the dial to the upstream, the two links,
-//! and how the connection ends — half-closes pass through, a toxic's close is
+//! it unanswered, `reset` resets it), the dial to the upstream, the fast
+//! path while no toxic acts on it ([`crate::passthrough`]), then the two
+//! links, and how the connection ends — half-closes pass through, a toxic's close is
 //! a FIN on both sockets, its reset an RST on both (`SO_LINGER` 0, as
 //! Toxiproxy's `SetLinger(0)`). A connection a fault holds (at the door, or
 //! a blackhole) is released when its client leaves, so a fault never keeps

@@ -3,8 +3,11 @@
 //! destination (Toxiproxy's `link.go`, one task-free loop instead of a
 //! goroutine per toxic).
 //!
-//! With no toxic the link is a plain copy: read, then write at once. With
-//! toxics, chunks are kept in a small bounded queue stamped with when they
+//! A connection runs its links once a toxic acts on it or a side closes;
+//! until then both directions go through the fast path
+//! ([`crate::passthrough`]), which hands over what it read and could not yet
+//! write (`Link::carry`). With no toxic (left) the link is a plain copy:
+//! read, then write at once. With toxics, chunks are kept in a small bounded queue stamped with when they
 //! entered their current stage; only the head advances, so order is kept.
 //! One `select!` waits for everything — the kill switch, a chain change, the
 //! source being readable (when the chain and the queue bound allow reading),
