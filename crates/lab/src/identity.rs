@@ -44,6 +44,11 @@ pub const REDIS_RESOURCE: &str = "https://redis.azure.com";
 const RECONCILE_PERIOD: Duration = Duration::from_secs(2);
 /// Deadline of one admin command.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Tokens Redis accepts at once, newest kept: every replica holds one (two
+/// around a renewal); a replica whose token fell out gets an auth error,
+/// fetches a new one and retries. Bounds the ACL user when replicas keep
+/// fetching (a revoked identity under load).
+const MAX_TOKENS: usize = 64;
 
 /// Why the stand-in could not start or act.
 #[derive(Debug, thiserror::Error)]
@@ -231,6 +236,8 @@ impl StandInIdentity {
             let mut access = self.lock();
             let now = SystemTime::now();
             access.tokens.retain(|m| m.expires_at > now);
+            let excess = access.tokens.len().saturating_sub(MAX_TOKENS);
+            access.tokens.drain(..excess);
             let passwords: Vec<String> = access
                 .tokens
                 .iter()
