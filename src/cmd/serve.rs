@@ -33,14 +33,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let state = AppState::new(config.clone(), ServiceMetrics::new(), render)
         .context("cannot set up the Redis client")?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listener = chaoslab_foundation::listen::bind("service", config.listen)
         .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (is the port in use? set APP_PORT)",
-                config.listen
-            )
-        })?;
+        // The error names its cause itself: no chain to print twice.
+        .map_err(|e| anyhow::anyhow!("{e}; APP_HOST and APP_PORT choose another address"))?;
     let local = listener.local_addr()?;
     if !local.ip().is_loopback() && config.chaos_enabled && config.chaos_api_token.is_none() {
         tracing::warn!(
