@@ -132,9 +132,12 @@ pub struct UpArgs {
     /// allow_remote_upstream).
     #[arg(long)]
     allow_remote_upstream: bool,
-    /// Isolation: `auto` (kernel mechanisms — cgroups, a network namespace
-    /// for Redis, nftables — when root and the machine has them, else
-    /// process), `kernel` (or fail) or `process` ([lab] isolation).
+    /// How replica memory/CPU limits and network faults are enforced:
+    /// `auto` (the default: in the kernel — cgroups, a network namespace
+    /// for Redis, nftables — when run as root on a machine that has them,
+    /// else by the lab itself), `kernel` (or refuse to start) or `process`
+    /// (the portable fallback). `chaoslab status` shows what is in force
+    /// and why ([lab] isolation).
     #[arg(long, value_name = "auto|kernel|process")]
     isolation: Option<String>,
     /// How replicas authenticate to Redis: `password` (an ACL user, its
