@@ -77,6 +77,15 @@ async fn entra_auth_counts_renews_tokens_and_the_credential_fault_is_a_503_until
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     assert!(answers >= 10, "only {answers} answers");
+    // Each replica fetched its first token and renewed it before expiry.
+    let logs = lab.cli(&["logs", "--tail", "2000"]).await;
+    let fetched = String::from_utf8_lossy(&logs.stdout)
+        .matches("got an Entra ID token for Redis")
+        .count();
+    assert!(
+        fetched >= 4,
+        "{fetched} tokens fetched by 2 replicas in two lifetimes"
+    );
 
     // The credential fault: the identity loses its access to Redis.
     let out = ok(&lab, &["fault", "auth", "revoke"]).await;
