@@ -86,7 +86,6 @@ pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
             &mut client,
             &mut upstream,
             &mut ctx.chain,
-            &ctx.kill,
             ctx.seed,
             &ctx.wake,
             stale_read,

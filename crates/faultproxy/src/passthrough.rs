@@ -6,8 +6,9 @@
 //!
 //! The loop reads with `AsyncRead::poll_read` (tokio drops the socket's
 //! read readiness after a short read, so no extra `EAGAIN` read per chunk)
-//! and writes at once. Between chunks it checks two atomics: the kill switch
-//! and the chain's version. Neither wakes it by itself: its task's waker is
+//! and writes at once. Between chunks it checks two atomics: whether the
+//! proxy stopped (not the kill switch's `CancellationToken`, whose
+//! `is_cancelled` locks a mutex) and the chain's version. Neither wakes it by itself: its task's waker is
 //! registered once in the proxy's connection table ([`WakeSlot`]), and the
 //! proxy wakes every registered task when the chain changes or the proxy
 //! stops ([`crate::proxy::Connections::wake_all`]).
@@ -28,7 +29,6 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 use crate::chain::Chain;
 use crate::link::read_direct_into;
@@ -101,7 +101,7 @@ impl Pipe {
 enum Pumped {
     /// Waiting for its source or destination (wakers registered).
     Idle,
-    /// A chunk boundary with the kill switch or the chain changed: look.
+    /// A chunk boundary with the proxy stopped or the chain changed: look.
     Look,
     /// The source closed.
     Eof,
@@ -109,13 +109,12 @@ enum Pumped {
     End(End),
 }
 
-/// Copies both ways until a toxic acts, a side closes, the kill switch
-/// fires or an I/O error; see the module doc.
+/// Copies both ways until a toxic acts, a side closes, the proxy stops
+/// or an I/O error; see the module doc.
 pub(crate) async fn run(
     client: &mut TcpStream,
     upstream: &mut TcpStream,
     chain: &mut watch::Receiver<Chain>,
-    kill: &CancellationToken,
     seed: u64,
     wake: &WakeSlot,
     mut stale_read: bool,
@@ -129,7 +128,7 @@ pub(crate) async fn run(
             registered = Some(cx.waker().clone());
         }
         loop {
-            if kill.is_cancelled() {
+            if wake.stopped() {
                 return Poll::Ready(Exit::Killed);
             }
             match chain.has_changed() {
@@ -145,9 +144,9 @@ pub(crate) async fn run(
             let mut no_stale = false;
             for upward in [true, false] {
                 let pumped = if upward {
-                    pump(cx, client, upstream, &mut up, &mut stale_read, kill, chain)
+                    pump(cx, client, upstream, &mut up, &mut stale_read, wake, chain)
                 } else {
-                    pump(cx, upstream, client, &mut down, &mut no_stale, kill, chain)
+                    pump(cx, upstream, client, &mut down, &mut no_stale, wake, chain)
                 };
                 match pumped {
                     Pumped::Idle => {}
@@ -182,7 +181,7 @@ fn pump(
     dst: &mut TcpStream,
     pipe: &mut Pipe,
     stale: &mut bool,
-    kill: &CancellationToken,
+    wake: &WakeSlot,
     chain: &watch::Receiver<Chain>,
 ) -> Pumped {
     loop {
@@ -197,7 +196,7 @@ fn pump(
         pipe.end = 0;
         // A chunk boundary: a toxic added or the proxy stopping since the
         // last look takes over here.
-        if kill.is_cancelled() || chain.has_changed().unwrap_or(true) {
+        if wake.stopped() || chain.has_changed().unwrap_or(true) {
             return Pumped::Look;
         }
         let read = if *stale {

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::time::Duration;
@@ -84,14 +84,23 @@ impl Connections {
 }
 
 /// A connection's handle on its entry: registers the task's waker for
-/// [`Connections::wake_all`].
+/// [`Connections::wake_all`], and tells whether the accept loop that
+/// accepted it has stopped (an atomic load: `CancellationToken::is_cancelled`
+/// locks a mutex, too dear per chunk).
 #[derive(Debug, Clone)]
 pub(crate) struct WakeSlot {
     table: Arc<Connections>,
     id: u64,
+    stopped: Arc<AtomicBool>,
 }
 
 impl WakeSlot {
+    /// Whether the proxy stopped serving (disabled, removed, shut down):
+    /// set before the accept loop wakes every registered connection.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
     /// Stores `waker` as the one to wake (once per task: the caller keeps
     /// the registered waker and calls again only when it changes).
     pub(crate) fn register(&self, waker: &Waker) {
@@ -119,10 +128,11 @@ struct ConnGuard {
 }
 
 impl ConnGuard {
-    fn slot(&self) -> WakeSlot {
+    fn slot(&self, stopped: &Arc<AtomicBool>) -> WakeSlot {
         WakeSlot {
             table: self.table.clone(),
             id: self.id,
+            stopped: stopped.clone(),
         }
     }
 }
@@ -273,6 +283,7 @@ async fn accept_loop(
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let seeds = rand::random::<u64>();
     let mut accepted = 0u64;
+    let stopped = Arc::new(AtomicBool::new(false));
     loop {
         let permit = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -302,7 +313,7 @@ async fn accept_loop(
             chain: chain.clone(),
             kill: cancel.child_token(),
             seed: mix(seeds ^ accepted),
-            wake: guard.slot(),
+            wake: guard.slot(&stopped),
         };
         tasks.spawn(async move {
             conn::serve(client, ctx).await;
@@ -310,8 +321,10 @@ async fn accept_loop(
             drop(permit);
         });
     }
-    // The connections on the fast path poll no channel: wake them to see
-    // their kill switch (a child of `cancel`).
+    // The connections on the fast path poll no channel: flag the stop and
+    // wake them to see it (their kill switches, children of `cancel`, fired
+    // with it).
+    stopped.store(true, Ordering::Release);
     connections.wake_all();
     listener
 }
