@@ -27,6 +27,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    // Request spans carry their attributes only when something exports them.
+    chaoslab_service::set_trace_export(
+        args.telemetry_enabled
+            && [
+                &args.otel_exporter_otlp_endpoint,
+                &args.applicationinsights_connection_string,
+            ]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|v| !v.trim().is_empty())),
+    );
     let render = {
         let telemetry = telemetry.clone();
         Arc::new(move || telemetry.prometheus_text()) as chaoslab_service::MetricsRenderer
