@@ -39,7 +39,7 @@ struct Root {
     redis_data: String,
     timestamp: String,
     request_count: i64,
-    replica: Arc<str>,
+    replica: String,
     revision: &'static str,
 }
 
@@ -60,7 +60,7 @@ async fn root(State(s): State<Ceiling>) -> Result<Json<Root>, StatusCode> {
         redis_data: sample.unwrap_or_default(),
         timestamp: now(),
         request_count: count,
-        replica: s.replica.clone(),
+        replica: s.replica.to_string(),
         revision: "ceiling",
     }))
 }

@@ -29,6 +29,7 @@ mod server;
 mod state;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -49,13 +50,28 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::guard(state.config()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::observe,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::process_hang_gate,
+            middleware::around_every_request,
         ))
         .with_state(state)
+}
+
+/// Whether spans are exported (see [`set_trace_export`]); `true` until
+/// told otherwise.
+static TRACE_EXPORT: AtomicBool = AtomicBool::new(true);
+
+/// Tells the service whether anything exports its spans (an OTLP endpoint
+/// or Application Insights is configured). When nothing does, request
+/// spans are created without attributes — they still give the log lines
+/// written during a request their span name and trace ids, which is all
+/// they are used for — so that no attribute is formatted on every request
+/// for nobody. `chaoslab serve` calls it once after starting telemetry.
+pub fn set_trace_export(exported: bool) {
+    TRACE_EXPORT.store(exported, Ordering::Relaxed);
+}
+
+/// Whether request spans carry their attributes (see [`set_trace_export`]).
+pub fn trace_export() -> bool {
+    TRACE_EXPORT.load(Ordering::Relaxed)
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves; then stops

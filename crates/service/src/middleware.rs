@@ -1,7 +1,8 @@
 //! Layers around every route: the process-hang gate (outermost: a hung
-//! process answers nothing), then request observation — X-Request-ID, the
-//! server span with HTTP semantic-convention attributes, and the HTTP
-//! duration histogram — then the browser-attack guard (SPEC section 13):
+//! process answers nothing) and request observation — X-Request-ID, the
+//! server span with HTTP semantic-convention attributes (when spans are
+//! exported), and the HTTP duration histogram — in one layer, then the
+//! browser-attack guard (SPEC section 13):
 //! a foreign `Host`, a change from another site or a body that is not JSON
 //! is refused in the standard error body, observed like any answer.
 
@@ -11,7 +12,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderValue, Method};
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, Value};
 use tracing::Instrument;
 
 use crate::config::Config;
@@ -38,9 +39,12 @@ pub fn guard(config: &Config) -> chaoslab_httpguard::GuardLayer<Refuse> {
     })
 }
 
-/// Holds every request while a process-scope hang is active, except the
-/// `DELETE /chaos/hang` that ends it.
-pub async fn process_hang_gate(
+/// Every request, outermost: held while a process-scope hang is active
+/// (except the `DELETE /chaos/hang` that ends it), then observed — request
+/// id, server span, duration metric. One layer rather than one per concern:
+/// each `from_fn` layer clones the service under it and boxes a future on
+/// every request.
+pub async fn around_every_request(
     State(state): State<AppState>,
     req: Request,
     next: Next,
@@ -50,29 +54,42 @@ pub async fn process_hang_gate(
     {
         state.hang().wait_while_process_hung().await;
     }
-    next.run(req).await
+    observe(&state, req, next).await
 }
 
 /// Request id, server span and duration metric for every request.
-pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn observe(state: &AppState, req: Request, next: Next) -> Response {
     let id = request_id::from_incoming(req.headers().get(request_id::HEADER));
     let method = req.method().clone();
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let span = tracing::info_span!(
-        "HTTP request",
-        otel.name = format!("{method} {route}"),
-        otel.kind = "server",
-        otel.status_code = tracing::field::Empty,
-        http.request.method = %method,
-        url.path = %req.uri().path(),
-        http.route = %route,
-        http.response.status_code = tracing::field::Empty,
-        request_id = %id,
-    );
+        .map(MatchedPath::as_str);
+    let route = match route {
+        None => Value::from("unmatched"),
+        Some(path) => match crate::routes::ROUTES.iter().find(|r| **r == path) {
+            Some(known) => Value::from(*known),
+            None => Value::from(path.to_string()),
+        },
+    };
+    let span = if crate::trace_export() {
+        tracing::info_span!(
+            "HTTP request",
+            otel.name = format!("{method} {route}"),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = %method,
+            url.path = %req.uri().path(),
+            http.route = %route,
+            http.response.status_code = tracing::field::Empty,
+            request_id = %id,
+        )
+    } else {
+        // Nothing exports spans: the span only gives the log lines written
+        // while the request is handled its name and trace ids; attributes
+        // would be formatted on every request for nobody.
+        tracing::info_span!("HTTP request")
+    };
     chaoslab_telemetry::set_parent_from_headers(
         &span,
         req.headers()
@@ -80,26 +97,40 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
             .map(|(k, v)| (k.as_str(), v.as_bytes())),
     );
     let started = Instant::now();
-    let mut response = request_id::scope(id.clone(), next.run(req))
+    let value = HeaderValue::from_str(&id);
+    let mut response = request_id::scope(id, next.run(req))
         .instrument(span.clone())
         .await;
     let status = response.status();
-    span.record("http.response.status_code", i64::from(status.as_u16()));
-    if status.is_server_error() {
-        span.record("otel.status_code", "ERROR");
+    if crate::trace_export() {
+        span.record("http.response.status_code", i64::from(status.as_u16()));
+        if status.is_server_error() {
+            span.record("otel.status_code", "ERROR");
+        }
     }
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Ok(value) = value {
         response.headers_mut().insert(request_id::HEADER, value);
     }
     state.metrics().http_server_duration.record(
         started.elapsed().as_secs_f64(),
         &[
-            KeyValue::new("http.request.method", method.to_string()),
+            KeyValue::new("http.request.method", method_name(&method)),
             KeyValue::new("http.route", route),
             KeyValue::new("http.response.status_code", i64::from(status.as_u16())),
         ],
     );
     response
+}
+
+/// A method's name, without an allocation for the standard ones.
+fn method_name(method: &Method) -> Value {
+    const STANDARD: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "CONNECT",
+    ];
+    match STANDARD.iter().find(|name| **name == method.as_str()) {
+        Some(name) => Value::from(*name),
+        None => Value::from(method.to_string()),
+    }
 }
 
 #[cfg(test)]

@@ -143,7 +143,7 @@ async fn handle(
 /// The 408 for a body that did not arrive in time, in the SPEC §3 error
 /// body, with the request's id (the one the application answered with).
 async fn body_timeout_response(deadline: &BodyDeadline, id: Option<String>) -> Response {
-    let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let id = id.unwrap_or_else(request_id::new_id);
     let detail = deadline.error().to_string();
     tracing::warn!(status = 408, %detail, request_id = %id, "request body timed out");
     let mut response = request_id::scope(id.clone(), async move {
@@ -161,7 +161,7 @@ async fn body_timeout_response(deadline: &BodyDeadline, id: Option<String>) -> R
 
 /// A refusal in the SPEC §3 error body, with its own request id.
 async fn refusal_response(refusal: Refusal) -> Response {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = request_id::new_id();
     tracing::info!(
         status = refusal.status.as_u16(),
         detail = %refusal.detail,
@@ -256,16 +256,25 @@ impl AsyncRead for GuardedIo {
                 let _ = this.poll_drop_input(cx);
                 return Poll::Pending;
             }
-            let mut scratch = [0u8; 8192];
-            let mut read = ReadBuf::new(&mut scratch);
-            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
-            if read.filled().is_empty() {
+            // Read straight into hyper's buffer, then let the scanner judge
+            // the new bytes: in the common case (whole requests) it passes
+            // them unchanged and they stay where they are.
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+            let read = &buf.filled()[before..];
+            if read.is_empty() {
                 return Poll::Ready(Ok(()));
             }
-            if let Some(refusal) = this.scanner.feed(read.filled(), &mut this.ready) {
+            if let Some(refusal) = this.scanner.feed(read, &mut this.ready) {
                 *this.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(refusal);
                 this.ready.extend_from_slice(&REFUSAL_REQUEST);
             }
+            if this.ready == read {
+                this.ready.clear();
+                return Poll::Ready(Ok(()));
+            }
+            // Held back or changed: hyper reads what the scanner passed.
+            buf.set_filled(before);
         }
     }
 }

@@ -162,7 +162,11 @@ mod tests {
                 }
                 let has_body = op.get("requestBody").is_some();
                 for code in ["408", "413"] {
-                    assert_eq!(responses.contains_key(code), has_body, "{method} {path}: {code}");
+                    assert_eq!(
+                        responses.contains_key(code),
+                        has_body,
+                        "{method} {path}: {code}"
+                    );
                 }
                 if has_body {
                     let schema = &op["requestBody"]["content"]["application/json"]["schema"];

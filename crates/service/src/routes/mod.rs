@@ -11,6 +11,20 @@ use axum::routing::get;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Every route's path as the router matches it (`http.route`).
+pub const ROUTES: [&str; 10] = [
+    "/",
+    "/health",
+    "/readyz",
+    "/livez",
+    "/metrics",
+    "/openapi.json",
+    "/chaos/status",
+    "/chaos/load",
+    "/chaos/hang",
+    "/chaos/redis-reset",
+];
+
 /// All routes, without the middleware (see `crate::app`).
 pub fn router(state: &AppState) -> Router<AppState> {
     let mut router = Router::new()
