@@ -10,7 +10,7 @@
 //! [`MAX_QUEUED`] waiting. When the outbox is full the oldest waiting
 //! "firing" is dropped together with its "resolved"; a "resolved" whose
 //! "firing" was sent (delivered or attempted) is never dropped. The client
-//! speaks HTTPS (rustls, the webpki roots plus an optional
+//! speaks HTTPS (rustls, the system's certificate store plus an optional
 //! `webhook_ca_file`), and the webhook URL, which may hold a secret, is
 //! only ever shown as [`redact_url`] makes it.
 
@@ -70,7 +70,7 @@ pub struct AlertsConfig {
     /// Never shown in full: see [`redact_url`].
     pub webhook_url: Option<String>,
     /// A PEM file of CA certificates trusted for an `https://` webhook in
-    /// addition to the built-in (webpki) roots: for a receiver with a
+    /// addition to the system's certificate store: for a receiver with a
     /// private or self-signed certificate. Verification is never off.
     pub webhook_ca_file: Option<PathBuf>,
     pub rules: Vec<AlertRule>,
@@ -228,7 +228,7 @@ impl AlertsConfig {
     }
 
     /// The HTTP client for the webhook: HTTPS through rustls with the
-    /// built-in webpki roots plus `webhook_ca_file`'s certificates,
+    /// system's certificate store plus `webhook_ca_file`'s certificates,
     /// certificates always verified, no redirects followed (a 3xx is a
     /// failed delivery), [`DELIVERY_TIMEOUT`] per delivery.
     pub fn webhook_client(&self) -> Result<reqwest::Client, AlertConfigError> {
