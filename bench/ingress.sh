@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Benchmark of the lab's ingress: builds release, runs `chaoslab up` with one
-# replica in a temp dir, then wrk against that replica directly and through
-# the ingress in the same run, for each path; prints req/s, p50 and p99 of
-# both, the throughput ratio and the latency the ingress adds.
+# replica in a temp dir, starts nginx (a temp config: reverse proxy to the
+# same replica, keepalive upstream, access log off, on a free loopback
+# port), then wrk against that replica directly, through the ingress and
+# through nginx in the same run, for each path; prints req/s, p50 and p99
+# of each, CPU per request of each proxy (utime+stime from /proc over its
+# rounds), throughput against direct and the latency each proxy adds, and
+# whether the ingress keeps up with nginx.
 #
 #   bench/ingress.sh          # DURATION=5s ROUNDS=3 CONNECTIONS=8 THREADS=2 PATHS="/livez /"
 #
-# Direct and ingress runs alternate ROUNDS times (the machine is shared and
-# noisy); each figure printed is the median of its rounds.
+# Direct, ingress and nginx runs alternate ROUNDS times (the machine is
+# shared and noisy); each figure printed is the median of its rounds.
+# CARGO_TARGET_DIR is honoured (default target/).
 #
-# Target (2-core box): ingress >= 50 % of direct req/s, added p50 < 0.3 ms
-# at 8 connections. Needs redis-server and wrk (apt-get install -y
-# redis-server wrk).
+# Goals (issue 12 item 5): the ingress's throughput >= nginx's and its
+# added p50 <= nginx's, at 8 connections. Needs redis-server, wrk and nginx
+# (apt-get install -y redis-server wrk nginx).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,14 +26,19 @@ CONNECTIONS=${CONNECTIONS:-8}
 THREADS=${THREADS:-2}
 PATHS=${PATHS:-"/livez /"}
 
-for tool in redis-server wrk curl python3; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool missing: apt-get install -y redis-server wrk curl" >&2; exit 1; }
+PATH=$PATH:/usr/sbin
+for tool in redis-server wrk curl python3 nginx; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool missing: apt-get install -y redis-server wrk curl nginx" >&2; exit 1; }
 done
 
-cargo build --release --quiet
-BIN=$PWD/target/release/chaoslab
-TMP=$(mktemp -d)
+cargo build --release --quiet -j 2 --bin chaoslab
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/chaoslab
+TMP=$(mktemp -d /tmp/chaoslab-ingress-bench.XXXXXX)
 cleanup() {
+    if [ -n "${NGINX_PID:-}" ]; then
+        kill -TERM "$NGINX_PID" 2>/dev/null || true
+        wait "$NGINX_PID" 2>/dev/null || true
+    fi
     if [ -n "${LAB_PID:-}" ]; then
         kill -TERM "$LAB_PID" 2>/dev/null || true
         wait "$LAB_PID" 2>/dev/null || true
@@ -61,10 +71,68 @@ REPLICA_PORT=$(curl -fs -H "Authorization: Bearer $TOKEN" "$CONTROL/api/replicas
     | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['target_port'])")
 DIRECT="http://127.0.0.1:$REPLICA_PORT"
 
+# nginx as the reference reverse proxy, in front of the same replica: as
+# the ingress does, it keeps upstream connections alive and adds
+# X-Forwarded-For/-Proto; no access log.
+NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$TMP/nginx"
+cat >"$TMP/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    upstream replica {
+        server 127.0.0.1:$REPLICA_PORT;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://replica;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$http_host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto http;
+        }
+    }
+}
+NGINX
+nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' 2>"$TMP/nginx/stderr" &
+NGINX_PID=$!
+NGINX="http://127.0.0.1:$NGINX_PORT"
+for _ in $(seq 100); do curl -fs "$NGINX/livez" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "$NGINX/livez" >/dev/null || { echo "bench: nginx did not come up: $(cat "$TMP/nginx/stderr" "$TMP/nginx/error.log" 2>/dev/null)" >&2; exit 1; }
+
+# CPU (utime+stime, clock ticks) of the processes whose CPU a proxy costs:
+# the lab process (the ingress runs inside it; its replicas and Redis are
+# children of their own, not counted), nginx's master and its workers.
+HZ=$(getconf CLK_TCK)
+tree_ticks() {
+    local total=0 pid pids=$1
+    [ "$1" = "${NGINX_PID:-}" ] && pids="$1 $(pgrep -P "$1" | tr '\n' ' ')"
+    for pid in $pids; do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
 # wrk prints latencies as 850.00us / 1.20ms / 1.01s: normalise to ms.
 ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}'; }
+# One wrk run against URL $1; CPU per request of process tree $2 if given.
 run_wrk() {
+    local before=0 after=0
+    [ -n "${2:-}" ] && before=$(tree_ticks "$2")
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$1" >"$TMP/wrk.txt"
+    [ -n "${2:-}" ] && after=$(tree_ticks "$2")
+    CPU=$(awk -v t=$((after - before)) -v hz="$HZ" '/requests in/ {printf "%.2f", ($1 > 0 ? t * 1e6 / hz / $1 : 0)}' "$TMP/wrk.txt")
     RPS=$(awk '/Requests\/sec/ {print $2}' "$TMP/wrk.txt")
     P50=$(awk '$1 == "50%" {print $2}' "$TMP/wrk.txt" | ms)
     P99=$(awk '$1 == "99%" {print $2}' "$TMP/wrk.txt" | ms)
@@ -73,23 +141,43 @@ run_wrk() {
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-echo "machine: $(nproc) CPUs, uptime: $(uptime)"
-echo "lab: $READY (release build); wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, median of $ROUNDS alternating rounds, all on this machine"
-printf '%-8s %-8s %12s %10s %10s  %s\n' path target req/s "p50 ms" "p99 ms" "errors"
+echo "machine: $(nproc) CPUs, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "lab: $READY (release build), $(nginx -v 2>&1); wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, median of $ROUNDS alternating rounds, all on this machine"
+printf '%-8s %-8s %12s %10s %10s %12s  %s\n' path target req/s "p50 ms" "p99 ms" "CPU µs/req" "errors"
+LOADS=()
 for path in $PATHS; do
-    : >"$TMP/direct"; : >"$TMP/ingress"
-    for _ in $(seq "$ROUNDS"); do
-        run_wrk "$DIRECT$path"; echo "$RPS $P50 $P99 $ERRS" >>"$TMP/direct"
-        run_wrk "$INGRESS$path"; echo "$RPS $P50 $P99 $ERRS" >>"$TMP/ingress"
+    : >"$TMP/r.direct"; : >"$TMP/r.ingress"; : >"$TMP/r.nginx"
+    for round in $(seq "$ROUNDS"); do
+        # Rotate the order so that no target always runs first.
+        case $((round % 3)) in
+            1) order="direct ingress nginx" ;;
+            2) order="ingress nginx direct" ;;
+            0) order="nginx direct ingress" ;;
+        esac
+        for target in $order; do
+            case $target in
+                direct) run_wrk "$DIRECT$path" ;;
+                ingress) run_wrk "$INGRESS$path" "$LAB_PID" ;;
+                nginx) run_wrk "$NGINX$path" "$NGINX_PID" ;;
+            esac
+            echo "$RPS $P50 $P99 $CPU $ERRS" >>"$TMP/r.$target"
+        done
+        LOADS+=("$(cut -d' ' -f1 /proc/loadavg)")
     done
-    for target in direct ingress; do
-        RPS=$(awk '{print $1}' "$TMP/$target" | median)
-        P50=$(awk '{print $2}' "$TMP/$target" | median)
-        P99=$(awk '{print $3}' "$TMP/$target" | median)
-        ERRS=$(awk '{$1=$2=$3=""; print}' "$TMP/$target" | tr -s ' \n' ' ')
-        printf '%-8s %-8s %12.0f %10.3f %10.3f  %s\n' "$path" "$target" "$RPS" "$P50" "$P99" "$ERRS"
-        if [ "$target" = direct ]; then D_RPS=$RPS; D_P50=$P50; fi
+    for target in direct ingress nginx; do
+        RPS=$(awk '{print $1}' "$TMP/r.$target" | median)
+        P50=$(awk '{print $2}' "$TMP/r.$target" | median)
+        P99=$(awk '{print $3}' "$TMP/r.$target" | median)
+        CPU=$(awk '{print $4}' "$TMP/r.$target" | median)
+        ERRS=$(awk '{$1=$2=$3=$4=""; print}' "$TMP/r.$target" | tr -s ' \n' ' ')
+        [ "$target" = direct ] && CPU_SHOWN="-" || CPU_SHOWN=$CPU
+        printf '%-8s %-8s %12.0f %10.3f %10.3f %12s  %s\n' "$path" "$target" "$RPS" "$P50" "$P99" "$CPU_SHOWN" "$ERRS"
+        eval "${target}_RPS=$RPS ${target}_P50=$P50"
     done
-    awk -v d="$D_RPS" -v i="$RPS" -v dp="$D_P50" -v ip="$P50" -v p="$path" \
-        'BEGIN {printf "%-8s ratio    ingress/direct throughput %.0f%%, added p50 %.3f ms\n", p, 100*i/d, ip-dp}'
+    awk -v d="$direct_RPS" -v i="$ingress_RPS" -v n="$nginx_RPS" -v dp="$direct_P50" -v ip="$ingress_P50" -v np="$nginx_P50" -v p="$path" 'BEGIN {
+        printf "%-8s ingress  %.0f%% of direct, added p50 %.3f ms\n", p, 100*i/d, ip-dp
+        printf "%-8s nginx    %.0f%% of direct, added p50 %.3f ms\n", p, 100*n/d, np-dp
+        printf "%-8s goals    ingress/nginx throughput %.2f (>= 1.00): %s; added p50 %.3f vs %.3f ms: %s\n", p, i/n, (i >= n ? "met" : "NOT MET"), ip-dp, np-dp, (ip-dp <= np-dp ? "met" : "NOT MET")
+    }'
 done
+echo "load average (1 min) after each round: ${LOADS[*]}; after: $(cut -d' ' -f1-3 /proc/loadavg)"
