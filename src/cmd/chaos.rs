@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chaoslab_faults::client::{FaultClient, Method};
+use chaoslab_lab::client::{CALL_TIMEOUT, LabClient, Method};
 use chaoslab_output::Printer;
 use chaoslab_output::views::chaos as view;
 use serde_json::json;
@@ -74,9 +74,11 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         ChaosCommand::RedisReset => (Method::POST, "redis-reset", Some(json!({"force": true}))),
         ChaosCommand::Status => (Method::GET, "status", None),
     };
-    let client = FaultClient::discover(&args.state_dir)?;
+    let client = LabClient::discover(&args.state_dir)?;
     let path = format!("/api/chaos/{op}?all_replicas={}", args.all_replicas);
-    let answer = client.call(method, &path, body.as_ref()).await?;
+    let answer = client
+        .call(method, &path, body.as_ref(), CALL_TIMEOUT)
+        .await?;
     Printer::new(args.json).value(&answer, view::answers)?;
     Ok(if view::all_ok(&answer) {
         ExitCode::SUCCESS

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use chaoslab_faults::client::{FaultClient, Method};
+use chaoslab_lab::client::{CALL_TIMEOUT, LabClient, Method};
 use chaoslab_output::Printer;
 use chaoslab_output::views::fault as view;
 use serde_json::{Value, json};
@@ -201,26 +201,32 @@ pub async fn run(args: FaultArgs) -> anyhow::Result<ExitCode> {
     }
     // Bad input is refused before the lab is even looked for.
     let body = body(&args.command)?;
-    let client = FaultClient::discover(&args.dir.state_dir)?;
+    let client = LabClient::discover(&args.dir.state_dir)?;
     if let Some(body) = body {
         let answer = client
-            .call(Method::POST, "/api/faults", Some(&body))
+            .call(Method::POST, "/api/faults", Some(&body), CALL_TIMEOUT)
             .await?;
         println!("{}", view::injected(&answer));
         return Ok(ExitCode::SUCCESS);
     }
     match args.command {
         FaultCommand::List { json } => {
-            let faults = client.call(Method::GET, "/api/faults", None).await?;
+            let faults = client
+                .call(Method::GET, "/api/faults", None, CALL_TIMEOUT)
+                .await?;
             Printer::new(json).value(&faults, view::list)?;
         }
         FaultCommand::Clear { all: true, .. } => {
-            let answer = client.call(Method::DELETE, "/api/faults", None).await?;
+            let answer = client
+                .call(Method::DELETE, "/api/faults", None, CALL_TIMEOUT)
+                .await?;
             println!("{}", view::cleared_all(&answer));
         }
         FaultCommand::Clear { id: Some(id), .. } => {
             let path = format!("/api/faults/{}", chaoslab_lab::client::path_segment(&id)?);
-            let answer = client.call(Method::DELETE, &path, None).await?;
+            let answer = client
+                .call(Method::DELETE, &path, None, CALL_TIMEOUT)
+                .await?;
             println!("{}", view::cleared_one(&id, &answer));
         }
         _ => {}

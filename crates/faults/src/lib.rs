@@ -14,7 +14,6 @@
 
 pub mod api;
 pub mod chaos;
-pub mod client;
 pub mod error;
 pub mod fault;
 pub mod kinds;

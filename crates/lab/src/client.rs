@@ -1,5 +1,6 @@
-//! The CLI's client of the control API: finds the running lab through its
-//! state file in the current directory, authenticates with the token kept
+//! The one client of the control API (issue 12): the CLI (status, logs,
+//! revisions, faults, chaos), experiments and `down` use it. It finds the
+//! running lab through its state file, authenticates with the token kept
 //! there, and calls the same endpoints the tests and the console use.
 
 use std::ops::ControlFlow;
@@ -12,10 +13,16 @@ use serde::de::DeserializeOwned;
 
 use crate::state::StateFile;
 
+pub use reqwest::Method;
+
+/// How long a change may take to answer ([`LabClient::call`]): a fault
+/// that restarts Redis, a chaos call on every replica.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Why a CLI command could not talk to the lab.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("no lab is running in {0} (no lab.json); start one with `chaoslab up`")]
+    #[error("no lab running in {}: start one with `chaoslab up`", .0.display())]
     NoLab(PathBuf),
     #[error(
         "the lab in {dir} (pid {pid}) is not running any more; remove {dir}/lab.json or run `chaoslab up`"
@@ -144,6 +151,29 @@ impl LabClient {
             .send()
             .await?;
         Ok(Self::check(response).await?.json().await?)
+    }
+
+    /// Calls `method path` with an optional JSON body and waits up to
+    /// `timeout` (a fault or a chaos call on every replica may take a
+    /// while); the JSON answer (null when there is none), or the lab's
+    /// error detail.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, ClientError> {
+        let mut request = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&self.state.token)
+            .timeout(timeout);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = Self::check(request.send().await?).await?;
+        Ok(response.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     /// Reads a JSON-lines endpoint, calling `on_line` per line until it
