@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::format::LoadCli;
 use crate::model::LoadPlan;
 use crate::observe::Observer;
-use crate::runner::RunError;
+use crate::run_error::RunError;
 
 /// A running background load.
 #[derive(Debug)]

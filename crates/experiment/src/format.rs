@@ -12,6 +12,7 @@ use toml::Spanned;
 
 use crate::model::{Action, Check, Expectation, Experiment, LabPlan, LoadPlan, Step, Window};
 use crate::probe::{self, Probe};
+pub use crate::spelling::closest;
 
 /// One problem in an experiment file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,32 +53,6 @@ pub type CliCheck<'a> = &'a dyn Fn(&[String]) -> Result<(), String>;
 /// Parses a duration (`500ms`, `5s`, `1m30s`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     chaoslab_load::parse_duration(text)
-}
-
-/// The closest of `candidates` to a mistyped `word`, if close enough.
-pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let word = word.to_ascii_lowercase();
-    candidates
-        .iter()
-        .map(|c| (levenshtein(&word, c), *c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 const TOP_KEYS: &[&str] = &[

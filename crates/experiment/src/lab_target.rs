@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use crate::model::LabPlan;
-use crate::runner::RunError;
+use crate::run_error::RunError;
 
 /// How long a lab has to write its state file and get a ready replica.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);

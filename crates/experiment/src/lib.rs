@@ -38,7 +38,9 @@ pub mod model;
 pub mod observe;
 pub mod probe;
 pub mod progress;
+pub mod run_error;
 pub mod runner;
+pub mod spelling;
 
 pub use format::{CliCheck, Diagnostic, FormatError};
 pub use journal::{Journal, Status};

@@ -273,7 +273,7 @@ pub fn parse(table: &toml::Table) -> Result<Probe, (String, String)> {
 fn check_keys(table: &toml::Table, allowed: &[&str]) -> Result<(), (String, String)> {
     for key in table.keys() {
         if !allowed.contains(&key.as_str()) {
-            let hint = crate::format::closest(key, allowed)
+            let hint = crate::spelling::closest(key, allowed)
                 .map(|c| format!(" (did you mean `{c}`?)"))
                 .unwrap_or_default();
             return Err((
@@ -302,7 +302,7 @@ fn string(table: &toml::Table, key: &str) -> Result<Option<String>, (String, Str
 fn duration(table: &toml::Table, key: &str) -> Result<Option<Duration>, (String, String)> {
     match table.get(key) {
         None => Ok(None),
-        Some(toml::Value::String(s)) => crate::format::parse_duration(s)
+        Some(toml::Value::String(s)) => chaoslab_load::parse_duration(s)
             .map(Some)
             .map_err(|e| (key.into(), e)),
         Some(toml::Value::Integer(n)) if *n >= 0 => Ok(Some(Duration::from_secs(*n as u64))),
@@ -417,7 +417,7 @@ fn parse_metric(t: &toml::Table) -> Result<MetricProbe, (String, String)> {
     let name = string(t, "metric")?.unwrap_or_default();
     let Some(metric) = METRICS.iter().find(|(n, _)| *n == name).map(|(_, m)| *m) else {
         let names: Vec<&str> = METRICS.iter().map(|(n, _)| *n).collect();
-        let hint = crate::format::closest(&name, &names)
+        let hint = crate::spelling::closest(&name, &names)
             .map(|c| format!(" (did you mean `{c}`?)"))
             .unwrap_or_default();
         return Err((

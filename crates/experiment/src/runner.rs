@@ -29,15 +29,7 @@ use crate::model::{Check, Experiment, Window};
 use crate::observe::{Observer, StepMark};
 use crate::probe::Probe;
 use crate::progress::Progress;
-
-/// Why a run could not go on.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum RunError {
-    #[error("lab: {0}")]
-    Lab(String),
-    #[error("background load: {0}")]
-    Load(String),
-}
+pub use crate::run_error::RunError;
 
 /// How long a steady-state probe may take to hold before the method.
 const STEADY_BEFORE: Duration = Duration::from_secs(10);
