@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use crate::splitmix::{mix, unit};
 use crate::toxic::{Scope, Stream, ToxicKind};
 
 /// One toxic as installed on a proxy.
@@ -73,19 +74,6 @@ pub(crate) fn door(chain: &Chain, seed: u64) -> Door {
     } else {
         Door::Open
     }
-}
-
-/// SplitMix64's finaliser: spreads any input over 64 bits.
-pub(crate) fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-/// A hash as a number in 0..1.
-pub(crate) fn unit(x: u64) -> f64 {
-    (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

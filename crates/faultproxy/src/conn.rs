@@ -14,9 +14,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::chain::{Chain, Door, door};
+use crate::connections::WakeSlot;
 use crate::link::{Link, Outcome, peer_left};
 use crate::passthrough::{self, Exit};
-use crate::proxy::WakeSlot;
 use crate::toxic::{Direction, End};
 
 /// Everything a connection needs from its proxy.

@@ -28,7 +28,7 @@ pub enum Error {
     BadRequestBody(String),
     /// The toxic type is not one this proxy knows (400); the message names
     /// the supported ones.
-    #[error("invalid toxic type: {0} (supported: {supported})", supported = crate::toxic::ToxicKind::TYPES.join(", "))]
+    #[error("invalid toxic type: {0} (supported: {supported})", supported = crate::toxic_names::TOXIC_TYPES.join(", "))]
     InvalidToxicType(String),
     /// The `stream` is neither `upstream`, `downstream` nor `both` (400).
     #[error("stream was invalid, can be either upstream or downstream (or both)")]

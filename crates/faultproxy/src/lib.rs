@@ -51,6 +51,7 @@ mod address;
 pub mod api;
 mod chain;
 mod conn;
+mod connections;
 mod error;
 mod event;
 mod fault_proxy;
@@ -59,7 +60,9 @@ mod json;
 mod link;
 mod passthrough;
 mod proxy;
+mod splitmix;
 pub mod toxic;
+mod toxic_names;
 
 pub use address::{MAX_ADDRESS, MAX_NAME, is_local_upstream};
 pub use error::{Error, Result};

@@ -40,8 +40,8 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use crate::chain::{Chain, Installed, mix, unit};
-use crate::passthrough::Carry;
+use crate::chain::{Chain, Installed};
+use crate::splitmix::{mix, unit};
 use crate::toxic::{ChunkView, Direction, End, StageState, Verdict};
 
 /// Bytes asked for per read.
@@ -136,6 +136,15 @@ pub(crate) fn read_direct_into(stream: &TcpStream, buf: &mut [u8]) -> io::Result
     use std::os::fd::AsFd;
     let mut dup = std::net::TcpStream::from(stream.as_fd().try_clone_to_owned()?);
     dup.read(buf)
+}
+
+/// What one direction carries over to its link.
+#[derive(Debug, Default)]
+pub(crate) struct Carry {
+    /// Read and not yet (fully) written; passes no toxic.
+    pub pending: Option<Bytes>,
+    /// The source closed (its FIN is still to be passed on).
+    pub eof: bool,
 }
 
 /// Whether every toxic acting on this link lets it read.

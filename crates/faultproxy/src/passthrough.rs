@@ -11,7 +11,7 @@
 //! `is_cancelled` locks a mutex) and the chain's version. Neither wakes it by itself: its task's waker is
 //! registered once in the proxy's connection table ([`WakeSlot`]), and the
 //! proxy wakes every registered task when the chain changes or the proxy
-//! stops ([`crate::proxy::Connections::wake_all`]).
+//! stops ([`crate::connections::Connections::wake_all`]).
 //!
 //! When a toxic starts acting on the connection, or a side closes (a FIN
 //! goes through [`crate::link::Link`], which may hold it back), the loop
@@ -31,21 +31,12 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::chain::Chain;
-use crate::link::read_direct_into;
-use crate::proxy::WakeSlot;
+use crate::connections::WakeSlot;
+use crate::link::{Carry, read_direct_into};
 use crate::toxic::End;
 
 /// Bytes read at once per direction; also the most a direction holds.
 const BUF_SIZE: usize = 64 * 1024;
-
-/// What one direction carries over to its link.
-#[derive(Debug, Default)]
-pub(crate) struct Carry {
-    /// Read and not yet (fully) written; passes no toxic.
-    pub pending: Option<Bytes>,
-    /// The source closed (its FIN is still to be passed on).
-    pub eof: bool,
-}
 
 /// How the fast path ended.
 #[derive(Debug)]

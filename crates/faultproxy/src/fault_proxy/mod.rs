@@ -30,10 +30,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::address::{MAX_ADDRESS, check_name, check_upstream, shown};
 use crate::chain::{Chain, Installed};
+use crate::connections::Connections;
 use crate::error::{Error, Result};
 use crate::event::{Change, EVENT_CAPACITY, FaultEvent, caller};
 use crate::info::{Origin, ProxyInfo};
-use crate::proxy::{Connections, Running};
+use crate::proxy::Running;
 
 mod toxics;
 

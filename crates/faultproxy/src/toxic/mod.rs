@@ -248,18 +248,7 @@ pub enum ToxicKind {
 
 impl ToxicKind {
     /// Every type name, Toxiproxy's first.
-    pub const TYPES: [&'static str; 10] = [
-        "latency",
-        "bandwidth",
-        "timeout",
-        "reset_peer",
-        "slow_close",
-        "limit_data",
-        "slicer",
-        "deny_new",
-        "blackhole",
-        "reset",
-    ];
+    pub const TYPES: [&'static str; 10] = crate::toxic_names::TOXIC_TYPES;
 
     /// The behaviour behind this kind.
     pub fn toxic(&self) -> &dyn Toxic {

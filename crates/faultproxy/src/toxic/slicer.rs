@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{ChunkView, MAX_WAIT_MS, StageState, Toxic, Verdict};
-use crate::chain::{mix, unit};
 use crate::error::{Error, Result};
+use crate::splitmix::{mix, unit};
 
 /// Slice sizes and the pause after each slice.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
