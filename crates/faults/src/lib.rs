@@ -1,6 +1,6 @@
 //! chaoslab's faults (SPEC §7): what `chaoslab fault …` and the console's
 //! fault buttons do to a running lab. Each kind is a small type behind one
-//! trait ([`fault::Fault`]) dispatched by a closed serde enum
+//! trait ([`fault_kind::Fault`]) dispatched by a closed serde enum
 //! ([`fault::FaultSpec`]): `network` (a toxic on the fault proxy between
 //! the replicas and Redis), `deploy` (a failing revision), `kill` (a
 //! replica's process), `redis` (the server process), `auth` (the service's
@@ -16,6 +16,7 @@ pub mod api;
 pub mod chaos;
 pub mod error;
 pub mod fault;
+pub mod fault_kind;
 pub mod kinds;
 pub mod lab_redis;
 pub mod registry;

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::LabHandle;
 use crate::error::FaultError;
-use crate::fault::{Fault, Injected};
+use crate::fault_kind::{Fault, Injected};
 
 /// The image of `wrong-image`: a path that does not exist.
 pub const WRONG_IMAGE: &str = "/nonexistent/chaoslab/wrong-image";
@@ -56,7 +56,7 @@ impl Fault for DeployFault {
     }
 
     fn check(&self, _lab: &LabHandle) -> Result<(), FaultError> {
-        crate::fault::check_seconds(self.duration_seconds)?;
+        crate::fault_kind::check_seconds(self.duration_seconds)?;
         match self.variant.as_str() {
             "wrong-image" | "bad-env" | "bad-port" => Ok(()),
             other => Err(FaultError::bad(format!(

@@ -18,7 +18,7 @@ use chaoslab_lab::platform::SignalError;
 
 use crate::LabHandle;
 use crate::error::FaultError;
-use crate::fault::{Fault, Injected};
+use crate::fault_kind::{Fault, Injected};
 
 /// `{"kind":"kill","replica":ID|null,"all":bool,"signal":"KILL|TERM"}`.
 #[derive(Debug, Clone, Deserialize)]
@@ -104,7 +104,7 @@ impl Fault for KillFault {
 
     fn check(&self, lab: &LabHandle) -> Result<(), FaultError> {
         self.signal()?;
-        crate::fault::check_seconds(self.duration_seconds)?;
+        crate::fault_kind::check_seconds(self.duration_seconds)?;
         self.victims(lab).map(|_| ())
     }
 

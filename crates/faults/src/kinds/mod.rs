@@ -1,5 +1,5 @@
 //! The fault kinds, one module each: a request type (its JSON fields) and
-//! its [`crate::fault::Fault`] implementation.
+//! its [`crate::fault_kind::Fault`] implementation.
 
 pub mod auth;
 pub mod deploy;

@@ -26,7 +26,7 @@ use serde_json::json;
 use chaoslab_lab::netns::{Block, LabNetwork, NetError};
 
 use crate::error::FaultError;
-use crate::fault::{Fault, Injected, check_seconds, seconds};
+use crate::fault_kind::{Fault, Injected, check_seconds, seconds};
 use crate::{LabHandle, REDIS_PROXY};
 
 /// Default duration of a network fault.

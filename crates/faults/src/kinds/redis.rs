@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::LabHandle;
 use crate::error::FaultError;
-use crate::fault::{Fault, Injected, check_seconds, needs_own_redis, seconds};
+use crate::fault_kind::{Fault, Injected, check_seconds, needs_own_redis, seconds};
 
 /// `{"kind":"redis","action":"stop|restart","duration_seconds":N}`.
 #[derive(Debug, Clone, Deserialize)]
