@@ -298,57 +298,8 @@ fn build(name: &str, raw: RawFile, r: &mut Report<'_>, cli: Option<CliCheck<'_>>
         .and_then(|d| r.duration(d, "duration"));
     let lab = build_lab(raw.lab.as_ref(), r);
     let load = raw.load.as_ref().and_then(|l| build_load(l, r));
-    let steady_state = raw
-        .steady_state
-        .iter()
-        .enumerate()
-        .filter_map(|(i, c)| {
-            let probe = build_probe(&c.probe, &format!("steady_state[{i}].probe"), r)?;
-            if probe == Probe::Counter {
-                r.at(
-                    Some(c.probe.span()),
-                    &format!("steady_state[{i}].probe"),
-                    "the counter invariant is judged over the whole run: put it in an [[expect]]",
-                );
-            }
-            Some(Check {
-                name: c.name.clone(),
-                probe,
-            })
-        })
-        .collect();
-    let mut ids = BTreeSet::new();
-    let mut method = Vec::new();
-    for (i, s) in raw.method.iter().enumerate() {
-        let key = format!("method[{i}]");
-        let id =
-            s.id.as_ref()
-                .map_or_else(|| format!("step-{}", i + 1), |id| id.get_ref().clone());
-        if let Some(span) = s.id.as_ref().map(Spanned::span)
-            && (id.is_empty() || id.contains(".."))
-        {
-            r.at(
-                Some(span),
-                &format!("{key}.id"),
-                "an id is a non-empty word without `..`",
-            );
-        }
-        if !ids.insert(id.clone()) {
-            r.at(
-                s.id.as_ref().map(Spanned::span),
-                &format!("{key}.id"),
-                format!("step id `{id}` is used twice"),
-            );
-        }
-        let at = match &s.at {
-            Some(at) => r.duration(at, &format!("{key}.at")).unwrap_or_default(),
-            None => Duration::ZERO,
-        };
-        if let Some(action) = build_action(&s.action, &format!("{key}.action"), r, cli) {
-            method.push(Step { id, at, action });
-        }
-    }
-    method.sort_by_key(|s| s.at);
+    let steady_state = build_steady_state(&raw.steady_state, r);
+    let (method, ids) = build_method(&raw.method, r, cli);
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let expect = raw
         .expect
@@ -380,6 +331,69 @@ fn build(name: &str, raw: RawFile, r: &mut Report<'_>, cli: Option<CliCheck<'_>>
         expect,
         rollback,
     }
+}
+
+/// The `[[steady_state]]` checks (the counter belongs in `[[expect]]`).
+fn build_steady_state(checks: &[RawCheck], r: &mut Report<'_>) -> Vec<Check> {
+    checks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let probe = build_probe(&c.probe, &format!("steady_state[{i}].probe"), r)?;
+            if probe == Probe::Counter {
+                r.at(
+                    Some(c.probe.span()),
+                    &format!("steady_state[{i}].probe"),
+                    "the counter invariant is judged over the whole run: put it in an [[expect]]",
+                );
+            }
+            Some(Check {
+                name: c.name.clone(),
+                probe,
+            })
+        })
+        .collect()
+}
+
+/// The `[[method]]` steps, sorted by `at`, and the set of their ids.
+fn build_method(
+    steps: &[RawStep],
+    r: &mut Report<'_>,
+    cli: Option<CliCheck<'_>>,
+) -> (Vec<Step>, BTreeSet<String>) {
+    let mut ids = BTreeSet::new();
+    let mut method = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        let key = format!("method[{i}]");
+        let id =
+            s.id.as_ref()
+                .map_or_else(|| format!("step-{}", i + 1), |id| id.get_ref().clone());
+        if let Some(span) = s.id.as_ref().map(Spanned::span)
+            && (id.is_empty() || id.contains(".."))
+        {
+            r.at(
+                Some(span),
+                &format!("{key}.id"),
+                "an id is a non-empty word without `..`",
+            );
+        }
+        if !ids.insert(id.clone()) {
+            r.at(
+                s.id.as_ref().map(Spanned::span),
+                &format!("{key}.id"),
+                format!("step id `{id}` is used twice"),
+            );
+        }
+        let at = match &s.at {
+            Some(at) => r.duration(at, &format!("{key}.at")).unwrap_or_default(),
+            None => Duration::ZERO,
+        };
+        if let Some(action) = build_action(&s.action, &format!("{key}.action"), r, cli) {
+            method.push(Step { id, at, action });
+        }
+    }
+    method.sort_by_key(|s| s.at);
+    (method, ids)
 }
 
 /// An experiment's lab takes free ports unless its file sets them.
@@ -667,8 +681,9 @@ fn build_action(
     }
 }
 
-fn build_expect(e: &RawExpect, key: &str, ids: &[&str], r: &mut Report<'_>) -> Option<Expectation> {
-    let probe = build_probe(&e.probe, &format!("{key}.probe"), r);
+/// The window of an `[[expect]]`: `after` a step (with `within` and
+/// `sustained`), `during` a span of steps, or the whole run.
+fn build_window(e: &RawExpect, key: &str, ids: &[&str], r: &mut Report<'_>) -> Option<Window> {
     let mut known = |id: &Spanned<String>, what: &str| -> bool {
         if ids.contains(&id.get_ref().as_str()) {
             return true;
@@ -749,6 +764,12 @@ fn build_expect(e: &RawExpect, key: &str, ids: &[&str], r: &mut Report<'_>) -> O
             Window::WholeRun
         }
     };
+    Some(window)
+}
+
+fn build_expect(e: &RawExpect, key: &str, ids: &[&str], r: &mut Report<'_>) -> Option<Expectation> {
+    let probe = build_probe(&e.probe, &format!("{key}.probe"), r);
+    let window = build_window(e, key, ids, r)?;
     let probe = probe?;
     if probe == Probe::Counter && window != Window::WholeRun {
         r.at(

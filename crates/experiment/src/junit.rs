@@ -61,50 +61,10 @@ pub fn render(journals: &[Journal]) -> String {
             seconds(j.duration),
             attr(&j.start),
         );
-        x.push_str("    <properties>\n");
-        for (key, value) in [
-            ("title", j.experiment.title.as_str()),
-            ("status", j.status.as_str()),
-            ("reason", j.reason.as_str()),
-            ("lab", j.experiment.lab.as_str()),
-            ("tags", &j.experiment.tags.join(",")),
-            ("chaoslab_version", j.chaoslab_version.as_str()),
-            ("end", j.end.as_str()),
-        ] {
-            let _ = writeln!(
-                x,
-                "      <property name=\"{key}\" value=\"{}\"/>",
-                attr(value)
-            );
-        }
-        x.push_str("    </properties>\n");
+        write_properties(&mut x, j);
         let classname = attr(&format!("chaoslab.experiment.{name}"));
         for case in cases {
-            let _ = write!(
-                x,
-                "    <testcase classname=\"{classname}\" name=\"{}\" time=\"{}\"",
-                attr(&case.name),
-                seconds(case.time)
-            );
-            match &case.outcome {
-                Outcome::Passed => x.push_str("/>\n"),
-                Outcome::Failure(message, body) => {
-                    let _ = write!(
-                        x,
-                        ">\n      <failure message=\"{}\" type=\"failure\">{}</failure>\n    </testcase>\n",
-                        attr(message),
-                        text(body)
-                    );
-                }
-                Outcome::Error(kind, message, body) => {
-                    let _ = write!(
-                        x,
-                        ">\n      <error message=\"{}\" type=\"{kind}\">{}</error>\n    </testcase>\n",
-                        attr(message),
-                        text(body)
-                    );
-                }
-            }
+            write_case(&mut x, &classname, case);
         }
         x.push_str("  </testsuite>\n");
     }
@@ -112,30 +72,60 @@ pub fn render(journals: &[Journal]) -> String {
     x
 }
 
+/// A suite's `<properties>`: what the run was and how it ended.
+fn write_properties(x: &mut String, j: &Journal) {
+    x.push_str("    <properties>\n");
+    for (key, value) in [
+        ("title", j.experiment.title.as_str()),
+        ("status", j.status.as_str()),
+        ("reason", j.reason.as_str()),
+        ("lab", j.experiment.lab.as_str()),
+        ("tags", &j.experiment.tags.join(",")),
+        ("chaoslab_version", j.chaoslab_version.as_str()),
+        ("end", j.end.as_str()),
+    ] {
+        let _ = writeln!(
+            x,
+            "      <property name=\"{key}\" value=\"{}\"/>",
+            attr(value)
+        );
+    }
+    x.push_str("    </properties>\n");
+}
+
+/// One `<testcase>`, with its failure or error when it has one.
+fn write_case(x: &mut String, classname: &str, case: &Case) {
+    let _ = write!(
+        x,
+        "    <testcase classname=\"{classname}\" name=\"{}\" time=\"{}\"",
+        attr(&case.name),
+        seconds(case.time)
+    );
+    match &case.outcome {
+        Outcome::Passed => x.push_str("/>\n"),
+        Outcome::Failure(message, body) => {
+            let _ = write!(
+                x,
+                ">\n      <failure message=\"{}\" type=\"failure\">{}</failure>\n    </testcase>\n",
+                attr(message),
+                text(body)
+            );
+        }
+        Outcome::Error(kind, message, body) => {
+            let _ = write!(
+                x,
+                ">\n      <error message=\"{}\" type=\"{kind}\">{}</error>\n    </testcase>\n",
+                attr(message),
+                text(body)
+            );
+        }
+    }
+}
+
 /// The test cases of one run, in the order the run made them.
 fn cases(j: &Journal) -> Vec<Case> {
     let mut out = Vec::new();
-    let steady = |out: &mut Vec<Case>, when: &str, state: &Option<crate::journal::SteadyState>| {
-        for p in state.iter().flat_map(|s| &s.probes) {
-            let outcome = if probe_passed(p) {
-                Outcome::Passed
-            } else {
-                Outcome::Failure(
-                    format!("expected {}, measured {}", p.activity.provider, p.output),
-                    format!(
-                        "steady state {when}: {}\nexpected: {}\nmeasured: {}\nstatus: {}",
-                        p.activity.name, p.activity.provider, p.output, p.status
-                    ),
-                )
-            };
-            out.push(Case {
-                name: format!("steady state {when}: {}", p.activity.name),
-                time: p.duration,
-                outcome,
-            });
-        }
-    };
-    steady(&mut out, "before", &j.steady_states.before);
+    steady_cases(&mut out, "before", &j.steady_states.before);
     for e in &j.expectations {
         let outcome = if e.passed {
             Outcome::Passed
@@ -158,8 +148,37 @@ fn cases(j: &Journal) -> Vec<Case> {
             outcome,
         });
     }
-    steady(&mut out, "after", &j.steady_states.after);
+    steady_cases(&mut out, "after", &j.steady_states.after);
 
+    out.extend(run_end_case(j, &out));
+    out
+}
+
+/// The cases of one steady-state check (`before` or `after`), a probe each.
+fn steady_cases(out: &mut Vec<Case>, when: &str, state: &Option<crate::journal::SteadyState>) {
+    for p in state.iter().flat_map(|s| &s.probes) {
+        let outcome = if probe_passed(p) {
+            Outcome::Passed
+        } else {
+            Outcome::Failure(
+                format!("expected {}, measured {}", p.activity.provider, p.output),
+                format!(
+                    "steady state {when}: {}\nexpected: {}\nmeasured: {}\nstatus: {}",
+                    p.activity.name, p.activity.provider, p.output, p.status
+                ),
+            )
+        };
+        out.push(Case {
+            name: format!("steady state {when}: {}", p.activity.name),
+            time: p.duration,
+            outcome,
+        });
+    }
+}
+
+/// The case that says how a run ended, when its other cases do not: a
+/// deviation nothing above shows, an abort, an interruption.
+fn run_end_case(j: &Journal, out: &[Case]) -> Option<Case> {
     let failed_steps = || {
         j.run
             .iter()
@@ -177,7 +196,7 @@ fn cases(j: &Journal) -> Vec<Case> {
             .collect::<String>()
     };
     match j.status {
-        Status::Completed => {}
+        Status::Completed => None,
         Status::Deviated => {
             // A deviation nothing above shows (e.g. no probe journalled)
             // must still turn CI red.
@@ -186,11 +205,13 @@ fn cases(j: &Journal) -> Vec<Case> {
                 .any(|c| matches!(c.outcome, Outcome::Failure(..)))
             {
                 let reason = or(&j.reason, "the run deviated");
-                out.push(Case {
+                Some(Case {
                     name: "experiment deviated".into(),
                     time: j.duration,
                     outcome: Outcome::Failure(reason.clone(), reason),
-                });
+                })
+            } else {
+                None
             }
         }
         Status::Aborted | Status::Interrupted => {
@@ -200,7 +221,7 @@ fn cases(j: &Journal) -> Vec<Case> {
                 ("interrupted", "interrupted (Ctrl-C or SIGTERM)")
             };
             let reason = or(&j.reason, default);
-            out.push(Case {
+            Some(Case {
                 name: format!("experiment {kind}"),
                 time: j.duration,
                 outcome: Outcome::Error(
@@ -208,10 +229,9 @@ fn cases(j: &Journal) -> Vec<Case> {
                     reason.clone(),
                     format!("{reason}{}", failed_steps()),
                 ),
-            });
+            })
         }
     }
-    out
 }
 
 fn or(text: &str, default: &str) -> String {
