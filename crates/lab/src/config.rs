@@ -10,25 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::probe::{ProbeAction, ProbeSpec};
 
+pub use crate::config_error::ConfigError;
 pub use crate::config_sections::*;
-
-/// A configuration problem, reported before the lab starts.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for the lab.
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    /// A value is out of range.
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
-}
 
 /// `chaoslab.toml` as written by the user.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

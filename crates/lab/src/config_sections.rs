@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 /// `[app]`: what the replicas run.
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -30,9 +30,8 @@ use crate::events::{EventBus, lock};
 use crate::isolation::{IsolationReport, KernelParts};
 use crate::logs::LogHub;
 use crate::netns::LabNetwork;
-use crate::revision::Revision;
+use crate::revision_record::Revision;
 use crate::spawner::{ProcessHandle, Spawner};
-use crate::supervisor::{ReplicaSpec, supervise};
 use crate::timeseries::TimeSeries;
 
 /// Lifecycle phase of a replica, named as Kubernetes shows container states.
@@ -271,8 +270,14 @@ impl Platform {
 
     // ----- replicas -------------------------------------------------------
 
-    /// Starts one more replica of `revision`; returns its id.
-    pub(crate) fn start_replica(self: &Arc<Self>, revision: &Revision) -> std::io::Result<String> {
+    /// Registers one more replica of `revision` (port reserved, phase
+    /// Starting, announced as Scheduled); returns its id and the token that
+    /// stops it. Its supervisor is started by [`Platform::start_replica`]
+    /// (in the supervisor module).
+    pub(crate) fn schedule_replica(
+        &self,
+        revision: &Revision,
+    ) -> std::io::Result<(String, CancellationToken)> {
         let reservation = PortReservation::any()?;
         let port = reservation.port();
         self.logs.prune(MAX_LOG_FILES);
@@ -281,7 +286,7 @@ impl Platform {
         } else {
             revision.target_port
         };
-        let id = {
+        let (id, stop) = {
             let mut state = lock(&self.state);
             let id = format!("{}-{}", revision.name, state.next_replica);
             state.next_replica += 1;
@@ -317,19 +322,7 @@ impl Platform {
                     process: None,
                 },
             );
-            let spec = ReplicaSpec {
-                id: id.clone(),
-                revision: revision.name.clone(),
-                image: revision.image.clone(),
-                args: revision.args.clone(),
-                env: revision.env.clone(),
-                target_port: revision.target_port,
-                memory_mb: revision.memory_mb,
-                cpu: revision.cpu,
-            };
-            self.replica_tasks
-                .spawn(supervise(self.clone(), spec, stop));
-            id
+            (id, stop)
         };
         self.events.normal(
             "Scheduled",
@@ -337,7 +330,7 @@ impl Platform {
             format!("replica {id} of {} scheduled on port {port}", revision.name),
             serde_json::json!({"revision": revision.name, "port": port, "target_port": target_port}),
         );
-        Ok(id)
+        Ok((id, stop))
     }
 
     /// Takes a replica out of the ingress now, and stops it after the drain
@@ -546,41 +539,7 @@ impl Platform {
         }
         self.publish();
     }
-
-    /// Starts or stops replicas of `revision` until it runs `desired`.
-    pub(crate) fn reconcile(self: &Arc<Self>, revision: &str) {
-        let Some(rev) = self.revision(revision) else {
-            return;
-        };
-        let mut running = self.replicas_of(revision);
-        let desired = rev.desired as usize;
-        if running.len() < desired {
-            for _ in running.len()..desired {
-                if let Err(err) = self.start_replica(&rev) {
-                    self.events.warning(
-                        "FailedScheduling",
-                        revision,
-                        format!("cannot allocate a port for a replica: {err}"),
-                        serde_json::Value::Null,
-                    );
-                }
-            }
-        } else if running.len() > desired {
-            // Stop unready ones first, then the newest.
-            running.sort_by_key(|r| (r.ready, std::cmp::Reverse(replica_seq(&r.id))));
-            for r in running.iter().take(running.len() - desired) {
-                self.stop_replica(&r.id, true);
-            }
-        }
-    }
 }
 
 /// Replica log files kept in the state dir (current and recent replicas).
 const MAX_LOG_FILES: usize = 200;
-
-fn replica_seq(id: &str) -> u64 {
-    id.rsplit('-')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}

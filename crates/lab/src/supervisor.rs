@@ -38,6 +38,7 @@ use crate::cgroup::ReplicaCgroup;
 use crate::config::secs;
 use crate::platform::{ExitInfo, Phase, Platform};
 use crate::probe::{check, run_probe};
+use crate::revision_record::Revision;
 use crate::spawner::{DeathSignal, ProcessHandle};
 
 /// Everything needed to (re)start one replica.
@@ -54,6 +55,62 @@ pub(crate) struct ReplicaSpec {
     pub memory_mb: u64,
     /// The revision's CPU limit, cores.
     pub cpu: f64,
+}
+
+/// Replica scheduling: the platform registers a replica
+/// ([`Platform::schedule_replica`]); here its supervisor is started.
+impl Platform {
+    /// Starts one more replica of `revision`; returns its id.
+    pub(crate) fn start_replica(self: &Arc<Self>, revision: &Revision) -> std::io::Result<String> {
+        let (id, stop) = self.schedule_replica(revision)?;
+        let spec = ReplicaSpec {
+            id: id.clone(),
+            revision: revision.name.clone(),
+            image: revision.image.clone(),
+            args: revision.args.clone(),
+            env: revision.env.clone(),
+            target_port: revision.target_port,
+            memory_mb: revision.memory_mb,
+            cpu: revision.cpu,
+        };
+        self.replica_tasks
+            .spawn(supervise(self.clone(), spec, stop));
+        Ok(id)
+    }
+
+    /// Starts or stops replicas of `revision` until it runs `desired`.
+    pub(crate) fn reconcile(self: &Arc<Self>, revision: &str) {
+        let Some(rev) = self.revision(revision) else {
+            return;
+        };
+        let mut running = self.replicas_of(revision);
+        let desired = rev.desired as usize;
+        if running.len() < desired {
+            for _ in running.len()..desired {
+                if let Err(err) = self.start_replica(&rev) {
+                    self.events.warning(
+                        "FailedScheduling",
+                        revision,
+                        format!("cannot allocate a port for a replica: {err}"),
+                        serde_json::Value::Null,
+                    );
+                }
+            }
+        } else if running.len() > desired {
+            // Stop unready ones first, then the newest.
+            running.sort_by_key(|r| (r.ready, std::cmp::Reverse(replica_seq(&r.id))));
+            for r in running.iter().take(running.len() - desired) {
+                self.stop_replica(&r.id, true);
+            }
+        }
+    }
+}
+
+fn replica_seq(id: &str) -> u64 {
+    id.rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Variables passed through from the lab's environment (telemetry, logs);
