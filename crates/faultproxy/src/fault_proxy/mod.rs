@@ -348,51 +348,20 @@ impl FaultProxy {
             _ => match bind(addr).await {
                 Ok(listener) => Some(listener),
                 Err(e) => {
-                    let _ = self.with_entry(name, |e| {
-                        e.disabled_since.get_or_insert_with(Utc::now);
-                    });
-                    if enabled {
-                        // It was stopped to move and could not start again:
-                        // it is disabled now, and observers must know.
-                        self.emit(
-                            name,
-                            Change::ProxyUpdated {
-                                enabled: false,
-                                listen,
-                                upstream,
-                            },
-                        );
-                    }
+                    self.note_failed_move(name, enabled, listen, upstream);
                     return Err(e);
                 }
             },
         };
-        let info = self.with_entry(name, |entry| -> Result<ProxyInfo> {
-            entry.upstream = new_upstream.clone();
-            entry.listen = match &listener {
-                Some(l) => local_addr(l)?,
-                None => new_listen.clone(),
-            };
-            entry.running = listener.map(|listener| {
-                if new_enabled {
-                    Running::start(
-                        listener,
-                        entry.upstream.clone(),
-                        entry.chain.subscribe(),
-                        entry.connections.clone(),
-                        &self.inner.shutdown,
-                        &self.inner.runtime,
-                    )
-                } else {
-                    Running::refuse(listener, &self.inner.shutdown, &self.inner.runtime)
-                }
-            });
-            match (is_enabled(entry), entry.disabled_since) {
-                (true, _) => entry.disabled_since = None,
-                (false, None) => entry.disabled_since = Some(Utc::now()),
-                (false, Some(_)) => {}
-            }
-            Ok(proxy_info(name, entry))
+        let info = self.with_entry(name, |entry| {
+            self.install_listener(
+                name,
+                entry,
+                listener,
+                &new_listen,
+                &new_upstream,
+                new_enabled,
+            )
         })??;
         if (info.enabled, &info.listen, &info.upstream) != (enabled, &listen, &upstream) {
             self.emit(
@@ -405,6 +374,62 @@ impl FaultProxy {
             );
         }
         Ok(info)
+    }
+
+    /// A proxy stopped to move could not listen at its new address: it is
+    /// disabled now, and observers must know when it was enabled.
+    fn note_failed_move(&self, name: &str, was_enabled: bool, listen: String, upstream: String) {
+        let _ = self.with_entry(name, |e| {
+            e.disabled_since.get_or_insert_with(Utc::now);
+        });
+        if was_enabled {
+            self.emit(
+                name,
+                Change::ProxyUpdated {
+                    enabled: false,
+                    listen,
+                    upstream,
+                },
+            );
+        }
+    }
+
+    /// Puts a proxy's new address, upstream and listener (serving when
+    /// enabled, refusing when not) into its entry.
+    fn install_listener(
+        &self,
+        name: &str,
+        entry: &mut ProxyEntry,
+        listener: Option<TcpListener>,
+        new_listen: &str,
+        new_upstream: &str,
+        new_enabled: bool,
+    ) -> Result<ProxyInfo> {
+        entry.upstream = new_upstream.to_string();
+        entry.listen = match &listener {
+            Some(l) => local_addr(l)?,
+            None => new_listen.to_string(),
+        };
+        entry.running = listener.map(|listener| {
+            if new_enabled {
+                Running::start(
+                    listener,
+                    entry.upstream.clone(),
+                    entry.chain.subscribe(),
+                    entry.connections.clone(),
+                    &self.inner.shutdown,
+                    &self.inner.runtime,
+                )
+            } else {
+                Running::refuse(listener, &self.inner.shutdown, &self.inner.runtime)
+            }
+        });
+        match (is_enabled(entry), entry.disabled_since) {
+            (true, _) => entry.disabled_since = None,
+            (false, None) => entry.disabled_since = Some(Utc::now()),
+            (false, Some(_)) => {}
+        }
+        Ok(proxy_info(name, entry))
     }
 
     /// Enables or disables a proxy.
