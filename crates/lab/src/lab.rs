@@ -340,67 +340,17 @@ pub async fn start_with(
     plug: Option<PlugFn>,
 ) -> Result<RunningLab, LabError> {
     let state_dir = std::path::absolute(&config.state_dir).map_err(io("state dir"))?;
-    if find_executable(&config.image).is_none() {
-        return Err(LabError::ImageNotFound(config.image.clone()));
-    }
+    check_executables(&config)?;
     let external = config.file.redis.url.clone();
-    if external.is_none() && find_executable(&config.file.redis.server).is_none() {
-        return Err(
-            RedisError::NotInstalled(config.file.redis.server.display().to_string()).into(),
-        );
-    }
     let logs_dir = state_dir.join("logs");
-    let (lock, chaos_token) = {
-        let (dir, logs_dir) = (state_dir.clone(), logs_dir.clone());
-        let chaos_token = config.file.app.chaos_token;
-        blocking("cannot prepare the state dir", move || {
-            private_dir(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
-            let lock = LabLock::acquire(&dir).map_err(|e| match e {
-                LockError::Held { pid } => LabError::AlreadyRunning {
-                    dir: dir.clone(),
-                    pid,
-                },
-                LockError::Io { path, source } => {
-                    io(format!("cannot lock {}", path.display()))(source)
-                }
-            })?;
-            // A lab of an older chaoslab, which took no lock.
-            if let Ok(existing) = StateFile::read(&dir)
-                && existing.pid != std::process::id()
-                && existing.lab_alive()
-            {
-                return Err(LabError::AlreadyRunning {
-                    dir,
-                    pid: Some(existing.pid),
-                });
-            }
-            let token = chaos_token.then(|| kept_secret(&dir, "chaos-token"));
-            private_dir(&logs_dir).map_err(io(format!("cannot create {}", logs_dir.display())))?;
-            Ok((lock, token))
-        })
-        .await?
-    };
+    let (lock, chaos_token) = prepare_state_dir(&config, &state_dir, &logs_dir).await?;
     if chaos_token.is_some() {
         config.chaos_token = chaos_token;
     }
 
     // What a killed lab of this directory left in the kernel goes first;
     // then each mechanism's isolation is decided and made.
-    let kernel = {
-        let (config, dir) = (config.clone(), state_dir.clone());
-        let own_redis = external.is_none();
-        blocking("cannot set up isolation", move || {
-            let id = lab_id(&dir);
-            let name = kernel_name(&id);
-            let swept = LabCgroups::sweep(&name) | LabNetwork::sweep(&id, &name);
-            if swept {
-                tracing::warn!("removed what a killed lab left in the kernel ({name})");
-            }
-            plan_isolation(&config, &dir, own_redis).map(|parts| (parts, swept))
-        })
-        .await?
-    };
-    let (kernel, swept) = kernel;
+    let (kernel, swept) = prepare_kernel(&config, &state_dir, external.is_none()).await?;
     let mut kernel = KernelGuard {
         parts: Some(kernel),
     };
@@ -408,125 +358,21 @@ pub async fn start_with(
 
     // Every listener and port, before any child starts: a taken port stops
     // the start with nothing to undo.
-    let ingress_listener = bind_loopback("ingress", config.file.ingress.port).await?;
-    let control_listener = bind_loopback("control API", config.file.control.port).await?;
-    let ingress_addr = ingress_listener
-        .local_addr()
-        .map_err(io("ingress address"))?;
-    let control_addr = control_listener
-        .local_addr()
-        .map_err(io("control address"))?;
-    let own_redis = match &external {
-        Some(_) => None,
-        None => {
-            let toxiproxy = bind_loopback(
-                "Toxiproxy-compatible API",
-                config.file.faults.toxiproxy_port,
-            )
-            .await?;
-            let toxiproxy_url = format!(
-                "http://{}",
-                toxiproxy
-                    .local_addr()
-                    .map_err(io("Toxiproxy API address"))?
-            );
-            let proxy = bind_loopback("fault proxy", 0).await?;
-            let via = proxy.local_addr().map_err(io("fault proxy address"))?;
-            // In its own namespace, Redis's port is free: nothing to hold.
-            let reservation = match &network {
-                Some(_) => None,
-                None => Some(PortReservation::for_what("Redis", config.file.redis.port)?),
-            };
-            Some(OwnRedis {
-                toxiproxy,
-                toxiproxy_url,
-                proxy,
-                via,
-                reservation,
-            })
-        }
-    };
+    let listeners = bind_listeners(&config, external.is_none(), network.is_some()).await?;
 
     let spawner = Spawner::start().map_err(io("cannot start the spawner thread"))?;
-    let mut identity_started = None;
-    let (redis, fault_proxy, endpoint, toxiproxy, redis_port) = match (own_redis, &external) {
-        (None, url) => (
-            None,
-            None,
-            RedisEndpoint {
-                env: vec![("REDIS_URL".into(), url.clone().unwrap_or_default())],
-                describe: format!("external {}", url.as_deref().unwrap_or_default()),
-                admin: None,
-            },
-            None,
-            None,
-        ),
-        (Some(own), _) => {
-            let port = match (&own.reservation, &network) {
-                (Some(reservation), _) => reservation.port(),
-                (None, Some(network)) => network.port,
-                (None, None) => config.file.redis.port,
-            };
-            let options = RedisOptions {
-                server: config.file.redis.server.clone(),
-                port,
-                dir: state_dir.join("redis"),
-                log_file: logs_dir.join("redis.log"),
-                start_timeout: secs(config.file.redis.start_timeout_seconds),
-            };
-            let namespace = match &network {
-                Some(network) => {
-                    let (dir, network2, server) =
-                        (options.dir.clone(), network.clone(), options.server.clone());
-                    let launcher = blocking("cannot write the Redis launcher", move || {
-                        write_launcher(&dir, &network2, &server)
-                    })
-                    .await?;
-                    Some(InNamespace {
-                        launcher,
-                        listen: Listen {
-                            bind: [network.direct, network.proxied, network.admin]
-                                .iter()
-                                .map(ToString::to_string)
-                                .collect(),
-                            unix_socket: Some(options.dir.join("redis.sock")),
-                        },
-                        admin_addr: SocketAddr::from((network.admin, port)),
-                    })
-                }
-                None => None,
-            };
-            let (server, proxy, mut endpoint) = start_redis(
+    let redis = match listeners.own_redis {
+        None => RedisParts::external(external.as_deref().unwrap_or_default()),
+        Some(own) => {
+            start_own_redis(
+                &config,
                 &spawner,
-                &options,
-                own.proxy,
-                own.via,
-                namespace.as_ref(),
-                network.as_deref(),
+                own,
+                &state_dir,
+                &logs_dir,
+                network.as_ref(),
             )
-            .await?;
-            if config.file.redis.auth == crate::config::RedisAuthMode::Entra {
-                let lifetime = secs(config.file.redis.token_lifetime_seconds);
-                let started =
-                    StandInIdentity::start(&options.dir, server.admin_target(), lifetime).await;
-                let identity = match started {
-                    Ok(identity) => identity,
-                    Err(e) => {
-                        proxy.shutdown().await;
-                        server.stop(Duration::from_secs(5)).await;
-                        return Err(e.into());
-                    }
-                };
-                entra_endpoint(&mut endpoint, &identity);
-                identity_started = Some(identity);
-            }
-            (
-                Some(server),
-                Some(proxy),
-                endpoint,
-                Some((own.toxiproxy, own.toxiproxy_url)),
-                own.reservation,
-            )
+            .await?
         }
     };
 
@@ -541,7 +387,7 @@ pub async fn start_with(
     let platform = Platform::with_kernel(
         config,
         spawner,
-        endpoint,
+        redis.endpoint,
         logs_dir,
         kernel_parts.clone().unwrap_or_else(|| {
             KernelParts::process(IsolationReport::process(
@@ -555,10 +401,10 @@ pub async fn start_with(
         pid: std::process::id(),
         started_at: platform.started_at.clone(),
         state_dir: state_dir.display().to_string(),
-        ingress_url: format!("http://{ingress_addr}"),
-        control_url: format!("http://{control_addr}"),
+        ingress_url: format!("http://{}", listeners.ingress_addr),
+        control_url: format!("http://{}", listeners.control_addr),
         redis: platform.redis.describe.clone(),
-        toxiproxy_url: toxiproxy.as_ref().map(|(_, url)| url.clone()),
+        toxiproxy_url: redis.toxiproxy.as_ref().map(|(_, url)| url.clone()),
     };
     platform.events.normal(
         "LabStarting",
@@ -569,19 +415,288 @@ pub async fn start_with(
     // From here on the lab stops what it started on any failure.
     let mut lab = RunningLab {
         platform: platform.clone(),
-        ingress_addr,
-        control_addr,
+        ingress_addr: listeners.ingress_addr,
+        control_addr: listeners.control_addr,
         info,
-        redis,
-        proxy: fault_proxy,
-        identity: identity_started,
+        redis: redis.server,
+        proxy: redis.proxy,
+        identity: redis.identity,
         plugin_stop: None,
         servers: Vec::new(),
         state_dir,
-        _redis_port: redis_port,
+        _redis_port: redis.port,
         lock: Some(lock),
         kernel: kernel_parts,
     };
+    announce_isolation(&platform, swept);
+    let rest = Rest {
+        ingress_listener: listeners.ingress,
+        control_listener: listeners.control,
+        toxiproxy_listener: redis.toxiproxy.map(|(listener, _)| listener),
+        plug,
+        redis_server,
+        redis_log,
+    };
+    match lab.finish_start(rest).await {
+        Ok(()) => Ok(lab),
+        Err(e) => {
+            lab.stop().await;
+            Err(e)
+        }
+    }
+}
+
+/// Start step: the replicas' executable and (unless Redis is external)
+/// redis-server exist.
+fn check_executables(config: &LabConfig) -> Result<(), LabError> {
+    if find_executable(&config.image).is_none() {
+        return Err(LabError::ImageNotFound(config.image.clone()));
+    }
+    if config.file.redis.url.is_none() && find_executable(&config.file.redis.server).is_none() {
+        return Err(
+            RedisError::NotInstalled(config.file.redis.server.display().to_string()).into(),
+        );
+    }
+    Ok(())
+}
+
+/// Start step: creates the state dir, takes its lock (refusing when a lab
+/// runs there), keeps the chaos token if asked for, creates the logs dir.
+async fn prepare_state_dir(
+    config: &LabConfig,
+    state_dir: &Path,
+    logs_dir: &Path,
+) -> Result<(LabLock, Option<String>), LabError> {
+    let (dir, logs_dir) = (state_dir.to_path_buf(), logs_dir.to_path_buf());
+    let chaos_token = config.file.app.chaos_token;
+    blocking("cannot prepare the state dir", move || {
+        private_dir(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        let lock = LabLock::acquire(&dir).map_err(|e| match e {
+            LockError::Held { pid } => LabError::AlreadyRunning {
+                dir: dir.clone(),
+                pid,
+            },
+            LockError::Io { path, source } => io(format!("cannot lock {}", path.display()))(source),
+        })?;
+        // A lab of an older chaoslab, which took no lock.
+        if let Ok(existing) = StateFile::read(&dir)
+            && existing.pid != std::process::id()
+            && existing.lab_alive()
+        {
+            return Err(LabError::AlreadyRunning {
+                dir,
+                pid: Some(existing.pid),
+            });
+        }
+        let token = chaos_token.then(|| kept_secret(&dir, "chaos-token"));
+        private_dir(&logs_dir).map_err(io(format!("cannot create {}", logs_dir.display())))?;
+        Ok((lock, token))
+    })
+    .await
+}
+
+/// Start step: removes what a killed lab of this directory left in the
+/// kernel, then decides and makes each mechanism's isolation. Returns the
+/// parts made and whether anything was swept.
+async fn prepare_kernel(
+    config: &LabConfig,
+    state_dir: &Path,
+    own_redis: bool,
+) -> Result<(KernelParts, bool), LabError> {
+    let (config, dir) = (config.clone(), state_dir.to_path_buf());
+    blocking("cannot set up isolation", move || {
+        let id = lab_id(&dir);
+        let name = kernel_name(&id);
+        let swept = LabCgroups::sweep(&name) | LabNetwork::sweep(&id, &name);
+        if swept {
+            tracing::warn!("removed what a killed lab left in the kernel ({name})");
+        }
+        plan_isolation(&config, &dir, own_redis).map(|parts| (parts, swept))
+    })
+    .await
+}
+
+/// Every listener the lab binds before any child starts.
+struct Listeners {
+    ingress: TcpListener,
+    control: TcpListener,
+    ingress_addr: SocketAddr,
+    control_addr: SocketAddr,
+    /// None with an external Redis.
+    own_redis: Option<OwnRedis>,
+}
+
+/// Start step: binds the ingress and control API and, for the lab's own
+/// Redis, the Toxiproxy-compatible API and the fault proxy, and reserves
+/// Redis's port (not in Redis's own namespace, where it is free).
+async fn bind_listeners(
+    config: &LabConfig,
+    own_redis: bool,
+    in_namespace: bool,
+) -> Result<Listeners, LabError> {
+    let ingress = bind_loopback("ingress", config.file.ingress.port).await?;
+    let control = bind_loopback("control API", config.file.control.port).await?;
+    let ingress_addr = ingress.local_addr().map_err(io("ingress address"))?;
+    let control_addr = control.local_addr().map_err(io("control address"))?;
+    let own_redis = if own_redis {
+        let toxiproxy = bind_loopback(
+            "Toxiproxy-compatible API",
+            config.file.faults.toxiproxy_port,
+        )
+        .await?;
+        let toxiproxy_url = format!(
+            "http://{}",
+            toxiproxy
+                .local_addr()
+                .map_err(io("Toxiproxy API address"))?
+        );
+        let proxy = bind_loopback("fault proxy", 0).await?;
+        let via = proxy.local_addr().map_err(io("fault proxy address"))?;
+        // In its own namespace, Redis's port is free: nothing to hold.
+        let reservation = if in_namespace {
+            None
+        } else {
+            Some(PortReservation::for_what("Redis", config.file.redis.port)?)
+        };
+        Some(OwnRedis {
+            toxiproxy,
+            toxiproxy_url,
+            proxy,
+            via,
+            reservation,
+        })
+    } else {
+        None
+    };
+    Ok(Listeners {
+        ingress,
+        control,
+        ingress_addr,
+        control_addr,
+        own_redis,
+    })
+}
+
+/// What the lab runs for Redis: nothing but an endpoint with an external
+/// Redis; with its own, the server, the fault proxy in front of it, the
+/// Toxiproxy-compatible API's listener, the port held and (`--auth entra`)
+/// the stand-in identity.
+struct RedisParts {
+    server: Option<RedisServer>,
+    proxy: Option<FaultProxy>,
+    endpoint: RedisEndpoint,
+    toxiproxy: Option<(TcpListener, String)>,
+    port: Option<PortReservation>,
+    identity: Option<Arc<StandInIdentity>>,
+}
+
+impl RedisParts {
+    /// An external Redis at `url`.
+    fn external(url: &str) -> Self {
+        Self {
+            server: None,
+            proxy: None,
+            endpoint: RedisEndpoint {
+                env: vec![("REDIS_URL".into(), url.to_string())],
+                describe: format!("external {url}"),
+                admin: None,
+            },
+            toxiproxy: None,
+            port: None,
+            identity: None,
+        }
+    }
+}
+
+/// Start step: starts the lab's own redis-server (in its namespace in
+/// kernel mode), the fault proxy in front of it and, with `--auth entra`,
+/// the stand-in identity; on failure, stops what it started.
+async fn start_own_redis(
+    config: &LabConfig,
+    spawner: &Spawner,
+    own: OwnRedis,
+    state_dir: &Path,
+    logs_dir: &Path,
+    network: Option<&Arc<LabNetwork>>,
+) -> Result<RedisParts, LabError> {
+    let port = match (&own.reservation, network) {
+        (Some(reservation), _) => reservation.port(),
+        (None, Some(network)) => network.port,
+        (None, None) => config.file.redis.port,
+    };
+    let options = RedisOptions {
+        server: config.file.redis.server.clone(),
+        port,
+        dir: state_dir.join("redis"),
+        log_file: logs_dir.join("redis.log"),
+        start_timeout: secs(config.file.redis.start_timeout_seconds),
+    };
+    let namespace = match network {
+        Some(network) => Some(redis_in_namespace(&options, network).await?),
+        None => None,
+    };
+    let (server, proxy, mut endpoint) = start_redis(
+        spawner,
+        &options,
+        own.proxy,
+        own.via,
+        namespace.as_ref(),
+        network.map(|n| &**n),
+    )
+    .await?;
+    let mut identity = None;
+    if config.file.redis.auth == crate::config::RedisAuthMode::Entra {
+        let lifetime = secs(config.file.redis.token_lifetime_seconds);
+        let started = StandInIdentity::start(&options.dir, server.admin_target(), lifetime).await;
+        let started = match started {
+            Ok(identity) => identity,
+            Err(e) => {
+                proxy.shutdown().await;
+                server.stop(Duration::from_secs(5)).await;
+                return Err(e.into());
+            }
+        };
+        entra_endpoint(&mut endpoint, &started);
+        identity = Some(started);
+    }
+    Ok(RedisParts {
+        server: Some(server),
+        proxy: Some(proxy),
+        endpoint,
+        toxiproxy: Some((own.toxiproxy, own.toxiproxy_url)),
+        port: own.reservation,
+        identity,
+    })
+}
+
+/// How redis-server runs in the lab's network namespace: through a
+/// launcher written next to its data, listening on the namespace's
+/// addresses and a unix socket.
+async fn redis_in_namespace(
+    options: &RedisOptions,
+    network: &Arc<LabNetwork>,
+) -> Result<InNamespace, LabError> {
+    let (dir, network2, server) = (options.dir.clone(), network.clone(), options.server.clone());
+    let launcher = blocking("cannot write the Redis launcher", move || {
+        write_launcher(&dir, &network2, &server)
+    })
+    .await?;
+    Ok(InNamespace {
+        launcher,
+        listen: Listen {
+            bind: [network.direct, network.proxied, network.admin]
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            unix_socket: Some(options.dir.join("redis.sock")),
+        },
+        admin_addr: SocketAddr::from((network.admin, options.port)),
+    })
+}
+
+/// Start step: the events saying which isolation is in force and what a
+/// killed lab left that was removed.
+fn announce_isolation(platform: &Platform, swept: bool) {
     let iso = &platform.isolation;
     platform.events.normal(
         "Isolation",
@@ -603,21 +718,6 @@ pub async fn start_with(
             ),
             serde_json::Value::Null,
         );
-    }
-    let rest = Rest {
-        ingress_listener,
-        control_listener,
-        toxiproxy_listener: toxiproxy.map(|(listener, _)| listener),
-        plug,
-        redis_server,
-        redis_log,
-    };
-    match lab.finish_start(rest).await {
-        Ok(()) => Ok(lab),
-        Err(e) => {
-            lab.stop().await;
-            Err(e)
-        }
     }
 }
 
