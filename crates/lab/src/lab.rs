@@ -376,42 +376,13 @@ pub async fn start_with(
         }
     };
 
-    // The faults restart Redis with this executable: in kernel mode the
-    // launcher, so a restarted Redis is in the namespace again.
-    let redis_server = match &network {
-        Some(_) => state_dir.join("redis").join("redis-server-in-namespace"),
-        None => config.file.redis.server.clone(),
-    };
+    let redis_server = redis_executable(&config, &state_dir, network.is_some());
     let redis_log = logs_dir.join("redis.log");
     let kernel_parts = kernel.disarm();
-    let platform = Platform::with_kernel(
-        config,
-        spawner,
-        redis.endpoint,
-        logs_dir,
-        kernel_parts.clone().unwrap_or_else(|| {
-            KernelParts::process(IsolationReport::process(
-                IsolationMode::Process,
-                String::new(),
-                "not planned",
-            ))
-        }),
-    );
-    let info = LabInfo {
-        pid: std::process::id(),
-        started_at: platform.started_at.clone(),
-        state_dir: state_dir.display().to_string(),
-        ingress_url: format!("http://{}", listeners.ingress_addr),
-        control_url: format!("http://{}", listeners.control_addr),
-        redis: platform.redis.describe.clone(),
-        toxiproxy_url: redis.toxiproxy.as_ref().map(|(_, url)| url.clone()),
-    };
-    platform.events.normal(
-        "LabStarting",
-        "lab",
-        format!("lab starting; redis {}", info.redis),
-        serde_json::Value::Null,
-    );
+    let platform = new_platform(config, spawner, redis.endpoint, logs_dir, &kernel_parts);
+    let toxiproxy_url = redis.toxiproxy.as_ref().map(|(_, url)| url.clone());
+    let addrs = (listeners.ingress_addr, listeners.control_addr);
+    let info = announce_start(&platform, &state_dir, addrs, toxiproxy_url);
     // From here on the lab stops what it started on any failure.
     let mut lab = RunningLab {
         platform: platform.clone(),
@@ -443,6 +414,66 @@ pub async fn start_with(
             lab.stop().await;
             Err(e)
         }
+    }
+}
+
+/// Start step: the platform, in the isolation kernel mode made (process
+/// isolation when none was planned).
+fn new_platform(
+    config: LabConfig,
+    spawner: Spawner,
+    endpoint: RedisEndpoint,
+    logs_dir: PathBuf,
+    kernel_parts: &Option<KernelParts>,
+) -> Arc<Platform> {
+    Platform::with_kernel(
+        config,
+        spawner,
+        endpoint,
+        logs_dir,
+        kernel_parts.clone().unwrap_or_else(|| {
+            KernelParts::process(IsolationReport::process(
+                IsolationMode::Process,
+                String::new(),
+                "not planned",
+            ))
+        }),
+    )
+}
+
+/// Start step: what the state file and `status` say about the lab, and
+/// the `LabStarting` event.
+fn announce_start(
+    platform: &Platform,
+    state_dir: &Path,
+    (ingress_addr, control_addr): (SocketAddr, SocketAddr),
+    toxiproxy_url: Option<String>,
+) -> LabInfo {
+    let info = LabInfo {
+        pid: std::process::id(),
+        started_at: platform.started_at.clone(),
+        state_dir: state_dir.display().to_string(),
+        ingress_url: format!("http://{ingress_addr}"),
+        control_url: format!("http://{control_addr}"),
+        redis: platform.redis.describe.clone(),
+        toxiproxy_url,
+    };
+    platform.events.normal(
+        "LabStarting",
+        "lab",
+        format!("lab starting; redis {}", info.redis),
+        serde_json::Value::Null,
+    );
+    info
+}
+
+/// The executable the faults restart Redis with: in kernel mode the
+/// launcher, so a restarted Redis is in the namespace again.
+fn redis_executable(config: &LabConfig, state_dir: &Path, in_namespace: bool) -> PathBuf {
+    if in_namespace {
+        state_dir.join("redis").join("redis-server-in-namespace")
+    } else {
+        config.file.redis.server.clone()
     }
 }
 
