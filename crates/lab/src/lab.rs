@@ -872,56 +872,80 @@ impl RunningLab {
     /// the first replicas, the ingress, the control API, the loops, the
     /// state file. An error leaves the caller to stop the lab.
     async fn finish_start(&mut self, rest: Rest) -> Result<(), LabError> {
-        let platform = self.platform.clone();
-        if let (Some(listener), Some(proxy)) = (rest.toxiproxy_listener, &self.proxy) {
-            let stop = platform.shutdown.clone().cancelled_owned();
-            let api_config = chaoslab_faultproxy::api::ApiConfig {
-                allow_remote_upstream: platform.config.file.faults.allow_remote_upstream,
-            };
-            let api =
-                chaoslab_faultproxy::api::serve_with(listener, proxy.clone(), api_config, stop);
-            self.servers.push(tokio::spawn(async move {
-                if let Err(e) = api.await {
-                    tracing::error!(error = %e, "Toxiproxy-compatible API stopped");
-                }
-            }));
-        }
+        self.serve_toxiproxy_api(rest.toxiproxy_listener);
         // The pid at start (a `fault redis restart` changes it later).
         let redis_pid = self.redis.as_ref().map(RedisServer::pid);
-        let mut routes = axum::Router::new();
-        if let Some(plug) = rest.plug {
-            let parts = LabParts {
-                platform: platform.clone(),
-                proxy: self.proxy.clone(),
-                redis: self.redis.take(),
-                redis_server: rest.redis_server,
-                redis_log: rest.redis_log,
-                ingress_url: self.info.ingress_url.clone(),
-                identity: self.identity.clone(),
-            };
-            let plugin = plug(parts).map_err(|e| LabError::Io {
-                context: "cannot start the faults".into(),
-                source: std::io::Error::other(e),
-            })?;
-            routes = plugin.routes;
-            self.plugin_stop = Some(plugin.stop);
-        }
-        platform
+        let routes = self.plug_in(rest.plug, rest.redis_server, rest.redis_log)?;
+        self.platform
             .start_initial()
             .map_err(|e| LabError::Config(ConfigError::Invalid(e.to_string())))?;
+        self.serve_ingress(rest.ingress_listener)?;
+        let token = self
+            .serve_control_api(rest.control_listener, routes)
+            .await?;
+        self.start_loops();
+        self.write_state_file(token, redis_pid).await
+    }
 
+    /// Start step: the Toxiproxy-compatible API over the fault proxy (the
+    /// lab's own Redis only).
+    fn serve_toxiproxy_api(&mut self, listener: Option<TcpListener>) {
+        let (Some(listener), Some(proxy)) = (listener, &self.proxy) else {
+            return;
+        };
+        let platform = &self.platform;
+        let stop = platform.shutdown.clone().cancelled_owned();
+        let api_config = chaoslab_faultproxy::api::ApiConfig {
+            allow_remote_upstream: platform.config.file.faults.allow_remote_upstream,
+        };
+        let api = chaoslab_faultproxy::api::serve_with(listener, proxy.clone(), api_config, stop);
+        self.servers.push(tokio::spawn(async move {
+            if let Err(e) = api.await {
+                tracing::error!(error = %e, "Toxiproxy-compatible API stopped");
+            }
+        }));
+    }
+
+    /// Start step: hands the lab's parts to the plugged-in component (if
+    /// any); returns its control API routes and keeps its stop step.
+    fn plug_in(
+        &mut self,
+        plug: Option<PlugFn>,
+        redis_server: PathBuf,
+        redis_log: PathBuf,
+    ) -> Result<axum::Router, LabError> {
+        let Some(plug) = plug else {
+            return Ok(axum::Router::new());
+        };
+        let parts = LabParts {
+            platform: self.platform.clone(),
+            proxy: self.proxy.clone(),
+            redis: self.redis.take(),
+            redis_server,
+            redis_log,
+            ingress_url: self.info.ingress_url.clone(),
+            identity: self.identity.clone(),
+        };
+        let plugin = plug(parts).map_err(|e| LabError::Io {
+            context: "cannot start the faults".into(),
+            source: std::io::Error::other(e),
+        })?;
+        self.plugin_stop = Some(plugin.stop);
+        Ok(plugin.routes)
+    }
+
+    /// Start step: the ingress. It runs on its own single-threaded runtimes
+    /// (one per `ingress.threads`), away from the lab's: a proxy on a
+    /// work-stealing runtime spends much of its time waking threads across
+    /// cores.
+    fn serve_ingress(&mut self, listener: TcpListener) -> Result<(), LabError> {
+        let platform = &self.platform;
         let shutdown = platform.shutdown.clone();
-        // The ingress runs on its own single-threaded runtimes (one per
-        // `ingress.threads`), away from the lab's: a proxy on a work-stealing
-        // runtime spends much of its time waking threads across cores.
         let ingress_config = chaoslab_ingress::IngressConfig {
             request_timeout: secs(platform.config.file.ingress.request_timeout_seconds),
             ..Default::default()
         };
-        let std_listener = rest
-            .ingress_listener
-            .into_std()
-            .map_err(io("ingress listener"))?;
+        let std_listener = listener.into_std().map_err(io("ingress listener"))?;
         for i in 0..platform.config.file.ingress.threads.max(1) {
             let listener = std_listener.try_clone().map_err(io("ingress listener"))?;
             let (upstreams, config) = (platform.upstreams(), ingress_config.clone());
@@ -948,28 +972,41 @@ impl RunningLab {
                 });
             }));
         }
+        Ok(())
+    }
+
+    /// Start step: the control API (with the plugged-in routes and the
+    /// console) behind the kept control token; returns the token.
+    async fn serve_control_api(
+        &mut self,
+        listener: TcpListener,
+        routes: axum::Router,
+    ) -> Result<String, LabError> {
         let dir = self.state_dir.clone();
         let token = blocking("cannot read the control token", move || {
             Ok(kept_secret(&dir, "control-token"))
         })
         .await?;
         let router = control_api::router_with(
-            platform.clone(),
+            self.platform.clone(),
             token.clone(),
             self.info.clone(),
             routes,
             chaoslab_console::router(),
         );
-        let control = control_api::serve(
-            rest.control_listener,
-            router,
-            shutdown.clone().cancelled_owned(),
-        );
+        let stop = self.platform.shutdown.clone().cancelled_owned();
+        let control = control_api::serve(listener, router, stop);
         self.servers.push(tokio::spawn(async move {
             if let Err(e) = control.await {
                 tracing::error!(error = %e, "control API stopped");
             }
         }));
+        Ok(token)
+    }
+
+    /// Start step: the autoscaler, the sampler and the alert rules.
+    fn start_loops(&mut self) {
+        let platform = &self.platform;
         self.servers
             .push(tokio::spawn(crate::loops::autoscale(platform.clone())));
         self.servers
@@ -978,7 +1015,14 @@ impl RunningLab {
             platform.clone(),
             platform.config.file.alerts.clone(),
         )));
+    }
 
+    /// Start step, the last: the state file `status` and `down` read.
+    async fn write_state_file(
+        &self,
+        token: String,
+        redis_pid: Option<u32>,
+    ) -> Result<(), LabError> {
         let state = StateFile {
             pid: self.info.pid,
             pid_start_time: chaoslab_foundation::proc::start_time(self.info.pid),
