@@ -32,7 +32,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::cgroup::{CgroupVersion, Hierarchies, LabCgroups};
-use crate::config::{ConfigError, LabConfig, secs};
+use crate::config::{ConfigError, LabConfig, LimitsSection, secs};
 use crate::control_api::{self, LabInfo};
 use crate::files::{private_dir, secret};
 use crate::identity::StandInIdentity;
@@ -175,32 +175,7 @@ fn plan_isolation(
     let limits = &config.file.limits;
     let cgroups = match Hierarchies::detect().and_then(|h| LabCgroups::create(h, &name)) {
         Ok(cgroups) => {
-            let h = &cgroups.hierarchies;
-            let (memory, cpu) = match h.version {
-                CgroupVersion::V1 => (
-                    format!(
-                        "cgroup v1: memory.limit_in_bytes per replica ({} MiB by default) under {}, OOM kills from memory.oom_control",
-                        limits.memory_mb,
-                        h.memory.join(&name).display()
-                    ),
-                    format!(
-                        "cgroup v1: CFS quota per replica (cpu.cfs_quota_us, {} cores by default) under {}, usage from cpuacct.usage, throttling from cpu.stat",
-                        limits.cpu,
-                        h.cpu.join(&name).display()
-                    ),
-                ),
-                CgroupVersion::V2 => (
-                    format!(
-                        "cgroup v2: memory.max per replica ({} MiB by default) under {}, OOM kills from memory.events",
-                        limits.memory_mb,
-                        h.memory.join(&name).display()
-                    ),
-                    format!(
-                        "cgroup v2: CFS quota per replica (cpu.max, {} cores by default), usage and throttling from cpu.stat",
-                        limits.cpu
-                    ),
-                ),
-            };
+            let (memory, cpu) = cgroup_mechanisms(&cgroups.hierarchies, &name, limits);
             report.memory = Mechanism::kernel(memory);
             report.cpu = Mechanism::kernel(cpu);
             Some(cgroups)
@@ -222,19 +197,67 @@ fn plan_isolation(
             network: None,
         }),
     };
+    let network = plan_network(config, &id, &name, own_redis, &mut report)?;
+    let mut parts = guard
+        .disarm()
+        .unwrap_or_else(|| KernelParts::process(report.clone()));
+    parts.report = report;
+    parts.network = network;
+    Ok(parts)
+}
+
+/// What kernel mode's memory and CPU limits are, per cgroup version.
+fn cgroup_mechanisms(h: &Hierarchies, name: &str, limits: &LimitsSection) -> (String, String) {
+    match h.version {
+        CgroupVersion::V1 => (
+            format!(
+                "cgroup v1: memory.limit_in_bytes per replica ({} MiB by default) under {}, OOM kills from memory.oom_control",
+                limits.memory_mb,
+                h.memory.join(name).display()
+            ),
+            format!(
+                "cgroup v1: CFS quota per replica (cpu.cfs_quota_us, {} cores by default) under {}, usage from cpuacct.usage, throttling from cpu.stat",
+                limits.cpu,
+                h.cpu.join(name).display()
+            ),
+        ),
+        CgroupVersion::V2 => (
+            format!(
+                "cgroup v2: memory.max per replica ({} MiB by default) under {}, OOM kills from memory.events",
+                limits.memory_mb,
+                h.memory.join(name).display()
+            ),
+            format!(
+                "cgroup v2: CFS quota per replica (cpu.max, {} cores by default), usage and throttling from cpu.stat",
+                limits.cpu
+            ),
+        ),
+    }
+}
+
+/// Decides Redis's network isolation and, in kernel mode, makes its
+/// namespace; says which in `report.network`.
+fn plan_network(
+    config: &LabConfig,
+    id: &str,
+    name: &str,
+    own_redis: bool,
+    report: &mut IsolationReport,
+) -> Result<Option<Arc<LabNetwork>>, LabError> {
+    let requested = config.file.lab.isolation;
     let network = if !own_redis {
         let why = "an external Redis (--redis-url): no namespace of the lab's to put it in";
         if requested == IsolationMode::Kernel {
             return Err(LabError::Isolation(why.into()));
         }
-        report.network = IsolationReport::process(requested, name.clone(), why).network;
+        report.network = IsolationReport::process(requested, name.to_string(), why).network;
         None
     } else {
         let port = match config.file.redis.port {
             0 => 6379,
             port => port,
         };
-        match LabNetwork::create(&id, &name, port) {
+        match LabNetwork::create(id, name, port) {
             Ok(network) => {
                 report.network = Mechanism::kernel(format!(
                     "Redis in network namespace {name} at {}:{port} over veth clh{id} ({}/29); replicas connect directly; deny-new, blackhole and reset are nftables rules there (table inet {name}, conntrack on from start-up); latency and bandwidth route new connections through the userspace fault proxy while active; the lab's admin connection is a Unix socket",
@@ -247,17 +270,12 @@ fn plan_isolation(
                     return Err(LabError::Isolation(format!("network: {e}")));
                 }
                 report.network =
-                    IsolationReport::process(requested, name.clone(), &e.to_string()).network;
+                    IsolationReport::process(requested, name.to_string(), &e.to_string()).network;
                 None
             }
         }
     };
-    let mut parts = guard
-        .disarm()
-        .unwrap_or_else(|| KernelParts::process(report.clone()));
-    parts.report = report;
-    parts.network = network;
-    Ok(parts)
+    Ok(network)
 }
 
 /// The script that runs redis-server in the lab's namespace.
