@@ -158,7 +158,6 @@ pub(crate) async fn supervise(platform: Arc<Platform>, spec: ReplicaSpec, stop: 
         secs(restart.backoff_max_seconds),
     );
     let reset_after = secs(restart.backoff_reset_seconds);
-    let crash_loop = restart.crash_loop_restarts;
     let mut first = true;
     let mut cgroup: Option<ReplicaCgroup> = None;
     loop {
@@ -166,50 +165,7 @@ pub(crate) async fn supervise(platform: Arc<Platform>, spec: ReplicaSpec, stop: 
             break;
         }
         let started = Instant::now();
-        let spawned = match replica_cgroup(&platform, &spec, &mut cgroup).await {
-            Ok(group) => spawn(&platform, &spec, group).await,
-            Err(e) => Err(e),
-        };
-        let outcome = match spawned {
-            Ok((child, process, target)) => {
-                let outcome = run(
-                    &platform,
-                    &spec,
-                    child,
-                    &process,
-                    target,
-                    &stop,
-                    cgroup.as_ref(),
-                )
-                .await;
-                platform.set_process(&spec.id, None);
-                outcome
-            }
-            Err(err) => {
-                let missing = matches!(
-                    err.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-                );
-                let (reason, message) = if missing {
-                    (
-                        "ImagePullFailed",
-                        format!("image not found: {}: {err}", spec.image.display()),
-                    )
-                } else {
-                    (
-                        "StartError",
-                        format!("cannot start {}: {err}", spec.image.display()),
-                    )
-                };
-                Outcome::Exited(ExitInfo {
-                    reason: reason.into(),
-                    exit_code: None,
-                    signal: None,
-                    at: now_rfc3339(),
-                    message,
-                })
-            }
-        };
+        let outcome = run_once(&platform, &spec, &stop, &mut cgroup).await;
         first = false;
         let exit = match outcome {
             Outcome::Stopped => break,
@@ -222,67 +178,13 @@ pub(crate) async fn supervise(platform: Arc<Platform>, spec: ReplicaSpec, stop: 
             backoff.reset();
         }
         let delay = backoff.next_delay();
-        let image_missing = exit.reason == "ImagePullFailed";
-        let mut failures = 0;
-        platform.update_replica(&spec.id, |s| {
-            s.pid = None;
-            s.ready = false;
-            s.consecutive_failures = if started.elapsed() >= reset_after {
-                1
-            } else {
-                s.consecutive_failures + 1
-            };
-            failures = s.consecutive_failures;
-            s.phase = if image_missing {
-                Phase::ImagePullBackOff
-            } else if s.consecutive_failures >= crash_loop {
-                Phase::CrashLoopBackOff
-            } else {
-                Phase::BackOff
-            };
-            s.last_exit = Some(exit.clone());
-        });
-        let level_reason = if image_missing {
-            "ImagePullBackOff"
-        } else if failures >= crash_loop {
-            "CrashLoopBackOff"
-        } else {
-            "BackOff"
-        };
-        platform.events.warning(
-            level_reason,
-            &spec.id,
-            format!(
-                "{}: {}; restarting in {:.1}s",
-                exit.reason,
-                exit.message,
-                delay.as_secs_f64()
-            ),
-            serde_json::json!({
-                "reason": exit.reason, "exit_code": exit.exit_code, "signal": exit.signal,
-                "consecutive_failures": failures, "backoff_seconds": delay.as_secs_f64(),
-            }),
-        );
+        let failures = note_exit(&platform, &spec.id, &exit, started.elapsed() >= reset_after);
+        announce_backoff(&platform, &spec.id, &exit, failures, delay);
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(delay) => {}
         }
-        let mut restarts = 0;
-        platform.update_replica(&spec.id, |s| {
-            s.restarts += 1;
-            restarts = s.restarts;
-            s.phase = Phase::Starting;
-        });
-        let cause = restart_cause(&exit.reason);
-        platform.events.normal(
-            "Restarted",
-            &spec.id,
-            format!(
-                "replica {} restarted ({cause}: {}), restart #{restarts}",
-                spec.id, exit.reason
-            ),
-            serde_json::json!({"cause": cause, "reason": exit.reason, "restarts": restarts}),
-        );
+        note_restart(&platform, &spec.id, &exit);
     }
     if let Some(group) = cgroup {
         // Kills what is left in it (nothing, normally) and waits for the
@@ -296,6 +198,144 @@ pub(crate) async fn supervise(platform: Arc<Platform>, spec: ReplicaSpec, stop: 
         serde_json::Value::Null,
     );
     platform.remove_replica(&spec.id);
+}
+
+/// One life of the replica: its cgroup (kernel mode), its process, run
+/// until it exits or is stopped; a process that cannot start is an exit.
+async fn run_once(
+    platform: &Arc<Platform>,
+    spec: &ReplicaSpec,
+    stop: &CancellationToken,
+    cgroup: &mut Option<ReplicaCgroup>,
+) -> Outcome {
+    let spawned = match replica_cgroup(platform, spec, cgroup).await {
+        Ok(group) => spawn(platform, spec, group).await,
+        Err(e) => Err(e),
+    };
+    match spawned {
+        Ok((child, process, target)) => {
+            let outcome = run(
+                platform,
+                spec,
+                child,
+                &process,
+                target,
+                stop,
+                cgroup.as_ref(),
+            )
+            .await;
+            platform.set_process(&spec.id, None);
+            outcome
+        }
+        Err(err) => Outcome::Exited(start_error(&spec.image, &err)),
+    }
+}
+
+/// Why a replica's process could not start, as an exit: the image is
+/// missing (Kubernetes' ImagePullFailed) or it failed otherwise.
+fn start_error(image: &std::path::Path, err: &std::io::Error) -> ExitInfo {
+    let missing = matches!(
+        err.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+    );
+    let (reason, message) = if missing {
+        (
+            "ImagePullFailed",
+            format!("image not found: {}: {err}", image.display()),
+        )
+    } else {
+        (
+            "StartError",
+            format!("cannot start {}: {err}", image.display()),
+        )
+    };
+    ExitInfo {
+        reason: reason.into(),
+        exit_code: None,
+        signal: None,
+        at: now_rfc3339(),
+        message,
+    }
+}
+
+/// Records an exit in the replica's status (its phase now a back-off);
+/// returns its consecutive failures. `ran_long` (ran past the back-off
+/// reset) makes this the first failure again.
+fn note_exit(platform: &Platform, id: &str, exit: &ExitInfo, ran_long: bool) -> u32 {
+    let crash_loop = platform.config.file.restart.crash_loop_restarts;
+    let image_missing = exit.reason == "ImagePullFailed";
+    let mut failures = 0;
+    platform.update_replica(id, |s| {
+        s.pid = None;
+        s.ready = false;
+        s.consecutive_failures = if ran_long {
+            1
+        } else {
+            s.consecutive_failures + 1
+        };
+        failures = s.consecutive_failures;
+        s.phase = if image_missing {
+            Phase::ImagePullBackOff
+        } else if s.consecutive_failures >= crash_loop {
+            Phase::CrashLoopBackOff
+        } else {
+            Phase::BackOff
+        };
+        s.last_exit = Some(exit.clone());
+    });
+    failures
+}
+
+/// The warning that a replica exited and restarts after `delay`.
+fn announce_backoff(
+    platform: &Platform,
+    id: &str,
+    exit: &ExitInfo,
+    failures: u32,
+    delay: Duration,
+) {
+    let crash_loop = platform.config.file.restart.crash_loop_restarts;
+    let level_reason = if exit.reason == "ImagePullFailed" {
+        "ImagePullBackOff"
+    } else if failures >= crash_loop {
+        "CrashLoopBackOff"
+    } else {
+        "BackOff"
+    };
+    platform.events.warning(
+        level_reason,
+        id,
+        format!(
+            "{}: {}; restarting in {:.1}s",
+            exit.reason,
+            exit.message,
+            delay.as_secs_f64()
+        ),
+        serde_json::json!({
+            "reason": exit.reason, "exit_code": exit.exit_code, "signal": exit.signal,
+            "consecutive_failures": failures, "backoff_seconds": delay.as_secs_f64(),
+        }),
+    );
+}
+
+/// Counts a restart after the back-off and announces it.
+fn note_restart(platform: &Platform, id: &str, exit: &ExitInfo) {
+    let mut restarts = 0;
+    platform.update_replica(id, |s| {
+        s.restarts += 1;
+        restarts = s.restarts;
+        s.phase = Phase::Starting;
+    });
+    let cause = restart_cause(&exit.reason);
+    platform.events.normal(
+        "Restarted",
+        id,
+        format!(
+            "replica {id} restarted ({cause}: {}), restart #{restarts}",
+            exit.reason
+        ),
+        serde_json::json!({"cause": cause, "reason": exit.reason, "restarts": restarts}),
+    );
 }
 
 /// Kernel mode: the replica's cgroup, made on its first run (none in
