@@ -37,7 +37,7 @@ use std::ffi::CString;
 use crate::cgroup::ReplicaCgroup;
 use crate::config::secs;
 use crate::platform::{ExitInfo, Phase, Platform};
-use crate::probe::{check, run_probe};
+use crate::probe::{ProbeSpec, check, run_probe};
 use crate::revision_record::Revision;
 use crate::spawner::{DeathSignal, ProcessHandle};
 
@@ -493,53 +493,8 @@ async fn run(
     let grace = secs(config.file.restart.termination_grace_seconds);
     let pid = process.pid();
 
-    let liveness = async {
-        let spec_l = &config.liveness;
-        let mut reason = String::new();
-        run_probe(
-            spec_l,
-            true,
-            || check(&spec_l.action, addr),
-            |live, error| {
-                if live {
-                    ControlFlow::Continue(())
-                } else {
-                    reason = error.to_string();
-                    ControlFlow::Break(())
-                }
-            },
-        )
-        .await;
-        reason
-    };
-    let readiness = async {
-        let spec_r = &config.readiness;
-        run_probe(
-            spec_r,
-            false,
-            || check(&spec_r.action, addr),
-            |ready, error| {
-                platform.update_replica(&spec.id, |s| s.ready = ready);
-                if ready {
-                    platform.events.normal(
-                        "Ready",
-                        &spec.id,
-                        format!("replica {} is ready", spec.id),
-                        serde_json::Value::Null,
-                    );
-                } else {
-                    platform.events.warning(
-                        "Unhealthy",
-                        &spec.id,
-                        format!("readiness probe failed: {error}; replica left the ingress"),
-                        serde_json::json!({"probe": "readiness", "error": error}),
-                    );
-                }
-                ControlFlow::Continue(())
-            },
-        )
-        .await;
-    };
+    let liveness = liveness_failure(&config.liveness, addr);
+    let readiness = follow_readiness(platform, &spec.id, &config.readiness, addr);
     let limits = crate::resources::Limits {
         memory_mb: spec.memory_mb,
         cpu: spec.cpu,
@@ -560,40 +515,8 @@ async fn run(
                 _ => Outcome::Exited(exit_info(status)),
             }
         }
-        reason = liveness => {
-            platform.update_replica(&spec.id, |s| s.ready = false);
-            platform.events.warning(
-                "Unhealthy",
-                &spec.id,
-                format!("liveness probe failed {} times: {reason}; restarting the replica", config.liveness.failure_threshold),
-                serde_json::json!({"probe": "liveness", "error": reason, "failure_threshold": config.liveness.failure_threshold}),
-            );
-            let status = terminate(&mut child, process, grace).await;
-            Outcome::Exited(ExitInfo {
-                reason: "LivenessProbeFailed".into(),
-                exit_code: status.as_ref().and_then(|s| s.code()),
-                signal: status.as_ref().and_then(std::os::unix::process::ExitStatusExt::signal),
-                at: now_rfc3339(),
-                message: format!("liveness probe failed: {reason}"),
-            })
-        }
-        rss = memory => {
-            terminate(&mut child, process, Duration::ZERO).await;
-            let limit = spec.memory_mb;
-            platform.events.warning(
-                "OOMKilled",
-                &spec.id,
-                format!("replica used {rss:.0} MiB, over its {limit} MiB limit: killed"),
-                serde_json::json!({"rss_mb": rss, "limit_mb": limit}),
-            );
-            Outcome::Exited(ExitInfo {
-                reason: "OOMKilled".into(),
-                exit_code: Some(137),
-                signal: Some(libc::SIGKILL),
-                at: now_rfc3339(),
-                message: format!("memory {rss:.0} MiB over the {limit} MiB limit"),
-            })
-        }
+        reason = liveness => liveness_failed(platform, spec, reason, &mut child, process, grace).await,
+        rss = memory => memory_over(platform, spec, rss, &mut child, process).await,
         _ = readiness => Outcome::Stopped,
         _ = stop.cancelled() => {
             platform.update_replica(&spec.id, |s| s.ready = false);
@@ -601,6 +524,112 @@ async fn run(
             Outcome::Stopped
         }
     }
+}
+
+/// Runs the liveness probe until it fails; returns why.
+async fn liveness_failure(probe: &ProbeSpec, addr: SocketAddr) -> String {
+    let mut reason = String::new();
+    run_probe(
+        probe,
+        true,
+        || check(&probe.action, addr),
+        |live, error| {
+            if live {
+                ControlFlow::Continue(())
+            } else {
+                reason = error.to_string();
+                ControlFlow::Break(())
+            }
+        },
+    )
+    .await;
+    reason
+}
+
+/// Runs the readiness probe for the replica's life: each change of
+/// readiness goes into its status (and so the ingress) and is announced.
+async fn follow_readiness(platform: &Platform, id: &str, probe: &ProbeSpec, addr: SocketAddr) {
+    run_probe(
+        probe,
+        false,
+        || check(&probe.action, addr),
+        |ready, error| {
+            platform.update_replica(id, |s| s.ready = ready);
+            if ready {
+                platform.events.normal(
+                    "Ready",
+                    id,
+                    format!("replica {id} is ready"),
+                    serde_json::Value::Null,
+                );
+            } else {
+                platform.events.warning(
+                    "Unhealthy",
+                    id,
+                    format!("readiness probe failed: {error}; replica left the ingress"),
+                    serde_json::json!({"probe": "readiness", "error": error}),
+                );
+            }
+            ControlFlow::Continue(())
+        },
+    )
+    .await;
+}
+
+/// The liveness probe failed: the replica leaves the ingress and is
+/// terminated (SIGTERM, then SIGKILL after the grace).
+async fn liveness_failed(
+    platform: &Platform,
+    spec: &ReplicaSpec,
+    reason: String,
+    child: &mut Child,
+    process: &ProcessHandle,
+    grace: Duration,
+) -> Outcome {
+    let threshold = platform.config.liveness.failure_threshold;
+    platform.update_replica(&spec.id, |s| s.ready = false);
+    platform.events.warning(
+        "Unhealthy",
+        &spec.id,
+        format!("liveness probe failed {threshold} times: {reason}; restarting the replica"),
+        serde_json::json!({"probe": "liveness", "error": reason, "failure_threshold": threshold}),
+    );
+    let status = terminate(child, process, grace).await;
+    Outcome::Exited(ExitInfo {
+        reason: "LivenessProbeFailed".into(),
+        exit_code: status.as_ref().and_then(|s| s.code()),
+        signal: status
+            .as_ref()
+            .and_then(std::os::unix::process::ExitStatusExt::signal),
+        at: now_rfc3339(),
+        message: format!("liveness probe failed: {reason}"),
+    })
+}
+
+/// The replica's memory went over its limit (process isolation's RSS
+/// watch): killed at once.
+async fn memory_over(
+    platform: &Platform,
+    spec: &ReplicaSpec,
+    rss: f64,
+    child: &mut Child,
+    process: &ProcessHandle,
+) -> Outcome {
+    terminate(child, process, Duration::ZERO).await;
+    let limit = spec.memory_mb;
+    platform.events.warning(
+        "OOMKilled",
+        &spec.id,
+        format!("replica used {rss:.0} MiB, over its {limit} MiB limit: killed"),
+        serde_json::json!({"rss_mb": rss, "limit_mb": limit}),
+    );
+    Outcome::Exited(ExitInfo {
+        reason: "OOMKilled".into(),
+        exit_code: Some(137),
+        signal: Some(libc::SIGKILL),
+        at: now_rfc3339(),
+        message: format!("memory {rss:.0} MiB over the {limit} MiB limit"),
+    })
 }
 
 /// SIGTERM to the replica's process group, then SIGKILL after `grace` (at
