@@ -157,116 +157,9 @@ impl LabConfig {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let f = &self.file;
-        let invalid = |m: String| Err(ConfigError::Invalid(m));
-        if f.app.name.is_empty()
-            || !f
-                .app
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
-            return invalid(format!(
-                "app.name `{}` must be letters, digits and -",
-                f.app.name
-            ));
-        }
-        f.alerts
-            .validate()
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let a = &f.autoscaler;
-        if a.min_replicas == 0 || a.min_replicas > a.max_replicas || a.max_replicas > 50 {
-            return invalid(format!(
-                "autoscaler needs 1 <= min_replicas ({}) <= max_replicas ({}) <= 50",
-                a.min_replicas, a.max_replicas
-            ));
-        }
-        if f.ingress.threads == 0 || f.ingress.threads > 64 {
-            return invalid(format!(
-                "ingress.threads ({}) must be 1..=64",
-                f.ingress.threads
-            ));
-        }
-        if f.app.replicas == 0 || f.app.replicas > 50 {
-            return invalid(format!("app.replicas ({}) must be 1..=50", f.app.replicas));
-        }
-        if f.limits.memory_mb == 0 || f.limits.cpu <= 0.0 {
-            return invalid("limits.memory_mb and limits.cpu must be positive".into());
-        }
-        if a.target_cpu_utilization.is_nan()
-            || a.target_cpu_utilization <= 0.0
-            || a.tolerance.is_nan()
-            || a.tolerance < 0.0
-        {
-            return invalid("autoscaler.target_cpu_utilization must be > 0, tolerance >= 0".into());
-        }
-        let positive = [
-            (
-                "ingress.request_timeout_seconds",
-                f.ingress.request_timeout_seconds,
-            ),
-            ("redis.start_timeout_seconds", f.redis.start_timeout_seconds),
-            (
-                "limits.sample_period_seconds",
-                f.limits.sample_period_seconds,
-            ),
-            (
-                "restart.backoff_initial_seconds",
-                f.restart.backoff_initial_seconds,
-            ),
-            ("restart.backoff_max_seconds", f.restart.backoff_max_seconds),
-            ("autoscaler.period_seconds", a.period_seconds),
-            (
-                "revisions.provisioning_timeout_seconds",
-                f.revisions.provisioning_timeout_seconds,
-            ),
-        ];
-        for (name, value) in positive {
-            if !(value > 0.0 && value < 1e7) {
-                return invalid(format!("{name} must be a positive number of seconds"));
-            }
-        }
-        let non_negative = [
-            (
-                "restart.backoff_reset_seconds",
-                f.restart.backoff_reset_seconds,
-            ),
-            (
-                "restart.termination_grace_seconds",
-                f.restart.termination_grace_seconds,
-            ),
-            (
-                "autoscaler.scale_down_stabilization_seconds",
-                a.scale_down_stabilization_seconds,
-            ),
-            ("revisions.drain_seconds", f.revisions.drain_seconds),
-        ];
-        for (name, value) in non_negative {
-            if !(0.0..1e7).contains(&value) {
-                return invalid(format!("{name} must be >= 0 seconds"));
-            }
-        }
-        if f.restart.crash_loop_restarts == 0 {
-            return invalid("restart.crash_loop_restarts must be >= 1".into());
-        }
-        if f.redis.auth == RedisAuthMode::Entra {
-            if f.redis.url.is_some() {
-                return invalid(
-                    "redis.auth = \"entra\" needs the lab's own Redis (its ACL user is the identity's); drop --redis-url".into(),
-                );
-            }
-            if !(2.0..=86400.0).contains(&f.redis.token_lifetime_seconds) {
-                return invalid("redis.token_lifetime_seconds must be 2..86400".into());
-            }
-        }
-        if let Some(url) = &f.redis.url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
-        {
-            return invalid(format!(
-                "redis url `{url}` must start with redis:// or rediss://"
-            ));
-        }
-        Ok(())
+        validate_names_and_sizes(&self.file)?;
+        validate_durations(&self.file)?;
+        validate_redis(&self.file)
     }
 
     /// Replicas at start: `app.replicas` clamped to the autoscaler's range.
@@ -278,6 +171,133 @@ impl LabConfig {
             self.file.app.replicas
         }
     }
+}
+
+/// The app's name, the alert rules, replica counts, threads and limits.
+fn validate_names_and_sizes(f: &FileConfig) -> Result<(), ConfigError> {
+    let invalid = |m: String| Err(ConfigError::Invalid(m));
+    if f.app.name.is_empty()
+        || !f
+            .app
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return invalid(format!(
+            "app.name `{}` must be letters, digits and -",
+            f.app.name
+        ));
+    }
+    f.alerts
+        .validate()
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let a = &f.autoscaler;
+    if a.min_replicas == 0 || a.min_replicas > a.max_replicas || a.max_replicas > 50 {
+        return invalid(format!(
+            "autoscaler needs 1 <= min_replicas ({}) <= max_replicas ({}) <= 50",
+            a.min_replicas, a.max_replicas
+        ));
+    }
+    if f.ingress.threads == 0 || f.ingress.threads > 64 {
+        return invalid(format!(
+            "ingress.threads ({}) must be 1..=64",
+            f.ingress.threads
+        ));
+    }
+    if f.app.replicas == 0 || f.app.replicas > 50 {
+        return invalid(format!("app.replicas ({}) must be 1..=50", f.app.replicas));
+    }
+    if f.limits.memory_mb == 0 || f.limits.cpu <= 0.0 {
+        return invalid("limits.memory_mb and limits.cpu must be positive".into());
+    }
+    if a.target_cpu_utilization.is_nan()
+        || a.target_cpu_utilization <= 0.0
+        || a.tolerance.is_nan()
+        || a.tolerance < 0.0
+    {
+        return invalid("autoscaler.target_cpu_utilization must be > 0, tolerance >= 0".into());
+    }
+    Ok(())
+}
+
+/// Every duration: positive where 0 makes no sense, else at least 0;
+/// at least one crash before a crash loop.
+fn validate_durations(f: &FileConfig) -> Result<(), ConfigError> {
+    let invalid = |m: String| Err(ConfigError::Invalid(m));
+    let a = &f.autoscaler;
+    let positive = [
+        (
+            "ingress.request_timeout_seconds",
+            f.ingress.request_timeout_seconds,
+        ),
+        ("redis.start_timeout_seconds", f.redis.start_timeout_seconds),
+        (
+            "limits.sample_period_seconds",
+            f.limits.sample_period_seconds,
+        ),
+        (
+            "restart.backoff_initial_seconds",
+            f.restart.backoff_initial_seconds,
+        ),
+        ("restart.backoff_max_seconds", f.restart.backoff_max_seconds),
+        ("autoscaler.period_seconds", a.period_seconds),
+        (
+            "revisions.provisioning_timeout_seconds",
+            f.revisions.provisioning_timeout_seconds,
+        ),
+    ];
+    for (name, value) in positive {
+        if !(value > 0.0 && value < 1e7) {
+            return invalid(format!("{name} must be a positive number of seconds"));
+        }
+    }
+    let non_negative = [
+        (
+            "restart.backoff_reset_seconds",
+            f.restart.backoff_reset_seconds,
+        ),
+        (
+            "restart.termination_grace_seconds",
+            f.restart.termination_grace_seconds,
+        ),
+        (
+            "autoscaler.scale_down_stabilization_seconds",
+            a.scale_down_stabilization_seconds,
+        ),
+        ("revisions.drain_seconds", f.revisions.drain_seconds),
+    ];
+    for (name, value) in non_negative {
+        if !(0.0..1e7).contains(&value) {
+            return invalid(format!("{name} must be >= 0 seconds"));
+        }
+    }
+    if f.restart.crash_loop_restarts == 0 {
+        return invalid("restart.crash_loop_restarts must be >= 1".into());
+    }
+    Ok(())
+}
+
+/// Redis: Entra auth needs the lab's own Redis; URLs are redis:// ones.
+fn validate_redis(f: &FileConfig) -> Result<(), ConfigError> {
+    let invalid = |m: String| Err(ConfigError::Invalid(m));
+    if f.redis.auth == RedisAuthMode::Entra {
+        if f.redis.url.is_some() {
+            return invalid(
+                "redis.auth = \"entra\" needs the lab's own Redis (its ACL user is the identity's); drop --redis-url".into(),
+            );
+        }
+        if !(2.0..=86400.0).contains(&f.redis.token_lifetime_seconds) {
+            return invalid("redis.token_lifetime_seconds must be 2..86400".into());
+        }
+    }
+    if let Some(url) = &f.redis.url
+        && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+    {
+        return invalid(format!(
+            "redis url `{url}` must start with redis:// or rediss://"
+        ));
+    }
+    Ok(())
 }
 
 /// Seconds (validated finite and non-negative) as a Duration.
