@@ -91,19 +91,7 @@ pub(crate) async fn sample(platform: Arc<Platform>) {
             _ = platform.shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        // The lab's own view of redis-server (directly, not through the
-        // fault proxy): what the replicas see shows in their readiness.
-        let (redis_connected, redis_ping_ms) = match platform.redis.admin.as_ref() {
-            None => (None, None),
-            Some(target) => {
-                let started = tokio::time::Instant::now();
-                let ok = ping(&mut redis, target).await;
-                (
-                    Some(ok),
-                    ok.then(|| started.elapsed().as_secs_f64() * 1000.0),
-                )
-            }
-        };
+        let (redis_connected, redis_ping_ms) = redis_view(&platform, &mut redis).await;
         let replicas_now = platform.replicas();
         let levels = match &http {
             Some(http) => load_levels(http, &replicas_now).await,
@@ -143,22 +131,46 @@ pub(crate) async fn sample(platform: Arc<Platform>) {
             desired,
             redis_connected,
             redis_ping_ms,
-            per_replica: replicas
-                .iter()
-                .zip(levels)
-                .map(|(r, load_level)| ReplicaPoint {
-                    id: r.id.clone(),
-                    revision: r.revision.clone(),
-                    ready: r.ready,
-                    cpu_percent: r.cpu_percent,
-                    cpu_utilization: r.cpu_utilization,
-                    rss_mb: r.rss_mb,
-                    load_level,
-                })
-                .collect(),
+            per_replica: replica_points(&replicas, levels),
         });
         previous = now;
     }
+}
+/// The lab's own view of redis-server (directly, not through the fault
+/// proxy; what the replicas see shows in their readiness): connected, and
+/// the PING's round trip in ms. None with an external Redis.
+async fn redis_view(
+    platform: &Platform,
+    redis: &mut Option<AdminConnection>,
+) -> (Option<bool>, Option<f64>) {
+    match platform.redis.admin.as_ref() {
+        None => (None, None),
+        Some(target) => {
+            let started = tokio::time::Instant::now();
+            let ok = ping(redis, target).await;
+            (
+                Some(ok),
+                ok.then(|| started.elapsed().as_secs_f64() * 1000.0),
+            )
+        }
+    }
+}
+
+/// Each replica's point of a sample, with its load level.
+fn replica_points(replicas: &[ReplicaStatus], levels: Vec<u8>) -> Vec<ReplicaPoint> {
+    replicas
+        .iter()
+        .zip(levels)
+        .map(|(r, load_level)| ReplicaPoint {
+            id: r.id.clone(),
+            revision: r.revision.clone(),
+            ready: r.ready,
+            cpu_percent: r.cpu_percent,
+            cpu_utilization: r.cpu_utilization,
+            rss_mb: r.rss_mb,
+            load_level,
+        })
+        .collect()
 }
 
 /// PINGs the lab's Redis over a kept admin connection (reconnecting after
