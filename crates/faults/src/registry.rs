@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use chaoslab_faultproxy::{Change, Origin, ProxyInfo, ToxicInfo};
+use chaoslab_faultproxy::{Change, FaultEvent, FaultProxy, Origin, ProxyInfo, ToxicInfo};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -452,84 +452,97 @@ impl Registry {
                 e = events.recv() => e,
                 _ = stop.cancelled() => return,
             };
-            let (at, name, caller, change) = match event {
-                Ok(e) => (e.at, e.proxy, e.caller, e.change),
+            let event = match event {
+                Ok(e) => e,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             };
-            let bus = &self.lab.platform.events;
-            if let Some(caller) = caller {
-                announce_api_change(&self.lab, caller, &name, &change);
+            self.on_proxy_event(&proxy, event).await;
+        }
+    }
+
+    /// One change of the fault proxy: what the Toxiproxy API did is
+    /// announced as a fault injected or cleared; a lab fault's toxic
+    /// removed by someone else clears that fault.
+    async fn on_proxy_event(&self, proxy: &FaultProxy, event: FaultEvent) {
+        let FaultEvent {
+            at,
+            proxy: name,
+            caller,
+            change,
+        } = event;
+        let bus = &self.lab.platform.events;
+        if let Some(caller) = caller {
+            announce_api_change(&self.lab, caller, &name, &change);
+        }
+        let by = caller.map(|c| format!(" by {c}")).unwrap_or_default();
+        let with_caller = |mut data: Value| {
+            if let (Some(c), Value::Object(map)) = (caller, &mut data) {
+                map.insert("caller".into(), json!(c.to_string()));
             }
-            let by = caller.map(|c| format!(" by {c}")).unwrap_or_default();
-            let with_caller = |mut data: Value| {
-                if let (Some(c), Value::Object(map)) = (caller, &mut data) {
-                    map.insert("caller".into(), json!(c.to_string()));
-                }
-                data
-            };
-            match change {
-                Change::ProxyCreated { enabled: false, .. }
-                | Change::ProxyUpdated { enabled: false, .. } => {
-                    let info = proxy.proxy(&name).ok().filter(|p| !p.enabled);
-                    let info = info.unwrap_or_else(|| ProxyInfo {
-                        name: name.clone(),
-                        listen: String::new(),
-                        upstream: String::new(),
-                        origin: Origin::Api,
-                        enabled: false,
-                        disabled_since: Some(at),
-                        connections: 0,
-                        toxics: Vec::new(),
-                    });
-                    self.announce_disabled_by(&info, caller);
-                }
-                Change::ProxyUpdated { enabled: true, .. } | Change::ProxyRemoved => {
-                    let was_disabled = lock(&self.disabled).remove(&name);
-                    let by_the_lab = lock(&self.reenabled).remove(&name);
-                    if !was_disabled || by_the_lab {
-                        continue;
-                    }
-                    let id = disabled_id(&name);
-                    bus.normal(
-                        "FaultCleared",
-                        &id,
-                        format!("fault {id} (Toxiproxy API) cleared: proxy {name} enabled{by}"),
-                        with_caller(json!({"id": id, "kind": "network", "target": name})),
-                    );
-                }
-                Change::Added { toxic } if toxic.origin == Origin::Api => {
-                    let data = with_caller(api_record(&toxic));
-                    bus.warning(
-                        "FaultInjected",
-                        &toxic.name,
-                        describe(&data, &format!("injected through the Toxiproxy API{by}")),
-                        data,
-                    );
-                }
-                Change::Removed { toxic } | Change::Expired { toxic }
-                    if toxic.origin == Origin::Api =>
-                {
-                    if lock(&self.removed_api).remove(&toxic.name) {
-                        continue;
-                    }
-                    bus.normal(
-                        "FaultCleared",
-                        &toxic.name,
-                        format!("fault {} (Toxiproxy API) cleared{by}", toxic.name),
-                        with_caller(
-                            json!({"id": toxic.name, "kind": "network", "target": toxic.proxy}),
-                        ),
-                    );
-                }
-                Change::Removed { toxic } => {
-                    let known = lock(&self.active).values().any(|a| a.id == toxic.name);
-                    if known {
-                        let _ = self.clear(&toxic.name, Ending::Cleared, true).await;
-                    }
-                }
-                _ => {}
+            data
+        };
+        match change {
+            Change::ProxyCreated { enabled: false, .. }
+            | Change::ProxyUpdated { enabled: false, .. } => {
+                let info = proxy.proxy(&name).ok().filter(|p| !p.enabled);
+                let info = info.unwrap_or_else(|| ProxyInfo {
+                    name: name.clone(),
+                    listen: String::new(),
+                    upstream: String::new(),
+                    origin: Origin::Api,
+                    enabled: false,
+                    disabled_since: Some(at),
+                    connections: 0,
+                    toxics: Vec::new(),
+                });
+                self.announce_disabled_by(&info, caller);
             }
+            Change::ProxyUpdated { enabled: true, .. } | Change::ProxyRemoved => {
+                let was_disabled = lock(&self.disabled).remove(&name);
+                let by_the_lab = lock(&self.reenabled).remove(&name);
+                if !was_disabled || by_the_lab {
+                    return;
+                }
+                let id = disabled_id(&name);
+                bus.normal(
+                    "FaultCleared",
+                    &id,
+                    format!("fault {id} (Toxiproxy API) cleared: proxy {name} enabled{by}"),
+                    with_caller(json!({"id": id, "kind": "network", "target": name})),
+                );
+            }
+            Change::Added { toxic } if toxic.origin == Origin::Api => {
+                let data = with_caller(api_record(&toxic));
+                bus.warning(
+                    "FaultInjected",
+                    &toxic.name,
+                    describe(&data, &format!("injected through the Toxiproxy API{by}")),
+                    data,
+                );
+            }
+            Change::Removed { toxic } | Change::Expired { toxic }
+                if toxic.origin == Origin::Api =>
+            {
+                if lock(&self.removed_api).remove(&toxic.name) {
+                    return;
+                }
+                bus.normal(
+                    "FaultCleared",
+                    &toxic.name,
+                    format!("fault {} (Toxiproxy API) cleared{by}", toxic.name),
+                    with_caller(
+                        json!({"id": toxic.name, "kind": "network", "target": toxic.proxy}),
+                    ),
+                );
+            }
+            Change::Removed { toxic } => {
+                let known = lock(&self.active).values().any(|a| a.id == toxic.name);
+                if known {
+                    let _ = self.clear(&toxic.name, Ending::Cleared, true).await;
+                }
+            }
+            _ => {}
         }
     }
 }
