@@ -268,49 +268,7 @@ impl NetworkFault {
                 )),
             );
         } else {
-            let proxy = lab.proxy.as_ref().ok_or(FaultError::ShuttingDown)?;
-            let info = proxy.proxy(REDIS_PROXY)?;
-            let port = info
-                .listen
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.parse::<u16>().ok())
-                .ok_or_else(|| {
-                    FaultError::Failed(format!("the fault proxy listens on {}", info.listen))
-                })?;
-            let (kind, stream, shown) = match mode {
-                Mode::Latency { ms, jitter } => (
-                    ToxicKind::Latency(Latency {
-                        latency: ms,
-                        jitter,
-                    }),
-                    Stream::Downstream,
-                    json!({"mode": "latency", "latency_ms": ms, "jitter_ms": jitter}),
-                ),
-                Mode::Bandwidth { kbps } => (
-                    ToxicKind::Bandwidth(Bandwidth { rate: kbps }),
-                    Stream::Both,
-                    json!({"mode": "bandwidth", "kbps": kbps}),
-                ),
-                _ => unreachable_mode()?,
-            };
-            proxy.add_toxic(REDIS_PROXY, ToxicSpec::new(kind).named(id).on(stream))?;
-            let (network2, id2) = (network.clone(), id.to_string());
-            if let Err(e) = kernel(move || network2.route_via_proxy(&id2, Some(port))).await {
-                let _ = proxy.remove_toxic(REDIS_PROXY, id);
-                return Err(e);
-            }
-            if let serde_json::Value::Object(map) = shown {
-                details.extend(map);
-            }
-            details.insert("enforced_by".into(), json!("fault proxy"));
-            details.insert(
-                "route".into(),
-                json!(format!(
-                    "new connections to {}:{} go to the fault proxy on {} while active",
-                    network.direct, network.port, info.listen
-                )),
-            );
+            route_through_proxy(lab, id, mode, &network, &mut details).await?;
         }
         // Blocks: the seed's redis-reset. Latency and bandwidth: pooled
         // connections are made again, through the proxy.
@@ -339,6 +297,59 @@ fn unreachable_mode() -> Result<(ToxicKind, Stream, serde_json::Value), FaultErr
     Err(FaultError::Failed(
         "a block reached the fault proxy's branch".into(),
     ))
+}
+
+/// Latency and bandwidth in kernel mode: a toxic on the fault proxy, and
+/// new connections to Redis routed through it while the fault is active.
+async fn route_through_proxy(
+    lab: &Arc<LabHandle>,
+    id: &str,
+    mode: Mode,
+    network: &Arc<LabNetwork>,
+    details: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<(), FaultError> {
+    let proxy = lab.proxy.as_ref().ok_or(FaultError::ShuttingDown)?;
+    let info = proxy.proxy(REDIS_PROXY)?;
+    let port = info
+        .listen
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse::<u16>().ok())
+        .ok_or_else(|| FaultError::Failed(format!("the fault proxy listens on {}", info.listen)))?;
+    let (kind, stream, shown) = match mode {
+        Mode::Latency { ms, jitter } => (
+            ToxicKind::Latency(Latency {
+                latency: ms,
+                jitter,
+            }),
+            Stream::Downstream,
+            json!({"mode": "latency", "latency_ms": ms, "jitter_ms": jitter}),
+        ),
+        Mode::Bandwidth { kbps } => (
+            ToxicKind::Bandwidth(Bandwidth { rate: kbps }),
+            Stream::Both,
+            json!({"mode": "bandwidth", "kbps": kbps}),
+        ),
+        _ => unreachable_mode()?,
+    };
+    proxy.add_toxic(REDIS_PROXY, ToxicSpec::new(kind).named(id).on(stream))?;
+    let (network2, id2) = (network.clone(), id.to_string());
+    if let Err(e) = kernel(move || network2.route_via_proxy(&id2, Some(port))).await {
+        let _ = proxy.remove_toxic(REDIS_PROXY, id);
+        return Err(e);
+    }
+    if let serde_json::Value::Object(map) = shown {
+        details.extend(map);
+    }
+    details.insert("enforced_by".into(), json!("fault proxy"));
+    details.insert(
+        "route".into(),
+        json!(format!(
+            "new connections to {}:{} go to the fault proxy on {} while active",
+            network.direct, network.port, info.listen
+        )),
+    );
+    Ok(())
 }
 
 #[cfg(test)]
