@@ -5,9 +5,14 @@
 //! a FIN on both sockets, its reset an RST on both (`SO_LINGER` 0, as
 //! Toxiproxy's `SetLinger(0)`). A connection a fault holds (at the door, or
 //! a blackhole) is released when its client leaves, so a fault never keeps
-//! descriptors for clients that are gone.
+//! descriptors for clients that are gone; at the door it reads what the
+//! client sends (bounded, [`HeldAtDoor`]), so the client's close is never
+//! stuck behind unread bytes.
 
 use std::pin::pin;
+
+use bytes::BytesMut;
+use tokio::io::AsyncReadExt;
 
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -15,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::chain::{Chain, Door, door};
 use crate::connections::WakeSlot;
-use crate::link::{Link, Outcome, peer_left};
+use crate::link::{Carry, Link, Outcome};
 use crate::passthrough::{self, Exit};
 use crate::toxic::{Direction, End};
 
@@ -36,9 +41,13 @@ pub(crate) struct ConnCtx {
 /// Serves one accepted client until it is closed, one way or another.
 pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
     // The door: new connections meet `deny_new` and `reset` before anything
-    // is read or dialled. A held client that leaves (FIN or RST) is
-    // released at once: nothing of it outlives its client.
-    let mut stale_read = false;
+    // is dialled. A held client that leaves (FIN or RST) is released at
+    // once: nothing of it outlives its client. What it sends meanwhile is
+    // read (see `HeldAtDoor`): left unread, it would fill the socket's
+    // window, and the client's FIN, queued behind it in the client's
+    // kernel, would never arrive.
+    let mut held = HeldAtDoor::default();
+    let mut client = client;
     loop {
         let chain = ctx.chain.borrow_and_update().clone();
         match door(&chain, ctx.seed) {
@@ -48,19 +57,25 @@ pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
                 tokio::select! {
                     _ = ctx.kill.cancelled() => return,
                     changed = ctx.chain.changed() => if changed.is_err() { return },
-                    left = peer_left(&client) => {
+                    read = held.read_from(&mut client) => {
                         // Gone while still held (the rule may have been
                         // cleared unseen): released.
-                        if left && door(&ctx.chain.borrow(), ctx.seed) == Door::Held {
+                        if !read && door(&ctx.chain.borrow(), ctx.seed) == Door::Held {
                             return;
                         }
-                        stale_read = true;
+                        if !read {
+                            held.eof = true;
+                            break;
+                        }
                     }
                 }
             }
         }
     }
-
+    if held.overflowed {
+        // Bytes were lost at the door: the stream cannot go on.
+        return abort(&client);
+    }
     let upstream = tokio::select! {
         _ = ctx.kill.cancelled() => return,
         dialled = TcpStream::connect(ctx.upstream.as_str()) => dialled,
@@ -75,13 +90,22 @@ pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
     };
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
-    let mut client = client;
 
     // While no toxic acts on the connection: the fast path. It hands over
     // to the links at a chunk boundary when one does, or when a side closes.
-    let mut carry = (Default::default(), Default::default());
+    // What the client sent while held at the door goes first, through the
+    // links (the fast path starts with nothing pending).
+    let mut stale_read = false;
+    let mut carry: (Carry, Carry) = Default::default();
+    let from_door = !held.bytes.is_empty() || held.eof;
+    if from_door {
+        carry.0 = Carry {
+            pending: (!held.bytes.is_empty()).then(|| held.bytes.split().freeze()),
+            eof: held.eof,
+        };
+    }
     let chain_now = ctx.chain.borrow_and_update().clone();
-    if !passthrough::toxic_acts(&chain_now, ctx.seed) {
+    if !from_door && !passthrough::toxic_acts(&chain_now, ctx.seed) {
         match passthrough::run(
             &mut client,
             &mut upstream,
@@ -173,5 +197,45 @@ pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
 fn abort(stream: &TcpStream) {
     if let Err(e) = stream.set_zero_linger() {
         tracing::debug!(error = %e, "could not set SO_LINGER 0");
+    }
+}
+
+/// The most a connection held at the door keeps of what its client sends
+/// (as much as a link queues).
+const DOOR_KEPT: usize = 256 * 1024;
+
+/// What a client held at the door sent. Up to [`DOOR_KEPT`] bytes are kept
+/// and go upstream when the door opens; past that the client's bytes are
+/// read and dropped (a client that keeps sending to a door that never
+/// answers still gets its close through), and the connection is reset when
+/// the door opens, since its stream lost bytes.
+#[derive(Default)]
+struct HeldAtDoor {
+    bytes: BytesMut,
+    /// Bytes were dropped.
+    overflowed: bool,
+    /// The client half-closed after the door opened unseen.
+    eof: bool,
+}
+
+impl HeldAtDoor {
+    /// Reads what the client sent: `false` once it closed (FIN) or reset.
+    /// Cancel-safe.
+    async fn read_from(&mut self, client: &mut TcpStream) -> bool {
+        if self.bytes.len() < DOOR_KEPT {
+            let room = DOOR_KEPT - self.bytes.len();
+            self.bytes.reserve(room.min(16 * 1024));
+            let mut limited = (&mut *client).take(room as u64);
+            matches!(limited.read_buf(&mut self.bytes).await, Ok(n) if n > 0)
+        } else {
+            let mut scratch = [0u8; 8192];
+            match client.read(&mut scratch).await {
+                Ok(n) if n > 0 => {
+                    self.overflowed = true;
+                    true
+                }
+                _ => false,
+            }
+        }
     }
 }

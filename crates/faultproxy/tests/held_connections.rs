@@ -100,6 +100,25 @@ async fn released(faults: &FaultProxy, upstream_open: &AtomicUsize, fds: usize, 
     );
 }
 
+/// Clients of the flooding scenario.
+const FLOODERS: usize = 4;
+/// What a flooding client sends at most: more than the client's send and
+/// the proxy's receive buffers hold on loopback.
+const FLOOD: usize = 16 * 1024 * 1024;
+
+/// Sends up to [`FLOOD`] bytes, stopping once a write stays blocked (a peer
+/// that reads nothing).
+async fn flood(client: &mut TcpStream) {
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    while sent < FLOOD {
+        match tokio::time::timeout(Duration::from_millis(200), client.write_all(&chunk)).await {
+            Ok(Ok(())) => sent += chunk.len(),
+            _ => break,
+        }
+    }
+}
+
 /// Opens `CLIENTS` connections through the proxy and has each echo a byte,
 /// so each is established end to end.
 async fn established(addr: SocketAddr) -> Vec<TcpStream> {
@@ -149,6 +168,34 @@ async fn connections_held_by_a_fault_are_released_when_their_clients_leave() {
         .await;
         leave(clients);
         released(&faults, &upstream_open, fds, "deny_new").await;
+        faults.remove_toxic("p", "deny").unwrap();
+
+        // 1b. deny_new, clients that send more than the sockets buffer
+        //     before leaving (the fuzz test's seed 1565559133091913592):
+        //     left unread, their bytes filled the proxy's receive window and
+        //     each client's FIN stayed queued behind them in the client's
+        //     kernel — the proxy never saw the close and held them forever.
+        faults
+            .add_toxic(
+                "p",
+                ToxicSpec::new(ToxicKind::DenyNew(DenyNew {})).named("deny"),
+            )
+            .unwrap();
+        let mut clients = Vec::new();
+        for _ in 0..FLOODERS {
+            clients.push(TcpStream::connect(addr).await.unwrap());
+        }
+        eventually(
+            RELEASE,
+            "every flooding client held at the door",
+            || async { connections(&faults).await == FLOODERS },
+        )
+        .await;
+        for c in &mut clients {
+            flood(c).await;
+        }
+        leave(clients);
+        released(&faults, &upstream_open, fds, "deny_new, flooded").await;
         faults.remove_toxic("p", "deny").unwrap();
 
         // 2. blackhole (both ways): established connections stop passing
