@@ -47,9 +47,12 @@ fn kernel_has_cgroup_controllers() -> bool {
 /// Whether a cgroup can be made in the memory hierarchy (not so in a
 /// container without cgroup delegation, where /sys/fs/cgroup is read-only).
 fn cgroups_writable(h: &Hierarchies) -> Result<(), String> {
+    // One name per call: the tests of this file probe in parallel threads.
+    static PROBES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let probe = h
         .memory
-        .join(format!("chaoslab-probe-{}", std::process::id()));
+        .join(format!("chaoslab-probe-{}-{n}", std::process::id()));
     std::fs::create_dir(&probe).map_err(|e| {
         format!(
             "cannot create a cgroup in {}: {e} (a container without cgroup delegation?)",
