@@ -40,4 +40,5 @@ for tool in kubernetes-validate kubectl; do
 done
 podman --version
 kubernetes-validate --version
-kubectl version --client 2>/dev/null | head -1
+# sed reads to the end: `head` could close the pipe first (SIGPIPE, exit 141 under pipefail).
+kubectl version --client 2>/dev/null | sed -n 1p
