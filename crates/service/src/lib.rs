@@ -20,6 +20,7 @@ pub mod config;
 pub mod error;
 mod extract;
 mod head;
+mod health_report;
 pub mod metrics;
 mod middleware;
 pub mod redis;

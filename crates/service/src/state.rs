@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use crate::chaos::{HangController, LoadController};
 use crate::config::Config;
+use crate::health_report::HealthReport;
 use crate::metrics::ServiceMetrics;
 use crate::redis::{RedisStore, StoreError};
-use crate::routes::health::HealthReport;
 
 /// Renders every metric as Prometheus text (provided by the telemetry setup).
 pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;

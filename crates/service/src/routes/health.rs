@@ -7,8 +7,6 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use http::StatusCode;
 use serde::Serialize;
 
 use crate::error::now_rfc3339;
@@ -17,31 +15,7 @@ use crate::state::AppState;
 
 pub const LAST_CHECK_KEY: &str = "chaos_lab:health:last_check";
 
-#[derive(Debug, Clone, Serialize)]
-pub struct HealthReport {
-    pub status: &'static str,
-    pub redis: RedisHealth,
-    pub timestamp: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RedisHealth {
-    pub connected: bool,
-    pub latency_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<&'static str>,
-}
-
-impl IntoResponse for HealthReport {
-    fn into_response(self) -> Response {
-        let code = if self.status == "unhealthy" {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::OK
-        };
-        (code, Json(self)).into_response()
-    }
-}
+pub use crate::health_report::{HealthReport, RedisHealth};
 
 pub async fn health(State(state): State<AppState>) -> HealthReport {
     let ttl = state.config().health_cache_ttl;
