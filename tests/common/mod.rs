@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use chaoslab_foundation::listen::PortReservation;
 use chaoslab_test_support::process;
 pub use chaoslab_test_support::wait::{self, GENEROUS};
 pub use chaoslab_test_support::{RedisServer, eventually, eventually_async, free_port};
@@ -18,6 +19,11 @@ pub use chaoslab_test_support::{RedisServer, eventually, eventually_async, free_
 pub struct Service {
     pub port: u16,
     child: Option<Child>,
+    /// Holds the port for the service's whole life, so no other socket
+    /// (another test's listener, an outgoing connection's source port)
+    /// takes it between choosing and binding; the service binds it with
+    /// SO_REUSEADDR.
+    _port: Option<PortReservation>,
     log: PathBuf,
     _logdir: tempfile::TempDir,
 }
@@ -91,7 +97,7 @@ impl ServiceBuilder {
         self
     }
 
-    /// Starts the binary and waits until `/livez` answers.
+    /// Starts the binary and waits until `/livez` answers with HTTP.
     pub fn start(self) -> Service {
         let mut service = self.spawn();
         let port = service.port;
@@ -99,9 +105,7 @@ impl ServiceBuilder {
             if !service.is_running() {
                 return Some(false);
             }
-            std::net::TcpStream::connect(("127.0.0.1", port))
-                .ok()
-                .map(|_| true)
+            livez_answers(port).then_some(true)
         });
         assert_eq!(
             ok,
@@ -118,12 +122,16 @@ impl ServiceBuilder {
         let log = logdir.path().join("service.log");
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
-        let port = self
+        let chosen: Option<u16> = self
             .env
             .iter()
             .find(|(k, _)| k == "APP_PORT")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or_else(free_port);
+            .and_then(|(_, v)| v.parse().ok());
+        let reservation = match chosen {
+            Some(_) => None,
+            None => Some(PortReservation::any().expect("reserve a loopback port")),
+        };
+        let port = chosen.unwrap_or_else(|| reservation.as_ref().map_or(0, |r| r.port()));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_chaoslab"));
         cmd.arg("serve")
             .env_clear()
@@ -138,6 +146,7 @@ impl ServiceBuilder {
         Service {
             port,
             child: Some(child),
+            _port: reservation,
             log,
             _logdir: logdir,
         }
@@ -150,6 +159,25 @@ impl Drop for Service {
             process::kill_and_reap(&mut child);
         }
     }
+}
+
+/// Whether `GET /livez` on `127.0.0.1:port` gets an HTTP answer (any
+/// status) within a second: the service itself listens, not merely some
+/// socket.
+fn livez_answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let request =
+        format!("GET /livez HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 9];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.")
 }
 
 /// A reqwest client with a request timeout, for tests.
