@@ -616,6 +616,115 @@ async fn nothing_of_the_lab_remains_after_down_or_after_kill_9_and_up() {
     nothing_left(&name, "nothing of the lab after down").await;
 }
 
+/// SIGTERM (or Ctrl-C) while `up` is still starting — its cgroups and
+/// namespace made, no replica ready yet — lets the start finish and then
+/// stops the lab the usual way: it exits 0 and nothing of it remains in
+/// the kernel (before, the signal's default action ended `up` on the spot
+/// and left all of it behind).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_while_up_starts_still_removes_what_it_made() {
+    if kernel_missing().is_some() {
+        return;
+    }
+    let mut lab = kernel_lab().no_wait().start().await;
+    let id = chaoslab_lab::isolation::lab_id(&lab.state_dir());
+    let name = chaoslab_lab::isolation::kernel_name(&id);
+    // As soon as the first kernel object exists.
+    let deadline = Instant::now() + chaoslab_test_support::GENEROUS;
+    while leftovers(&name).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "up made nothing in the kernel:\n{}",
+            lab.output()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let ready_before_signal = lab.state_dir().join("lab.json").exists();
+    lab.signal(libc::SIGTERM);
+    let code = lab.wait_exit(Duration::from_secs(60)).await;
+    assert_eq!(code, Some(0), "{}", lab.output());
+    nothing_left(&name, "nothing of a lab stopped while it started").await;
+    if !ready_before_signal {
+        assert!(
+            lab.output()
+                .contains("stopping as soon as the lab has started"),
+            "{}",
+            lab.output()
+        );
+    }
+}
+
+/// A lab killed with SIGKILL in a directory never used again: the next
+/// lab started anywhere removes its cgroups, namespace, veth and tables
+/// (its claim on the name died with it), and never touches a running
+/// lab's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_later_up_removes_a_killed_labs_kernel_objects_but_never_a_running_labs() {
+    if kernel_missing().is_some() {
+        return;
+    }
+    let mut killed = kernel_lab().start().await;
+    let (killed_name, _killed_teardown) = teardown(&killed).await;
+    let running = kernel_lab().start().await;
+    let (running_name, _running_teardown) = teardown(&running).await;
+    killed.signal(libc::SIGKILL);
+    killed.wait_exit(Duration::from_secs(30)).await;
+    assert!(
+        !leftovers(&killed_name).is_empty(),
+        "a killed lab leaves things behind"
+    );
+
+    // Another directory's lab.
+    let next = kernel_lab().start().await;
+    let (next_name, _next_teardown) = teardown(&next).await;
+    assert_ne!(next_name, killed_name);
+    nothing_left(
+        &killed_name,
+        "the killed lab's kernel objects removed by another lab's up",
+    )
+    .await;
+    let events = chaoslab_test_support::lab::events(&next).await;
+    let removed = events
+        .iter()
+        .find(|e| e["reason"] == "KernelLeftoversRemoved")
+        .unwrap_or_else(|| panic!("no KernelLeftoversRemoved event: {events:?}"));
+    let names = removed["data"]["names"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(names.iter().any(|n| n == killed_name.as_str()), "{removed}");
+    assert!(
+        !names.iter().any(|n| n == running_name.as_str()),
+        "{removed}"
+    );
+    for pid in killed.pids() {
+        eventually(
+            Duration::from_secs(10),
+            "the killed lab's processes gone",
+            || async { (!lab_support::alive(pid)).then_some(()) },
+        )
+        .await;
+    }
+
+    // The running lab kept everything and still serves.
+    let kept = leftovers(&running_name);
+    assert!(kept.iter().any(|l| l.starts_with("netns")), "{kept:?}");
+    let status = running.status().await;
+    assert_eq!(status["isolation"]["network"]["mode"], "kernel", "{status}");
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "the running lab serves /",
+        || async {
+            (chaoslab_test_support::lab::get(&running, &running.ingress("/"))
+                .await
+                .status
+                == 200)
+                .then_some(())
+        },
+    )
+    .await;
+}
+
 /// The first-time user's `chaoslab up`: no `--isolation`, no `[lab]
 /// isolation` (auto). Where kernel isolation is available every mechanism
 /// is in kernel mode; as a user who is not root every one is in process

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use super::ShutdownSignal;
 use chaoslab_lab::client::{ClientError, LabClient};
 use chaoslab_lab::{LabConfig, Overrides, Preset};
 use chaoslab_output::views::lab as view;
@@ -281,7 +282,13 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    let lab = match chaoslab_lab::start_with(config, Some(Box::new(chaoslab_faults::plug))).await {
+    // Caught before the lab makes anything: a Ctrl-C or SIGTERM while it
+    // starts lets the start finish (its steps are bounded) and then stops
+    // the lab the usual way, so its kernel objects and children go too.
+    let mut signal = ShutdownSignal::listen();
+    let start = chaoslab_lab::start_with(config, Some(Box::new(chaoslab_faults::plug)));
+    let (started_lab, mut stopping) = until_signal(start, &mut signal).await;
+    let lab = match started_lab {
         Ok(lab) => lab,
         Err(err) => {
             eprintln!("chaoslab: {err}");
@@ -291,7 +298,14 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     // Subscribed before anything is printed, so no event falls in between
     // the history and the live stream.
     let events = lab.platform.events.subscribe();
-    let ready = lab.wait_ready(Duration::from_secs(30)).await;
+    let ready = if stopping {
+        false
+    } else {
+        let (ready, signalled) =
+            until_signal(lab.wait_ready(Duration::from_secs(30)), &mut signal).await;
+        stopping = signalled;
+        ready
+    };
     let printer = Printer::new(false);
     print!(
         "{}",
@@ -303,7 +317,12 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         print_event(printer, &event);
     }
     let follower = tokio::spawn(follow_events(events, last_seq, printer));
-    lab.run(super::shutdown_signal()).await;
+    lab.run(async move {
+        if !stopping {
+            signal.recv().await;
+        }
+    })
+    .await;
     // The follower ends at LabStopped, the last event: everything the stop
     // announced (e.g. faults cleared) is printed.
     let abort = follower.abort_handle();
@@ -315,6 +334,25 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     }
     println!("lab stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `work` to its end even when Ctrl-C or SIGTERM comes meanwhile
+/// (said on stderr); its result and whether a signal came.
+async fn until_signal<T>(
+    work: impl std::future::Future<Output = T>,
+    signal: &mut ShutdownSignal,
+) -> (T, bool) {
+    tokio::pin!(work);
+    let mut signalled = false;
+    loop {
+        tokio::select! {
+            result = &mut work => return (result, signalled),
+            _ = signal.recv(), if !signalled => {
+                signalled = true;
+                eprintln!("chaoslab: stopping as soon as the lab has started, so that it removes what it made");
+            }
+        }
+    }
 }
 
 /// chaoslab.toml with the command line's overrides.

@@ -282,6 +282,37 @@ impl LabCgroups {
     }
 }
 
+/// The names of the labs' cgroups (`chaoslab-<id>`) at the root of every
+/// hierarchy the machine mounts.
+pub fn lab_names() -> BTreeSet<String> {
+    let Ok(h) = Hierarchies::detect() else {
+        return BTreeSet::new();
+    };
+    h.roots()
+        .iter()
+        .filter_map(|root| std::fs::read_dir(root).ok())
+        .flat_map(|entries| entries.flatten())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|name| crate::isolation::id_of_kernel_name(name).is_some())
+        .collect()
+}
+
+/// Whether any process runs in the cgroups named `name` (or below them)
+/// in any hierarchy.
+pub fn has_processes(name: &str) -> bool {
+    fn any_in(dir: &Path) -> bool {
+        !pids(dir).is_empty()
+            || std::fs::read_dir(dir).is_ok_and(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .any(|e| any_in(&e.path()))
+            })
+    }
+    Hierarchies::detect().is_ok_and(|h| h.roots().iter().any(|root| any_in(&root.join(name))))
+}
+
 fn enable_controllers(dir: &Path) -> io::Result<()> {
     let control = dir.join("cgroup.subtree_control");
     let enabled = std::fs::read_to_string(&control)?;

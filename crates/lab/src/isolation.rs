@@ -149,6 +149,13 @@ pub fn kernel_name(id: &str) -> String {
     format!("chaoslab-{id}")
 }
 
+/// The lab id in a kernel object's name `chaoslab-<8 hex digits>` (what
+/// [`kernel_name`] makes); None for any other name.
+pub fn id_of_kernel_name(name: &str) -> Option<&str> {
+    let id = name.strip_prefix("chaoslab-")?;
+    (id.len() == 8 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(id)
+}
+
 /// Why the machine does not allow kernel mode at all (not root), if so.
 pub fn not_root() -> Option<String> {
     (!rustix::process::geteuid().is_root())
@@ -158,6 +165,34 @@ pub fn not_root() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn kernel_names_round_trip_and_nothing_else_parses(text in "\\PC*", n in 0u32..) {
+            let id = format!("{n:08x}");
+            let name = kernel_name(&id);
+            proptest::prop_assert_eq!(id_of_kernel_name(&name), Some(id.as_str()));
+            if let Some(id) = id_of_kernel_name(&text) {
+                proptest::prop_assert_eq!(kernel_name(id), text.clone());
+            }
+        }
+    }
+
+    #[test]
+    fn only_chaoslab_and_eight_hex_digits_is_a_kernel_name() {
+        assert_eq!(id_of_kernel_name("chaoslab-0855e46c"), Some("0855e46c"));
+        for other in [
+            "chaoslab-0855e46",
+            "chaoslab-0855E46C",
+            "chaoslab-0855e46cc",
+            "xchaoslab-0855e46c",
+            "chaoslab-",
+            "",
+            "chaoslab-é855e46c",
+        ] {
+            assert_eq!(id_of_kernel_name(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn lab_ids_are_stable_short_and_differ_by_directory() {

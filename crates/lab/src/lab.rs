@@ -39,6 +39,7 @@ use crate::identity::StandInIdentity;
 use crate::isolation::{
     IsolationMode, IsolationReport, KernelParts, Mechanism, kernel_name, lab_id, not_root,
 };
+use crate::kernel_claim::{CLAIM_DIR, KernelClaim, sweep_dead_labs};
 use crate::netns::LabNetwork;
 use crate::platform::{Platform, RedisEndpoint};
 use crate::redis_server::{
@@ -335,6 +336,8 @@ pub struct RunningLab {
     lock: Option<LabLock>,
     /// What kernel isolation made, removed at stop.
     kernel: Option<KernelParts>,
+    /// The lab's kernel name, released once the parts are removed.
+    kernel_claim: Option<KernelClaim>,
 }
 
 impl std::fmt::Debug for RunningLab {
@@ -368,7 +371,8 @@ pub async fn start_with(
 
     // What a killed lab of this directory left in the kernel goes first;
     // then each mechanism's isolation is decided and made.
-    let (kernel, swept) = prepare_kernel(&config, &state_dir, external.is_none()).await?;
+    let (kernel, swept, kernel_claim) =
+        prepare_kernel(&config, &state_dir, external.is_none()).await?;
     let mut kernel = KernelGuard {
         parts: Some(kernel),
     };
@@ -416,8 +420,9 @@ pub async fn start_with(
         _redis_port: redis.port,
         lock: Some(lock),
         kernel: kernel_parts,
+        kernel_claim,
     };
-    announce_isolation(&platform, swept);
+    announce_isolation(&platform, &swept);
     let rest = Rest {
         ingress_listener: listeners.ingress,
         control_listener: listeners.control,
@@ -544,23 +549,41 @@ async fn prepare_state_dir(
     .await
 }
 
-/// Start step: removes what a killed lab of this directory left in the
+/// Start step: claims the lab's kernel name (kernel mode), removes what a
+/// killed lab of this directory — and any other dead lab — left in the
 /// kernel, then decides and makes each mechanism's isolation. Returns the
-/// parts made and whether anything was swept.
+/// parts made, the names swept and the claim (held until the parts are
+/// removed).
 async fn prepare_kernel(
     config: &LabConfig,
     state_dir: &Path,
     own_redis: bool,
-) -> Result<(KernelParts, bool), LabError> {
+) -> Result<(KernelParts, Vec<String>, Option<KernelClaim>), LabError> {
     let (config, dir) = (config.clone(), state_dir.to_path_buf());
     blocking("cannot set up isolation", move || {
         let id = lab_id(&dir);
         let name = kernel_name(&id);
-        let swept = LabCgroups::sweep(&name) | LabNetwork::sweep(&id, &name);
-        if swept {
+        let kernel_wanted =
+            config.file.lab.isolation != IsolationMode::Process && not_root().is_none();
+        let claim = if kernel_wanted {
+            let claim = KernelClaim::take(&name).map_err(|e| {
+                LabError::Isolation(format!(
+                    "cannot claim the kernel name {name} in {CLAIM_DIR}: {e}"
+                ))
+            })?;
+            Some(claim)
+        } else {
+            None
+        };
+        let mut swept = Vec::new();
+        if LabCgroups::sweep(&name) | LabNetwork::sweep(&id, &name) {
             tracing::warn!("removed what a killed lab left in the kernel ({name})");
+            swept.push(name.clone());
         }
-        plan_isolation(&config, &dir, own_redis).map(|parts| (parts, swept))
+        if kernel_wanted {
+            swept.extend(sweep_dead_labs(&name));
+        }
+        plan_isolation(&config, &dir, own_redis).map(|parts| (parts, swept, claim))
     })
     .await
 }
@@ -745,7 +768,7 @@ async fn redis_in_namespace(
 
 /// Start step: the events saying which isolation is in force and what a
 /// killed lab left that was removed.
-fn announce_isolation(platform: &Platform, swept: bool) {
+fn announce_isolation(platform: &Platform, swept: &[String]) {
     let iso = &platform.isolation;
     platform.events.normal(
         "Isolation",
@@ -757,15 +780,15 @@ fn announce_isolation(platform: &Platform, swept: bool) {
         .to_lowercase(),
         serde_json::to_value(iso).unwrap_or_default(),
     );
-    if swept {
+    if !swept.is_empty() {
         platform.events.warning(
             "KernelLeftoversRemoved",
             "lab",
             format!(
-                "removed what a killed lab left in the kernel under the name {}",
-                iso.name
+                "removed what killed labs left in the kernel: {}",
+                swept.join(", ")
             ),
-            serde_json::Value::Null,
+            serde_json::json!({ "names": swept }),
         );
     }
 }
@@ -1136,6 +1159,7 @@ impl RunningLab {
                 tracing::warn!(error = %e, "cannot remove the lab's cgroups and namespace");
             }
         }
+        drop(self.kernel_claim.take());
         let dir = self.state_dir.clone();
         let removed = tokio::task::spawn_blocking(move || {
             StateFile::remove_if_mine(&dir, std::process::id());

@@ -19,6 +19,7 @@ pub mod events;
 mod files;
 pub mod identity;
 pub mod isolation;
+mod kernel_claim;
 pub mod lab;
 pub mod logs;
 mod loops;

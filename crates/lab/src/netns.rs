@@ -29,7 +29,7 @@
 //! bounded by a timeout; [`LabNetwork::remove`] and [`LabNetwork::sweep`]
 //! undo all of it by name.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -457,6 +457,49 @@ impl LabNetwork {
     }
 }
 
+/// The names (`chaoslab-<id>`) of the labs' network objects: namespaces,
+/// nftables tables of this namespace and host ends of veth pairs
+/// (`clh<id>`).
+pub fn lab_names() -> BTreeSet<String> {
+    let Ok(tools) = Tools::find() else {
+        return BTreeSet::new();
+    };
+    let namespaces = run(&tools.ip, &["netns", "list"], None).unwrap_or_default();
+    let tables = run(&tools.nft, &["list", "tables"], None).unwrap_or_default();
+    let links = run(&tools.ip, &["-o", "link", "show"], None).unwrap_or_default();
+    names_in_listings(&namespaces, &tables, &links)
+}
+
+/// [`lab_names`] from the text of `ip netns list`, `nft list tables` and
+/// `ip -o link show`.
+fn names_in_listings(namespaces: &str, tables: &str, links: &str) -> BTreeSet<String> {
+    let namespaces = namespaces
+        .lines()
+        .filter_map(|l| l.split_whitespace().next());
+    // "table ip chaoslab-0855e46c"
+    let tables = tables.lines().filter_map(|l| l.split_whitespace().nth(2));
+    // "341: clh0855e46c@if2: <BROADCAST,…"
+    let links = links.lines().filter_map(|l| {
+        let name = l.split(':').nth(1)?.trim();
+        let name = name.split('@').next()?;
+        Some(format!("chaoslab-{}", name.strip_prefix("clh")?))
+    });
+    namespaces
+        .map(str::to_string)
+        .chain(tables.map(str::to_string))
+        .chain(links)
+        .filter(|name| crate::isolation::id_of_kernel_name(name).is_some())
+        .collect()
+}
+
+/// Whether any process runs in the network namespace `name`.
+pub fn has_processes(name: &str) -> bool {
+    let Ok(tools) = Tools::find() else {
+        return false;
+    };
+    run(&tools.ip, &["netns", "pids", name], None).is_ok_and(|pids| !pids.trim().is_empty())
+}
+
 fn sweep_with(tools: &Tools, name: &str, host_if: &str) -> bool {
     let mut found = false;
     let ip = &tools.ip;
@@ -498,6 +541,35 @@ fn sweep_with(tools: &Tools, name: &str, host_if: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lab_names_come_from_namespaces_tables_and_veth_ends() {
+        let names = names_in_listings(
+            "chaoslab-0855e46c (id: 1)\nother\nchaoslab-zz\n",
+            "table ip chaoslab-11112222\ntable inet filter\n",
+            "1: lo: <LOOPBACK,UP> mtu 65536\n341: clh33334444@if2: <BROADCAST> mtu 1500\n7: clhx@if3: <UP>\n",
+        );
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "chaoslab-0855e46c",
+                "chaoslab-11112222",
+                "chaoslab-33334444"
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn listing_parser_never_panics_and_yields_only_kernel_names(
+            a in "\\PC*", b in "\\PC*", c in "(\\PC|\n|:|@)*",
+        ) {
+            for name in names_in_listings(&a, &b, &c) {
+                proptest::prop_assert!(crate::isolation::id_of_kernel_name(&name).is_some());
+            }
+        }
+    }
 
     #[test]
     fn candidates_are_private_slash_29s_and_avoid_used_routes() {
