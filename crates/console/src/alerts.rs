@@ -530,22 +530,8 @@ pub async fn run<S, E>(
         return shutdown.await;
     }
     let mut engine = AlertEngine::new(config.rules.clone());
-    let webhook = match &config.webhook_url {
-        None => None,
-        Some(url) => match config.webhook_client() {
-            Ok(client) => {
-                tracing::info!(webhook = %redact_url(url), "alerts are POSTed to the webhook");
-                Some((client, url.clone()))
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "alert webhook disabled");
-                None
-            }
-        },
-    };
-    let mut outbox = Outbox::new(MAX_QUEUED);
-    let mut deliveries = tokio::task::JoinSet::new();
-    let mut rules_by_task: HashMap<tokio::task::Id, String> = HashMap::new();
+    let webhook = webhook_target(&config);
+    let mut deliveries = Deliveries::new();
     let every = config
         .evaluate_every_seconds
         .clamp(1, MAX_EVALUATE_EVERY_SECONDS);
@@ -555,45 +541,92 @@ pub async fn run<S, E>(
     loop {
         tokio::select! {
             _ = &mut shutdown => {
-                let abandoned = outbox.waiting() + outbox.in_flight();
+                let abandoned = deliveries.outbox.waiting() + deliveries.outbox.in_flight();
                 if abandoned > 0 {
                     tracing::warn!(abandoned, "the lab stops: alert webhook deliveries abandoned");
                 }
                 return;
             }
-            Some(ended) = deliveries.join_next_with_id(), if !deliveries.is_empty() => {
+            Some(ended) = deliveries.tasks.join_next_with_id(), if !deliveries.tasks.is_empty() => {
                 let id = match ended {
                     Ok((id, ())) => id,
                     Err(e) => e.id(),
                 };
-                if let Some(rule) = rules_by_task.remove(&id) {
-                    outbox.done(&rule);
-                }
+                deliveries.ended(id);
             }
             _ = tick.tick() => {
                 for transition in engine.evaluate(unix_ms(), &samples()) {
                     emit(&transition);
-                    if webhook.is_none() {
-                        continue;
-                    }
-                    for lost in outbox.push(transition) {
-                        tracing::warn!(
-                            rule = %lost.rule,
-                            state = lost.state,
-                            "alert webhook busy: dropping this notification (its pair is dropped too)"
-                        );
+                    if webhook.is_some() {
+                        deliveries.queue(transition);
                     }
                 }
             }
         }
-        let Some((client, url)) = &webhook else {
-            continue;
-        };
-        while let Some(transition) = outbox.start(MAX_IN_FLIGHT) {
+        if let Some((client, url)) = &webhook {
+            deliveries.start_waiting(client, url);
+        }
+    }
+}
+
+/// The webhook's client and URL, if one is configured and its client can
+/// be built (if not, alerts still become events and the reason is logged).
+fn webhook_target(config: &AlertsConfig) -> Option<(reqwest::Client, String)> {
+    let url = config.webhook_url.as_ref()?;
+    match config.webhook_client() {
+        Ok(client) => {
+            tracing::info!(webhook = %redact_url(url), "alerts are POSTed to the webhook");
+            Some((client, url.clone()))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "alert webhook disabled");
+            None
+        }
+    }
+}
+
+/// The webhook deliveries of [`run`]: the outbox, and one task per
+/// delivery in flight with the rule it delivers for.
+struct Deliveries {
+    outbox: Outbox,
+    tasks: tokio::task::JoinSet<()>,
+    rules_by_task: HashMap<tokio::task::Id, String>,
+}
+
+impl Deliveries {
+    fn new() -> Self {
+        Self {
+            outbox: Outbox::new(MAX_QUEUED),
+            tasks: tokio::task::JoinSet::new(),
+            rules_by_task: HashMap::new(),
+        }
+    }
+
+    /// Queues a transition, logging what the full outbox drops.
+    fn queue(&mut self, transition: AlertTransition) {
+        for lost in self.outbox.push(transition) {
+            tracing::warn!(
+                rule = %lost.rule,
+                state = lost.state,
+                "alert webhook busy: dropping this notification (its pair is dropped too)"
+            );
+        }
+    }
+
+    /// The delivery task `id` ended: its rule's slot is free again.
+    fn ended(&mut self, id: tokio::task::Id) {
+        if let Some(rule) = self.rules_by_task.remove(&id) {
+            self.outbox.done(&rule);
+        }
+    }
+
+    /// Starts every waiting delivery a free slot allows.
+    fn start_waiting(&mut self, client: &reqwest::Client, url: &str) {
+        while let Some(transition) = self.outbox.start(MAX_IN_FLIGHT) {
             let client = client.clone();
-            let url = url.clone();
+            let url = url.to_string();
             let rule = transition.rule.clone();
-            let handle = deliveries.spawn(async move {
+            let handle = self.tasks.spawn(async move {
                 if let Err(error) = post_webhook(&client, &url, &transition, DELIVERY_TIMEOUT).await
                 {
                     tracing::warn!(
@@ -604,7 +637,7 @@ pub async fn run<S, E>(
                     );
                 }
             });
-            rules_by_task.insert(handle.id(), rule);
+            self.rules_by_task.insert(handle.id(), rule);
         }
     }
 }

@@ -270,33 +270,8 @@ fn webhook_ca_file_is_checked_at_config_load() {
 
 #[tokio::test]
 async fn a_slow_receiver_still_gets_every_resolved_that_pairs_with_a_firing() {
-    // A receiver that records each notification on arrival but holds every
-    // "firing" one until the test releases it.
     const RULES: usize = 10;
-    let received = Arc::new(Mutex::new(Vec::<Value>::new()));
-    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
-    let app = {
-        let received = received.clone();
-        axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
-                let received = received.clone();
-                let mut release = release_rx.clone();
-                async move {
-                    let firing = v["state"] == "firing";
-                    received.lock().unwrap().push(v);
-                    if firing {
-                        let _ = release.wait_for(|go| *go).await;
-                    }
-                    "ok"
-                }
-            }),
-        )
-    };
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
+    let (url, received, release_tx) = holding_receiver().await;
     let rules: Vec<AlertRule> = (0..RULES).map(|i| rule(&format!("rule-{i}"))).collect();
     let errors = Arc::new(AtomicBool::new(true));
     let emitted = Arc::new(Mutex::new(Vec::<(String, &'static str)>::new()));
@@ -327,22 +302,7 @@ async fn a_slow_receiver_still_gets_every_resolved_that_pairs_with_a_firing() {
         let _ = release_tx.send(true);
         // Every rule whose firing the receiver got must get its resolved,
         // after it.
-        let paired = || {
-            let got = seen_received.lock().unwrap();
-            let mut complete = 0;
-            for i in 0..RULES {
-                let name = format!("rule-{i}");
-                let states: Vec<&str> = got
-                    .iter()
-                    .filter(|v| v["rule"] == name.as_str())
-                    .filter_map(|v| v["state"].as_str())
-                    .collect();
-                if states == ["firing", "resolved"] {
-                    complete += 1;
-                }
-            }
-            complete == RULES
-        };
+        let paired = || every_rule_paired(&seen_received.lock().unwrap(), RULES);
         let ok = holds_within(GENEROUS, paired).await;
         let got: Vec<String> = seen_received
             .lock()
@@ -356,6 +316,54 @@ async fn a_slow_receiver_still_gets_every_resolved_that_pairs_with_a_firing() {
         );
     })
     .await;
+}
+
+/// A webhook receiver that records each notification on arrival but holds
+/// every "firing" one until `true` is sent on the returned channel; gives
+/// its URL and what it received.
+async fn holding_receiver() -> (
+    String,
+    Arc<Mutex<Vec<Value>>>,
+    tokio::sync::watch::Sender<bool>,
+) {
+    let received = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
+    let app = {
+        let received = received.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
+                let received = received.clone();
+                let mut release = release_rx.clone();
+                async move {
+                    let firing = v["state"] == "firing";
+                    received.lock().unwrap().push(v);
+                    if firing {
+                        let _ = release.wait_for(|go| *go).await;
+                    }
+                    "ok"
+                }
+            }),
+        )
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received, release_tx)
+}
+
+/// Whether each of `rule-0`..`rule-{rules-1}` got exactly its firing, then
+/// its resolved.
+fn every_rule_paired(got: &[Value], rules: usize) -> bool {
+    (0..rules).all(|i| {
+        let name = format!("rule-{i}");
+        let states: Vec<&str> = got
+            .iter()
+            .filter(|v| v["rule"] == name.as_str())
+            .filter_map(|v| v["state"].as_str())
+            .collect();
+        states == ["firing", "resolved"]
+    })
 }
 
 /// A `tracing` writer that keeps everything in memory.

@@ -35,33 +35,8 @@ const INGRESS: &str = "\u{1}ingress\u{1}";
 
 /// Reads a Chaos Toolkit experiment.
 pub fn parse(name: &str, file: &str, text: &str) -> Result<Experiment, FormatError> {
-    let err = |key: &str, message: String| {
-        FormatError(vec![Diagnostic {
-            file: file.to_string(),
-            line: None,
-            key: key.to_string(),
-            message,
-        }])
-    };
-    let doc: Value = if text.trim_start().starts_with('{') {
-        serde_json::from_str(text).map_err(|e| {
-            FormatError(vec![Diagnostic {
-                file: file.to_string(),
-                line: Some(e.line()),
-                key: "json".into(),
-                message: e.to_string(),
-            }])
-        })?
-    } else {
-        serde_yaml::from_str(text).map_err(|e| {
-            FormatError(vec![Diagnostic {
-                file: file.to_string(),
-                line: e.location().map(|l| l.line()),
-                key: "yaml".into(),
-                message: e.to_string(),
-            }])
-        })?
-    };
+    let err = |key: &str, message: String| error_at(file, key, message);
+    let doc = read_document(file, text)?;
     let config = configuration(&doc["configuration"]).map_err(|m| err("configuration", m))?;
     let title = doc["title"]
         .as_str()
@@ -75,11 +50,68 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Experiment, FormatErr
         let check = steady_probe(p, &config).map_err(|m| err(&key, m))?;
         steady_state.push(check);
     }
+    let method = method_steps(&doc, &config, file)?;
+    let mut rollback = Vec::new();
+    for (i, a) in list(&doc["rollbacks"]).iter().enumerate() {
+        let key = format!("rollbacks[{i}]");
+        rollback.extend(activity(a, &config).map_err(|m| err(&key, m))?);
+    }
+    Ok(Experiment {
+        name: name.to_string(),
+        title: title.to_string(),
+        description: doc["description"].as_str().unwrap_or_default().to_string(),
+        tags: list(&doc["tags"])
+            .iter()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect(),
+        duration: None,
+        lab: own_lab_plan(),
+        load: None,
+        steady_state,
+        method,
+        expect: Vec::new(),
+        rollback,
+    })
+}
+
+/// One diagnostic without a line number, at `key` of `file`.
+fn error_at(file: &str, key: &str, message: String) -> FormatError {
+    FormatError(vec![Diagnostic {
+        file: file.to_string(),
+        line: None,
+        key: key.to_string(),
+        message,
+    }])
+}
+
+/// The file as a JSON value: JSON when it starts with `{`, YAML otherwise;
+/// a syntax error names its line.
+fn read_document(file: &str, text: &str) -> Result<Value, FormatError> {
+    let syntax_error = |line: Option<usize>, key: &str, message: String| {
+        FormatError(vec![Diagnostic {
+            file: file.to_string(),
+            line,
+            key: key.into(),
+            message,
+        }])
+    };
+    if text.trim_start().starts_with('{') {
+        serde_json::from_str(text).map_err(|e| syntax_error(Some(e.line()), "json", e.to_string()))
+    } else {
+        serde_yaml::from_str(text)
+            .map_err(|e| syntax_error(e.location().map(|l| l.line()), "yaml", e.to_string()))
+    }
+}
+
+/// The method's activities as steps, all at time zero (a Chaos Toolkit
+/// method runs in order); ids are the slugged names, numbered from the
+/// second use of a name on.
+fn method_steps(doc: &Value, config: &Config, file: &str) -> Result<Vec<Step>, FormatError> {
     let mut method = Vec::new();
     let mut used = BTreeMap::new();
     for (i, a) in list(&doc["method"]).iter().enumerate() {
         let key = format!("method[{i}]");
-        for action in activity(a, &config).map_err(|m| err(&key, m))? {
+        for action in activity(a, config).map_err(|m| error_at(file, &key, m))? {
             let base = a["name"].as_str().unwrap_or("activity");
             let n = used.entry(base.to_string()).or_insert(0);
             *n += 1;
@@ -95,31 +127,17 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Experiment, FormatErr
             });
         }
     }
-    let mut rollback = Vec::new();
-    for (i, a) in list(&doc["rollbacks"]).iter().enumerate() {
-        let key = format!("rollbacks[{i}]");
-        rollback.extend(activity(a, &config).map_err(|m| err(&key, m))?);
-    }
+    Ok(method)
+}
+
+/// The lab a Chaos Toolkit file runs against: the defaults, with every
+/// listener on a free port so runs never collide.
+fn own_lab_plan() -> LabPlan {
     let mut lab = chaoslab_lab::config::FileConfig::default();
     lab.ingress.port = 0;
     lab.control.port = 0;
     lab.faults.toxiproxy_port = 0;
-    Ok(Experiment {
-        name: name.to_string(),
-        title: title.to_string(),
-        description: doc["description"].as_str().unwrap_or_default().to_string(),
-        tags: list(&doc["tags"])
-            .iter()
-            .filter_map(|t| t.as_str().map(String::from))
-            .collect(),
-        duration: None,
-        lab: LabPlan { file: lab },
-        load: None,
-        steady_state,
-        method,
-        expect: Vec::new(),
-        rollback,
-    })
+    LabPlan { file: lab }
 }
 
 fn list(v: &Value) -> Vec<Value> {

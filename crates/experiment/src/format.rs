@@ -684,42 +684,20 @@ fn build_action(
 /// The window of an `[[expect]]`: `after` a step (with `within` and
 /// `sustained`), `during` a span of steps, or the whole run.
 fn build_window(e: &RawExpect, key: &str, ids: &[&str], r: &mut Report<'_>) -> Option<Window> {
-    let mut known = |id: &Spanned<String>, what: &str| -> bool {
-        if ids.contains(&id.get_ref().as_str()) {
-            return true;
-        }
-        let hint = closest(id.get_ref(), ids)
-            .map(|c| format!(" (did you mean `{c}`?)"))
-            .unwrap_or_default();
-        r.at(
-            Some(id.span()),
-            &format!("{key}.{what}"),
-            format!(
-                "no step has the id `{}`{hint}; step ids: {}",
-                id.get_ref(),
-                if ids.is_empty() {
-                    "none".to_string()
-                } else {
-                    ids.join(", ")
-                }
-            ),
-        );
-        false
-    };
-    let window = match (&e.after, &e.during) {
+    match (&e.after, &e.during) {
         (Some(_), Some(d)) => {
             r.at(
                 Some(d.span()),
                 &format!("{key}.during"),
                 "give `after` or `during`, not both",
             );
-            return None;
+            None
         }
         (Some(after), None) => {
-            if !known(after, "after") {
+            if !known_step(after, &format!("{key}.after"), ids, r) {
                 return None;
             }
-            Window::After {
+            Some(Window::After {
                 step: after.get_ref().clone(),
                 within: e
                     .within
@@ -729,42 +707,81 @@ fn build_window(e: &RawExpect, key: &str, ids: &[&str], r: &mut Report<'_>) -> O
                     .sustained
                     .as_ref()
                     .and_then(|s| r.duration(s, &format!("{key}.sustained"))),
-            }
+            })
         }
-        (None, Some(during)) => {
-            let Some((from, to)) = during.get_ref().split_once("..") else {
-                r.at(
-                    Some(during.span()),
-                    &format!("{key}.during"),
-                    "a span is `FROM..TO` of step ids, e.g. \"cut..clear\" (or \"cut..\" to the end)",
-                );
-                return None;
-            };
-            let from = Spanned::new(during.span(), from.trim().to_string());
-            let to = Spanned::new(during.span(), to.trim().to_string());
-            if !known(&from, "during") || (!to.get_ref().is_empty() && !known(&to, "during")) {
-                return None;
-            }
-            for (k, v) in [("within", &e.within), ("sustained", &e.sustained)] {
-                if let Some(v) = v {
-                    r.at(Some(v.span()), &format!("{key}.{k}"), "only with `after`");
-                }
-            }
-            Window::During {
-                from: from.into_inner(),
-                to: Some(to.into_inner()).filter(|t| !t.is_empty()),
-            }
-        }
+        (None, Some(during)) => during_window(e, during, key, ids, r),
         (None, None) => {
-            for (k, v) in [("within", &e.within), ("sustained", &e.sustained)] {
-                if let Some(v) = v {
-                    r.at(Some(v.span()), &format!("{key}.{k}"), "only with `after`");
-                }
-            }
-            Window::WholeRun
+            refuse_after_only_fields(e, key, r);
+            Some(Window::WholeRun)
         }
+    }
+}
+
+/// A `during = "FROM..TO"` window (an empty TO: to the end of the run);
+/// both ids must name steps.
+fn during_window(
+    e: &RawExpect,
+    during: &Spanned<String>,
+    key: &str,
+    ids: &[&str],
+    r: &mut Report<'_>,
+) -> Option<Window> {
+    let during_key = format!("{key}.during");
+    let Some((from, to)) = during.get_ref().split_once("..") else {
+        r.at(
+            Some(during.span()),
+            &during_key,
+            "a span is `FROM..TO` of step ids, e.g. \"cut..clear\" (or \"cut..\" to the end)",
+        );
+        return None;
     };
-    Some(window)
+    let from = Spanned::new(during.span(), from.trim().to_string());
+    let to = Spanned::new(during.span(), to.trim().to_string());
+    if !known_step(&from, &during_key, ids, r)
+        || (!to.get_ref().is_empty() && !known_step(&to, &during_key, ids, r))
+    {
+        return None;
+    }
+    refuse_after_only_fields(e, key, r);
+    Some(Window::During {
+        from: from.into_inner(),
+        to: Some(to.into_inner()).filter(|t| !t.is_empty()),
+    })
+}
+
+/// `within` and `sustained` only mean something after a step: reported
+/// when given with another window.
+fn refuse_after_only_fields(e: &RawExpect, key: &str, r: &mut Report<'_>) {
+    for (k, v) in [("within", &e.within), ("sustained", &e.sustained)] {
+        if let Some(v) = v {
+            r.at(Some(v.span()), &format!("{key}.{k}"), "only with `after`");
+        }
+    }
+}
+
+/// Whether `id` names a step; if not, reports it at `key` with the closest
+/// id and the list of ids.
+fn known_step(id: &Spanned<String>, key: &str, ids: &[&str], r: &mut Report<'_>) -> bool {
+    if ids.contains(&id.get_ref().as_str()) {
+        return true;
+    }
+    let hint = closest(id.get_ref(), ids)
+        .map(|c| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default();
+    r.at(
+        Some(id.span()),
+        key,
+        format!(
+            "no step has the id `{}`{hint}; step ids: {}",
+            id.get_ref(),
+            if ids.is_empty() {
+                "none".to_string()
+            } else {
+                ids.join(", ")
+            }
+        ),
+    );
+    false
 }
 
 fn build_expect(e: &RawExpect, key: &str, ids: &[&str], r: &mut Report<'_>) -> Option<Expectation> {

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use chaoslab_load::chart::{self, Band, Marker, Overlay, Series};
 
-use crate::journal::{ActivityRun, Journal, Status, SteadyState, Timeline};
+use crate::journal::{ActivityRun, Journal, Mark, Status, SteadyState, Timeline};
 
 const STYLE: &str = r#"
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2330;background:#f6f7f9;max-width:1240px}
@@ -371,45 +371,66 @@ fn charts(h: &mut String, t: &Timeline) {
         .iter()
         .map(|a| format!("alert: {}", a.name))
         .collect();
-    let mark_labels: Vec<String> = t
-        .marks
-        .iter()
-        .map(|m| {
-            if m.ok {
-                m.id.clone()
-            } else {
-                format!("{} (failed)", m.id)
-            }
-        })
-        .collect();
-    let overlay = || Overlay {
-        bands: t
-            .faults
-            .iter()
-            .map(|f| Band {
-                from: f.from_s,
-                to: f.to_s,
-                label: &f.name,
-                color: FAULT_COLOR,
-            })
-            .chain(t.alerts.iter().zip(&alert_labels).map(|(a, label)| Band {
-                from: a.from_s,
-                to: a.to_s,
-                label,
-                color: ALERT_COLOR,
-            }))
-            .collect(),
+    let mark_labels: Vec<String> = t.marks.iter().map(mark_label).collect();
+    chart_key(h);
+    // `t` starts each one-second bucket; a point is drawn at the bucket's
+    // end, when its rate and its last gauge reading are known, so a
+    // reaction never seems to start before the step that caused it.
+    let xs: Vec<f64> = t.t.iter().map(|x| x + 1.0).collect();
+    for (title, unit, series) in chart_series(t) {
+        let overlay = overlay(t, &alert_labels, &mark_labels);
+        let svg = chart::line_chart_with(title, unit, &xs, &series, &overlay);
+        h.push_str(&svg.replacen(SVG_XMLNS, "", 1));
+    }
+}
+
+/// A step's label on the charts: its id, marked when the step failed.
+fn mark_label(m: &Mark) -> String {
+    if m.ok {
+        m.id.clone()
+    } else {
+        format!("{} (failed)", m.id)
+    }
+}
+
+/// What every chart draws behind and over its lines: fault and alert
+/// bands, one dashed marker per step (labels made by the caller, so they
+/// outlive the overlay).
+fn overlay<'a>(
+    t: &'a Timeline,
+    alert_labels: &'a [String],
+    mark_labels: &'a [String],
+) -> Overlay<'a> {
+    let faults = t.faults.iter().map(|f| Band {
+        from: f.from_s,
+        to: f.to_s,
+        label: &f.name,
+        color: FAULT_COLOR,
+    });
+    let alerts = t.alerts.iter().zip(alert_labels).map(|(a, label)| Band {
+        from: a.from_s,
+        to: a.to_s,
+        label,
+        color: ALERT_COLOR,
+    });
+    Overlay {
+        bands: faults.chain(alerts).collect(),
         marks: t
             .marks
             .iter()
-            .zip(&mark_labels)
+            .zip(mark_labels)
             .map(|(m, label)| Marker {
                 at: m.at_s,
                 label,
                 color: if m.ok { STEP_COLOR } else { STEP_FAILED_COLOR },
             })
             .collect(),
-    };
+    }
+}
+
+/// The legend line above the charts: the x unit and what bands and
+/// markers mean.
+fn chart_key(h: &mut String) {
     let _ = write!(
         h,
         "<p class=\"key\">seconds from the start of the method;\
@@ -418,8 +439,13 @@ fn charts(h: &mut String, t: &Timeline) {
          <i style=\"border-left:2px dashed {STEP_COLOR};height:12px;width:2px\"></i>step\
          <i style=\"border-left:2px dashed {STEP_FAILED_COLOR};height:12px;width:2px\"></i>failed step</p>"
     );
+}
+
+/// The three charts of the page, each as (title, unit, series): load,
+/// latency, replicas.
+fn chart_series(t: &Timeline) -> [(&'static str, &'static str, Vec<Series<'static>>); 3] {
     let all = |v: &[f64]| v.iter().map(|x| Some(*x)).collect::<Vec<_>>();
-    let charts = [
+    [
         (
             "Requests and errors per second (background load)",
             "per second",
@@ -461,15 +487,7 @@ fn charts(h: &mut String, t: &Timeline) {
                 },
             ],
         ),
-    ];
-    // `t` starts each one-second bucket; a point is drawn at the bucket's
-    // end, when its rate and its last gauge reading are known, so a
-    // reaction never seems to start before the step that caused it.
-    let xs: Vec<f64> = t.t.iter().map(|x| x + 1.0).collect();
-    for (title, unit, series) in charts {
-        let svg = chart::line_chart_with(title, unit, &xs, &series, &overlay());
-        h.push_str(&svg.replacen(SVG_XMLNS, "", 1));
-    }
+    ]
 }
 
 fn pass_cell(ok: bool) -> &'static str {
@@ -630,9 +648,6 @@ pub(crate) mod tests {
     /// A deviated network-cut run whose names need escaping; shared with
     /// the JUnit tests.
     pub(crate) fn sample() -> Journal {
-        let n = 30;
-        let t: Vec<f64> = (-3..n - 3).map(f64::from).collect();
-        let cut = |x: f64| (5.0..20.0).contains(&x);
         Journal {
             chaoslib_version: None,
             chaoslab_version: "0.1.0".into(),
@@ -649,48 +664,8 @@ pub(crate) mod tests {
             status: Status::Deviated,
             deviated: true,
             reason: "expectation \"recovers <fast>\" did not hold".into(),
-            steady_states: SteadyStates {
-                before: Some(SteadyState {
-                    steady_state_met: true,
-                    probes: vec![activity(
-                        "probe",
-                        "root answers",
-                        "GET / status 200",
-                        true,
-                        "200",
-                        -2.0,
-                    )],
-                }),
-                after: Some(SteadyState {
-                    steady_state_met: false,
-                    probes: vec![activity(
-                        "probe",
-                        "root <answers> after",
-                        "GET / status 200",
-                        false,
-                        "503 & \"Redis connection failed\"",
-                        30.0,
-                    )],
-                }),
-            },
-            run: vec![
-                activity(
-                    "action",
-                    "cut",
-                    "fault network block --mode deny-new",
-                    true,
-                    "\u{1b}[32mblocked\u{1b}[0m redis <10.0.0.1>",
-                    5.0,
-                ),
-                activity(
-                    "action",
-                    "clear",
-                    "fault clear --all",
-                    false,
-                    &(0..20).map(|i| format!("line {i}\n")).collect::<String>(),
-                    20.0,
-                ),
-            ],
+            steady_states: sample_steady_states(),
+            run: sample_run(),
             rollbacks: vec![activity(
                 "action",
                 "rollback-1",
@@ -699,93 +674,162 @@ pub(crate) mod tests {
                 "",
                 25.0,
             )],
-            expectations: vec![
-                ExpectationResult {
-                    name: "503 soon after the cut".into(),
-                    expected: "GET / status 503 within 5s after cut".into(),
-                    measured: "first held 0.4s after cut".into(),
-                    passed: true,
-                    detected_after_s: Some(0.4),
-                    kind: "detect".into(),
+            expectations: sample_expectations(),
+            measurements: sample_measurements(),
+            timeline: sample_timeline(),
+        }
+    }
+
+    /// Before: met; after: not met, with output that needs escaping.
+    fn sample_steady_states() -> SteadyStates {
+        SteadyStates {
+            before: Some(SteadyState {
+                steady_state_met: true,
+                probes: vec![activity(
+                    "probe",
+                    "root answers",
+                    "GET / status 200",
+                    true,
+                    "200",
+                    -2.0,
+                )],
+            }),
+            after: Some(SteadyState {
+                steady_state_met: false,
+                probes: vec![activity(
+                    "probe",
+                    "root <answers> after",
+                    "GET / status 200",
+                    false,
+                    "503 & \"Redis connection failed\"",
+                    30.0,
+                )],
+            }),
+        }
+    }
+
+    /// The cut, then a clear that failed with a long output.
+    fn sample_run() -> Vec<ActivityRun> {
+        vec![
+            activity(
+                "action",
+                "cut",
+                "fault network block --mode deny-new",
+                true,
+                "\u{1b}[32mblocked\u{1b}[0m redis <10.0.0.1>",
+                5.0,
+            ),
+            activity(
+                "action",
+                "clear",
+                "fault clear --all",
+                false,
+                &(0..20).map(|i| format!("line {i}\n")).collect::<String>(),
+                20.0,
+            ),
+        ]
+    }
+
+    /// One expectation held, one (with a name to escape) did not.
+    fn sample_expectations() -> Vec<ExpectationResult> {
+        vec![
+            ExpectationResult {
+                name: "503 soon after the cut".into(),
+                expected: "GET / status 503 within 5s after cut".into(),
+                measured: "first held 0.4s after cut".into(),
+                passed: true,
+                detected_after_s: Some(0.4),
+                kind: "detect".into(),
+            },
+            ExpectationResult {
+                name: "recovers <fast> & \"sure\"".into(),
+                expected: "GET / status 200 within 1s after clear".into(),
+                measured: "first held 2.6s after clear".into(),
+                passed: false,
+                detected_after_s: Some(2.6),
+                kind: "recover".into(),
+            },
+        ]
+    }
+
+    /// The figures of a deviated cut: low availability inside the span.
+    fn sample_measurements() -> Measurements {
+        Measurements {
+            time_to_detect_s: Some(0.4),
+            time_to_recover_s: Some(2.6),
+            availability: Some(0.48),
+            p50_ms: Some(1.9),
+            p99_ms: Some(12.5),
+            requests_sent: 6000,
+            requests_answered: 5998,
+            requests_lost: 2,
+            spans: vec![SpanFigures {
+                name: "cut..clear".into(),
+                from_s: 5.0,
+                to_s: 20.0,
+                sent: 3000,
+                answered: 3000,
+                ok: 10,
+                availability: Some(10.0 / 3000.0),
+                p50_ms: Some(0.8),
+                p99_ms: Some(3.0),
+            }],
+            counter_increase: Some(3000),
+            ok_root_responses: 2990,
+            root_requests_sent: 6010,
+            counter_ok: Some(true),
+            ready_replicas_min: Some(0),
+            ready_replicas_max: Some(2),
+            replicas_max: Some(2),
+            runner_cpu_percent: Some(1.2),
+            restarts: 0,
+            samples_dropped: 0,
+        }
+    }
+
+    /// 30 one-second buckets from -3 s; errors and no ready replica
+    /// while the cut (5 s..20 s) holds; an alert still firing at the end.
+    fn sample_timeline() -> Timeline {
+        let n = 30;
+        let t: Vec<f64> = (-3..n - 3).map(f64::from).collect();
+        let cut = |x: f64| (5.0..20.0).contains(&x);
+        Timeline {
+            requests_per_s: t.iter().map(|_| 200.0).collect(),
+            errors_per_s: t
+                .iter()
+                .map(|x| if cut(*x) { 199.0 } else { 0.0 })
+                .collect(),
+            p99_ms: t.iter().map(|x| (*x != 0.0).then_some(4.0)).collect(),
+            ready_replicas: t
+                .iter()
+                .map(|x| Some(if cut(*x) { 0.0 } else { 2.0 }))
+                .collect(),
+            replicas: t.iter().map(|_| Some(2.0)).collect(),
+            t,
+            marks: vec![
+                Mark {
+                    id: "cut".into(),
+                    action: "fault network block".into(),
+                    at_s: 5.0,
+                    ok: true,
                 },
-                ExpectationResult {
-                    name: "recovers <fast> & \"sure\"".into(),
-                    expected: "GET / status 200 within 1s after clear".into(),
-                    measured: "first held 2.6s after clear".into(),
-                    passed: false,
-                    detected_after_s: Some(2.6),
-                    kind: "recover".into(),
+                Mark {
+                    id: "clear<now>".into(),
+                    action: "fault clear --all".into(),
+                    at_s: 20.0,
+                    ok: false,
                 },
             ],
-            measurements: Measurements {
-                time_to_detect_s: Some(0.4),
-                time_to_recover_s: Some(2.6),
-                availability: Some(0.48),
-                p50_ms: Some(1.9),
-                p99_ms: Some(12.5),
-                requests_sent: 6000,
-                requests_answered: 5998,
-                requests_lost: 2,
-                spans: vec![SpanFigures {
-                    name: "cut..clear".into(),
-                    from_s: 5.0,
-                    to_s: 20.0,
-                    sent: 3000,
-                    answered: 3000,
-                    ok: 10,
-                    availability: Some(10.0 / 3000.0),
-                    p50_ms: Some(0.8),
-                    p99_ms: Some(3.0),
-                }],
-                counter_increase: Some(3000),
-                ok_root_responses: 2990,
-                root_requests_sent: 6010,
-                counter_ok: Some(true),
-                ready_replicas_min: Some(0),
-                ready_replicas_max: Some(2),
-                replicas_max: Some(2),
-                runner_cpu_percent: Some(1.2),
-                restarts: 0,
-                samples_dropped: 0,
-            },
-            timeline: Timeline {
-                requests_per_s: t.iter().map(|_| 200.0).collect(),
-                errors_per_s: t
-                    .iter()
-                    .map(|x| if cut(*x) { 199.0 } else { 0.0 })
-                    .collect(),
-                p99_ms: t.iter().map(|x| (*x != 0.0).then_some(4.0)).collect(),
-                ready_replicas: t
-                    .iter()
-                    .map(|x| Some(if cut(*x) { 0.0 } else { 2.0 }))
-                    .collect(),
-                replicas: t.iter().map(|_| Some(2.0)).collect(),
-                t,
-                marks: vec![
-                    Mark {
-                        id: "cut".into(),
-                        action: "fault network block".into(),
-                        at_s: 5.0,
-                        ok: true,
-                    },
-                    Mark {
-                        id: "clear<now>".into(),
-                        action: "fault clear --all".into(),
-                        at_s: 20.0,
-                        ok: false,
-                    },
-                ],
-                faults: vec![FaultSpan {
-                    name: "network block redis".into(),
-                    from_s: 5.0,
-                    to_s: Some(20.0),
-                }],
-                alerts: vec![FaultSpan {
-                    name: "5xx burst".into(),
-                    from_s: 6.5,
-                    to_s: None,
-                }],
-            },
+            faults: vec![FaultSpan {
+                name: "network block redis".into(),
+                from_s: 5.0,
+                to_s: Some(20.0),
+            }],
+            alerts: vec![FaultSpan {
+                name: "5xx burst".into(),
+                from_s: 6.5,
+                to_s: None,
+            }],
         }
     }
 

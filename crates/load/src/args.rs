@@ -196,11 +196,7 @@ pub struct MergeArgs {
 impl MergeArgs {
     /// The thresholds, validated.
     pub fn thresholds(&self) -> Result<Vec<Threshold>, LoadError> {
-        self.thresholds
-            .iter()
-            .map(|t| Threshold::parse(t))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| LoadError::config("--threshold", e))
+        parse_thresholds(&self.thresholds)
     }
 
     /// Where to write the merged reports.
@@ -217,94 +213,18 @@ impl LoadArgs {
     /// Validates the flags into a `Config`.
     pub fn into_config(self) -> Result<Config, LoadError> {
         let scenario = self.scenario;
-        let mix = if self.tasks.is_empty() {
-            scenario.map_or_else(TaskMix::seed, Scenario::mix)
-        } else {
-            let tasks = self
-                .tasks
-                .iter()
-                .map(|t| Task::parse(t))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| LoadError::config("--task", e))?;
-            TaskMix::new(tasks).map_err(|e| LoadError::config("--task", e))?
-        };
+        let mix = self.mix()?;
         let wait = self
             .wait
             .unwrap_or_else(|| scenario.unwrap_or(Scenario::Baseline).wait());
-        if self.timeout.is_zero() {
-            return Err(LoadError::config("--timeout", "must be more than 0"));
-        }
-        if self.live_interval < Duration::from_millis(100) {
-            return Err(LoadError::config(
-                "--live-interval",
-                "must be at least 100ms",
-            ));
-        }
-        let end = self.run_time;
-        if end.is_some_and(|d| d.is_zero()) {
-            return Err(LoadError::config("--run-time", "must be more than 0"));
-        }
-        let model = if let Some(users) = self.users {
-            if users == 0 {
-                return Err(LoadError::config("--users", "must be at least 1"));
-            }
-            if !(MIN_SPAWN_RATE..=MAX_SPAWN_RATE).contains(&self.spawn_rate) {
-                return Err(LoadError::config(
-                    "--spawn-rate",
-                    format!(
-                        "must be from {MIN_SPAWN_RATE} to {MAX_SPAWN_RATE} users per second, not {}",
-                        self.spawn_rate
-                    ),
-                ));
-            }
-            let ramp = Duration::from_secs_f64(f64::from(users) / self.spawn_rate);
-            Model::Closed(Plan::ramp_and_hold(
-                Unit::Users,
-                f64::from(users),
-                ramp,
-                end,
-            ))
-        } else if let Some(rate) = &self.rate {
-            if rate.trim() == "max" {
-                if self.connections == 0 {
-                    return Err(LoadError::config("--connections", "must be at least 1"));
-                }
-                let n = f64::from(self.connections);
-                Model::Max(Plan::ramp_and_hold(Unit::Users, n, Duration::ZERO, end))
-            } else {
-                let per_sec = parse::rate(rate).map_err(|e| LoadError::config("--rate", e))?;
-                if per_sec <= 0.0 {
-                    return Err(LoadError::config("--rate", "must be more than 0"));
-                }
-                Model::Open(Plan::ramp_and_hold(
-                    Unit::Rate,
-                    per_sec,
-                    Duration::ZERO,
-                    end,
-                ))
-            }
-        } else if let Some(text) = &self.plan {
-            let plan = Plan::parse(text)
-                .map_err(|e| LoadError::config("--plan", e))?
-                .with_end(end);
-            match plan.unit {
-                Unit::Users => Model::Closed(plan),
-                Unit::Rate => Model::Open(plan),
-            }
-        } else {
-            Model::Closed(scenario.unwrap_or(Scenario::Baseline).plan().with_end(end))
-        };
+        self.check_timing()?;
+        let model = self.model()?;
         if let Model::Open(_) = model
             && self.max_in_flight == 0
         {
             return Err(LoadError::config("--max-in-flight", "must be at least 1"));
         }
-        let thresholds = self
-            .thresholds
-            .iter()
-            .map(|t| Threshold::parse(t))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| LoadError::config("--threshold", e))?;
+        let thresholds = parse_thresholds(&self.thresholds)?;
         let named = self.users.is_none() && self.rate.is_none() && self.plan.is_none();
         Ok(Config {
             host: self.host,
@@ -334,6 +254,125 @@ impl LoadArgs {
             thresholds,
         })
     }
+
+    /// The requests to send: `--task`s, else the scenario's mix, else the
+    /// seed's.
+    fn mix(&self) -> Result<TaskMix, LoadError> {
+        if self.tasks.is_empty() {
+            return Ok(self.scenario.map_or_else(TaskMix::seed, Scenario::mix));
+        }
+        let tasks = self
+            .tasks
+            .iter()
+            .map(|t| Task::parse(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| LoadError::config("--task", e))?;
+        TaskMix::new(tasks).map_err(|e| LoadError::config("--task", e))
+    }
+
+    /// `--timeout`, `--live-interval` and `--run-time` within their bounds.
+    fn check_timing(&self) -> Result<(), LoadError> {
+        if self.timeout.is_zero() {
+            return Err(LoadError::config("--timeout", "must be more than 0"));
+        }
+        if self.live_interval < Duration::from_millis(100) {
+            return Err(LoadError::config(
+                "--live-interval",
+                "must be at least 100ms",
+            ));
+        }
+        if self.run_time.is_some_and(|d| d.is_zero()) {
+            return Err(LoadError::config("--run-time", "must be more than 0"));
+        }
+        Ok(())
+    }
+
+    /// The load model from `--users`, `--rate`, `--plan` or the scenario
+    /// (first given wins), ending at `--run-time` if given.
+    fn model(&self) -> Result<Model, LoadError> {
+        let end = self.run_time;
+        if let Some(users) = self.users {
+            return self.closed_model(users);
+        }
+        if let Some(rate) = &self.rate {
+            return self.rate_model(rate);
+        }
+        if let Some(text) = &self.plan {
+            let plan = Plan::parse(text)
+                .map_err(|e| LoadError::config("--plan", e))?
+                .with_end(end);
+            return Ok(match plan.unit {
+                Unit::Users => Model::Closed(plan),
+                Unit::Rate => Model::Open(plan),
+            });
+        }
+        Ok(Model::Closed(
+            self.scenario
+                .unwrap_or(Scenario::Baseline)
+                .plan()
+                .with_end(end),
+        ))
+    }
+
+    /// `--users N`: ramp up at `--spawn-rate`, then hold.
+    fn closed_model(&self, users: u32) -> Result<Model, LoadError> {
+        if users == 0 {
+            return Err(LoadError::config("--users", "must be at least 1"));
+        }
+        if !(MIN_SPAWN_RATE..=MAX_SPAWN_RATE).contains(&self.spawn_rate) {
+            return Err(LoadError::config(
+                "--spawn-rate",
+                format!(
+                    "must be from {MIN_SPAWN_RATE} to {MAX_SPAWN_RATE} users per second, not {}",
+                    self.spawn_rate
+                ),
+            ));
+        }
+        let ramp = Duration::from_secs_f64(f64::from(users) / self.spawn_rate);
+        Ok(Model::Closed(Plan::ramp_and_hold(
+            Unit::Users,
+            f64::from(users),
+            ramp,
+            self.run_time,
+        )))
+    }
+
+    /// `--rate max` (as fast as `--connections` allow) or `--rate R/s`
+    /// (open model).
+    fn rate_model(&self, rate: &str) -> Result<Model, LoadError> {
+        let end = self.run_time;
+        if rate.trim() == "max" {
+            if self.connections == 0 {
+                return Err(LoadError::config("--connections", "must be at least 1"));
+            }
+            let n = f64::from(self.connections);
+            return Ok(Model::Max(Plan::ramp_and_hold(
+                Unit::Users,
+                n,
+                Duration::ZERO,
+                end,
+            )));
+        }
+        let per_sec = parse::rate(rate).map_err(|e| LoadError::config("--rate", e))?;
+        if per_sec <= 0.0 {
+            return Err(LoadError::config("--rate", "must be more than 0"));
+        }
+        Ok(Model::Open(Plan::ramp_and_hold(
+            Unit::Rate,
+            per_sec,
+            Duration::ZERO,
+            end,
+        )))
+    }
+}
+
+/// `--threshold` expressions, validated.
+fn parse_thresholds(exprs: &[String]) -> Result<Vec<Threshold>, LoadError> {
+    exprs
+        .iter()
+        .map(|t| Threshold::parse(t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| LoadError::config("--threshold", e))
 }
 
 #[cfg(test)]

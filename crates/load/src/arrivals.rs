@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -145,31 +145,46 @@ async fn arrive(
             shared.gauges.late.fetch_add(1, Ordering::Relaxed);
         }
         let index = shared.mix.pick(rng.random_range(0..total));
-        let (shared2, pool2) = (shared.clone(), pool.clone());
         while inflight.try_join_next().is_some() {}
-        inflight.spawn(async move {
-            let _permit = permit;
-            let (Some(task), Some(wire)) = (shared2.mix.tasks.get(index), shared2.wires.get(index))
-            else {
-                return;
-            };
-            let now = shared2.gauges.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-            shared2.gauges.peak.fetch_max(now, Ordering::Relaxed);
-            let mut session = pool2.take();
-            let sample = session
-                .send(
-                    &shared2.target,
-                    index,
-                    task,
-                    wire,
-                    intended.into_std(),
-                    shared2.timeout,
-                )
-                .await;
-            shared2.gauges.in_flight.fetch_sub(1, Ordering::Relaxed);
-            pool2.put(session);
-            let _ = shared2.tx.send(vec![sample]).await;
-        });
+        inflight.spawn(send_one(
+            shared.clone(),
+            pool.clone(),
+            index,
+            intended,
+            permit,
+        ));
         last = Some(next);
     }
+}
+
+/// One arrival: sends task `index` on a pooled session, counting it in
+/// flight, and hands the sample to the aggregator; `permit` holds its
+/// slot until it is done.
+async fn send_one(
+    shared: Arc<Shared>,
+    pool: Arc<Pool>,
+    index: usize,
+    intended: Instant,
+    permit: OwnedSemaphorePermit,
+) {
+    let _permit = permit;
+    let (Some(task), Some(wire)) = (shared.mix.tasks.get(index), shared.wires.get(index)) else {
+        return;
+    };
+    let now = shared.gauges.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+    shared.gauges.peak.fetch_max(now, Ordering::Relaxed);
+    let mut session = pool.take();
+    let sample = session
+        .send(
+            &shared.target,
+            index,
+            task,
+            wire,
+            intended.into_std(),
+            shared.timeout,
+        )
+        .await;
+    shared.gauges.in_flight.fetch_sub(1, Ordering::Relaxed);
+    pool.put(session);
+    let _ = shared.tx.send(vec![sample]).await;
 }

@@ -142,61 +142,9 @@ pub fn line_chart_with(
         r#"<text x="{LEFT}" y="18" class="title">{}</text>"#,
         esc(title)
     );
-    let overlay_xs = overlay
-        .bands
-        .iter()
-        .flat_map(|b| std::iter::once(b.from).chain(b.to))
-        .chain(overlay.marks.iter().map(|m| m.at))
-        .filter(|x| x.is_finite());
-    let x_min = xs
-        .iter()
-        .copied()
-        .chain(overlay_xs.clone())
-        .fold(0.0, f64::min);
-    let x_max = xs
-        .iter()
-        .copied()
-        .chain(overlay_xs)
-        .fold(0.0, f64::max)
-        .max(x_min + 1.0);
-    let y_data = series
-        .iter()
-        .flat_map(|s| s.values.iter().flatten().copied())
-        .fold(0.0, f64::max);
-    let step = nice_step(if y_data > 0.0 { y_data } else { 1.0 }, 4.0);
-    let y_max = (y_data / step).ceil().max(1.0) * step;
-    let px = |x: f64| LEFT + (x - x_min) / (x_max - x_min) * (W - LEFT - RIGHT);
-    let py = |y: f64| H - BOTTOM - y / y_max * (H - TOP - BOTTOM);
-    let mut y = 0.0;
-    while y <= y_max + step * 0.01 {
-        let _ = write!(
-            svg,
-            r#"<line x1="{LEFT}" x2="{x2}" y1="{py:.1}" y2="{py:.1}" class="grid"/><text x="{tx}" y="{ty:.1}" class="tick" text-anchor="end">{l}</text>"#,
-            x2 = W - RIGHT,
-            py = py(y),
-            tx = LEFT - 6.0,
-            ty = py(y) + 4.0,
-            l = label(y)
-        );
-        y += step;
-    }
-    let xstep = nice_step(x_max - x_min, 8.0);
-    let first = (x_min / xstep).ceil();
-    for i in 0.. {
-        let x = (first + f64::from(i)) * xstep;
-        if x > x_max + xstep * 0.01 {
-            break;
-        }
-        // -0.0 and rounding noise around the origin print as 0.
-        let x = if (x / xstep).abs() < 1e-9 { 0.0 } else { x };
-        let _ = write!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="middle">{}s</text>"#,
-            px(x),
-            H - BOTTOM + 16.0,
-            label(x)
-        );
-    }
+    let scale = Scale::fit(xs, series, overlay);
+    y_grid(&mut svg, &scale);
+    x_ticks(&mut svg, &scale);
     let _ = write!(
         svg,
         r#"<text x="12" y="{:.1}" class="tick" transform="rotate(-90 12 {:.1})" text-anchor="middle">{}</text>"#,
@@ -204,7 +152,116 @@ pub fn line_chart_with(
         H / 2.0,
         esc(unit)
     );
-    bands(&mut svg, &overlay.bands, &px, x_max);
+    bands(&mut svg, &overlay.bands, &|x| scale.px(x), scale.x_max);
+    series_lines(&mut svg, xs, series, &scale);
+    marks(&mut svg, &overlay.marks, &|x| scale.px(x));
+    if xs.is_empty() {
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="middle">no data</text>"#,
+            W / 2.0,
+            H / 2.0
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// The axes' ranges and the y grid's step, and the mapping from data to
+/// pixels.
+struct Scale {
+    x_min: f64,
+    x_max: f64,
+    y_max: f64,
+    /// Distance between two y grid lines.
+    y_step: f64,
+}
+
+impl Scale {
+    /// The x range covers the data, the bands and the markers (and 0); the
+    /// y range starts at 0 and ends on a grid line at or above the data.
+    fn fit(xs: &[f64], series: &[Series<'_>], overlay: &Overlay<'_>) -> Self {
+        let overlay_xs = overlay
+            .bands
+            .iter()
+            .flat_map(|b| std::iter::once(b.from).chain(b.to))
+            .chain(overlay.marks.iter().map(|m| m.at))
+            .filter(|x| x.is_finite());
+        let x_min = xs
+            .iter()
+            .copied()
+            .chain(overlay_xs.clone())
+            .fold(0.0, f64::min);
+        let x_max = xs
+            .iter()
+            .copied()
+            .chain(overlay_xs)
+            .fold(0.0, f64::max)
+            .max(x_min + 1.0);
+        let y_data = series
+            .iter()
+            .flat_map(|s| s.values.iter().flatten().copied())
+            .fold(0.0, f64::max);
+        let y_step = nice_step(if y_data > 0.0 { y_data } else { 1.0 }, 4.0);
+        let y_max = (y_data / y_step).ceil().max(1.0) * y_step;
+        Self {
+            x_min,
+            x_max,
+            y_max,
+            y_step,
+        }
+    }
+
+    fn px(&self, x: f64) -> f64 {
+        LEFT + (x - self.x_min) / (self.x_max - self.x_min) * (W - LEFT - RIGHT)
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        H - BOTTOM - y / self.y_max * (H - TOP - BOTTOM)
+    }
+}
+
+/// Horizontal grid lines with their values on the left.
+fn y_grid(svg: &mut String, scale: &Scale) {
+    let mut y = 0.0;
+    while y <= scale.y_max + scale.y_step * 0.01 {
+        let _ = write!(
+            svg,
+            r#"<line x1="{LEFT}" x2="{x2}" y1="{py:.1}" y2="{py:.1}" class="grid"/><text x="{tx}" y="{ty:.1}" class="tick" text-anchor="end">{l}</text>"#,
+            x2 = W - RIGHT,
+            py = scale.py(y),
+            tx = LEFT - 6.0,
+            ty = scale.py(y) + 4.0,
+            l = label(y)
+        );
+        y += scale.y_step;
+    }
+}
+
+/// Labels along the x axis, in seconds, on round values.
+fn x_ticks(svg: &mut String, scale: &Scale) {
+    let xstep = nice_step(scale.x_max - scale.x_min, 8.0);
+    let first = (scale.x_min / xstep).ceil();
+    for i in 0.. {
+        let x = (first + f64::from(i)) * xstep;
+        if x > scale.x_max + xstep * 0.01 {
+            break;
+        }
+        // -0.0 and rounding noise around the origin print as 0.
+        let x = if (x / xstep).abs() < 1e-9 { 0.0 } else { x };
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="middle">{}s</text>"#,
+            scale.px(x),
+            H - BOTTOM + 16.0,
+            label(x)
+        );
+    }
+}
+
+/// One line per series (a `None` value lifts the pen), with its legend
+/// entry at the top right.
+fn series_lines(svg: &mut String, xs: &[f64], series: &[Series<'_>], scale: &Scale) {
     let mut legend_x = W - RIGHT;
     for s in series.iter().rev() {
         legend_x -= 14.0 + 8.0 * s.name.len() as f64;
@@ -224,8 +281,8 @@ pub fn line_chart_with(
                         d,
                         "{}{:.1},{:.1} ",
                         if pen_up { "M" } else { "L" },
-                        px(*x),
-                        py(*v)
+                        scale.px(*x),
+                        scale.py(*v)
                     );
                     pen_up = false;
                 }
@@ -241,17 +298,6 @@ pub fn line_chart_with(
             );
         }
     }
-    marks(&mut svg, &overlay.marks, &px);
-    if xs.is_empty() {
-        let _ = write!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="middle">no data</text>"#,
-            W / 2.0,
-            H / 2.0
-        );
-    }
-    svg.push_str("</svg>");
-    svg
 }
 
 /// Overlay text: 11 px, with a white halo so it stays legible over lines.

@@ -17,6 +17,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use hdrhistogram::Histogram;
+
 use crate::error::LoadError;
 use crate::report::{EndpointReport, FailureReport, GeneratorReport, HistoryPoint, Report};
 use crate::stats::{Acc, ms, row};
@@ -166,62 +168,11 @@ pub fn merge(inputs: &[(String, Report)]) -> Result<Report, LoadError> {
     let t1 = spans.iter().map(|s| s.1).fold(f64::NEG_INFINITY, f64::max);
     let duration_secs = ((t1 - t0) / 1000.0).max(0.001);
 
-    let mut rows: Vec<Sum> = Vec::new();
-    let mut all = Sum::new("", "Aggregated")?;
-    let mut failures: BTreeMap<(String, String, String, String), FailureReport> = BTreeMap::new();
-    let mut generator = GeneratorReport::default();
-    let mut generators = 0u64;
+    let mut totals = Totals::new()?;
     for (name, r) in inputs {
-        let bad = |detail: String| LoadError::Input {
-            name: name.clone(),
-            detail,
-        };
-        for e in &r.endpoints {
-            let i = match rows
-                .iter()
-                .position(|s| s.method == e.method && s.name == e.name)
-            {
-                Some(i) => i,
-                None => {
-                    rows.push(Sum::new(&e.method, &e.name)?);
-                    rows.len() - 1
-                }
-            };
-            rows[i].add(e).map_err(bad)?;
-        }
-        all.add(&r.aggregated).map_err(bad)?;
-        for f in &r.failures {
-            let key = (
-                f.method.clone(),
-                f.name.clone(),
-                f.kind.clone(),
-                f.error.clone(),
-            );
-            match failures.get_mut(&key) {
-                Some(m) => {
-                    m.occurrences = m.occurrences.saturating_add(f.occurrences);
-                    if f.first_seen < m.first_seen {
-                        m.first_seen.clone_from(&f.first_seen);
-                    }
-                    if f.last_seen > m.last_seen {
-                        m.last_seen.clone_from(&f.last_seen);
-                    }
-                }
-                None => {
-                    failures.insert(key, f.clone());
-                }
-            }
-        }
-        generator.late_starts = generator
-            .late_starts
-            .saturating_add(r.generator.late_starts);
-        generator.abandoned = generator.abandoned.saturating_add(r.generator.abandoned);
-        generator.peak_concurrency = generator
-            .peak_concurrency
-            .saturating_add(r.generator.peak_concurrency);
-        generators = generators.saturating_add(r.generators.max(1));
+        totals.add(name, r)?;
     }
-    let mut failures: Vec<FailureReport> = failures.into_values().collect();
+    let mut failures: Vec<FailureReport> = totals.failures.into_values().collect();
     failures.sort_by_key(|f| std::cmp::Reverse(f.occurrences));
     let interval = inputs
         .iter()
@@ -234,6 +185,7 @@ pub fn merge(inputs: &[(String, Report)]) -> Result<Report, LoadError> {
         chrono::DateTime::from_timestamp_millis(t0 as i64).unwrap_or_default(),
     );
     let scenario = distinct(inputs, |r| r.scenario.as_deref().unwrap_or(""));
+    let generators = totals.generators;
     Ok(Report {
         target: distinct(inputs, |r| &r.target),
         model: distinct(inputs, |r| &r.model),
@@ -245,21 +197,120 @@ pub fn merge(inputs: &[(String, Report)]) -> Result<Report, LoadError> {
         started_at,
         duration_secs,
         interrupted: inputs.iter().any(|(_, r)| r.interrupted),
-        endpoints: rows.iter().map(|s| s.report(duration_secs)).collect(),
-        aggregated: all.report(duration_secs),
+        endpoints: totals
+            .rows
+            .iter()
+            .map(|s| s.report(duration_secs))
+            .collect(),
+        aggregated: totals.all.report(duration_secs),
         failures,
         history,
         history_interval_secs: interval,
-        generator,
+        generator: totals.generator,
         thresholds: Vec::new(),
         generators,
     })
+}
+
+/// A failure's identity across reports: method, name, kind, error.
+type FailureKey = (String, String, String, String);
+
+/// The running sums of the inputs' whole-run figures.
+struct Totals {
+    /// One per (method, name), in order of first appearance.
+    rows: Vec<Sum>,
+    all: Sum,
+    failures: BTreeMap<FailureKey, FailureReport>,
+    generator: GeneratorReport,
+    generators: u64,
+}
+
+impl Totals {
+    fn new() -> Result<Self, LoadError> {
+        Ok(Self {
+            rows: Vec::new(),
+            all: Sum::new("", "Aggregated")?,
+            failures: BTreeMap::new(),
+            generator: GeneratorReport::default(),
+            generators: 0,
+        })
+    }
+
+    /// Adds one input (`name` names it in errors).
+    fn add(&mut self, name: &str, r: &Report) -> Result<(), LoadError> {
+        let bad = |detail: String| LoadError::Input {
+            name: name.to_string(),
+            detail,
+        };
+        for e in &r.endpoints {
+            let i = match self
+                .rows
+                .iter()
+                .position(|s| s.method == e.method && s.name == e.name)
+            {
+                Some(i) => i,
+                None => {
+                    self.rows.push(Sum::new(&e.method, &e.name)?);
+                    self.rows.len() - 1
+                }
+            };
+            self.rows[i].add(e).map_err(bad)?;
+        }
+        self.all.add(&r.aggregated).map_err(bad)?;
+        for f in &r.failures {
+            self.add_failure(f);
+        }
+        let g = &mut self.generator;
+        g.late_starts = g.late_starts.saturating_add(r.generator.late_starts);
+        g.abandoned = g.abandoned.saturating_add(r.generator.abandoned);
+        g.peak_concurrency = g
+            .peak_concurrency
+            .saturating_add(r.generator.peak_concurrency);
+        self.generators = self.generators.saturating_add(r.generators.max(1));
+        Ok(())
+    }
+
+    /// Counts a failure into the one of the same identity, widening its
+    /// first and last seen.
+    fn add_failure(&mut self, f: &FailureReport) {
+        let key = (
+            f.method.clone(),
+            f.name.clone(),
+            f.kind.clone(),
+            f.error.clone(),
+        );
+        match self.failures.get_mut(&key) {
+            Some(m) => {
+                m.occurrences = m.occurrences.saturating_add(f.occurrences);
+                if f.first_seen < m.first_seen {
+                    m.first_seen.clone_from(&f.first_seen);
+                }
+                if f.last_seen > m.last_seen {
+                    m.last_seen.clone_from(&f.last_seen);
+                }
+            }
+            None => {
+                self.failures.insert(key, f.clone());
+            }
+        }
+    }
 }
 
 /// One history step's points from every input.
 #[derive(Default)]
 struct Step<'a> {
     points: Vec<(usize, &'a HistoryPoint)>,
+}
+
+/// What one step's points add up to across the inputs.
+struct StepSum {
+    /// The step's latencies, from every input that sent its histogram.
+    window: Histogram<u64>,
+    /// Whether every input that answered anything sent its histogram.
+    complete: bool,
+    rps: f64,
+    fps: f64,
+    load: f64,
 }
 
 /// The inputs' history on one time axis (see the module docs).
@@ -284,73 +335,102 @@ fn history(
     let mut latest: Vec<Option<&HistoryPoint>> = vec![None; inputs.len()];
     let mut out = Vec::with_capacity(steps.len());
     for (k, step) in steps {
-        let mut window = crate::hdr::empty()?;
-        let mut complete = true;
-        let (mut rps, mut fps, mut load) = (0.0, 0.0, 0.0);
-        for i in 0..inputs.len() {
-            let mine: Vec<&HistoryPoint> = step
-                .points
-                .iter()
-                .filter(|(j, _)| *j == i)
-                .map(|(_, p)| *p)
-                .collect();
-            if mine.is_empty() {
-                continue;
-            }
-            let n = mine.len() as f64;
-            rps += mine.iter().map(|p| p.rps).sum::<f64>() / n;
-            fps += mine.iter().map(|p| p.failures_per_sec).sum::<f64>() / n;
-            load += mine.iter().map(|p| p.load).sum::<f64>() / n;
-            for p in &mine {
-                match &p.histogram {
-                    Some(text) => {
-                        let h = crate::hdr::decode(text).map_err(|e| LoadError::Input {
-                            name: inputs[i].0.clone(),
-                            detail: format!("history at {}s: {e}", p.elapsed_secs),
-                        })?;
-                        let _ = window.add(&h);
-                    }
-                    None if p.rps == 0.0 => {}
-                    None => complete = false,
-                }
-                if latest[i].is_none_or(|l| l.elapsed_secs <= p.elapsed_secs) {
-                    latest[i] = Some(p);
-                }
-            }
-        }
-        let _ = running.hist.add(&window);
+        let sum = sum_step(inputs, &step, &mut latest)?;
+        let _ = running.hist.add(&sum.window);
         running.requests = running.hist.len();
-        let known: Vec<&HistoryPoint> = latest.iter().flatten().copied().collect();
-        let total_requests: u64 = known.iter().map(|p| p.total_requests).sum();
-        let weighted = |f: fn(&HistoryPoint) -> f64| {
-            let sum: f64 = known.iter().map(|p| f(p) * p.total_requests as f64).sum();
-            (total_requests > 0).then(|| sum / total_requests as f64)
-        };
-        out.push(HistoryPoint {
-            timestamp: ((t0 / 1000.0) + k as f64 * interval) as i64,
-            elapsed_secs: k as f64 * interval,
-            load,
-            rps,
-            failures_per_sec: fps,
-            percentiles: if complete && !window.is_empty() {
-                crate::report::PERCENTILES
-                    .iter()
-                    .map(|&q| ms(window.value_at_quantile(q)))
-                    .collect()
-            } else {
-                Vec::new()
-            },
-            total_requests,
-            total_failures: known.iter().map(|p| p.total_failures).sum(),
-            total_median_ms: running.quantile_ms(0.5),
-            total_avg_ms: weighted(|p| p.total_avg_ms.unwrap_or(0.0)),
-            total_min_ms: running.min_ms(),
-            total_max_ms: running.max_ms(),
-            total_avg_size: weighted(|p| p.total_avg_size).unwrap_or(0.0),
-            histogram: (!window.is_empty()).then(|| crate::hdr::encode(&window)),
-        });
+        let elapsed_secs = k as f64 * interval;
+        out.push(merged_point(sum, &running, &latest, t0, elapsed_secs));
     }
     Ok(out)
+}
+
+/// Adds up one step: rates averaged per input then summed, histograms
+/// added; `latest` keeps each input's newest point so far.
+fn sum_step<'a>(
+    inputs: &[(String, Report)],
+    step: &Step<'a>,
+    latest: &mut [Option<&'a HistoryPoint>],
+) -> Result<StepSum, LoadError> {
+    let mut sum = StepSum {
+        window: crate::hdr::empty()?,
+        complete: true,
+        rps: 0.0,
+        fps: 0.0,
+        load: 0.0,
+    };
+    for (i, latest) in latest.iter_mut().enumerate() {
+        let mine: Vec<&HistoryPoint> = step
+            .points
+            .iter()
+            .filter(|(j, _)| *j == i)
+            .map(|(_, p)| *p)
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let n = mine.len() as f64;
+        sum.rps += mine.iter().map(|p| p.rps).sum::<f64>() / n;
+        sum.fps += mine.iter().map(|p| p.failures_per_sec).sum::<f64>() / n;
+        sum.load += mine.iter().map(|p| p.load).sum::<f64>() / n;
+        for p in mine {
+            match &p.histogram {
+                Some(text) => {
+                    let h = crate::hdr::decode(text).map_err(|e| LoadError::Input {
+                        name: inputs[i].0.clone(),
+                        detail: format!("history at {}s: {e}", p.elapsed_secs),
+                    })?;
+                    let _ = sum.window.add(&h);
+                }
+                None if p.rps == 0.0 => {}
+                None => sum.complete = false,
+            }
+            if latest.is_none_or(|l| l.elapsed_secs <= p.elapsed_secs) {
+                *latest = Some(p);
+            }
+        }
+    }
+    Ok(sum)
+}
+
+/// The merged history point of one step: its own figures from `sum`, the
+/// run-so-far figures from `running` and each input's latest point.
+fn merged_point(
+    sum: StepSum,
+    running: &Acc,
+    latest: &[Option<&HistoryPoint>],
+    t0: f64,
+    elapsed_secs: f64,
+) -> HistoryPoint {
+    let window = sum.window;
+    let known: Vec<&HistoryPoint> = latest.iter().flatten().copied().collect();
+    let total_requests: u64 = known.iter().map(|p| p.total_requests).sum();
+    let weighted = |f: fn(&HistoryPoint) -> f64| {
+        let sum: f64 = known.iter().map(|p| f(p) * p.total_requests as f64).sum();
+        (total_requests > 0).then(|| sum / total_requests as f64)
+    };
+    HistoryPoint {
+        timestamp: ((t0 / 1000.0) + elapsed_secs) as i64,
+        elapsed_secs,
+        load: sum.load,
+        rps: sum.rps,
+        failures_per_sec: sum.fps,
+        percentiles: if sum.complete && !window.is_empty() {
+            crate::report::PERCENTILES
+                .iter()
+                .map(|&q| ms(window.value_at_quantile(q)))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        total_requests,
+        total_failures: known.iter().map(|p| p.total_failures).sum(),
+        total_median_ms: running.quantile_ms(0.5),
+        total_avg_ms: weighted(|p| p.total_avg_ms.unwrap_or(0.0)),
+        total_min_ms: running.min_ms(),
+        total_max_ms: running.max_ms(),
+        total_avg_size: weighted(|p| p.total_avg_size).unwrap_or(0.0),
+        histogram: (!window.is_empty()).then(|| crate::hdr::encode(&window)),
+    }
 }
 
 #[cfg(test)]

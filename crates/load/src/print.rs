@@ -36,14 +36,6 @@ pub fn live_line(line: &LiveLine) -> String {
 /// The end-of-run summary: header, table, failures, generator notes.
 pub fn summary(report: &Report) -> String {
     let mut out = String::new();
-    let name_width = report
-        .endpoints
-        .iter()
-        .map(|e| e.name.len())
-        .chain([10])
-        .max()
-        .unwrap_or(10)
-        .min(50);
     let _ = writeln!(
         out,
         "\n{} {} model, {:.1}s{}: {}",
@@ -57,6 +49,22 @@ pub fn summary(report: &Report) -> String {
         },
         report.plan
     );
+    endpoint_table(&mut out, report);
+    failures(&mut out, report);
+    generator_notes(&mut out, report);
+    out
+}
+
+/// The per-endpoint table like Locust's, the aggregate row last.
+fn endpoint_table(out: &mut String, report: &Report) {
+    let name_width = report
+        .endpoints
+        .iter()
+        .map(|e| e.name.len())
+        .chain([10])
+        .max()
+        .unwrap_or(10)
+        .min(50);
     let header = format!(
         "{:<7} {:<name_width$} {:>9} {:>15} | {:>8} {:>8} {:>8} {:>8} {:>8} | {:>9} {:>9}",
         "Type",
@@ -100,23 +108,32 @@ pub fn summary(report: &Report) -> String {
         );
     }
     let _ = writeln!(out, "(latencies in ms)");
-    if !report.failures.is_empty() {
-        let _ = writeln!(out, "\nFailures:");
-        for f in report.failures.iter().take(20) {
-            let _ = writeln!(
-                out,
-                "  {:>7}x  {} {}: {}",
-                f.occurrences, f.method, f.name, f.error
-            );
-        }
-        if report.failures.len() > 20 {
-            let _ = writeln!(
-                out,
-                "  … {} more kinds (see the CSV or JSON report)",
-                report.failures.len() - 20
-            );
-        }
+}
+
+/// The 20 most frequent failures, and how many kinds more there are.
+fn failures(out: &mut String, report: &Report) {
+    if report.failures.is_empty() {
+        return;
     }
+    let _ = writeln!(out, "\nFailures:");
+    for f in report.failures.iter().take(20) {
+        let _ = writeln!(
+            out,
+            "  {:>7}x  {} {}: {}",
+            f.occurrences, f.method, f.name, f.error
+        );
+    }
+    if report.failures.len() > 20 {
+        let _ = writeln!(
+            out,
+            "  … {} more kinds (see the CSV or JSON report)",
+            report.failures.len() - 20
+        );
+    }
+}
+
+/// Notes on the generator itself: late starts and abandoned requests.
+fn generator_notes(out: &mut String, report: &Report) {
     let g = &report.generator;
     if g.late_starts > 0 {
         let _ = writeln!(
@@ -132,7 +149,6 @@ pub fn summary(report: &Report) -> String {
             g.abandoned
         );
     }
-    out
 }
 
 /// One line per threshold, then the verdict. A threshold with nothing
