@@ -104,22 +104,9 @@ async fn toxiproxy_python_drives_the_labs_faults() {
 
 /// Lab events with this reason, whole.
 async fn events_named(lab: &Lab, reason: &str) -> Vec<Value> {
-    let url = format!(
-        "{}/api/events?limit=2000",
-        lab.state["control_url"].as_str().unwrap_or_default()
-    );
-    let text = lab
-        .http
-        .get(url)
-        .bearer_auth(lab.state["token"].as_str().unwrap_or_default())
-        .send()
+    lab.api_lines("/api/events?limit=2000")
         .await
-        .expect("events")
-        .text()
-        .await
-        .expect("events text");
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .into_iter()
         .filter(|e| e["reason"] == reason)
         .collect()
 }
@@ -192,8 +179,45 @@ async fn a_local_process_cannot_redirect_the_labs_redis_proxy() {
     let before: Value = raw(&api, "GET", "/proxies/redis", None).await.2;
     assert_eq!(before["enabled"], true, "{before}");
 
-    // The attack: point the replicas' Redis connections at the thief, or
-    // remove the proxy to stand in for it, or relay off the machine.
+    let callers = attempt_redirects(&api, thief).await;
+    let after: Value = raw(&api, "GET", "/proxies/redis", None).await.2;
+    assert_eq!(after["upstream"], before["upstream"], "upstream unchanged");
+    assert_eq!(after["listen"], before["listen"], "listen unchanged");
+
+    // What it may do: disable and enable the proxy (every replica connection
+    // is dropped; they reconnect and AUTH again — to the real Redis).
+    let (off_by, on_by) = toggle_proxy(&api).await;
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "the service answers 200 again",
+        || async { (get(&lab, &lab.ingress("/")).await.status == 200).then_some(()) },
+    )
+    .await;
+    assert!(
+        stolen.lock().unwrap().is_empty(),
+        "bytes reached the thief: {:?}",
+        String::from_utf8_lossy(&stolen.lock().unwrap())
+    );
+
+    // Every refusal and every change names the caller's address.
+    assert_events_name_callers(&lab, &callers, off_by, on_by).await;
+    let expected = vec![
+        ("FaultInjected".to_string(), "redis-disabled".to_string()),
+        ("FaultCleared".to_string(), "redis-disabled".to_string()),
+    ];
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "the disabled proxy announced",
+        || async { (fault_events(&lab).await == expected).then_some(()) },
+    )
+    .await;
+}
+
+/// The attack: point the replicas' Redis connections at the thief, or
+/// remove the proxy to stand in for it, or relay off the machine. Each is
+/// refused (403 in Toxiproxy's error body); the callers' addresses, in
+/// order.
+async fn attempt_redirects(api: &str, thief: SocketAddr) -> Vec<String> {
     let mut callers = Vec::new();
     for (method, path, body) in [
         (
@@ -214,7 +238,7 @@ async fn a_local_process_cannot_redirect_the_labs_redis_proxy() {
         ),
     ] {
         let body = (!body.is_null()).then_some(body);
-        let (caller, status, answer) = raw(&api, method, path, body).await;
+        let (caller, status, answer) = raw(api, method, path, body).await;
         assert_eq!(status, 403, "{method} {path}: {answer}");
         assert_eq!(answer["status"], 403, "Toxiproxy's error body: {answer}");
         assert!(
@@ -223,14 +247,13 @@ async fn a_local_process_cannot_redirect_the_labs_redis_proxy() {
         );
         callers.push(caller.to_string());
     }
-    let after: Value = raw(&api, "GET", "/proxies/redis", None).await.2;
-    assert_eq!(after["upstream"], before["upstream"], "upstream unchanged");
-    assert_eq!(after["listen"], before["listen"], "listen unchanged");
+    callers
+}
 
-    // What it may do: disable and enable the proxy (every replica connection
-    // is dropped; they reconnect and AUTH again — to the real Redis).
+/// Disables then enables the redis proxy (allowed); the callers' addresses.
+async fn toggle_proxy(api: &str) -> (SocketAddr, SocketAddr) {
     let (off_by, status, _) = raw(
-        &api,
+        api,
         "POST",
         "/proxies/redis",
         Some(json!({"enabled": false})),
@@ -238,27 +261,25 @@ async fn a_local_process_cannot_redirect_the_labs_redis_proxy() {
     .await;
     assert_eq!(status, 200);
     let (on_by, status, _) = raw(
-        &api,
+        api,
         "POST",
         "/proxies/redis",
         Some(json!({"enabled": true})),
     )
     .await;
     assert_eq!(status, 200);
-    eventually(
-        chaoslab_test_support::GENEROUS,
-        "the service answers 200 again",
-        || async { (get(&lab, &lab.ingress("/")).await.status == 200).then_some(()) },
-    )
-    .await;
-    assert!(
-        stolen.lock().unwrap().is_empty(),
-        "bytes reached the thief: {:?}",
-        String::from_utf8_lossy(&stolen.lock().unwrap())
-    );
+    (off_by, on_by)
+}
 
-    // Every refusal and every change names the caller's address.
-    let refused = events_named(&lab, "ToxiproxyRefused").await;
+/// The refusals name `callers` (as warnings), and the changes name who
+/// disabled and who enabled the proxy.
+async fn assert_events_name_callers(
+    lab: &Lab,
+    callers: &[String],
+    off_by: SocketAddr,
+    on_by: SocketAddr,
+) {
+    let refused = events_named(lab, "ToxiproxyRefused").await;
     let named: Vec<String> = refused
         .iter()
         .map(|e| e["data"]["caller"].as_str().unwrap_or_default().to_string())
@@ -268,7 +289,7 @@ async fn a_local_process_cannot_redirect_the_labs_redis_proxy() {
         refused.iter().all(|e| e["level"] == "Warning"),
         "{refused:?}"
     );
-    let changes = events_named(&lab, "ToxiproxyChange").await;
+    let changes = events_named(lab, "ToxiproxyChange").await;
     let by = |caller: SocketAddr, enabled: bool| {
         changes.iter().any(|e| {
             e["data"]["caller"] == caller.to_string()
@@ -277,14 +298,4 @@ async fn a_local_process_cannot_redirect_the_labs_redis_proxy() {
         })
     };
     assert!(by(off_by, false) && by(on_by, true), "{changes:?}");
-    let expected = vec![
-        ("FaultInjected".to_string(), "redis-disabled".to_string()),
-        ("FaultCleared".to_string(), "redis-disabled".to_string()),
-    ];
-    eventually(
-        chaoslab_test_support::GENEROUS,
-        "the disabled proxy announced",
-        || async { (fault_events(&lab).await == expected).then_some(()) },
-    )
-    .await;
 }

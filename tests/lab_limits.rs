@@ -105,23 +105,10 @@ async fn cpu_load_scales_out_then_back_in_after_the_window() {
     assert!(text.contains("ScaledUp"), "{text}");
     assert!(text.contains("ScaledDown"), "{text}");
     // The decision's inputs are in the event data.
-    let url = format!(
-        "{}/api/events?limit=500",
-        lab.state["control_url"].as_str().unwrap()
-    );
-    let body = lab
-        .http
-        .get(url)
-        .bearer_auth(lab.state["token"].as_str().unwrap())
-        .send()
+    let up: Value = lab
+        .api_lines("/api/events?limit=500")
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let up: Value = body
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .into_iter()
         .find(|e| e["reason"] == "ScaledUp")
         .expect("a ScaledUp event");
     assert!(up["data"]["utilization"].as_f64().unwrap() > 70.0, "{up}");

@@ -135,24 +135,14 @@ async fn with_a_chaos_token_the_lab_sends_it_and_strangers_are_refused() {
     );
     lab.cli(&["fault", "clear", "--all"]).await;
     // The token shows nowhere.
-    for path in [
-        "/api/status",
-        "/api/revisions",
-        "/api/events?limit=2000",
-        "/api/faults",
-    ] {
-        let url = format!("{}{path}", lab.state["control_url"].as_str().unwrap());
-        let body = lab
-            .http
-            .get(url)
-            .bearer_auth(lab.state["token"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+    for path in ["/api/status", "/api/revisions", "/api/faults"] {
+        let body = lab.api(path).await.to_string();
         assert!(!body.contains(token.trim()), "{path} shows the chaos token");
+    }
+    let path = "/api/events?limit=2000";
+    for event in lab.api_lines(path).await {
+        let line = event.to_string();
+        assert!(!line.contains(token.trim()), "{path} shows the chaos token");
     }
     assert!(
         !lab.output().contains(token.trim()),

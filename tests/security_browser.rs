@@ -116,6 +116,11 @@ fn port(url: &str) -> &str {
     authority(url).rsplit(':').next().unwrap_or_default()
 }
 
+/// The control API's `Authorization` header, for requests built by hand:
+/// this file checks the HTTP surface itself (foreign `Host`, cross-site
+/// `Origin`, non-JSON bodies, the error bodies and headers they get), which
+/// `LabClient` never sends by design; what the lab holds afterwards is read
+/// through the fixture's client (`lab.api`).
 fn token(lab: &Lab) -> String {
     format!("Bearer {}", lab.token())
 }

@@ -3,8 +3,11 @@
 //! autoscaler), runs `chaoslab up` there, waits (bounded) until the ingress
 //! serves `/`, and [`Lab`]'s drop kills `up` and every process it was seen
 //! to run, so no process outlives a test. Also the requests tests make to a
-//! lab: its control API, timed GETs through the ingress, `chaoslab …` in
-//! its directory, faults and events.
+//! lab: its control API (through [`LabClient`], the one client the CLI and
+//! experiments use too), timed GETs through the ingress, `chaoslab …` in
+//! its directory, faults and events. Tests that check the control API's
+//! HTTP surface itself (Host/Origin guard, token refusal, error bodies)
+//! build their requests by hand on [`Lab::control`] and [`Lab::token`].
 //!
 //! The binary is passed in (`env!("CARGO_BIN_EXE_chaoslab")` exists only in
 //! the root package's tests). At most [`MAX_STARTING`] labs start at once
@@ -19,6 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use chaoslab_lab::client::LabClient;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
@@ -166,6 +170,7 @@ impl LabBuilder {
             dir,
             child: Some(child),
             state: Value::Null,
+            client: OnceLock::new(),
             http: reqwest::Client::builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(20))
@@ -189,6 +194,8 @@ pub struct Lab {
     child: Option<Child>,
     /// Contents of `.chaoslab/lab.json`.
     pub state: Value,
+    /// The control API's client, made from `lab.json` on first use.
+    client: OnceLock<LabClient>,
     pub http: reqwest::Client,
     seen_pids: Mutex<BTreeSet<u32>>,
     pub started: Instant,
@@ -271,17 +278,38 @@ impl Lab {
         self.state["redis_pid"].as_u64().map(|p| p as u32)
     }
 
-    /// GET on the control API; its JSON body.
+    /// The control API's client (the CLI's and the experiments'), found
+    /// through the lab's `lab.json`: a panic with `up`'s output when the
+    /// lab has not written it (the builder waits for it unless `no_wait`)
+    /// or is gone.
+    pub fn client(&self) -> &LabClient {
+        self.client.get_or_init(|| {
+            LabClient::discover(&self.state_dir())
+                .unwrap_or_else(|e| panic!("no control API client: {e}\n{}", self.output()))
+        })
+    }
+
+    /// GET on the control API; its JSON body (a panic naming the lab's
+    /// error unless it answers 2xx).
     pub async fn api(&self, path: &str) -> Value {
-        self.http
-            .get(self.control(path))
-            .bearer_auth(self.token())
-            .send()
+        self.client()
+            .get(path)
             .await
-            .expect("control API")
-            .json()
+            .unwrap_or_else(|e| panic!("control API GET {path}: {e}"))
+    }
+
+    /// A JSON-lines endpoint of the control API (events, logs), one value
+    /// per line that parses.
+    pub async fn api_lines(&self, path: &str) -> Vec<Value> {
+        let mut values = Vec::new();
+        self.client()
+            .lines(path, |line| {
+                values.extend(serde_json::from_str::<Value>(line).ok());
+                std::ops::ControlFlow::Continue(())
+            })
             .await
-            .expect("control API JSON")
+            .unwrap_or_else(|e| panic!("control API GET {path}: {e}"));
+        values
     }
 
     /// `/api/status`, remembering every replica pid for cleanup.
@@ -548,19 +576,7 @@ pub async fn until_a_fast_answer(
 
 /// Every lab event (`/api/events`, oldest first).
 pub async fn events(lab: &Lab) -> Vec<Value> {
-    let text = lab
-        .http
-        .get(lab.control("/api/events?limit=2000"))
-        .bearer_auth(lab.token())
-        .send()
-        .await
-        .expect("events")
-        .text()
-        .await
-        .expect("events text");
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .collect()
+    lab.api_lines("/api/events?limit=2000").await
 }
 
 /// Lab events with a reason starting with `Fault`: (reason, id).
