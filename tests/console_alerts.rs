@@ -13,32 +13,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use lab_support::eventually;
+use lab_support::{Lab, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_5xx_burst_fires_the_alert_and_it_resolves_with_webhook_calls() {
     // A webhook receiver on loopback, at a URL holding a secret.
     const SECRET: &str = "hookS3cretT0ken";
-    let received = Arc::new(Mutex::new(Vec::<Value>::new()));
-    let app = {
-        let received = received.clone();
-        axum::Router::new().route(
-            &format!("/hook/{SECRET}"),
-            axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
-                let received = received.clone();
-                async move {
-                    received.lock().unwrap().push(v);
-                    "ok"
-                }
-            }),
-        )
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!(
-        "http://{}/hook/{SECRET}?token={SECRET}",
-        listener.local_addr().unwrap()
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (hook, received) = webhook_receiver(SECRET).await;
 
     let lab = fault_support::fault_lab()
         .set("alerts", "evaluate_every_seconds", 1)
@@ -52,6 +33,64 @@ async fn a_5xx_burst_fires_the_alert_and_it_resolves_with_webhook_calls() {
         .await;
 
     // Cut Redis off with immediate errors: `/` answers 5xx.
+    five_xx_burst(&lab).await;
+    let out = lab.cli(&["fault", "clear", "--all"]).await;
+    assert!(out.status.success());
+
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "the webhook gets firing then resolved",
+        || async {
+            let got = received.lock().unwrap().clone();
+            let states: Vec<&str> = got.iter().filter_map(|v| v["state"].as_str()).collect();
+            (states == ["firing", "resolved"]).then_some(())
+        },
+    )
+    .await;
+    let first = received.lock().unwrap()[0].clone();
+    assert_eq!(first["rule"], "http-5xx");
+    assert!(first["value"].as_f64().unwrap() > 5.0, "{first}");
+
+    let events = lab.cli(&["events", "--tail", "500"]).await;
+    let text = String::from_utf8_lossy(&events.stdout);
+    assert!(
+        text.contains("AlertFiring") && text.contains("AlertResolved"),
+        "{text}"
+    );
+
+    // The secret is in no event, status or output of the lab.
+    assert_secret_shown_nowhere(&lab, SECRET, events).await;
+}
+
+/// A webhook receiver on loopback at a URL holding `secret` (in its path
+/// and query); its URL and what it received.
+async fn webhook_receiver(secret: &str) -> (String, Arc<Mutex<Vec<Value>>>) {
+    let received = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let app = {
+        let received = received.clone();
+        axum::Router::new().route(
+            &format!("/hook/{secret}"),
+            axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
+                let received = received.clone();
+                async move {
+                    received.lock().unwrap().push(v);
+                    "ok"
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!(
+        "http://{}/hook/{secret}?token={secret}",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (hook, received)
+}
+
+/// Blocks Redis with immediate resets, then sends `/` through the ingress
+/// until more than 10 answers were 5xx (at most 200 requests).
+async fn five_xx_burst(lab: &Lab) {
     let out = lab
         .cli(&[
             "fault",
@@ -85,31 +124,11 @@ async fn a_5xx_burst_fires_the_alert_and_it_resolves_with_webhook_calls() {
         }
     }
     assert!(errors > 10, "no 5xx burst ({errors})");
-    let out = lab.cli(&["fault", "clear", "--all"]).await;
-    assert!(out.status.success());
+}
 
-    eventually(
-        chaoslab_test_support::GENEROUS,
-        "the webhook gets firing then resolved",
-        || async {
-            let got = received.lock().unwrap().clone();
-            let states: Vec<&str> = got.iter().filter_map(|v| v["state"].as_str()).collect();
-            (states == ["firing", "resolved"]).then_some(())
-        },
-    )
-    .await;
-    let first = received.lock().unwrap()[0].clone();
-    assert_eq!(first["rule"], "http-5xx");
-    assert!(first["value"].as_f64().unwrap() > 5.0, "{first}");
-
-    let events = lab.cli(&["events", "--tail", "500"]).await;
-    let text = String::from_utf8_lossy(&events.stdout);
-    assert!(
-        text.contains("AlertFiring") && text.contains("AlertResolved"),
-        "{text}"
-    );
-
-    // The secret is in no event, status or output of the lab.
+/// `secret` shows in neither `events` (already run), `status`, `status
+/// --json`, `/api/status` nor `up`'s output.
+async fn assert_secret_shown_nowhere(lab: &Lab, secret: &str, events: std::process::Output) {
     let status = lab.cli(&["status"]).await;
     let status_json = lab.cli(&["status", "--json"]).await;
     for (what, out) in [
@@ -122,15 +141,15 @@ async fn a_5xx_burst_fires_the_alert_and_it_resolves_with_webhook_calls() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(!all.contains(SECRET), "{what} shows the webhook URL: {all}");
+        assert!(!all.contains(secret), "{what} shows the webhook URL: {all}");
     }
     let api_status = lab.api("/api/status").await.to_string();
     assert!(
-        !api_status.contains(SECRET),
+        !api_status.contains(secret),
         "/api/status shows the webhook URL"
     );
     let output = lab.output();
-    assert!(!output.contains(SECRET), "chaoslab up printed it: {output}");
+    assert!(!output.contains(secret), "chaoslab up printed it: {output}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ mod fault_support;
 mod lab_support;
 
 use fault_support::{fault_lab, ok};
-use lab_support::eventually;
+use lab_support::{Lab, eventually};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,32 +53,7 @@ async fn a_network_block_does_not_cut_the_labs_own_view_of_redis() {
             },
         )
         .await;
-        let blocked_since = chaoslab_test_support::clock::unix_ms();
-        // Points taken after that still have the lab's own PING answered.
-        let points: Vec<Value> = eventually(
-            chaoslab_test_support::GENEROUS,
-            "three metric points taken during the block",
-            || async {
-                let points = lab
-                    .api(&format!("/api/metrics?since_ms={blocked_since}"))
-                    .await;
-                let points: Vec<Value> = points
-                    .as_array()?
-                    .iter()
-                    .filter(|p| p["unix_ms"].as_i64() > Some(blocked_since))
-                    .cloned()
-                    .collect();
-                (points.len() >= 3).then_some(points)
-            },
-        )
-        .await;
-        for point in &points {
-            assert_eq!(
-                point["redis_connected"], true,
-                "{mode}: the lab's own view of redis-server during the block: {point}"
-            );
-            assert_eq!(point["ready"], 0, "{mode}: the replicas' view: {point}");
-        }
+        assert_lab_sees_redis_during_the_block(&lab, mode).await;
         let status = lab.cli(&["status", "--json"]).await;
         assert!(status.status.success(), "{status:?}");
         let status: Value = serde_json::from_slice(&status.stdout).unwrap();
@@ -101,5 +76,36 @@ async fn a_network_block_does_not_cut_the_labs_own_view_of_redis() {
             },
         )
         .await;
+    }
+}
+
+/// Three metric points taken once the block is in force all have the lab's
+/// own PING answered and no replica ready.
+async fn assert_lab_sees_redis_during_the_block(lab: &Lab, mode: &str) {
+    let blocked_since = chaoslab_test_support::clock::unix_ms();
+    // Points taken after that still have the lab's own PING answered.
+    let points: Vec<Value> = eventually(
+        chaoslab_test_support::GENEROUS,
+        "three metric points taken during the block",
+        || async {
+            let points = lab
+                .api(&format!("/api/metrics?since_ms={blocked_since}"))
+                .await;
+            let points: Vec<Value> = points
+                .as_array()?
+                .iter()
+                .filter(|p| p["unix_ms"].as_i64() > Some(blocked_since))
+                .cloned()
+                .collect();
+            (points.len() >= 3).then_some(points)
+        },
+    )
+    .await;
+    for point in &points {
+        assert_eq!(
+            point["redis_connected"], true,
+            "{mode}: the lab's own view of redis-server during the block: {point}"
+        );
+        assert_eq!(point["ready"], 0, "{mode}: the replicas' view: {point}");
     }
 }

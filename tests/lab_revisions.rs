@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use lab_support::builder;
+use lab_support::{Lab, builder};
 use serde_json::Value;
 
 /// Requests `/` through the ingress from a few users until stopped; counts
@@ -92,47 +92,7 @@ async fn bad_deployments_fail_and_the_old_revision_keeps_serving() {
         .to_string();
     let load = Load::start(lab.ingress("/"), 3);
 
-    let unused_port = chaoslab_test_support::free_port().to_string();
-    let cases: [(&str, Vec<&str>, &str); 3] = [
-        (
-            "bad-image",
-            vec!["--image", "/nonexistent/chaoslab-image"],
-            "ImagePullFailed",
-        ),
-        (
-            "bad-env",
-            vec!["--env", "REDIS_PORT=invalid"],
-            "CrashLoopBackOff",
-        ),
-        ("bad-port", vec!["--port", &unused_port], "NotReady"),
-    ];
-    for (suffix, extra, reason) in &cases {
-        let mut args = vec!["deploy", "--suffix", suffix];
-        args.extend(extra.iter().copied());
-        let out = lab.cli(&args).await;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{suffix}: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(stdout.contains("Failed"), "{stdout}");
-        let revision = lab.api(&format!("/api/revisions/shop--{suffix}")).await;
-        assert_eq!(revision["state"], "Failed", "{revision}");
-        let why = revision["reason"].as_str().unwrap_or_default();
-        assert!(why.starts_with(reason), "{suffix}: {why}");
-        assert_eq!(lab.status().await["active_revision"], initial.as_str());
-    }
-    let listed = lab.cli(&["revisions"]).await;
-    let text = String::from_utf8_lossy(&listed.stdout);
-    assert_eq!(
-        text.lines()
-            .filter(|l| l.split_whitespace().nth(2) == Some("Failed"))
-            .count(),
-        3,
-        "{text}"
-    );
+    deploy_bad_revisions(&lab, &initial).await;
 
     // A good deployment moves traffic, still without a failed request.
     let out = lab
@@ -173,4 +133,51 @@ async fn bad_deployments_fail_and_the_old_revision_keeps_serving() {
         .clone();
     assert_eq!(good["state"], "Deactivated", "{good}");
     eprintln!("flow 11: {ok} requests, 0 failures");
+}
+
+/// Three bad deployments (missing image, `REDIS_PORT=invalid`, a port the
+/// service does not listen on) each end Failed with the right reason, and
+/// `initial` stays active.
+async fn deploy_bad_revisions(lab: &Lab, initial: &str) {
+    let unused_port = chaoslab_test_support::free_port().to_string();
+    let cases: [(&str, Vec<&str>, &str); 3] = [
+        (
+            "bad-image",
+            vec!["--image", "/nonexistent/chaoslab-image"],
+            "ImagePullFailed",
+        ),
+        (
+            "bad-env",
+            vec!["--env", "REDIS_PORT=invalid"],
+            "CrashLoopBackOff",
+        ),
+        ("bad-port", vec!["--port", &unused_port], "NotReady"),
+    ];
+    for (suffix, extra, reason) in &cases {
+        let mut args = vec!["deploy", "--suffix", suffix];
+        args.extend(extra.iter().copied());
+        let out = lab.cli(&args).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{suffix}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("Failed"), "{stdout}");
+        let revision = lab.api(&format!("/api/revisions/shop--{suffix}")).await;
+        assert_eq!(revision["state"], "Failed", "{revision}");
+        let why = revision["reason"].as_str().unwrap_or_default();
+        assert!(why.starts_with(reason), "{suffix}: {why}");
+        assert_eq!(lab.status().await["active_revision"], initial);
+    }
+    let listed = lab.cli(&["revisions"]).await;
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.split_whitespace().nth(2) == Some("Failed"))
+            .count(),
+        3,
+        "{text}"
+    );
 }

@@ -6,7 +6,7 @@ mod lab_support;
 
 use std::time::Duration;
 
-use lab_support::{alive, builder, eventually};
+use lab_support::{Lab, alive, builder, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_through_the_ingress_and_down_leaves_no_process() {
@@ -14,6 +14,48 @@ async fn up_serves_through_the_ingress_and_down_leaves_no_process() {
     let ready_after = lab.started.elapsed();
     eprintln!("time to ready (debug build, loaded box): {ready_after:?}");
 
+    assert_counter_and_round_robin(&lab).await;
+
+    assert_metrics_cli_and_files(&lab).await;
+    let state = lab.state_dir().join("lab.json");
+
+    // Followers stream until the lab stops, then end by themselves.
+    let mut followers = start_followers(&lab).await;
+
+    let pids = lab.pids();
+    assert!(pids.len() >= 4, "lab, redis and two replicas: {pids:?}");
+    assert!(pids.iter().all(|&p| alive(p)));
+    let down = lab.cli(&["down"]).await;
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert_eq!(
+        lab.wait_exit(chaoslab_test_support::GENEROUS).await,
+        Some(0)
+    );
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "no lab process left",
+        || async { pids.iter().all(|&p| !alive(p)).then_some(()) },
+    )
+    .await;
+    assert!(!state.exists(), "state file removed");
+    for follower in &mut followers {
+        assert_ends_with_the_lab(follower).await;
+    }
+    let events = std::fs::read_to_string(lab.dir().join("events.out")).unwrap();
+    assert!(events.contains("ShutdownRequested"), "{events}");
+    assert!(
+        lab.state_dir().join("redis/data/appendonlydir").exists(),
+        "AOF on"
+    );
+}
+
+/// Four GETs through the ingress count up; once both replicas are ready,
+/// four more reach both.
+async fn assert_counter_and_round_robin(lab: &Lab) {
     let mut counts = Vec::new();
     let mut replicas = std::collections::BTreeSet::new();
     for _ in 0..4 {
@@ -56,7 +98,11 @@ async fn up_serves_through_the_ingress_and_down_leaves_no_process() {
         replicas.insert(body["replica"].as_str().unwrap().to_string());
     }
     assert_eq!(replicas.len(), 2, "{replicas:?}");
+}
 
+/// The metrics time series, `status`, `up`'s banner, the owner-only Redis
+/// password and state files, and `logs`.
+async fn assert_metrics_cli_and_files(lab: &Lab) {
     // The time series has 1-second points with the traffic, readiness and
     // Redis state.
     eventually(
@@ -99,8 +145,10 @@ async fn up_serves_through_the_ingress_and_down_leaves_no_process() {
         logs.status.success() && text.contains("[chaoslab--"),
         "{text}"
     );
+}
 
-    // Followers stream until the lab stops, then end by themselves.
+/// `events --follow` and `logs --follow`, once each has printed its tail.
+async fn start_followers(lab: &Lab) -> [std::process::Child; 2] {
     let follow = |what: &str| {
         std::process::Command::new(lab_support::BIN)
             .args([what, "--follow", "--tail", "1"])
@@ -109,7 +157,7 @@ async fn up_serves_through_the_ingress_and_down_leaves_no_process() {
             .spawn()
             .unwrap()
     };
-    let mut followers = [follow("events"), follow("logs")];
+    let followers = [follow("events"), follow("logs")];
     // Connected once each has printed its tail.
     eventually(
         chaoslab_test_support::GENEROUS,
@@ -120,45 +168,21 @@ async fn up_serves_through_the_ingress_and_down_leaves_no_process() {
         },
     )
     .await;
+    followers
+}
 
-    let pids = lab.pids();
-    assert!(pids.len() >= 4, "lab, redis and two replicas: {pids:?}");
-    assert!(pids.iter().all(|&p| alive(p)));
-    let down = lab.cli(&["down"]).await;
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
-    assert_eq!(
-        lab.wait_exit(chaoslab_test_support::GENEROUS).await,
-        Some(0)
-    );
-    eventually(
-        chaoslab_test_support::GENEROUS,
-        "no lab process left",
-        || async { pids.iter().all(|&p| !alive(p)).then_some(()) },
-    )
-    .await;
-    assert!(!state.exists(), "state file removed");
-    for follower in &mut followers {
-        let pid = follower.id();
-        let deadline = std::time::Instant::now() + chaoslab_test_support::GENEROUS;
-        while follower.try_wait().unwrap().is_none() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "follow stream {pid} did not end with the lab"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(!alive(pid));
+/// A follow stream ends by itself (bounded) once the lab is gone.
+async fn assert_ends_with_the_lab(follower: &mut std::process::Child) {
+    let pid = follower.id();
+    let deadline = std::time::Instant::now() + chaoslab_test_support::GENEROUS;
+    while follower.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "follow stream {pid} did not end with the lab"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let events = std::fs::read_to_string(lab.dir().join("events.out")).unwrap();
-    assert!(events.contains("ShutdownRequested"), "{events}");
-    assert!(
-        lab.state_dir().join("redis/data/appendonlydir").exists(),
-        "AOF on"
-    );
+    assert!(!alive(pid));
 }
 
 /// With the default `quick` probes, `up` answers 200 through the ingress

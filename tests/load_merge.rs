@@ -53,38 +53,9 @@ async fn two_generators_merge_exactly() {
         .prefix("chaoslab-load-merge-")
         .tempdir()
         .expect("tempdir");
-    let a = dir.path().join("a.json");
-    let b = dir.path().join("b.json");
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    run_two_generators(&host, &a, &b).await;
     let (a_s, b_s) = (a.display().to_string(), b.display().to_string());
-    let generator = |report: String, users: &'static str| {
-        let host = host.clone();
-        async move {
-            let args = [
-                "load",
-                "-H",
-                &host,
-                "-u",
-                users,
-                "-r",
-                "100",
-                "-t",
-                "2s",
-                "--wait",
-                "5ms",
-                "-q",
-                "--task",
-                "3 GET /health",
-                "--task",
-                "GET /",
-                "--json",
-                &report,
-            ];
-            chaoslab(&args).await
-        }
-    };
-    let (ra, rb) = tokio::join!(generator(a_s.clone(), "2"), generator(b_s.clone(), "3"));
-    assert_eq!(ra.0, Some(0), "generator A: {}\n{}", ra.1, ra.2);
-    assert_eq!(rb.0, Some(0), "generator B: {}\n{}", rb.1, rb.2);
     let (ja, jb) = (json(&a), json(&b));
 
     let prefix = dir.path().join("out/all");
@@ -119,12 +90,71 @@ async fn two_generators_merge_exactly() {
     let merged = json(&merged_json);
     assert_eq!(merged["generators"], 2);
 
+    assert_rows_add_up(&ja, &jb, &merged);
+
+    // Locust's CSVs and the HTML page are those of the whole.
+    assert_csvs_and_page_of_the_whole(&p, &merged, &html);
+
+    // The merged report merges again, and bad input is exit 2 naming the file.
+    let (code, _, stderr) = chaoslab(&["load", "merge", &m, &a_s]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    std::fs::write(dir.path().join("bad.json"), "{\"target\": 1}").expect("write");
+    let bad = dir.path().join("bad.json").display().to_string();
+    let (code, _, stderr) = chaoslab(&["load", "merge", &a_s, &bad]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("bad.json: not a `chaoslab load --json` report"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = chaoslab(&["load", "-u", "2", "merge", &a_s]).await;
+    assert_eq!(code, Some(2), "run flags and merge conflict: {stderr}");
+    drop(svc);
+}
+
+/// Two `chaoslab load --json` generators at once (2 and 3 users, 2 s)
+/// against `host`, writing their reports to `a` and `b`.
+async fn run_two_generators(host: &str, a: &Path, b: &Path) {
+    let (a_s, b_s) = (a.display().to_string(), b.display().to_string());
+    let generator = |report: String, users: &'static str| {
+        let host = host.to_string();
+        async move {
+            let args = [
+                "load",
+                "-H",
+                &host,
+                "-u",
+                users,
+                "-r",
+                "100",
+                "-t",
+                "2s",
+                "--wait",
+                "5ms",
+                "-q",
+                "--task",
+                "3 GET /health",
+                "--task",
+                "GET /",
+                "--json",
+                &report,
+            ];
+            chaoslab(&args).await
+        }
+    };
+    let (ra, rb) = tokio::join!(generator(a_s, "2"), generator(b_s, "3"));
+    assert_eq!(ra.0, Some(0), "generator A: {}\n{}", ra.1, ra.2);
+    assert_eq!(rb.0, Some(0), "generator B: {}\n{}", rb.1, rb.2);
+}
+
+/// Every row of the merge (per endpoint, then the aggregate) is the sum of
+/// the two inputs', and its histogram and percentiles those of the union.
+fn assert_rows_add_up(ja: &Value, jb: &Value, merged: &Value) {
     let rows = |r: &Value| -> Vec<Value> {
         let mut rows = r["endpoints"].as_array().expect("endpoints").clone();
         rows.push(r["aggregated"].clone());
         rows
     };
-    let (rows_a, rows_b, rows_m) = (rows(&ja), rows(&jb), rows(&merged));
+    let (rows_a, rows_b, rows_m) = (rows(ja), rows(jb), rows(merged));
     for ((ra, rb), rm) in rows_a.iter().zip(&rows_b).zip(&rows_m) {
         let name = rm["name"].as_str().unwrap_or_default();
         assert_eq!(ra["name"], rm["name"]);
@@ -166,9 +196,11 @@ async fn two_generators_merge_exactly() {
         assert_eq!(rm["min_ms"].as_f64(), Some(ms(union.min())), "{name}: min");
         assert_eq!(rm["max_ms"].as_f64(), Some(ms(union.max())), "{name}: max");
     }
+}
 
-    // Locust's CSVs and the HTML page are those of the whole.
-    let stats = std::fs::read_to_string(format!("{p}_stats.csv")).expect("stats csv");
+/// The CSVs at `prefix` and the HTML page describe the merged whole.
+fn assert_csvs_and_page_of_the_whole(prefix: &str, merged: &Value, html: &Path) {
+    let stats = std::fs::read_to_string(format!("{prefix}_stats.csv")).expect("stats csv");
     let total = merged["aggregated"]["requests"].as_u64().expect("requests");
     let aggregated = stats
         .lines()
@@ -177,23 +209,8 @@ async fn two_generators_merge_exactly() {
     let requests_col: Vec<&str> = aggregated.split(',').collect();
     assert_eq!(requests_col[2], total.to_string(), "{stats}");
     for suffix in ["_stats_history.csv", "_failures.csv", "_exceptions.csv"] {
-        assert!(Path::new(&format!("{p}{suffix}")).exists(), "{suffix}");
+        assert!(Path::new(&format!("{prefix}{suffix}")).exists(), "{suffix}");
     }
-    let page = std::fs::read_to_string(&html).expect("html");
+    let page = std::fs::read_to_string(html).expect("html");
     assert!(page.contains("2 generators merged"), "html names the merge");
-
-    // The merged report merges again, and bad input is exit 2 naming the file.
-    let (code, _, stderr) = chaoslab(&["load", "merge", &m, &a_s]).await;
-    assert_eq!(code, Some(0), "{stderr}");
-    std::fs::write(dir.path().join("bad.json"), "{\"target\": 1}").expect("write");
-    let bad = dir.path().join("bad.json").display().to_string();
-    let (code, _, stderr) = chaoslab(&["load", "merge", &a_s, &bad]).await;
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(
-        stderr.contains("bad.json: not a `chaoslab load --json` report"),
-        "{stderr}"
-    );
-    let (code, _, stderr) = chaoslab(&["load", "-u", "2", "merge", &a_s]).await;
-    assert_eq!(code, Some(2), "run flags and merge conflict: {stderr}");
-    drop(svc);
 }
