@@ -8,7 +8,7 @@
 mod lab_support;
 
 use chaoslab_test_support::lab::ok;
-use lab_support::{BIN, builder};
+use lab_support::{BIN, Lab, builder};
 use serde_json::Value;
 
 fn json(text: &str) -> Value {
@@ -45,27 +45,7 @@ async fn tables_and_their_json() {
     assert!(human.lines().any(|l| l.starts_with("REVISION ")), "{human}");
     assert!(human.contains("faults     none"), "{human}");
 
-    let revisions = json(&ok(&lab, &["revisions", "--json"]).await);
-    let name = revisions[0]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert_eq!(status["active_revision"], name.as_str(), "{revisions}");
-    let human = ok(&lab, &["revisions"]).await;
-    plain("revisions", &human);
-    assert!(human.starts_with("REVISION "), "{human}");
-    let row: Vec<&str> = human
-        .lines()
-        .nth(1)
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    // Name, created, state (it may still be Provisioning just after up).
-    assert_eq!(row.first(), Some(&name.as_str()), "{human}");
-    assert!(
-        matches!(row.get(2), Some(&"Running" | &"Provisioning")),
-        "{human}"
-    );
+    revisions_table_and_json(&lab, &status).await;
 
     let events = json_lines(&ok(&lab, &["events", "--json", "--tail", "50"]).await);
     assert!(
@@ -87,12 +67,45 @@ async fn tables_and_their_json() {
     let human = ok(&lab, &["chaos", "status"]).await;
     assert!(human.contains(": 200 "), "{human}");
 
+    fault_list_table_and_json(&lab).await;
+    ok(&lab, &["fault", "clear", "--all"]).await;
+}
+
+/// `revisions --json` names the active revision first; the human table
+/// shows it as its first row.
+async fn revisions_table_and_json(lab: &Lab, status: &Value) {
+    let revisions = json(&ok(lab, &["revisions", "--json"]).await);
+    let name = revisions[0]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(status["active_revision"], name.as_str(), "{revisions}");
+    let human = ok(lab, &["revisions"]).await;
+    plain("revisions", &human);
+    assert!(human.starts_with("REVISION "), "{human}");
+    let row: Vec<&str> = human
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    // Name, created, state (it may still be Provisioning just after up).
+    assert_eq!(row.first(), Some(&name.as_str()), "{human}");
+    assert!(
+        matches!(row.get(2), Some(&"Running" | &"Provisioning")),
+        "{human}"
+    );
+}
+
+/// `fault list --json` is empty, then shows a latency fault; so does the
+/// human table.
+async fn fault_list_table_and_json(lab: &Lab) {
     assert_eq!(
-        json(&ok(&lab, &["fault", "list", "--json"]).await),
+        json(&ok(lab, &["fault", "list", "--json"]).await),
         Value::Array(vec![])
     );
     ok(
-        &lab,
+        lab,
         &[
             "fault",
             "network",
@@ -104,13 +117,12 @@ async fn tables_and_their_json() {
         ],
     )
     .await;
-    let faults = json(&ok(&lab, &["fault", "list", "--json"]).await);
+    let faults = json(&ok(lab, &["fault", "list", "--json"]).await);
     assert_eq!(faults[0]["mode"], "latency", "{faults}");
-    let human = ok(&lab, &["fault", "list"]).await;
+    let human = ok(lab, &["fault", "list"]).await;
     plain("fault list", &human);
     assert!(human.starts_with("ID "), "{human}");
     assert!(human.contains("latency_ms=5"), "{human}");
-    ok(&lab, &["fault", "clear", "--all"]).await;
 }
 
 #[test]

@@ -11,7 +11,7 @@ mod lab_support;
 use std::time::Duration;
 
 use fault_support::{fault_events, fault_id, fault_lab, faults, get, ok, replica_url};
-use lab_support::eventually;
+use lab_support::{Lab, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flow5_revoked_credential_fails_after_one_refresh_and_restore_recovers() {
@@ -69,92 +69,10 @@ async fn flow5_revoked_credential_fails_after_one_refresh_and_restore_recovers()
 async fn flow10_add_list_auto_expire_and_clear() {
     let lab = fault_lab().start().await;
     // Add, with a duration: listed, then gone by itself.
-    let out = ok(
-        &lab,
-        &["fault", "network", "block", "--no-reset", "--duration", "2"],
-    )
-    .await;
-    let first = fault_id(&out);
-    let list = ok(&lab, &["fault", "list"]).await;
-    let header = list.lines().next().unwrap_or_default();
-    for column in ["ID", "KIND", "TARGET", "STARTED", "REMAINING"] {
-        assert!(header.contains(column), "{list}");
-    }
-    let status = ok(&lab, &["status"]).await;
-    assert!(
-        status.contains(&format!("{first} network deny-new on redis")),
-        "{status}"
-    );
-    let row = list
-        .lines()
-        .find(|l| l.starts_with(&first))
-        .unwrap_or_else(|| panic!("{list}"));
-    assert!(row.contains("network") && row.contains("redis"), "{row}");
-    eventually(
-        chaoslab_test_support::GENEROUS,
-        "the fault expires by itself",
-        || {
-            let lab = &lab;
-            async move { faults(lab).await.is_empty().then_some(()) }
-        },
-    )
-    .await;
-    assert!(
-        ok(&lab, &["fault", "list"])
-            .await
-            .contains("no active faults")
-    );
+    let first = add_listed_then_expired(&lab).await;
 
     // Until cleared: clear by id, twice (idempotent), then --all.
-    let second = fault_id(
-        &ok(
-            &lab,
-            &[
-                "fault",
-                "network",
-                "latency",
-                "--ms",
-                "5",
-                "--duration",
-                "0",
-            ],
-        )
-        .await,
-    );
-    let third = fault_id(
-        &ok(
-            &lab,
-            &[
-                "fault",
-                "network",
-                "block",
-                "--mode",
-                "blackhole",
-                "--no-reset",
-                "--duration",
-                "0",
-            ],
-        )
-        .await,
-    );
-    assert_eq!(faults(&lab).await.len(), 2);
-    assert!(
-        ok(&lab, &["fault", "clear", &second])
-            .await
-            .contains("cleared")
-    );
-    assert!(
-        ok(&lab, &["fault", "clear", &second])
-            .await
-            .contains("not active")
-    );
-    assert!(
-        ok(&lab, &["fault", "clear", "--all"])
-            .await
-            .contains(&third)
-    );
-    assert!(faults(&lab).await.is_empty());
-    assert_eq!(get(&lab, &lab.ingress("/")).await.status, 200);
+    let (second, third) = add_two_then_clear(&lab).await;
 
     let events = fault_events(&lab).await;
     let expected: Vec<(String, String)> = [
@@ -169,6 +87,95 @@ async fn flow10_add_list_auto_expire_and_clear() {
     .map(|(r, id)| (r.to_string(), id.to_string()))
     .collect();
     assert_eq!(events, expected);
+}
+
+/// A network block with a 2 s duration: shown by `fault list` and
+/// `status`, then gone by itself; its id.
+async fn add_listed_then_expired(lab: &Lab) -> String {
+    let out = ok(
+        lab,
+        &["fault", "network", "block", "--no-reset", "--duration", "2"],
+    )
+    .await;
+    let first = fault_id(&out);
+    let list = ok(lab, &["fault", "list"]).await;
+    let header = list.lines().next().unwrap_or_default();
+    for column in ["ID", "KIND", "TARGET", "STARTED", "REMAINING"] {
+        assert!(header.contains(column), "{list}");
+    }
+    let status = ok(lab, &["status"]).await;
+    assert!(
+        status.contains(&format!("{first} network deny-new on redis")),
+        "{status}"
+    );
+    let row = list
+        .lines()
+        .find(|l| l.starts_with(&first))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(row.contains("network") && row.contains("redis"), "{row}");
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "the fault expires by itself",
+        || async move { faults(lab).await.is_empty().then_some(()) },
+    )
+    .await;
+    assert!(
+        ok(lab, &["fault", "list"])
+            .await
+            .contains("no active faults")
+    );
+    first
+}
+
+/// A latency and a blackhole until cleared: one cleared by id (twice, the
+/// second a no-op), the other by `--all`; their ids.
+async fn add_two_then_clear(lab: &Lab) -> (String, String) {
+    let second = fault_id(
+        &ok(
+            lab,
+            &[
+                "fault",
+                "network",
+                "latency",
+                "--ms",
+                "5",
+                "--duration",
+                "0",
+            ],
+        )
+        .await,
+    );
+    let third = fault_id(
+        &ok(
+            lab,
+            &[
+                "fault",
+                "network",
+                "block",
+                "--mode",
+                "blackhole",
+                "--no-reset",
+                "--duration",
+                "0",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(faults(lab).await.len(), 2);
+    assert!(
+        ok(lab, &["fault", "clear", &second])
+            .await
+            .contains("cleared")
+    );
+    assert!(
+        ok(lab, &["fault", "clear", &second])
+            .await
+            .contains("not active")
+    );
+    assert!(ok(lab, &["fault", "clear", "--all"]).await.contains(&third));
+    assert!(faults(lab).await.is_empty());
+    assert_eq!(get(lab, &lab.ingress("/")).await.status, 200);
+    (second, third)
 }
 
 /// `users` users sending GET `/` (50 ms think time) for `secs`: (status, time).
@@ -228,62 +235,10 @@ async fn flow9_cascade_slow_then_timeouts_then_recovery() {
     let healthy = external_load(&lab, 8, 2).await;
 
     // The path to Redis degrades: slow answers, still 200.
-    let slow_id = fault_id(
-        &ok(
-            &lab,
-            &[
-                "fault",
-                "network",
-                "latency",
-                "--ms",
-                "300",
-                "--duration",
-                "0",
-            ],
-        )
-        .await,
-    );
-    let slow = external_load(&lab, 8, 3).await;
-    let slow_ok: Vec<(u16, Duration)> = slow.iter().copied().filter(|(s, _)| *s == 200).collect();
-    assert!(!slow_ok.is_empty(), "still answering");
-    // Every 200 waited for Redis's reply, 300 ms late: a floor no machine
-    // speed changes (unlike a difference with the healthy median).
-    assert!(
-        median(&slow_ok) >= Duration::from_millis(295),
-        "slow: p50 {:?} → {:?}",
-        median(&healthy),
-        median(&slow_ok)
-    );
+    let slow_id = slow_but_answering(&lab, &healthy).await;
 
     // Then cut off: requests time out, replicas leave the ingress.
-    let cut_id = fault_id(
-        &ok(
-            &lab,
-            &[
-                "fault",
-                "network",
-                "block",
-                "--mode",
-                "blackhole",
-                "--no-reset",
-                "--duration",
-                "0",
-            ],
-        )
-        .await,
-    );
-    let cut = external_load(&lab, 8, 4).await;
-    let timed_out = cut
-        .iter()
-        .filter(|(s, t)| *s != 200 && *t >= Duration::from_millis(900))
-        .count();
-    let failed = cut.iter().filter(|(s, _)| *s != 200).count();
-    assert!(timed_out > 0, "timeouts: {timed_out} of {}", cut.len());
-    assert!(
-        failed * 2 > cut.len(),
-        "mostly failing: {failed} of {}",
-        cut.len()
-    );
+    let cut_id = cut_off_and_timing_out(&lab).await;
 
     // Full recovery after clearing.
     ok(&lab, &["fault", "clear", &cut_id]).await;
@@ -306,4 +261,70 @@ async fn flow9_cascade_slow_then_timeouts_then_recovery() {
         "recovered: {:?}",
         after.iter().filter(|(s, _)| *s != 200).count()
     );
+}
+
+/// 300 ms of latency to Redis: every 200 comes at least that late; the
+/// fault's id.
+async fn slow_but_answering(lab: &Lab, healthy: &[(u16, Duration)]) -> String {
+    let slow_id = fault_id(
+        &ok(
+            lab,
+            &[
+                "fault",
+                "network",
+                "latency",
+                "--ms",
+                "300",
+                "--duration",
+                "0",
+            ],
+        )
+        .await,
+    );
+    let slow = external_load(lab, 8, 3).await;
+    let slow_ok: Vec<(u16, Duration)> = slow.iter().copied().filter(|(s, _)| *s == 200).collect();
+    assert!(!slow_ok.is_empty(), "still answering");
+    // Every 200 waited for Redis's reply, 300 ms late: a floor no machine
+    // speed changes (unlike a difference with the healthy median).
+    assert!(
+        median(&slow_ok) >= Duration::from_millis(295),
+        "slow: p50 {:?} → {:?}",
+        median(healthy),
+        median(&slow_ok)
+    );
+    slow_id
+}
+
+/// A blackhole to Redis: most requests fail, some by timing out; the
+/// fault's id.
+async fn cut_off_and_timing_out(lab: &Lab) -> String {
+    let cut_id = fault_id(
+        &ok(
+            lab,
+            &[
+                "fault",
+                "network",
+                "block",
+                "--mode",
+                "blackhole",
+                "--no-reset",
+                "--duration",
+                "0",
+            ],
+        )
+        .await,
+    );
+    let cut = external_load(lab, 8, 4).await;
+    let timed_out = cut
+        .iter()
+        .filter(|(s, t)| *s != 200 && *t >= Duration::from_millis(900))
+        .count();
+    let failed = cut.iter().filter(|(s, _)| *s != 200).count();
+    assert!(timed_out > 0, "timeouts: {timed_out} of {}", cut.len());
+    assert!(
+        failed * 2 > cut.len(),
+        "mostly failing: {failed} of {}",
+        cut.len()
+    );
+    cut_id
 }

@@ -16,7 +16,7 @@ use fault_support::{
     fault_id, fault_lab, faults, get, median_ms, min_ms, ok, replica_url, restarts,
     until_a_fast_answer,
 };
-use lab_support::eventually;
+use lab_support::{Lab, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flow4_block_cuts_redis_off_and_clear_restores_without_restarts() {
@@ -118,20 +118,7 @@ async fn blackhole_times_out_while_reset_fails_at_once() {
     let direct = replica_url(&lab, "/").await;
     assert_eq!(get(&lab, &direct).await.status, 200);
 
-    let out = ok(
-        &lab,
-        &[
-            "fault",
-            "network",
-            "block",
-            "--mode",
-            "blackhole",
-            "--no-reset",
-            "--duration",
-            "0",
-        ],
-    )
-    .await;
+    let id = block_until_cleared(&lab, "blackhole").await;
     let a = get(&lab, &direct).await;
     assert_eq!(a.status, 503, "{:?}", a.body);
     assert!(
@@ -144,31 +131,9 @@ async fn blackhole_times_out_while_reset_fails_at_once() {
         "a blackhole is a timeout: {:?}",
         a.elapsed
     );
-    ok(&lab, &["fault", "clear", &fault_id(&out)]).await;
-    eventually(
-        chaoslab_test_support::GENEROUS,
-        "200 after the blackhole",
-        || {
-            let (lab, url) = (&lab, direct.clone());
-            async move { (get(lab, &url).await.status == 200).then_some(()) }
-        },
-    )
-    .await;
+    clear_then_200(&lab, &id, &direct, "200 after the blackhole").await;
 
-    let out = ok(
-        &lab,
-        &[
-            "fault",
-            "network",
-            "block",
-            "--mode",
-            "reset",
-            "--no-reset",
-            "--duration",
-            "0",
-        ],
-    )
-    .await;
+    let id = block_until_cleared(&lab, "reset").await;
     let a = get(&lab, &direct).await;
     assert_eq!(
         (a.status, a.detail()),
@@ -186,15 +151,30 @@ async fn blackhole_times_out_while_reset_fails_at_once() {
         |a| a.status == 503 && a.detail() == "Redis connection failed",
     )
     .await;
-    ok(&lab, &["fault", "clear", &fault_id(&out)]).await;
-    eventually(
-        chaoslab_test_support::GENEROUS,
-        "200 after the reset",
-        || {
-            let (lab, url) = (&lab, direct.clone());
-            async move { (get(lab, &url).await.status == 200).then_some(()) }
-        },
-    )
+    clear_then_200(&lab, &id, &direct, "200 after the reset").await;
+}
+
+/// `fault network block --mode MODE --no-reset --duration 0`; its id.
+async fn block_until_cleared(lab: &Lab, mode: &str) -> String {
+    let args = [
+        "fault",
+        "network",
+        "block",
+        "--mode",
+        mode,
+        "--no-reset",
+        "--duration",
+        "0",
+    ];
+    fault_id(&ok(lab, &args).await)
+}
+
+/// Clears fault `id`, then waits (bounded) until `url` answers 200.
+async fn clear_then_200(lab: &Lab, id: &str, url: &str, what: &str) {
+    ok(lab, &["fault", "clear", id]).await;
+    eventually(chaoslab_test_support::GENEROUS, what, || async move {
+        (get(lab, url).await.status == 200).then_some(())
+    })
     .await;
 }
 

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use fault_support::{fault_lab, get, ok, restarts};
-use lab_support::eventually;
+use lab_support::{Lab, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_one_or_all_replicas_and_they_are_restarted() {
@@ -144,48 +144,13 @@ async fn no_data_lost_through_kill_network_block_and_redis_restart() {
     let url = lab.ingress("/");
     let start = get(&lab, &url).await;
     let start_count = start.body["request_count"].as_u64().expect("count");
-    let (sent, oks, stop) = (
-        Arc::new(AtomicU64::new(0)),
-        Arc::new(AtomicU64::new(0)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let client = {
-        let (sent, oks, stop, http, url) = (
-            sent.clone(),
-            oks.clone(),
-            stop.clone(),
-            lab.http.clone(),
-            url.clone(),
-        );
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                sent.fetch_add(1, Ordering::Relaxed);
-                if let Ok(r) = http.get(&url).timeout(Duration::from_secs(5)).send().await
-                    && r.status() == 200
-                {
-                    oks.fetch_add(1, Ordering::Relaxed);
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
+    let traffic = Traffic::start(&lab);
     // Between faults, wait until the client's requests succeed again (a
     // few more 200s): the service recovered, and the next fault hits a
     // service under load.
-    let served = |more: u64| {
-        let (oks, what) = (oks.clone(), format!("{more} more answers 200"));
-        async move {
-            let from = oks.load(Ordering::Relaxed);
-            eventually(chaoslab_test_support::GENEROUS, &what, || {
-                let oks = oks.clone();
-                async move { (oks.load(Ordering::Relaxed) >= from + more).then_some(()) }
-            })
-            .await;
-        }
-    };
-    served(5).await;
+    traffic.served(5).await;
     ok(&lab, &["fault", "kill", "--all"]).await;
-    served(5).await;
+    traffic.served(5).await;
     let out = ok(
         &lab,
         &[
@@ -212,9 +177,9 @@ async fn no_data_lost_through_kill_network_block_and_redis_restart() {
         },
     )
     .await;
-    served(5).await;
+    traffic.served(5).await;
     ok(&lab, &["fault", "redis", "restart"]).await;
-    served(5).await;
+    traffic.served(5).await;
     eventually(chaoslab_test_support::GENEROUS, "serving again", || {
         let lab = &lab;
         async move {
@@ -223,34 +188,15 @@ async fn no_data_lost_through_kill_network_block_and_redis_restart() {
         }
     })
     .await;
-    stop.store(true, Ordering::Relaxed);
-    client.await.expect("client");
-    // Final requests until one is a 200 (each one is sent, and may count).
-    let (mut extra, deadline) = (
-        0u64,
-        std::time::Instant::now() + chaoslab_test_support::GENEROUS,
-    );
-    let end = loop {
-        extra += 1;
-        let a = get(&lab, &url).await;
-        if a.status == 200 {
-            break a;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no final 200: {:?}",
-            a.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (sent, client_oks) = traffic.stop().await;
+    let (end, extra) = final_ok(&lab, &url).await;
     let end_count = end.body["request_count"].as_u64().expect("count");
     // A counter below where it started lost acknowledged writes: say so
     // (a u64 subtraction would overflow instead).
     let increase = end_count.checked_sub(start_count).unwrap_or_else(|| {
         panic!("the counter went back from {start_count} to {end_count}: acknowledged writes lost")
     });
-    let client_oks = oks.load(Ordering::Relaxed);
-    let (sent, oks) = (sent.load(Ordering::Relaxed) + extra, client_oks + 1);
+    let (sent, oks) = (sent + extra, client_oks + 1);
     assert!(
         client_oks >= 20,
         "the client's requests succeeded between the faults: {client_oks} answers 200"
@@ -263,4 +209,92 @@ async fn no_data_lost_through_kill_network_block_and_redis_restart() {
         increase <= sent,
         "counter +{increase} ≤ {sent} requests sent: nothing counted twice"
     );
+}
+
+/// One client sending GET `/` through the ingress (20 ms apart) until
+/// stopped, counting what it sent and the 200s it got.
+struct Traffic {
+    sent: Arc<AtomicU64>,
+    oks: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Traffic {
+    fn start(lab: &Lab) -> Self {
+        let (sent, oks, stop) = (
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let task = {
+            let (sent, oks, stop, http, url) = (
+                sent.clone(),
+                oks.clone(),
+                stop.clone(),
+                lab.http.clone(),
+                lab.ingress("/"),
+            );
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(r) = http.get(&url).timeout(Duration::from_secs(5)).send().await
+                        && r.status() == 200
+                    {
+                        oks.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        Self {
+            sent,
+            oks,
+            stop,
+            task,
+        }
+    }
+
+    /// Waits (bounded) until `more` answers 200 came after this call.
+    async fn served(&self, more: u64) {
+        let from = self.oks.load(Ordering::Relaxed);
+        let what = format!("{more} more answers 200");
+        eventually(chaoslab_test_support::GENEROUS, &what, || {
+            let oks = self.oks.clone();
+            async move { (oks.load(Ordering::Relaxed) >= from + more).then_some(()) }
+        })
+        .await;
+    }
+
+    /// Stops the client; (requests sent, answers 200).
+    async fn stop(self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.expect("client");
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.oks.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Final requests to `url` until one is a 200 (each one is sent, and may
+/// count): that answer and how many were sent.
+async fn final_ok(lab: &Lab, url: &str) -> (fault_support::Answer, u64) {
+    let (mut extra, deadline) = (
+        0u64,
+        std::time::Instant::now() + chaoslab_test_support::GENEROUS,
+    );
+    loop {
+        extra += 1;
+        let a = get(lab, url).await;
+        if a.status == 200 {
+            return (a, extra);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no final 200: {:?}",
+            a.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -80,27 +80,7 @@ async fn two_ups_in_one_directory_one_runs_the_other_names_its_pid() {
     );
 
     // The other one runs and serves.
-    let state_path = dir.path().join(".chaoslab/lab.json");
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("client");
-    eventually(
-        chaoslab_test_support::GENEROUS,
-        "the first lab serves /",
-        || {
-            let (http, state_path, winner_pid) = (&http, &state_path, pids[winner]);
-            async move {
-                let state: serde_json::Value =
-                    serde_json::from_str(&std::fs::read_to_string(state_path).ok()?).ok()?;
-                assert_eq!(state["pid"], winner_pid, "lab.json is the winner's");
-                let url = format!("{}/", state["ingress_url"].as_str()?);
-                (http.get(url).send().await.ok()?.status() == 200).then_some(())
-            }
-        },
-    )
-    .await;
+    wait_serving(dir.path(), pids[winner]).await;
     assert!(
         ups.0[winner].try_wait().expect("try_wait").is_none(),
         "{}",
@@ -108,21 +88,7 @@ async fn two_ups_in_one_directory_one_runs_the_other_names_its_pid() {
     );
 
     // A third `up` while it runs fails at once too.
-    let started = Instant::now();
-    let mut third = up(dir.path(), 2);
-    let status = eventually(
-        chaoslab_test_support::GENEROUS,
-        "the third `up` exits",
-        || {
-            let status = third.try_wait().ok().flatten();
-            async move { status }
-        },
-    )
-    .await;
-    let text = output(dir.path(), 2);
-    assert_eq!(status.code(), Some(1), "{text}");
-    assert!(text.contains(&format!("pid {}", pids[winner])), "{text}");
-    eprintln!("the third `up` refused after {:?}", started.elapsed());
+    assert_refused_naming(dir.path(), 2, pids[winner]).await;
 
     // The winner still stops cleanly: SIGTERM, exit 0, lock released for
     // the next lab.
@@ -148,4 +114,49 @@ async fn two_ups_in_one_directory_one_runs_the_other_names_its_pid() {
         },
     )
     .await;
+}
+
+/// Waits until the lab of `winner_pid` in `dir` serves `/` through its
+/// ingress (its `lab.json` must be the winner's).
+async fn wait_serving(dir: &Path, winner_pid: u32) {
+    let state_path = dir.join(".chaoslab/lab.json");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "the first lab serves /",
+        || {
+            let (http, state_path) = (&http, &state_path);
+            async move {
+                let state: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(state_path).ok()?).ok()?;
+                assert_eq!(state["pid"], winner_pid, "lab.json is the winner's");
+                let url = format!("{}/", state["ingress_url"].as_str()?);
+                (http.get(url).send().await.ok()?.status() == 200).then_some(())
+            }
+        },
+    )
+    .await;
+}
+
+/// `up` number `n` in `dir` fails at once (exit 1) naming `winner_pid`.
+async fn assert_refused_naming(dir: &Path, n: usize, winner_pid: u32) {
+    let started = Instant::now();
+    let mut late = up(dir, n);
+    let status = eventually(
+        chaoslab_test_support::GENEROUS,
+        "the late `up` exits",
+        || {
+            let status = late.try_wait().ok().flatten();
+            async move { status }
+        },
+    )
+    .await;
+    let text = output(dir, n);
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains(&format!("pid {winner_pid}")), "{text}");
+    eprintln!("`up` {n} refused after {:?}", started.elapsed());
 }
