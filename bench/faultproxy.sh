@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark of the TCP fault proxy (crates/faultproxy), in one run:
 #  1. redis-benchmark GET/INCR, 50 clients, unpipelined and -P 16, straight
-#     to a private redis-server and through the fault proxy (no fault),
+#     to a private redis-server (TCP loopback, as a replica would connect
+#     with no proxy) and through the fault proxy (no fault; its upstream
+#     leg over Redis's Unix socket as the lab's, or TCP: UPSTREAM),
 #     alternating direct/proxy within each round, ROUNDS rounds. Prints per
 #     round the ops/s of both, their ratio, the load average, and the CPU
 #     time per operation of the proxy, redis-server and redis-benchmark
@@ -12,8 +14,10 @@
 #  2. how soon a fault takes effect after its API call returns (target:
 #     within 100 ms), and how soon clearing restores flow.
 # Env: ROUNDS (3), REQUESTS (200000), TRIALS (20), THREADS (2),
-#      RUNTIME=dedicated|shared, CARGO_TARGET_DIR (where the release build
-#      goes; default target), PROXY_BIN (use this proxy binary, no build).
+#      RUNTIME=dedicated|shared, UPSTREAM=unix|tcp (the proxy's upstream
+#      leg: unix, the lab's in process isolation, or TCP loopback),
+#      CARGO_TARGET_DIR (where the release build goes; default target),
+#      PROXY_BIN (use this proxy binary, no build).
 # Needs redis-server, redis-cli, redis-benchmark. Loopback only; everything
 # it starts it stops.
 set -euo pipefail
@@ -26,9 +30,11 @@ THREADS=${THREADS:-2}
 # dedicated: connections on the fault proxy's own thread (FaultProxy::dedicated,
 # what the lab uses); shared: on the program's THREADS-worker runtime.
 RUNTIME=${RUNTIME:-dedicated}
+UPSTREAM=${UPSTREAM:-unix}
+case "$UPSTREAM" in unix | tcp) ;; *) echo "UPSTREAM must be unix or tcp, not $UPSTREAM" >&2; exit 2 ;; esac
 TARGET=${CARGO_TARGET_DIR:-target}
 
-echo "== faultproxy bench: $(date -u +%FT%TZ), $(nproc) cores, proxy runtime: $RUNTIME ($THREADS-worker program runtime)"
+echo "== faultproxy bench: $(date -u +%FT%TZ), $(nproc) cores, proxy runtime: $RUNTIME ($THREADS-worker program runtime), upstream leg: $UPSTREAM"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ -z "${PROXY_BIN:-}" ]; then
     cargo build --release -q -p chaoslab-faultproxy --example proxy --example fault_effect
@@ -52,10 +58,16 @@ cleanup() {
 trap cleanup EXIT
 
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --protected-mode no >/dev/null 2>&1 &
+    --protected-mode no --unixsocket "$TMP/redis.sock" --unixsocketperm 700 >/dev/null 2>&1 &
 REDIS_PID=$!
 PIDS+=($!)
-"$PROXY_BIN" --listen "127.0.0.1:$PROXY_PORT" --upstream "127.0.0.1:$REDIS_PORT" \
+if [ "$UPSTREAM" = unix ]; then
+    for _ in $(seq 100); do [ -S "$TMP/redis.sock" ] && break; sleep 0.1; done
+    PROXY_UPSTREAM="unix:$TMP/redis.sock"
+else
+    PROXY_UPSTREAM="127.0.0.1:$REDIS_PORT"
+fi
+"$PROXY_BIN" --listen "127.0.0.1:$PROXY_PORT" --upstream "$PROXY_UPSTREAM" \
     --api "127.0.0.1:$API_PORT" --threads "$THREADS" --runtime "$RUNTIME" >/dev/null &
 PROXY_PID=$!
 PIDS+=($!)

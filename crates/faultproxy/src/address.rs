@@ -1,12 +1,14 @@
 //! Checks on the names and addresses a caller hands the fault proxy — through
 //! the library or, untrusted, through the Toxiproxy API: names are bounded
 //! and printable (they end up in fault lists, events and logs), an upstream
-//! is `host:port`, and [`is_local_upstream`] says whether it stays on this
+//! is `host:port` or — from the library only — `unix:/absolute/path`
+//! ([`Upstream`]), and [`is_local_upstream`] says whether it stays on this
 //! machine — the only upstreams a proxy created through the API may have
 //! unless the API allows remote ones (SPEC section 13: a local process must
 //! not be able to send the lab's traffic elsewhere).
 
 use std::net::{IpAddr, Ipv6Addr};
+use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 
@@ -30,20 +32,66 @@ pub(crate) fn check_name(field: &'static str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// An upstream: `host:port` (`[v6]:port`), port 1..65535.
+/// How an upstream written `unix:/absolute/path` starts.
+pub const UNIX_UPSTREAM_PREFIX: &str = "unix:";
+/// Longest Unix socket path accepted (`sun_path` holds 108 bytes with the
+/// terminating NUL).
+pub const MAX_UNIX_PATH: usize = 107;
+
+/// Where a proxy forwards, parsed from its upstream text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Upstream {
+    /// `host:port` (`[v6]:port`), dialled over TCP.
+    Tcp(String),
+    /// `unix:/absolute/path`: a Unix stream socket on this machine (the
+    /// lab's own Redis in process isolation: cheaper per byte than TCP
+    /// loopback).
+    Unix(PathBuf),
+}
+
+impl Upstream {
+    /// Parses an upstream: `host:port` (`[v6]:port`, port 1..65535) or
+    /// `unix:` and an absolute path of at most [`MAX_UNIX_PATH`] bytes
+    /// without control characters.
+    pub(crate) fn parse(upstream: &str) -> Result<Self> {
+        if upstream.is_empty() {
+            return Err(Error::MissingField("upstream"));
+        }
+        if upstream.len() > MAX_ADDRESS {
+            return Err(Error::InvalidUpstream(shown(upstream)));
+        }
+        if let Some(path) = upstream.strip_prefix(UNIX_UPSTREAM_PREFIX) {
+            let valid = path.starts_with('/')
+                && path.len() <= MAX_UNIX_PATH
+                && !path.chars().any(char::is_control);
+            return if valid {
+                Ok(Upstream::Unix(PathBuf::from(path)))
+            } else {
+                Err(Error::InvalidUpstream(shown(upstream)))
+            };
+        }
+        match split_host_port(upstream) {
+            Some(_) => Ok(Upstream::Tcp(upstream.to_owned())),
+            None => Err(Error::InvalidUpstream(shown(upstream))),
+        }
+    }
+}
+
+/// An upstream [`Upstream::parse`] accepts.
 pub(crate) fn check_upstream(upstream: &str) -> Result<()> {
-    if upstream.is_empty() {
-        return Err(Error::MissingField("upstream"));
-    }
-    if upstream.len() > MAX_ADDRESS || split_host_port(upstream).is_none() {
-        return Err(Error::InvalidUpstream(shown(upstream)));
-    }
-    Ok(())
+    Upstream::parse(upstream).map(drop)
+}
+
+/// Whether `upstream` (already checked) is a Unix socket path.
+pub(crate) fn is_unix_upstream(upstream: &str) -> bool {
+    upstream.starts_with(UNIX_UPSTREAM_PREFIX)
 }
 
 /// Whether `upstream` (already checked) is on this machine: an address in
 /// 127.0.0.0/8, `::1` (or an IPv4-mapped loopback), or `localhost`. Any
 /// other name is not: it could resolve anywhere, now or at the next dial.
+/// (A `unix:` path is on this machine, but the API refuses it for another
+/// reason: see `Error::UnixUpstream`.)
 pub fn is_local_upstream(upstream: &str) -> bool {
     let Some((host, _)) = split_host_port(upstream) else {
         return false;
@@ -130,6 +178,34 @@ mod tests {
             assert!(check_upstream(bad).is_err(), "{bad:?}");
         }
         assert!(check_upstream(&format!("{}:80", "a".repeat(MAX_ADDRESS))).is_err());
+    }
+
+    #[test]
+    fn unix_upstreams_are_absolute_short_paths() {
+        assert_eq!(
+            Upstream::parse("unix:/run/redis/redis.sock").unwrap(),
+            Upstream::Unix(PathBuf::from("/run/redis/redis.sock"))
+        );
+        assert_eq!(
+            Upstream::parse("127.0.0.1:6379").unwrap(),
+            Upstream::Tcp("127.0.0.1:6379".into())
+        );
+        let longest = format!("unix:/{}", "s".repeat(MAX_UNIX_PATH - 1));
+        assert!(check_upstream(&longest).is_ok());
+        for bad in [
+            "unix:".to_owned(),
+            "unix:redis.sock".to_owned(),
+            "unix:./redis.sock".to_owned(),
+            "unix:/tmp/a\nb".to_owned(),
+            "unix:/tmp/a\u{0}b".to_owned(),
+            format!("unix:/{}", "s".repeat(MAX_UNIX_PATH)),
+        ] {
+            let err = check_upstream(&bad).unwrap_err();
+            assert!(matches!(err, Error::InvalidUpstream(_)), "{bad:?}: {err}");
+        }
+        assert!(is_unix_upstream("unix:/x"));
+        assert!(!is_unix_upstream("localhost:6379"));
+        assert!(!is_local_upstream("unix:/x"));
     }
 
     #[test]

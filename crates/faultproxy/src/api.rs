@@ -42,7 +42,7 @@ use chaoslab_httpguard::{
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
-use crate::address::{check_name, check_upstream, clipped, is_local_upstream};
+use crate::address::{check_name, check_upstream, clipped, is_local_upstream, is_unix_upstream};
 use crate::error::Error;
 use crate::event::as_caller;
 use crate::fault_proxy::{FaultProxy, ProxyConfig, ProxyUpdate, default_listen};
@@ -113,6 +113,9 @@ impl Api {
     /// unless remote upstreams are allowed.
     fn check_upstream(&self, proxy: &str, request: String, upstream: &str) -> ApiResult<()> {
         check_upstream(upstream)?;
+        if is_unix_upstream(upstream) {
+            return Err(self.refuse(proxy, request, Error::UnixUpstream(clipped(upstream))));
+        }
         if self.config.allow_remote_upstream || is_local_upstream(upstream) {
             return Ok(());
         }

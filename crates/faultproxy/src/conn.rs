@@ -1,5 +1,6 @@
 //! One proxied connection, from accept to close: the door (`deny_new` holds
-//! it unanswered, `reset` resets it), the dial to the upstream, the fast
+//! it unanswered, `reset` resets it), the dial to the upstream (TCP, or a
+//! Unix socket: [`crate::socket`]), the fast
 //! path while no toxic acts on it ([`crate::passthrough`]), then the two
 //! links, and how the connection ends — half-closes pass through, a toxic's close is
 //! a FIN on both sockets, its reset an RST on both (`SO_LINGER` 0, as
@@ -10,6 +11,7 @@
 //! stuck behind unread bytes.
 
 use std::pin::pin;
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use tokio::io::AsyncReadExt;
@@ -18,16 +20,18 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::address::Upstream;
 use crate::chain::{Chain, Door, door};
 use crate::connections::WakeSlot;
 use crate::link::{Carry, Link, Outcome};
 use crate::passthrough::{self, Exit};
+use crate::socket::Socket;
 use crate::toxic::{Direction, End};
 
 /// Everything a connection needs from its proxy.
 pub(crate) struct ConnCtx {
     /// Where to dial.
-    pub upstream: String,
+    pub upstream: Arc<Upstream>,
     /// The proxy's toxics, live.
     pub chain: watch::Receiver<Chain>,
     /// Fires when the proxy is disabled, removed or shut down.
@@ -38,30 +42,56 @@ pub(crate) struct ConnCtx {
     pub wake: WakeSlot,
 }
 
-/// Serves one accepted client until it is closed, one way or another.
-pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
-    // The door: new connections meet `deny_new` and `reset` before anything
-    // is dialled. A held client that leaves (FIN or RST) is released at
-    // once: nothing of it outlives its client. What it sends meanwhile is
-    // read (see `HeldAtDoor`): left unread, it would fill the socket's
-    // window, and the client's FIN, queued behind it in the client's
-    // kernel, would never arrive.
+/// Serves one accepted client until it is closed, one way or another: the
+/// door, the dial, the fast path, the links. Each step returns `None` when
+/// it ended the connection itself.
+pub(crate) async fn serve(mut client: TcpStream, mut ctx: ConnCtx) {
+    let Some(held) = pass_door(&mut client, &mut ctx).await else {
+        return;
+    };
+    let Some(mut upstream) = dial(&client, &ctx).await else {
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let mut client = Socket::Tcp(client);
+    let Some((carry, stale_read)) = fast_path(&mut client, &mut upstream, &mut ctx, held).await
+    else {
+        return;
+    };
+    let end = run_links(&mut client, &mut upstream, &ctx, carry, stale_read).await;
+    if end == Some(End::Reset) {
+        client.abort();
+        upstream.abort();
+    }
+    // Dropping both sockets closes them (FIN, or RST after `abort`).
+}
+
+/// Step 1, the door: new connections meet `deny_new` and `reset` before
+/// anything is dialled. A held client that leaves (FIN or RST) is released
+/// at once: nothing of it outlives its client. What it sends meanwhile is
+/// read (see `HeldAtDoor`): left unread, it would fill the socket's window,
+/// and the client's FIN, queued behind it in the client's kernel, would
+/// never arrive. `None` when the connection ended here (reset, released,
+/// killed, or bytes lost at the door).
+async fn pass_door(client: &mut TcpStream, ctx: &mut ConnCtx) -> Option<HeldAtDoor> {
     let mut held = HeldAtDoor::default();
-    let mut client = client;
     loop {
         let chain = ctx.chain.borrow_and_update().clone();
         match door(&chain, ctx.seed) {
             Door::Open => break,
-            Door::Reset => return abort(&client),
+            Door::Reset => {
+                abort(client);
+                return None;
+            }
             Door::Held => {
                 tokio::select! {
-                    _ = ctx.kill.cancelled() => return,
-                    changed = ctx.chain.changed() => if changed.is_err() { return },
-                    read = held.read_from(&mut client) => {
+                    _ = ctx.kill.cancelled() => return None,
+                    changed = ctx.chain.changed() => if changed.is_err() { return None },
+                    read = held.read_from(client) => {
                         // Gone while still held (the rule may have been
                         // cleared unseen): released.
                         if !read && door(&ctx.chain.borrow(), ctx.seed) == Door::Held {
-                            return;
+                            return None;
                         }
                         if !read {
                             held.eof = true;
@@ -74,123 +104,139 @@ pub(crate) async fn serve(client: TcpStream, mut ctx: ConnCtx) {
     }
     if held.overflowed {
         // Bytes were lost at the door: the stream cannot go on.
-        return abort(&client);
+        abort(client);
+        return None;
     }
-    let upstream = tokio::select! {
-        _ = ctx.kill.cancelled() => return,
-        dialled = TcpStream::connect(ctx.upstream.as_str()) => dialled,
-    };
-    let mut upstream = match upstream {
-        Ok(stream) => stream,
-        Err(e) => {
-            tracing::debug!(upstream = %ctx.upstream, error = %e, "upstream dial failed");
-            // What a client dialling a dead server directly gets: a reset.
-            return abort(&client);
-        }
-    };
-    let _ = client.set_nodelay(true);
-    let _ = upstream.set_nodelay(true);
+    Some(held)
+}
 
-    // While no toxic acts on the connection: the fast path. It hands over
-    // to the links at a chunk boundary when one does, or when a side closes.
-    // What the client sent while held at the door goes first, through the
-    // links (the fast path starts with nothing pending).
-    let mut stale_read = false;
-    let mut carry: (Carry, Carry) = Default::default();
+/// Step 2: dials the upstream. A dead upstream resets the client, as a
+/// client dialling a dead server directly would see.
+async fn dial(client: &TcpStream, ctx: &ConnCtx) -> Option<Socket> {
+    let upstream = tokio::select! {
+        _ = ctx.kill.cancelled() => return None,
+        dialled = Socket::connect(&ctx.upstream) => dialled,
+    };
+    match upstream {
+        Ok(stream) => Some(stream),
+        Err(e) => {
+            tracing::debug!(upstream = ?ctx.upstream, error = %e, "upstream dial failed");
+            abort(client);
+            None
+        }
+    }
+}
+
+/// Step 3: while no toxic acts on the connection, the fast path. It hands
+/// over to the links at a chunk boundary when one does, or when a side
+/// closes. What the client sent while held at the door goes first, through
+/// the links (the fast path starts with nothing pending). Returns what
+/// each direction carries to its link and whether the client's read
+/// readiness is stale; `None` when the connection ended on the fast path.
+async fn fast_path(
+    client: &mut Socket,
+    upstream: &mut Socket,
+    ctx: &mut ConnCtx,
+    mut held: HeldAtDoor,
+) -> Option<((Carry, Carry), bool)> {
+    let stale_read = false;
+    let chain_now = ctx.chain.borrow_and_update().clone();
     let from_door = !held.bytes.is_empty() || held.eof;
     if from_door {
-        carry.0 = Carry {
+        let up = Carry {
             pending: (!held.bytes.is_empty()).then(|| held.bytes.split().freeze()),
             eof: held.eof,
         };
+        return Some(((up, Carry::default()), stale_read));
     }
-    let chain_now = ctx.chain.borrow_and_update().clone();
-    if !from_door && !passthrough::toxic_acts(&chain_now, ctx.seed) {
-        match passthrough::run(
-            &mut client,
-            &mut upstream,
-            &mut ctx.chain,
-            ctx.seed,
-            &ctx.wake,
+    if passthrough::toxic_acts(&chain_now, ctx.seed) {
+        return Some((Default::default(), stale_read));
+    }
+    let exit = passthrough::run(
+        client,
+        upstream,
+        &mut ctx.chain,
+        ctx.seed,
+        &ctx.wake,
+        stale_read,
+    )
+    .await;
+    match exit {
+        Exit::Handover {
+            up,
+            down,
             stale_read,
-        )
-        .await
-        {
-            Exit::Handover {
-                up,
-                down,
-                stale_read: still_stale,
-            } => {
-                carry = (up, down);
-                stale_read = still_stale;
-            }
-            // Dropping both sockets closes them (FIN).
-            Exit::Killed | Exit::End(End::Close) => return,
-            Exit::End(End::Reset) => {
-                abort(&client);
-                abort(&upstream);
-                return;
-            }
+        } => Some(((up, down), stale_read)),
+        // Dropping both sockets closes them (FIN).
+        Exit::Killed | Exit::End(End::Close) => None,
+        Exit::End(End::Reset) => {
+            client.abort();
+            upstream.abort();
+            None
         }
     }
+}
+
+/// Step 4: the two links, until both ways are closed or one ends the
+/// connection; how it ends (`None`: both closed in order).
+async fn run_links(
+    client: &mut Socket,
+    upstream: &mut Socket,
+    ctx: &ConnCtx,
+    carry: (Carry, Carry),
+    stale_read: bool,
+) -> Option<End> {
     // Fires once the client's FIN went on to the upstream: from then on a
     // link held by a fault serves nobody.
     let client_closed = CancellationToken::new();
-    let end = {
-        let (client_read, client_write) = client.split();
-        let (upstream_read, upstream_write) = upstream.split();
-        let up = Link {
-            dir: Direction::Upstream,
-            src: client_read,
-            dst: upstream_write,
-            chain: ctx.chain.clone(),
-            kill: ctx.kill.clone(),
-            seed: ctx.seed,
-            src_is_client: true,
-            stale_read,
-            client_closed: client_closed.clone(),
-            carry: carry.0,
-        }
-        .run();
-        let down = Link {
-            dir: Direction::Downstream,
-            src: upstream_read,
-            dst: client_write,
-            chain: ctx.chain.clone(),
-            kill: ctx.kill.clone(),
-            seed: ctx.seed,
-            src_is_client: false,
-            stale_read: false,
-            client_closed: client_closed.clone(),
-            carry: carry.1,
-        }
-        .run();
-        let mut up = pin!(up);
-        let mut down = pin!(down);
-        let (first, up_done) = tokio::select! {
-            outcome = &mut up => (outcome, true),
-            outcome = &mut down => (outcome, false),
-        };
-        let outcome = match first {
-            // One way is closed; the other carries on until it closes too.
-            Outcome::Eof if up_done => {
-                client_closed.cancel();
-                down.await
-            }
-            Outcome::Eof => up.await,
-            other => other,
-        };
-        match outcome {
-            Outcome::Eof => None,
-            Outcome::End(end) => Some(end),
-            Outcome::Killed | Outcome::Left => Some(End::Close),
-        }
-    };
-    if end == Some(End::Reset) {
-        abort(&client);
-        abort(&upstream);
+    let (client_read, client_write) = client.split();
+    let (upstream_read, upstream_write) = upstream.split();
+    let up = Link {
+        dir: Direction::Upstream,
+        src: client_read,
+        dst: upstream_write,
+        chain: ctx.chain.clone(),
+        kill: ctx.kill.clone(),
+        seed: ctx.seed,
+        src_is_client: true,
+        stale_read,
+        client_closed: client_closed.clone(),
+        carry: carry.0,
     }
-    // Dropping both sockets closes them (FIN, or RST after `abort`).
+    .run();
+    let down = Link {
+        dir: Direction::Downstream,
+        src: upstream_read,
+        dst: client_write,
+        chain: ctx.chain.clone(),
+        kill: ctx.kill.clone(),
+        seed: ctx.seed,
+        src_is_client: false,
+        stale_read: false,
+        client_closed: client_closed.clone(),
+        carry: carry.1,
+    }
+    .run();
+    let mut up = pin!(up);
+    let mut down = pin!(down);
+    let (first, up_done) = tokio::select! {
+        outcome = &mut up => (outcome, true),
+        outcome = &mut down => (outcome, false),
+    };
+    let outcome = match first {
+        // One way is closed; the other carries on until it closes too.
+        Outcome::Eof if up_done => {
+            client_closed.cancel();
+            down.await
+        }
+        Outcome::Eof => up.await,
+        other => other,
+    };
+    match outcome {
+        Outcome::Eof => None,
+        Outcome::End(end) => Some(end),
+        Outcome::Killed | Outcome::Left => Some(End::Close),
+    }
 }
 
 /// Makes the socket's close send an RST instead of a FIN.

@@ -40,9 +40,16 @@ pub enum Error {
     /// exposes a proxy beyond the machine.
     #[error("listen address must be on loopback: {0}")]
     NotLoopback(String),
-    /// The upstream is not `host:port` (400).
-    #[error("upstream must be host:port (an IPv6 address in brackets): {0}")]
+    /// The upstream is neither `host:port` nor `unix:/absolute/path` (400).
+    #[error("upstream must be host:port (an IPv6 address in brackets) or unix:/absolute/path: {0}")]
     InvalidUpstream(String),
+    /// A proxy created or moved through the API may not forward to a Unix
+    /// socket (403): the proxy would reach it with the lab's permissions,
+    /// which the API's caller need not have.
+    #[error(
+        "upstream \"{0}\" is a Unix socket: only the lab forwards to Unix sockets (the proxy would reach it with the lab's permissions)"
+    )]
+    UnixUpstream(String),
     /// A proxy created through the API may forward to loopback only, unless
     /// the API allows remote upstreams (403).
     #[error(
@@ -88,7 +95,7 @@ impl Error {
             | Error::InvalidValue(_)
             | Error::NotLoopback(_)
             | Error::InvalidUpstream(_) => 400,
-            Error::RemoteUpstream(_) | Error::LabProxy { .. } => 403,
+            Error::RemoteUpstream(_) | Error::UnixUpstream(_) | Error::LabProxy { .. } => 403,
             Error::Listen { .. } => 500,
             Error::ShuttingDown => 503,
         }

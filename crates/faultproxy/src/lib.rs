@@ -60,11 +60,12 @@ mod json;
 mod link;
 mod passthrough;
 mod proxy;
+mod socket;
 mod splitmix;
 pub mod toxic;
 mod toxic_names;
 
-pub use address::{MAX_ADDRESS, MAX_NAME, is_local_upstream};
+pub use address::{MAX_ADDRESS, MAX_NAME, MAX_UNIX_PATH, UNIX_UPSTREAM_PREFIX, is_local_upstream};
 pub use error::{Error, Result};
 pub use event::{Change, EVENT_CAPACITY, FaultEvent};
 pub use fault_proxy::{FaultProxy, ProxyConfig, ProxyUpdate};

@@ -24,23 +24,27 @@
 //! read-closed readiness (`EPOLLRDHUP`/`EPOLLHUP`), consuming the plain
 //! read readiness that bytes arriving meanwhile raise (else the wait would
 //! spin); the first read after that goes to the socket directly, since
-//! tokio no longer knows the bytes are there ([`peer_left`],
+//! tokio no longer knows the bytes are there (`ReadSide::peer_left`,
 //! `read_direct`).
+//!
+//! The loop is one `turn` after another, each a sequence of named steps:
+//! `read_stale`, then `plain_copy` or `settle_head`, `deadlines`,
+//! `pass_eof` and `wait`.
 
 use std::collections::VecDeque;
 use std::io;
 use std::mem;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::chain::{Chain, Installed};
+use crate::socket::{ReadSide, WriteSide};
 use crate::splitmix::{mix, unit};
 use crate::toxic::{ChunkView, Direction, End, StageState, Verdict};
 
@@ -68,9 +72,9 @@ pub(crate) struct Link<'a> {
     /// Which way the bytes go.
     pub dir: Direction,
     /// Where bytes come from.
-    pub src: ReadHalf<'a>,
+    pub src: ReadSide<'a>,
     /// Where bytes go.
-    pub dst: WriteHalf<'a>,
+    pub dst: WriteSide<'a>,
     /// The proxy's toxics, live.
     pub chain: watch::Receiver<Chain>,
     /// Fires when the connection must close now.
@@ -100,42 +104,14 @@ enum SrcEvent {
     Watched(bool),
 }
 
-/// Waits until the peer of `stream` closes its side (FIN or RST), without
-/// reading: `true` then. `false` when bytes arrived instead: their read
-/// readiness is consumed (so the next wait sleeps until something new
-/// happens), and the next read must use `read_direct`.
-pub(crate) async fn peer_left(stream: &TcpStream) -> bool {
-    match stream.ready(Interest::READABLE).await {
-        Err(_) => true,
-        Ok(ready) if ready.is_read_closed() => true,
-        Ok(_) => {
-            // A closure that "would block" makes tokio clear the read
-            // readiness it reported (closed states stay set).
-            let _ = stream.try_io(Interest::READABLE, || {
-                Err::<(), _>(io::ErrorKind::WouldBlock.into())
-            });
-            false
-        }
-    }
-}
-
-/// Reads what is waiting in `stream` past tokio's readiness (which
-/// `peer_left` consumed), through a duplicate of its descriptor (the same
-/// non-blocking socket: `WouldBlock` when nothing is there).
-fn read_direct(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+/// Reads what is waiting in `src` past tokio's readiness (which
+/// `ReadSide::peer_left` consumed) into `buf`'s spare room.
+fn read_direct(src: &ReadSide<'_>, buf: &mut BytesMut) -> io::Result<usize> {
     let start = buf.len();
     buf.resize(start + READ_SIZE, 0);
-    let read = read_direct_into(stream, &mut buf[start..]);
+    let read = src.read_direct_into(&mut buf[start..]);
     buf.truncate(start + read.as_ref().map_or(0, |n| *n));
     read
-}
-
-/// [`read_direct`] into a slice.
-pub(crate) fn read_direct_into(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    use std::io::Read;
-    use std::os::fd::AsFd;
-    let mut dup = std::net::TcpStream::from(stream.as_fd().try_clone_to_owned()?);
-    dup.read(buf)
 }
 
 /// What one direction carries over to its link.
@@ -187,6 +163,57 @@ enum Step {
     End(End),
 }
 
+/// What a link holds between turns: its stages, the queue of chunks read
+/// and not yet written, and where its source stands.
+struct Flow {
+    stages: Vec<Stage>,
+    queue: VecDeque<Chunk>,
+    /// Bytes in `queue`.
+    queued: usize,
+    /// When the source closed.
+    eof_at: Option<Instant>,
+    /// Where reads land.
+    buf: BytesMut,
+    /// Order of the next read.
+    seq: u64,
+    /// Bytes tokio no longer reports wait in the source (see
+    /// `ReadSide::peer_left`).
+    stale_read: bool,
+}
+
+impl Flow {
+    /// Queues `buf`'s bytes as the next read, `written` of them already out.
+    fn push_read(&mut self, written: usize) {
+        let data = self.buf.split().freeze();
+        self.queued += data.len();
+        self.queue.push_back(Chunk {
+            data,
+            seq: self.seq,
+            entered: Instant::now(),
+            passed: Vec::new(),
+            written,
+            committed: false,
+        });
+        self.seq += 1;
+    }
+
+    /// Whether the link is a plain copy: no toxic, nothing pending.
+    fn plain(&self) -> bool {
+        self.stages.is_empty() && self.queue.is_empty() && self.eof_at.is_none()
+    }
+}
+
+/// Where the head of the queue stands after a turn.
+struct Settled {
+    /// The next instant a toxic named.
+    wake: Option<Instant>,
+    /// The head waits for the destination to take bytes.
+    need_writable: bool,
+}
+
+/// The kill switch, registered once for the link's life.
+type Killed<'k> = Pin<&'k mut WaitForCancellationFutureOwned>;
+
 impl Link<'_> {
     /// Runs the link until its source closes, a toxic ends the connection or
     /// the kill switch fires.
@@ -195,15 +222,32 @@ impl Link<'_> {
         // switch is polled on every wake-up of a busy connection.
         let kill = self.kill.clone();
         let mut killed = std::pin::pin!(kill.cancelled_owned());
+        let mut flow = self.start_flow();
+        loop {
+            if let Err(outcome) = self.turn(&mut flow, killed.as_mut()).await {
+                return outcome;
+            }
+        }
+    }
+
+    /// The stages of the chain as it is, and what the fast path carried.
+    fn start_flow(&mut self) -> Flow {
         let mut stages: Vec<Stage> = Vec::new();
         let chain = self.chain.borrow_and_update().clone();
         rebuild(&mut stages, &chain, self.dir, self.seed, Instant::now());
-        let mut queue: VecDeque<Chunk> = VecDeque::new();
-        let mut queued = 0usize;
+        let mut flow = Flow {
+            stages,
+            queue: VecDeque::new(),
+            queued: 0,
+            eof_at: None,
+            buf: BytesMut::with_capacity(READ_SIZE),
+            seq: 0,
+            stale_read: self.stale_read,
+        };
         let carry = mem::take(&mut self.carry);
         if let Some(data) = carry.pending {
-            queued += data.len();
-            queue.push_back(Chunk {
+            flow.queued += data.len();
+            flow.queue.push_back(Chunk {
                 data,
                 seq: 0,
                 entered: Instant::now(),
@@ -212,258 +256,296 @@ impl Link<'_> {
                 committed: true,
             });
         }
-        let mut eof_at: Option<Instant> = carry.eof.then(Instant::now);
-        let mut buf = BytesMut::with_capacity(READ_SIZE);
-        let mut seq = 0u64;
-        let mut stale_read = self.stale_read;
+        flow.eof_at = carry.eof.then(Instant::now);
+        flow
+    }
 
-        loop {
-            // Bytes tokio no longer reports (see `peer_left`): once reading
-            // is allowed again, read them directly until the socket is
-            // empty — only new bytes raise the readiness again.
-            if stale_read && eof_at.is_none() && queued < MAX_QUEUED && reads(&stages) {
-                match read_direct(self.src.as_ref(), &mut buf) {
-                    Ok(0) => {
-                        stale_read = false;
-                        eof_at = Some(Instant::now());
-                    }
+    /// One turn of the loop: read what tokio no longer reports, then either
+    /// copy plainly or move the head through the toxics, pass the close on,
+    /// and wait for what comes next. `Err` is how the link ends.
+    async fn turn(&mut self, flow: &mut Flow, killed: Killed<'_>) -> Result<(), Outcome> {
+        self.read_stale(flow)?;
+        if flow.plain() {
+            return self.plain_copy(flow, killed).await;
+        }
+        let now = Instant::now();
+        let (settled, head_ready) = self.settle_head(flow, now)?;
+        let wake = deadlines(&flow.stages, head_ready, now, settled.wake)?;
+        let reading_allowed = reads(&flow.stages);
+        let wake = self.pass_eof(flow, reading_allowed, now, wake).await?;
+        let settled = Settled {
+            wake,
+            need_writable: settled.need_writable,
+        };
+        self.wait(flow, killed, settled, reading_allowed, now).await
+    }
+
+    /// Bytes tokio no longer reports (see `ReadSide::peer_left`): once
+    /// reading is allowed again, read them directly until the socket is
+    /// empty — only new bytes raise the readiness again.
+    fn read_stale(&self, flow: &mut Flow) -> Result<(), Outcome> {
+        if !(flow.stale_read
+            && flow.eof_at.is_none()
+            && flow.queued < MAX_QUEUED
+            && reads(&flow.stages))
+        {
+            return Ok(());
+        }
+        match read_direct(&self.src, &mut flow.buf) {
+            Ok(0) => {
+                flow.stale_read = false;
+                flow.eof_at = Some(Instant::now());
+            }
+            Ok(_) => flow.push_read(0),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => flow.stale_read = false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(Outcome::End(End::Reset)),
+        }
+        Ok(())
+    }
+
+    /// No toxic, nothing pending: a plain copy — read, then write at once;
+    /// what the destination does not take now is queued.
+    async fn plain_copy(&mut self, flow: &mut Flow, killed: Killed<'_>) -> Result<(), Outcome> {
+        flow.buf.reserve(READ_SIZE);
+        tokio::select! {
+            biased;
+            _ = killed => return Err(Outcome::Killed),
+            changed = self.chain.changed() => {
+                if changed.is_err() {
+                    return Err(Outcome::Killed);
+                }
+                let chain = self.chain.borrow_and_update().clone();
+                rebuild(&mut flow.stages, &chain, self.dir, self.seed, Instant::now());
+            }
+            read = self.src.read_buf(&mut flow.buf) => {
+                match read {
+                    Ok(0) => flow.eof_at = Some(Instant::now()),
                     Ok(_) => {
-                        let data = buf.split().freeze();
-                        queued += data.len();
-                        queue.push_back(Chunk {
-                            data,
-                            seq,
-                            entered: Instant::now(),
-                            passed: Vec::new(),
-                            written: 0,
-                            committed: false,
-                        });
-                        seq += 1;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => stale_read = false,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => return Outcome::End(End::Reset),
-                }
-            }
-
-            // Fast path: no toxic, nothing pending — a plain copy.
-            if stages.is_empty() && queue.is_empty() && eof_at.is_none() {
-                buf.reserve(READ_SIZE);
-                tokio::select! {
-                    biased;
-                    _ = &mut killed => return Outcome::Killed,
-                    changed = self.chain.changed() => {
-                        if changed.is_err() {
-                            return Outcome::Killed;
-                        }
-                        let chain = self.chain.borrow_and_update().clone();
-                        rebuild(&mut stages, &chain, self.dir, self.seed, Instant::now());
-                    }
-                    read = self.src.read_buf(&mut buf) => {
-                        match read {
-                            Ok(0) => eof_at = Some(Instant::now()),
-                            Ok(_) => {
-                                let mut written = 0;
-                                while written < buf.len() {
-                                    match self.dst.try_write(&buf[written..]) {
-                                        Ok(n) => written += n,
-                                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                                        Err(_) => return Outcome::End(End::Close),
-                                    }
-                                }
-                                if written < buf.len() {
-                                    let data = buf.split().freeze();
-                                    queued += data.len();
-                                    queue.push_back(Chunk {
-                                        data,
-                                        seq,
-                                        entered: Instant::now(),
-                                        passed: Vec::new(),
-                                        written,
-                                        committed: false,
-                                    });
-                                    seq += 1;
-                                } else {
-                                    buf.clear();
-                                }
+                        let mut written = 0;
+                        while written < flow.buf.len() {
+                            match self.dst.try_write(&flow.buf[written..]) {
+                                Ok(n) => written += n,
+                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                                Err(_) => return Err(Outcome::End(End::Close)),
                             }
-                            Err(_) => return Outcome::End(End::Reset),
+                        }
+                        if written < flow.buf.len() {
+                            flow.push_read(written);
+                        } else {
+                            flow.buf.clear();
                         }
                     }
+                    Err(_) => return Err(Outcome::End(End::Reset)),
                 }
-                continue;
-            }
-
-            let now = Instant::now();
-            let mut wake: Option<Instant> = None;
-            let mut need_writable = false;
-
-            // Settle the head: through the stages, then out.
-            let mut head_ready = false;
-            while let Some(head) = queue.front_mut() {
-                let step = if head.written > 0 || head.committed {
-                    Step::Ready
-                } else {
-                    evaluate(head, &mut stages, self.seed, now)
-                };
-                match step {
-                    Step::Ready => {
-                        match self.dst.try_write(&head.data[head.written..]) {
-                            Ok(n) => head.written += n,
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                                need_writable = true;
-                                head_ready = true;
-                                break;
-                            }
-                            Err(_) => return Outcome::End(End::Close),
-                        }
-                        if head.written == head.data.len() {
-                            queued -= head.data.len();
-                            queue.pop_front();
-                        }
-                    }
-                    Step::Wait(at) => {
-                        wake = Some(at);
-                        break;
-                    }
-                    Step::Hold => break,
-                    Step::Dropped => {
-                        queued -= head.data.len();
-                        queue.pop_front();
-                    }
-                    Step::Split(n, id) => {
-                        let mut front = Chunk {
-                            data: head.data.split_to(n),
-                            seq: head.seq,
-                            entered: now,
-                            passed: head.passed.clone(),
-                            written: 0,
-                            committed: false,
-                        };
-                        front.passed.push(id);
-                        queue.push_front(front);
-                    }
-                    Step::End(end) => return Outcome::End(end),
-                }
-            }
-
-            // Faults that end the connection whether data flows or not. An
-            // orderly close waits for what already passed to be written.
-            for stage in stages.iter().filter(|s| s.active) {
-                if let Some((at, end)) = stage.toxic.kind.toxic().deadline(&stage.state)
-                    && (end == End::Reset || !head_ready)
-                {
-                    if now >= at {
-                        return Outcome::End(end);
-                    }
-                    wake = earliest(wake, at);
-                }
-            }
-
-            let reading_allowed = reads(&stages);
-
-            // The source closed and everything before the close is out.
-            if let (Some(at), true) = (eof_at, queue.is_empty()) {
-                let held = stages
-                    .iter()
-                    .filter(|s| s.active)
-                    .filter_map(|s| s.toxic.kind.toxic().hold_eof(at))
-                    .max();
-                match held {
-                    Some(until) if now < until => wake = earliest(wake, until),
-                    _ if reading_allowed => {
-                        let _ = self.dst.shutdown().await;
-                        return Outcome::Eof;
-                    }
-                    _ => {}
-                }
-            }
-
-            let may_read = eof_at.is_none() && queued < MAX_QUEUED && reading_allowed;
-            if may_read {
-                buf.reserve(READ_SIZE);
-            }
-            // Held by a fault that stops reading: the client may still leave.
-            let watch_client = self.src_is_client && eof_at.is_none() && !reading_allowed;
-            let client_gone = !self.src_is_client && !reading_allowed;
-            let src = &mut self.src;
-            let src_event = async {
-                if may_read {
-                    SrcEvent::Read(src.read_buf(&mut buf).await)
-                } else {
-                    SrcEvent::Watched(peer_left(src.as_ref()).await)
-                }
-            };
-            tokio::select! {
-                biased;
-                _ = &mut killed => return Outcome::Killed,
-                _ = self.client_closed.cancelled(), if client_gone => {
-                    // Only if a fault still holds the link: the chain may
-                    // have changed unseen (this task's budget ran out).
-                    if let Some(end) = self.catch_up(&mut stages) {
-                        return Outcome::End(end);
-                    }
-                    if !reads(&stages) {
-                        return Outcome::Left;
-                    }
-                }
-                changed = self.chain.changed() => {
-                    if changed.is_err() {
-                        return Outcome::Killed;
-                    }
-                    let chain = self.chain.borrow_and_update().clone();
-                    if let Some(end) = rebuild(&mut stages, &chain, self.dir, self.seed, Instant::now()) {
-                        return Outcome::End(end);
-                    }
-                }
-                event = src_event, if may_read || watch_client => {
-                    let read = match event {
-                        SrcEvent::Read(read) => read,
-                        SrcEvent::Watched(true) => {
-                            if let Some(end) = self.catch_up(&mut stages) {
-                                return Outcome::End(end);
-                            }
-                            if !reads(&stages) {
-                                return Outcome::Left;
-                            }
-                            // The fault is gone: the next read sees the
-                            // close (its readiness stays set).
-                            continue;
-                        }
-                        SrcEvent::Watched(false) => {
-                            stale_read = true;
-                            continue;
-                        }
-                    };
-                    match read {
-                        Ok(0) => eof_at = Some(Instant::now()),
-                        Ok(_) => {
-                            let data = buf.split().freeze();
-                            queued += data.len();
-                            queue.push_back(Chunk {
-                                data,
-                                seq,
-                                entered: Instant::now(),
-                                passed: Vec::new(),
-                                written: 0,
-                                committed: false,
-                            });
-                            seq += 1;
-                        }
-                        Err(_) => return Outcome::End(End::Reset),
-                    }
-                }
-                ready = self.dst.writable(), if need_writable => {
-                    if ready.is_err() {
-                        return Outcome::End(End::Close);
-                    }
-                }
-                _ = sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
-                // Bytes tokio does not report are waiting: read them now.
-                _ = std::future::ready(()), if stale_read && may_read => {}
             }
         }
+        Ok(())
     }
+
+    /// Settles the head of the queue: through the stages, then out, chunk
+    /// after chunk until one waits. Also says whether the head is ready and
+    /// only waits for the destination.
+    fn settle_head(&mut self, flow: &mut Flow, now: Instant) -> Result<(Settled, bool), Outcome> {
+        let mut settled = Settled {
+            wake: None,
+            need_writable: false,
+        };
+        let mut head_ready = false;
+        while let Some(head) = flow.queue.front_mut() {
+            let step = if head.written > 0 || head.committed {
+                Step::Ready
+            } else {
+                evaluate(head, &mut flow.stages, self.seed, now)
+            };
+            match step {
+                Step::Ready => {
+                    match self.dst.try_write(&head.data[head.written..]) {
+                        Ok(n) => head.written += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            settled.need_writable = true;
+                            head_ready = true;
+                            break;
+                        }
+                        Err(_) => return Err(Outcome::End(End::Close)),
+                    }
+                    if head.written == head.data.len() {
+                        flow.queued -= head.data.len();
+                        flow.queue.pop_front();
+                    }
+                }
+                Step::Wait(at) => {
+                    settled.wake = Some(at);
+                    break;
+                }
+                Step::Hold => break,
+                Step::Dropped => {
+                    flow.queued -= head.data.len();
+                    flow.queue.pop_front();
+                }
+                Step::Split(n, id) => {
+                    let mut front = Chunk {
+                        data: head.data.split_to(n),
+                        seq: head.seq,
+                        entered: now,
+                        passed: head.passed.clone(),
+                        written: 0,
+                        committed: false,
+                    };
+                    front.passed.push(id);
+                    flow.queue.push_front(front);
+                }
+                Step::End(end) => return Err(Outcome::End(end)),
+            }
+        }
+        Ok((settled, head_ready))
+    }
+
+    /// The source closed and everything before the close is out: passes
+    /// the close on (a half-close, `Err(Eof)`), unless a toxic holds it
+    /// back (then the instant it names joins `wake`) or stops reading.
+    async fn pass_eof(
+        &mut self,
+        flow: &Flow,
+        reading_allowed: bool,
+        now: Instant,
+        mut wake: Option<Instant>,
+    ) -> Result<Option<Instant>, Outcome> {
+        if let (Some(at), true) = (flow.eof_at, flow.queue.is_empty()) {
+            let held = flow
+                .stages
+                .iter()
+                .filter(|s| s.active)
+                .filter_map(|s| s.toxic.kind.toxic().hold_eof(at))
+                .max();
+            match held {
+                Some(until) if now < until => wake = earliest(wake, until),
+                _ if reading_allowed => {
+                    let _ = self.dst.shutdown().await;
+                    return Err(Outcome::Eof);
+                }
+                _ => {}
+            }
+        }
+        Ok(wake)
+    }
+
+    /// Waits for whatever comes first — the kill switch, the client gone
+    /// while a fault holds this link, a chain change, the source (a read,
+    /// or while not reading its close), the destination taking bytes, the
+    /// instant a toxic named, or stale bytes to read — and takes it in.
+    async fn wait(
+        &mut self,
+        flow: &mut Flow,
+        killed: Killed<'_>,
+        settled: Settled,
+        reading_allowed: bool,
+        now: Instant,
+    ) -> Result<(), Outcome> {
+        let may_read = flow.eof_at.is_none() && flow.queued < MAX_QUEUED && reading_allowed;
+        if may_read {
+            flow.buf.reserve(READ_SIZE);
+        }
+        // Held by a fault that stops reading: the client may still leave.
+        let watch_client = self.src_is_client && flow.eof_at.is_none() && !reading_allowed;
+        let client_gone = !self.src_is_client && !reading_allowed;
+        let stale_read = flow.stale_read;
+        let (src, buf) = (&mut self.src, &mut flow.buf);
+        let src_event = async {
+            if may_read {
+                SrcEvent::Read(src.read_buf(buf).await)
+            } else {
+                SrcEvent::Watched(src.peer_left().await)
+            }
+        };
+        let Settled {
+            wake,
+            need_writable,
+        } = settled;
+        tokio::select! {
+            biased;
+            _ = killed => return Err(Outcome::Killed),
+            _ = self.client_closed.cancelled(), if client_gone => {
+                // Only if a fault still holds the link: the chain may
+                // have changed unseen (this task's budget ran out).
+                if let Some(end) = self.catch_up(&mut flow.stages) {
+                    return Err(Outcome::End(end));
+                }
+                if !reads(&flow.stages) {
+                    return Err(Outcome::Left);
+                }
+            }
+            changed = self.chain.changed() => {
+                if changed.is_err() {
+                    return Err(Outcome::Killed);
+                }
+                let chain = self.chain.borrow_and_update().clone();
+                if let Some(end) = rebuild(&mut flow.stages, &chain, self.dir, self.seed, Instant::now()) {
+                    return Err(Outcome::End(end));
+                }
+            }
+            event = src_event, if may_read || watch_client => return self.on_src_event(flow, event),
+            ready = self.dst.writable(), if need_writable => {
+                if ready.is_err() {
+                    return Err(Outcome::End(End::Close));
+                }
+            }
+            _ = sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
+            // Bytes tokio does not report are waiting: read them now.
+            _ = std::future::ready(()), if stale_read && may_read => {}
+        }
+        Ok(())
+    }
+
+    /// Takes in what happened at the source.
+    fn on_src_event(&mut self, flow: &mut Flow, event: SrcEvent) -> Result<(), Outcome> {
+        let read = match event {
+            SrcEvent::Read(read) => read,
+            SrcEvent::Watched(true) => {
+                if let Some(end) = self.catch_up(&mut flow.stages) {
+                    return Err(Outcome::End(end));
+                }
+                if !reads(&flow.stages) {
+                    return Err(Outcome::Left);
+                }
+                // The fault is gone: the next read sees the
+                // close (its readiness stays set).
+                return Ok(());
+            }
+            SrcEvent::Watched(false) => {
+                flow.stale_read = true;
+                return Ok(());
+            }
+        };
+        match read {
+            Ok(0) => flow.eof_at = Some(Instant::now()),
+            Ok(_) => flow.push_read(0),
+            Err(_) => return Err(Outcome::End(End::Reset)),
+        }
+        Ok(())
+    }
+}
+
+/// Faults that end the connection whether data flows or not. An orderly
+/// close waits for what already passed to be written (`head_ready`).
+/// Returns the earliest instant to look again.
+fn deadlines(
+    stages: &[Stage],
+    head_ready: bool,
+    now: Instant,
+    mut wake: Option<Instant>,
+) -> Result<Option<Instant>, Outcome> {
+    for stage in stages.iter().filter(|s| s.active) {
+        if let Some((at, end)) = stage.toxic.kind.toxic().deadline(&stage.state)
+            && (end == End::Reset || !head_ready)
+        {
+            if now >= at {
+                return Err(Outcome::End(end));
+            }
+            wake = earliest(wake, at);
+        }
+    }
+    Ok(wake)
 }
 
 impl Link<'_> {

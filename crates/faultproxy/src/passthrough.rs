@@ -27,12 +27,12 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::chain::Chain;
 use crate::connections::WakeSlot;
-use crate::link::{Carry, read_direct_into};
+use crate::link::Carry;
+use crate::socket::Socket;
 use crate::toxic::End;
 
 /// Bytes read at once per direction; also the most a direction holds.
@@ -103,8 +103,8 @@ enum Pumped {
 /// Copies both ways until a toxic acts, a side closes, the proxy stops
 /// or an I/O error; see the module doc.
 pub(crate) async fn run(
-    client: &mut TcpStream,
-    upstream: &mut TcpStream,
+    client: &mut Socket,
+    upstream: &mut Socket,
     chain: &mut watch::Receiver<Chain>,
     seed: u64,
     wake: &WakeSlot,
@@ -168,8 +168,8 @@ fn handover(up: &Pipe, down: &Pipe, stale_read: bool) -> Exit {
 /// needs a look.
 fn pump(
     cx: &mut Context<'_>,
-    src: &mut TcpStream,
-    dst: &mut TcpStream,
+    src: &mut Socket,
+    dst: &mut Socket,
     pipe: &mut Pipe,
     stale: &mut bool,
     wake: &WakeSlot,
@@ -193,7 +193,7 @@ fn pump(
         let read = if *stale {
             // Bytes tokio no longer reports (the connection was held at
             // the door): read them directly until the socket is empty.
-            match read_direct_into(src, &mut pipe.buf) {
+            match src.read_direct_into(&mut pipe.buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     *stale = false;
                     continue;
@@ -227,7 +227,7 @@ mod tests {
     use std::time::Duration;
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream, UnixListener};
     use tokio::time::timeout;
 
     use super::*;
@@ -279,12 +279,33 @@ mod tests {
         addr
     }
 
-    async fn proxied(faults: &FaultProxy) -> SocketAddr {
+    /// An echo server on a Unix socket in `dir`; its `unix:` upstream.
+    fn unix_echo_server(dir: &std::path::Path) -> String {
+        let path = dir.join("echo.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (mut r, mut w) = stream.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                    let _ = w.shutdown().await;
+                });
+            }
+        });
+        format!("unix:{}", path.display())
+    }
+
+    /// A proxy `redis` in front of an echo server: over TCP, or over a
+    /// Unix socket in `unix_dir`.
+    async fn proxied(faults: &FaultProxy, unix_dir: Option<&std::path::Path>) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let upstream = echo_server().await;
+        let upstream = match unix_dir {
+            Some(dir) => unix_echo_server(dir),
+            None => echo_server().await.to_string(),
+        };
         faults
-            .add_proxy("redis", listener, &upstream.to_string())
+            .add_proxy("redis", listener, &upstream)
             .await
             .unwrap();
         addr
@@ -338,8 +359,18 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn toxics_arriving_mid_stream_lose_and_reorder_nothing() {
+        toxics_arriving_mid_stream(None).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn toxics_arriving_mid_stream_over_a_unix_upstream_lose_nothing() {
+        let dir = tempfile::tempdir_in("/tmp").unwrap();
+        toxics_arriving_mid_stream(Some(dir.path())).await;
+    }
+
+    async fn toxics_arriving_mid_stream(unix_dir: Option<&std::path::Path>) {
         let faults = FaultProxy::dedicated().unwrap();
-        let addr = proxied(&faults).await;
+        let addr = proxied(&faults, unix_dir).await;
         // A door-only fault keeps the fast path; a slicer and a latency take
         // over from it at a chunk boundary, with the bytes it read and could
         // not write yet; removing them lets the rest pass.
@@ -381,7 +412,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_idle_fast_connection_sees_a_reset_and_a_stop_at_once() {
         let faults = FaultProxy::dedicated().unwrap();
-        let addr = proxied(&faults).await;
+        let addr = proxied(&faults, None).await;
         let mut buf = [0u8; 4];
 
         // A reset reaches a connection idle on the fast path: nothing is

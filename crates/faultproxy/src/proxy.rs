@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::address::Upstream;
 use crate::chain::Chain;
 use crate::conn::{self, ConnCtx};
 use crate::connections::Connections;
@@ -45,7 +46,7 @@ impl Running {
     /// `runtime`. `parent` is the fault proxy's shutdown.
     pub(crate) fn start(
         listener: TcpListener,
-        upstream: String,
+        upstream: Upstream,
         chain: watch::Receiver<Chain>,
         connections: Arc<Connections>,
         parent: &CancellationToken,
@@ -158,12 +159,13 @@ async fn refuse_loop(listener: TcpListener, cancel: CancellationToken) -> TcpLis
 
 async fn accept_loop(
     listener: TcpListener,
-    upstream: String,
+    upstream: Upstream,
     chain: watch::Receiver<Chain>,
     connections: Arc<Connections>,
     cancel: CancellationToken,
     tasks: TaskTracker,
 ) -> TcpListener {
+    let upstream = Arc::new(upstream);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let seeds = rand::random::<u64>();
     let mut accepted = 0u64;

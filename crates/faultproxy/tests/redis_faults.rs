@@ -1,7 +1,10 @@
 //! The fault proxy in front of a real `redis-server`: each of chaoslab's
 //! network faults shows its own failure to a Redis client, and clearing it
-//! restores flow for existing and new connections with nothing lost.
+//! restores flow for existing and new connections with nothing lost —
+//! passthrough and each fault over both upstream kinds (TCP and Redis's
+//! Unix socket: `name::tcp`, `name::unix`).
 
+#[macro_use]
 mod support;
 
 use std::io::ErrorKind;
@@ -12,16 +15,15 @@ use chaoslab_faultproxy::{Change, Stream, ToxicKind, ToxicSpec};
 use chaoslab_test_support::RedisServer;
 use chaoslab_test_support::samples::median;
 use chaoslab_test_support::wait::{GENEROUS, until_async};
-use support::{Proxied, Resp, bounded, redis_clients};
+use support::{Kind, Proxied, Redis, Resp, bounded, redis_clients};
 use tokio::time::Instant;
 
 const SILENCE: Duration = Duration::from_millis(600);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_cli_passes_through_without_faults() {
+async fn redis_cli_passes_through_without_faults(kind: Kind) {
     bounded(async {
-        let redis = RedisServer::start();
-        let proxied = Proxied::new(redis.addr()).await;
+        let redis = Redis::start(kind);
+        let proxied = Proxied::to(&redis.upstream()).await;
         let port = proxied.addr.port().to_string();
         for (args, want) in [
             (vec!["PING"], "PONG"),
@@ -47,11 +49,10 @@ async fn redis_cli_passes_through_without_faults() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deny_new_keeps_established_connections_and_hangs_new_ones() {
+async fn deny_new_keeps_established_connections_and_hangs_new_ones(kind: Kind) {
     bounded(async {
-        let redis = RedisServer::start();
-        let proxied = Proxied::new(redis.addr()).await;
+        let redis = Redis::start(kind);
+        let proxied = Proxied::to(&redis.upstream()).await;
         let mut established = Resp::connect(proxied.addr).await.unwrap();
         assert_eq!(established.cmd(&["PING"]).await.unwrap(), "+PONG");
         let upstream_clients = redis_clients(redis.addr()).await;
@@ -82,11 +83,10 @@ async fn deny_new_keeps_established_connections_and_hangs_new_ones() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blackhole_stalls_without_closing_and_clearing_delivers_the_reply() {
+async fn blackhole_stalls_without_closing_and_clearing_delivers_the_reply(kind: Kind) {
     bounded(async {
-        let redis = RedisServer::start();
-        let proxied = Proxied::new(redis.addr()).await;
+        let redis = Redis::start(kind);
+        let proxied = Proxied::to(&redis.upstream()).await;
         let mut client = Resp::connect(proxied.addr).await.unwrap();
         assert_eq!(client.cmd(&["PING"]).await.unwrap(), "+PONG");
 
@@ -113,11 +113,10 @@ async fn blackhole_stalls_without_closing_and_clearing_delivers_the_reply() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reset_resets_live_and_new_connections_at_once() {
+async fn reset_resets_live_and_new_connections_at_once(kind: Kind) {
     bounded(async {
-        let redis = RedisServer::start();
-        let proxied = Proxied::new(redis.addr()).await;
+        let redis = Redis::start(kind);
+        let proxied = Proxied::to(&redis.upstream()).await;
         let mut live = Resp::connect(proxied.addr).await.unwrap();
         assert_eq!(live.cmd(&["PING"]).await.unwrap(), "+PONG");
 
@@ -174,11 +173,10 @@ async fn until_a_ping_under(client: &mut Resp, bound: Duration, floor: Duration,
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn latency_adds_to_the_round_trip_until_cleared() {
+async fn latency_adds_to_the_round_trip_until_cleared(kind: Kind) {
     bounded(async {
-        let redis = RedisServer::start();
-        let proxied = Proxied::new(redis.addr()).await;
+        let redis = Redis::start(kind);
+        let proxied = Proxied::to(&redis.upstream()).await;
         let mut client = Resp::connect(proxied.addr).await.unwrap();
         let base = rtt(&mut client, 5).await;
 
@@ -214,14 +212,13 @@ async fn latency_adds_to_the_round_trip_until_cleared() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bandwidth_limits_throughput() {
+async fn bandwidth_limits_throughput(kind: Kind) {
     bounded(async {
-        let redis = RedisServer::start();
+        let redis = Redis::start(kind);
         let value = "x".repeat(300_000);
         let mut direct = Resp::connect(redis.addr()).await.unwrap();
         assert_eq!(direct.cmd(&["SET", "big", &value]).await.unwrap(), "+OK");
-        let proxied = Proxied::new(redis.addr()).await;
+        let proxied = Proxied::to(&redis.upstream()).await;
         let mut client = Resp::connect(proxied.addr).await.unwrap();
 
         let start = Instant::now();
@@ -247,11 +244,10 @@ async fn bandwidth_limits_throughput() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn toxics_stack_and_each_clears_on_its_own() {
+async fn toxics_stack_and_each_clears_on_its_own(kind: Kind) {
     bounded(async {
-        let redis = RedisServer::start();
-        let proxied = Proxied::new(redis.addr()).await;
+        let redis = Redis::start(kind);
+        let proxied = Proxied::to(&redis.upstream()).await;
         let faults = &proxied.faults;
         let mut client = Resp::connect(proxied.addr).await.unwrap();
         for (name, stream) in [("up", Stream::Upstream), ("down", Stream::Downstream)] {
@@ -437,3 +433,13 @@ async fn a_dedicated_runtime_serves_faults_and_stops_on_shutdown() {
     })
     .await;
 }
+
+over_both_upstreams!(
+    redis_cli_passes_through_without_faults,
+    deny_new_keeps_established_connections_and_hangs_new_ones,
+    blackhole_stalls_without_closing_and_clearing_delivers_the_reply,
+    reset_resets_live_and_new_connections_at_once,
+    latency_adds_to_the_round_trip_until_cleared,
+    bandwidth_limits_throughput,
+    toxics_stack_and_each_clears_on_its_own,
+);

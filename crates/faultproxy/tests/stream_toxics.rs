@@ -1,8 +1,10 @@
 //! Toxiproxy's stream toxics and the proxy's TCP behaviour, over an echo
 //! server: half-closes pass through, `limit_data`, `timeout`, `reset_peer`,
 //! `slow_close`, `slicer`, toxicity 0, a dead upstream, and a toxic added
-//! while bytes are in flight.
+//! while bytes are in flight — each over both upstream kinds (TCP and a
+//! Unix socket: `name::tcp`, `name::unix`).
 
+#[macro_use]
 mod support;
 
 use std::io::ErrorKind;
@@ -11,7 +13,7 @@ use std::time::Duration;
 use chaoslab_faultproxy::toxic::{Blackhole, LimitData, ResetPeer, Slicer, SlowClose, Timeout};
 use chaoslab_faultproxy::{Stream, ToxicKind, ToxicSpec};
 use chaoslab_test_support::wait::GENEROUS;
-use support::{Proxied, bounded, echo_server};
+use support::{Kind, Proxied, bounded, dead_upstream, echo_upstream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
@@ -24,10 +26,10 @@ async fn read_all(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_half_close_passes_through_and_every_byte_arrives() {
+async fn a_half_close_passes_through_and_every_byte_arrives(kind: Kind) {
     bounded(async {
-        let proxied = Proxied::new(echo_server().await).await;
+        let echo = echo_upstream(kind).await;
+        let proxied = Proxied::to(&echo.upstream).await;
         let mut client = TcpStream::connect(proxied.addr).await.unwrap();
         let payload: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
         let (mut r, mut w) = client.split();
@@ -47,10 +49,10 @@ async fn a_half_close_passes_through_and_every_byte_arrives() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn limit_data_passes_that_many_bytes_then_closes() {
+async fn limit_data_passes_that_many_bytes_then_closes(kind: Kind) {
     bounded(async {
-        let proxied = Proxied::new(echo_server().await).await;
+        let echo = echo_upstream(kind).await;
+        let proxied = Proxied::to(&echo.upstream).await;
         let kind = ToxicKind::LimitData(LimitData { bytes: 5 });
         proxied
             .faults
@@ -63,10 +65,10 @@ async fn limit_data_passes_that_many_bytes_then_closes() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn timeout_stops_data_and_closes_after_its_timeout() {
+async fn timeout_stops_data_and_closes_after_its_timeout(kind: Kind) {
     bounded(async {
-        let proxied = Proxied::new(echo_server().await).await;
+        let echo = echo_upstream(kind).await;
+        let proxied = Proxied::to(&echo.upstream).await;
         let kind = ToxicKind::Timeout(Timeout { timeout: 300 });
         let spec = ToxicSpec::new(kind).on(Stream::Upstream);
         proxied.faults.add_toxic("redis", spec).unwrap();
@@ -81,10 +83,10 @@ async fn timeout_stops_data_and_closes_after_its_timeout() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reset_peer_resets_once_data_arrives() {
+async fn reset_peer_resets_once_data_arrives(kind: Kind) {
     bounded(async {
-        let proxied = Proxied::new(echo_server().await).await;
+        let echo = echo_upstream(kind).await;
+        let proxied = Proxied::to(&echo.upstream).await;
         let kind = ToxicKind::ResetPeer(ResetPeer { timeout: 100 });
         let spec = ToxicSpec::new(kind).on(Stream::Upstream);
         proxied.faults.add_toxic("redis", spec).unwrap();
@@ -96,10 +98,10 @@ async fn reset_peer_resets_once_data_arrives() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_close_delays_the_close_not_the_data() {
+async fn slow_close_delays_the_close_not_the_data(kind: Kind) {
     bounded(async {
-        let proxied = Proxied::new(echo_server().await).await;
+        let echo = echo_upstream(kind).await;
+        let proxied = Proxied::to(&echo.upstream).await;
         let kind = ToxicKind::SlowClose(SlowClose { delay: 400 });
         proxied
             .faults
@@ -121,10 +123,10 @@ async fn slow_close_delays_the_close_not_the_data() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slicer_trickles_small_slices_and_loses_nothing() {
+async fn slicer_trickles_small_slices_and_loses_nothing(kind: Kind) {
     bounded(async {
-        let proxied = Proxied::new(echo_server().await).await;
+        let echo = echo_upstream(kind).await;
+        let proxied = Proxied::to(&echo.upstream).await;
         let kind = ToxicKind::Slicer(Slicer {
             average_size: 100,
             size_variation: 20,
@@ -186,10 +188,10 @@ async fn slicer_trickles_small_slices_and_loses_nothing() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn toxicity_zero_never_acts() {
+async fn toxicity_zero_never_acts(kind: Kind) {
     bounded(async {
-        let proxied = Proxied::new(echo_server().await).await;
+        let echo = echo_upstream(kind).await;
+        let proxied = Proxied::to(&echo.upstream).await;
         let spec = ToxicSpec::new(ToxicKind::Blackhole(Blackhole {})).toxicity(0.0);
         proxied.faults.add_toxic("redis", spec).unwrap();
         let mut client = TcpStream::connect(proxied.addr).await.unwrap();
@@ -204,14 +206,13 @@ async fn toxicity_zero_never_acts() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_upstream_resets_the_client_like_a_refused_connection() {
+async fn a_dead_upstream_resets_the_client_like_a_refused_connection(kind: Kind) {
     bounded(async {
-        // Hold the port while the proxy binds, so it cannot get the same one.
-        let holder = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let closed = holder.local_addr().unwrap();
-        let proxied = Proxied::new(closed).await;
-        drop(holder);
+        // A TCP port is held while the proxy binds, so it cannot get the
+        // same one, then closed; a Unix socket path has nobody behind it.
+        let dead = dead_upstream(kind).await;
+        let proxied = Proxied::to(&dead.upstream).await;
+        drop(dead);
         // Only read: a write racing the RST would take the error instead.
         // The RST may even beat the end of the client's connect.
         let err = match TcpStream::connect(proxied.addr).await {
@@ -223,10 +224,10 @@ async fn a_dead_upstream_resets_the_client_like_a_refused_connection() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_blackhole_during_a_bulk_transfer_holds_then_delivers_everything() {
+async fn a_blackhole_during_a_bulk_transfer_holds_then_delivers_everything(kind: Kind) {
     bounded(async {
-        let proxied = Proxied::new(echo_server().await).await;
+        let echo = echo_upstream(kind).await;
+        let proxied = Proxied::to(&echo.upstream).await;
         let mut client = TcpStream::connect(proxied.addr).await.unwrap();
         let payload: Vec<u8> = (0..4_000_000u32).map(|i| (i % 253) as u8).collect();
         let (first, rest) = payload.split_at(1_000_000);
@@ -268,3 +269,15 @@ async fn a_blackhole_during_a_bulk_transfer_holds_then_delivers_everything() {
     })
     .await;
 }
+
+over_both_upstreams!(
+    a_half_close_passes_through_and_every_byte_arrives,
+    limit_data_passes_that_many_bytes_then_closes,
+    timeout_stops_data_and_closes_after_its_timeout,
+    reset_peer_resets_once_data_arrives,
+    slow_close_delays_the_close_not_the_data,
+    slicer_trickles_small_slices_and_loses_nothing,
+    toxicity_zero_never_acts,
+    a_dead_upstream_resets_the_client_like_a_refused_connection,
+    a_blackhole_during_a_bulk_transfer_holds_then_delivers_everything,
+);

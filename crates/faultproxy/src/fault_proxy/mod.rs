@@ -28,7 +28,7 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::address::{MAX_ADDRESS, check_name, check_upstream, shown};
+use crate::address::{MAX_ADDRESS, Upstream, check_name, check_upstream, shown};
 use crate::chain::{Chain, Installed};
 use crate::connections::Connections;
 use crate::error::{Error, Result};
@@ -191,8 +191,10 @@ impl FaultProxy {
     }
 
     /// Starts a proxy named `name` accepting on `listener` (bound by the
-    /// caller) and forwarding to `upstream` (`host:port`). It is the lab's
-    /// own ([`Origin::Library`]).
+    /// caller) and forwarding to `upstream`: `host:port`, or
+    /// `unix:/absolute/path` for a Unix stream socket (at most
+    /// [`MAX_UNIX_PATH`](crate::MAX_UNIX_PATH) bytes of path; the API does
+    /// not accept these). It is the lab's own ([`Origin::Library`]).
     pub async fn add_proxy(
         &self,
         name: &str,
@@ -251,10 +253,11 @@ impl FaultProxy {
         }
         let (chain, _) = watch::channel(Chain::default());
         let connections = Arc::new(Connections::default());
+        let target = Upstream::parse(upstream)?;
         let running = listener.map(|l| {
             Running::start(
                 l,
-                upstream.to_owned(),
+                target,
                 chain.subscribe(),
                 connections.clone(),
                 &self.inner.shutdown,
@@ -405,6 +408,7 @@ impl FaultProxy {
         new_upstream: &str,
         new_enabled: bool,
     ) -> Result<ProxyInfo> {
+        let target = Upstream::parse(new_upstream)?;
         entry.upstream = new_upstream.to_string();
         entry.listen = match &listener {
             Some(l) => local_addr(l)?,
@@ -414,7 +418,7 @@ impl FaultProxy {
             if new_enabled {
                 Running::start(
                     listener,
-                    entry.upstream.clone(),
+                    target,
                     entry.chain.subscribe(),
                     entry.connections.clone(),
                     &self.inner.shutdown,

@@ -2,20 +2,215 @@
 //! front of it or of a Redis, a tiny RESP client with per-call timeouts
 //! (to see stalls and resets byte by byte), and a bound on each test body.
 //! The private redis-server and the deadline waits come from
-//! `chaoslab-test-support`.
+//! `chaoslab-test-support`. Each upstream comes in both kinds the proxy
+//! dials ([`Kind`]): TCP on loopback, or a Unix socket (`unix:/path`), and
+//! [`over_both_upstreams!`] runs a test body over each.
 
 #![allow(dead_code)]
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chaoslab_faultproxy::FaultProxy;
-use chaoslab_test_support::wait;
+use chaoslab_test_support::{RedisServer, net, process, redis, wait};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::time::{Instant, timeout};
+
+/// Which kind of socket the proxy dials upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `host:port` on loopback.
+    Tcp,
+    /// `unix:/path`.
+    Unix,
+}
+
+/// Generates, for each `async fn name(kind: Kind)` named, a module `name`
+/// with the tests `tcp` and `unix` running it over each upstream kind
+/// (`#[macro_use] mod support;`).
+#[allow(unused_macros)]
+macro_rules! over_both_upstreams {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn tcp() {
+                super::$name(super::support::Kind::Tcp).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn unix() {
+                super::$name(super::support::Kind::Unix).await
+            }
+        }
+    )*};
+}
+
+/// A server the proxy forwards to, written as the proxy's `upstream`; a
+/// Unix socket's directory lives as long as this.
+pub struct Upstream {
+    pub upstream: String,
+    _dir: Option<tempfile::TempDir>,
+    /// A dead TCP upstream's port, held until this is dropped.
+    _holder: Option<std::net::TcpListener>,
+}
+
+/// A fresh directory for a Unix socket (short path: `sun_path` is 108
+/// bytes).
+fn socket_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("fp-sock-")
+        .tempdir_in("/tmp")
+        .expect("temp dir")
+}
+
+/// An echo server (see [`echo_server`]) of either kind.
+pub async fn echo_upstream(kind: Kind) -> Upstream {
+    match kind {
+        Kind::Tcp => Upstream {
+            upstream: echo_server().await.to_string(),
+            _dir: None,
+            _holder: None,
+        },
+        Kind::Unix => {
+            let dir = socket_dir();
+            let path = dir.path().join("echo.sock");
+            let listener = UnixListener::bind(&path).unwrap();
+            tokio::spawn(async move {
+                while let Ok((mut stream, _)) = listener.accept().await {
+                    tokio::spawn(async move {
+                        let (mut r, mut w) = stream.split();
+                        let _ = tokio::io::copy(&mut r, &mut w).await;
+                        let _ = w.shutdown().await;
+                    });
+                }
+            });
+            Upstream {
+                upstream: format!("unix:{}", path.display()),
+                _dir: Some(dir),
+                _holder: None,
+            }
+        }
+    }
+}
+
+/// A Unix socket path nothing listens on, or a closed loopback port.
+pub async fn dead_upstream(kind: Kind) -> Upstream {
+    match kind {
+        Kind::Tcp => {
+            // Hold the port while the proxy binds, so it cannot get the
+            // same one; the caller's proxy is bound before this returns.
+            let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            Upstream {
+                upstream: holder.local_addr().unwrap().to_string(),
+                _dir: None,
+                _holder: Some(holder),
+            }
+        }
+        Kind::Unix => {
+            let dir = socket_dir();
+            let path = dir.path().join("nobody.sock");
+            Upstream {
+                upstream: format!("unix:{}", path.display()),
+                _dir: Some(dir),
+                _holder: None,
+            }
+        }
+    }
+}
+
+/// A real redis-server for a test, the proxy's upstream of either kind;
+/// the tests' own direct connections (INFO, admin) always use its TCP
+/// port.
+pub enum Redis {
+    /// The shared fixture (TCP only).
+    Tcp(RedisServer),
+    /// A redis-server listening on loopback and a Unix socket.
+    Unix(UnixRedis),
+}
+
+impl Redis {
+    pub fn start(kind: Kind) -> Redis {
+        match kind {
+            Kind::Tcp => Redis::Tcp(RedisServer::start()),
+            Kind::Unix => Redis::Unix(UnixRedis::start()),
+        }
+    }
+
+    /// Its TCP address (direct, past any proxy).
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Redis::Tcp(r) => r.addr(),
+            Redis::Unix(r) => r.addr,
+        }
+    }
+
+    /// What a proxy in front of it forwards to.
+    pub fn upstream(&self) -> String {
+        match self {
+            Redis::Tcp(r) => r.addr().to_string(),
+            Redis::Unix(r) => format!("unix:{}", r.socket.display()),
+        }
+    }
+}
+
+/// A redis-server on a free loopback port and a Unix socket in its own
+/// directory, no persistence; killed and reaped on drop.
+pub struct UnixRedis {
+    pub addr: SocketAddr,
+    pub socket: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl UnixRedis {
+    pub fn start() -> UnixRedis {
+        let dir = socket_dir();
+        let socket = dir.path().join("redis.sock");
+        // A free port can be taken before redis-server binds it: retry.
+        for _ in 0..5 {
+            let addr = net::free_addr();
+            let mut child = Command::new(redis::binary())
+                .args(["--port", &addr.port().to_string()])
+                .args(["--bind", "127.0.0.1", "--protected-mode", "no"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--unixsocket")
+                .arg(&socket)
+                .arg("--dir")
+                .arg(dir.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server runs");
+            let up = wait::poll(wait::GENEROUS, || {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return Some(false);
+                }
+                (socket.exists() && std::net::TcpStream::connect(addr).is_ok()).then_some(true)
+            });
+            if up == Some(true) {
+                return UnixRedis {
+                    addr,
+                    socket,
+                    child,
+                    _dir: dir,
+                };
+            }
+            process::kill_and_reap(&mut child);
+        }
+        panic!("could not start redis-server with a Unix socket");
+    }
+}
+
+impl Drop for UnixRedis {
+    fn drop(&mut self) {
+        process::kill_and_reap(&mut self.child);
+    }
+}
 
 /// Every test body runs under this bound (a hang fails the test).
 pub const TEST_BOUND: Duration = Duration::from_secs(180);
@@ -50,13 +245,16 @@ pub struct Proxied {
 
 impl Proxied {
     pub async fn new(upstream: SocketAddr) -> Proxied {
+        Proxied::to(&upstream.to_string()).await
+    }
+
+    /// A proxy forwarding to `upstream` as written (`host:port` or
+    /// `unix:/path`).
+    pub async fn to(upstream: &str) -> Proxied {
         let faults = FaultProxy::new();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        faults
-            .add_proxy("redis", listener, &upstream.to_string())
-            .await
-            .unwrap();
+        faults.add_proxy("redis", listener, upstream).await.unwrap();
         Proxied { faults, addr }
     }
 }
