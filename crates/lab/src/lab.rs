@@ -26,7 +26,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chaoslab_faultproxy::FaultProxy;
+use chaoslab_faultproxy::{FaultProxy, UNIX_UPSTREAM_PREFIX};
 use chaoslab_foundation::listen::{BindError, PortReservation, bind_loopback};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -825,10 +825,13 @@ async fn start_redis(
 ) -> Result<(RedisServer, FaultProxy, RedisEndpoint), LabError> {
     let server = RedisServer::start_in(spawner, options, namespace).await?;
     // Kernel mode: the proxy's upstream is the namespace's `proxied`
-    // address (replicas go to `direct`, past the proxy).
-    let upstream = match network {
-        Some(network) => SocketAddr::from((network.proxied, options.port)),
-        None => server.addr(),
+    // address (replicas go to `direct`, past the proxy). Process mode:
+    // Redis's Unix socket when it has one (the upstream leg costs less than
+    // over TCP loopback), else its loopback port.
+    let upstream = match (network, server.unix_socket()) {
+        (Some(network), _) => SocketAddr::from((network.proxied, options.port)).to_string(),
+        (None, Some(socket)) => format!("{UNIX_UPSTREAM_PREFIX}{}", socket.display()),
+        (None, None) => server.addr().to_string(),
     };
     // Every replica reaches Redis through the fault proxy.
     let proxy = match FaultProxy::dedicated() {
@@ -838,10 +841,7 @@ async fn start_redis(
             return Err(io("cannot start the fault proxy")(e));
         }
     };
-    if let Err(e) = proxy
-        .add_proxy(REDIS_PROXY, listener, &upstream.to_string())
-        .await
-    {
+    if let Err(e) = proxy.add_proxy(REDIS_PROXY, listener, &upstream).await {
         proxy.shutdown().await;
         server.stop(Duration::from_secs(5)).await;
         return Err(io("cannot start the fault proxy")(std::io::Error::other(
