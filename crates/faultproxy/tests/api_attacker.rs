@@ -432,6 +432,45 @@ async fn remote_upstreams_only_when_the_api_allows_them() {
         let bad = json!({"name": "bad", "upstream": "10.1.2.3"});
         let (status, answer) = lab.call("POST", "/proxies", Some(bad)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        // A Unix socket stays the library's, remote upstreams allowed or not.
+        let unix = json!({"name": "sock", "upstream": "unix:/run/docker.sock"});
+        let (status, answer) = lab.call("POST", "/proxies", Some(unix)).await;
+        forbidden(status, &answer, "a unix upstream with remote allowed");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxies_created_through_the_api_never_forward_to_a_unix_socket() {
+    bounded(async {
+        let lab = Lab::start().await;
+        // The proxy would reach the socket with the lab's permissions: any
+        // local process could then talk to whatever the lab's user may.
+        let unix = json!({"name": "sock", "upstream": "unix:/run/docker.sock"});
+        let (status, answer) = lab.call("POST", "/proxies", Some(unix)).await;
+        forbidden(status, &answer, "creating a proxy to a unix socket");
+        assert!(
+            answer["error"].as_str().unwrap().contains("Unix socket"),
+            "{answer}"
+        );
+        let loopback = json!({"name": "p", "upstream": "127.0.0.1:6379"});
+        let (status, answer) = lab.call("POST", "/proxies", Some(loopback)).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let (status, answer) = lab
+            .call(
+                "POST",
+                "/proxies/p",
+                Some(json!({"upstream": "unix:/run/docker.sock"})),
+            )
+            .await;
+        forbidden(status, &answer, "moving a proxy to a unix socket");
+        assert_eq!(lab.faults.proxy("p").unwrap().upstream, "127.0.0.1:6379");
+        // Malformed unix upstreams are a 400, as any malformed upstream.
+        for bad in ["unix:relative.sock", "unix:"] {
+            let body = json!({"name": "bad", "upstream": bad});
+            let (status, answer) = lab.call("POST", "/proxies", Some(body)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {answer}");
+        }
     })
     .await;
 }
