@@ -354,33 +354,7 @@ async fn every_change_through_the_api_names_its_caller() {
                 );
             }
             let changes: Vec<&Change> = seen.iter().map(|e| &e.change).collect();
-            let expected = match (method, path) {
-                ("POST", "/proxies") if status == 201 => {
-                    matches!(changes[..], [Change::ProxyCreated { enabled: true, .. }])
-                }
-                ("POST", "/proxies") | ("PATCH", _) => {
-                    matches!(changes[..], [Change::Refused { .. }])
-                }
-                ("POST", "/proxies/mine") | ("POST", "/proxies/redis") => {
-                    matches!(changes[..], [Change::ProxyUpdated { .. }])
-                }
-                ("POST", "/proxies/redis/toxics") | ("POST", "/proxies/mine/toxics") => {
-                    matches!(changes[..], [Change::Added { .. }])
-                }
-                ("POST", _) => matches!(changes[..], [Change::Updated { .. }]),
-                ("DELETE", "/proxies/mine") => matches!(changes[..], [Change::ProxyRemoved]),
-                ("DELETE", _) => matches!(changes[..], [Change::Removed { .. }]),
-                _ => true,
-            };
-            if path == "/reset" {
-                // The reset itself, the blackhole it cleared and the proxy it
-                // enabled again.
-                assert!(matches!(changes[0], Change::Reset), "{changes:?}");
-                assert!(changes.iter().any(|c| matches!(c, Change::Removed { .. })));
-                assert!(changes.iter().any(|c| matches!(c, Change::ProxyUpdated { enabled: true, .. })));
-            } else {
-                assert!(expected, "{method} {path}: {changes:?}");
-            }
+            assert_changes(method, path, status, &changes);
         }
         // Refusals say what was refused and why.
         let (_, _, _) = lab
@@ -402,6 +376,39 @@ async fn every_change_through_the_api_names_its_caller() {
         assert!(own.iter().all(|e| e.caller.is_none()), "{own:?}");
     })
     .await;
+}
+
+/// The events of one API request are the change it made (or its refusal).
+fn assert_changes(method: &str, path: &str, status: u16, changes: &[&Change]) {
+    if path == "/reset" {
+        // The reset itself, the blackhole it cleared and the proxy it
+        // enabled again.
+        assert!(matches!(changes[0], Change::Reset), "{changes:?}");
+        assert!(changes.iter().any(|c| matches!(c, Change::Removed { .. })));
+        assert!(
+            changes
+                .iter()
+                .any(|c| matches!(c, Change::ProxyUpdated { enabled: true, .. }))
+        );
+        return;
+    }
+    let expected = match (method, path) {
+        ("POST", "/proxies") if status == 201 => {
+            matches!(changes[..], [Change::ProxyCreated { enabled: true, .. }])
+        }
+        ("POST", "/proxies") | ("PATCH", _) => matches!(changes[..], [Change::Refused { .. }]),
+        ("POST", "/proxies/mine") | ("POST", "/proxies/redis") => {
+            matches!(changes[..], [Change::ProxyUpdated { .. }])
+        }
+        ("POST", "/proxies/redis/toxics") | ("POST", "/proxies/mine/toxics") => {
+            matches!(changes[..], [Change::Added { .. }])
+        }
+        ("POST", _) => matches!(changes[..], [Change::Updated { .. }]),
+        ("DELETE", "/proxies/mine") => matches!(changes[..], [Change::ProxyRemoved]),
+        ("DELETE", _) => matches!(changes[..], [Change::Removed { .. }]),
+        _ => true,
+    };
+    assert!(expected, "{method} {path}: {changes:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -276,56 +276,8 @@ async fn random_bytes_and_random_faults_leave_no_panic_and_no_connection() {
             .add_proxy("p", listener, &upstream.to_string())
             .await
             .unwrap();
-        let mut rng = StdRng::seed_from_u64(seed);
-        for round in 0..rounds {
-            let span = Duration::from_millis(rng.random_range(300..1200));
-            let stirring = tokio::spawn(stir(faults.clone(), rng.random(), Instant::now() + span));
-            let clients: Vec<_> = (0..rng.random_range(4..24))
-                .map(|_| tokio::spawn(fuzz_client(addr, rng.random(), span)))
-                .collect();
-            for client in clients {
-                // A client's own waits are bounded; a generous bound on it.
-                timeout(span + GENEROUS, client)
-                    .await
-                    .unwrap_or_else(|_| panic!("round {round}: a client hung"))
-                    .unwrap();
-            }
-            stirring.await.unwrap();
-            assert_eq!(PANICS.load(Ordering::SeqCst), 0, "round {round}: a panic");
-        }
-
-        // The clients are gone. With the faults that hold or eat
-        // connections still on (deny_new, blackhole, timeout, reset…) —
-        // only those that merely slow delivery are cleared, as they may
-        // rightly take minutes to deliver what was sent — nothing may stay.
-        faults.set_enabled("p", true).await.unwrap();
-        for toxic in faults.toxics("p").unwrap() {
-            let slows = matches!(
-                toxic.kind,
-                ToxicKind::Latency(_)
-                    | ToxicKind::Bandwidth(_)
-                    | ToxicKind::Slicer(_)
-                    | ToxicKind::SlowClose(_)
-            );
-            if slows {
-                faults.remove_toxic("p", &toxic.name).unwrap();
-            }
-        }
-        let holding: Vec<String> = faults
-            .toxics("p")
-            .unwrap()
-            .iter()
-            .map(|t| format!("{} {}", t.kind.type_name(), t.stream))
-            .collect();
-        until_async(
-            GENEROUS,
-            &format!("every connection released with {holding:?} still on"),
-            || async {
-                faults.proxy("p").unwrap().connections == 0
-                    && upstream_open.load(Ordering::SeqCst) == 0
-            },
-        )
-        .await;
+        fuzz_rounds(&faults, addr, seed, rounds).await;
+        released_with_holding_faults_on(&faults, &upstream_open).await;
 
         faults.clear_all();
         until_async(GENEROUS, "every proxied connection released", || async {
@@ -346,5 +298,62 @@ async fn random_bytes_and_random_faults_leave_no_panic_and_no_connection() {
         faults.shutdown().await;
         assert_eq!(PANICS.load(Ordering::SeqCst), 0, "no panic anywhere");
     })
+    .await;
+}
+
+/// `rounds` rounds of random clients while the faults are stirred.
+async fn fuzz_rounds(faults: &FaultProxy, addr: SocketAddr, seed: u64, rounds: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    for round in 0..rounds {
+        let span = Duration::from_millis(rng.random_range(300..1200));
+        let stirring = tokio::spawn(stir(faults.clone(), rng.random(), Instant::now() + span));
+        let clients: Vec<_> = (0..rng.random_range(4..24))
+            .map(|_| tokio::spawn(fuzz_client(addr, rng.random(), span)))
+            .collect();
+        for client in clients {
+            // A client's own waits are bounded; a generous bound on it.
+            timeout(span + GENEROUS, client)
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: a client hung"))
+                .unwrap();
+        }
+        stirring.await.unwrap();
+        assert_eq!(PANICS.load(Ordering::SeqCst), 0, "round {round}: a panic");
+    }
+}
+
+/// The clients are gone: every connection is released with the faults that
+/// hold or eat connections still on.
+async fn released_with_holding_faults_on(faults: &FaultProxy, upstream_open: &AtomicUsize) {
+    // The clients are gone. With the faults that hold or eat
+    // connections still on (deny_new, blackhole, timeout, reset…) —
+    // only those that merely slow delivery are cleared, as they may
+    // rightly take minutes to deliver what was sent — nothing may stay.
+    faults.set_enabled("p", true).await.unwrap();
+    for toxic in faults.toxics("p").unwrap() {
+        let slows = matches!(
+            toxic.kind,
+            ToxicKind::Latency(_)
+                | ToxicKind::Bandwidth(_)
+                | ToxicKind::Slicer(_)
+                | ToxicKind::SlowClose(_)
+        );
+        if slows {
+            faults.remove_toxic("p", &toxic.name).unwrap();
+        }
+    }
+    let holding: Vec<String> = faults
+        .toxics("p")
+        .unwrap()
+        .iter()
+        .map(|t| format!("{} {}", t.kind.type_name(), t.stream))
+        .collect();
+    until_async(
+        GENEROUS,
+        &format!("every connection released with {holding:?} still on"),
+        || async {
+            faults.proxy("p").unwrap().connections == 0 && upstream_open.load(Ordering::SeqCst) == 0
+        },
+    )
     .await;
 }

@@ -152,85 +152,140 @@ async fn connections_held_by_a_fault_are_released_when_their_clients_leave() {
         leave(established(addr).await);
         released_without_fault(&faults, &upstream_open).await;
         let fds = open_fds();
-
-        // 1. deny_new: new connections are held at the door, unanswered.
-        let deny = ToxicSpec::new(ToxicKind::DenyNew(DenyNew {})).named("deny");
-        faults.add_toxic("p", deny).unwrap();
-        let mut clients = Vec::new();
-        for _ in 0..CLIENTS {
-            let mut c = TcpStream::connect(addr).await.unwrap();
-            c.write_all(b"*1\r\n$4\r\nPING\r\n").await.unwrap();
-            clients.push(c);
-        }
-        eventually(RELEASE, "every client held at the door", || async {
-            connections(&faults).await == CLIENTS
-        })
-        .await;
-        leave(clients);
-        released(&faults, &upstream_open, fds, "deny_new").await;
-        faults.remove_toxic("p", "deny").unwrap();
-
-        // 1b. deny_new, clients that send more than the sockets buffer
-        //     before leaving (the fuzz test's seed 1565559133091913592):
-        //     left unread, their bytes filled the proxy's receive window and
-        //     each client's FIN stayed queued behind them in the client's
-        //     kernel — the proxy never saw the close and held them forever.
-        faults
-            .add_toxic(
-                "p",
-                ToxicSpec::new(ToxicKind::DenyNew(DenyNew {})).named("deny"),
-            )
-            .unwrap();
-        let mut clients = Vec::new();
-        for _ in 0..FLOODERS {
-            clients.push(TcpStream::connect(addr).await.unwrap());
-        }
-        eventually(
-            RELEASE,
-            "every flooding client held at the door",
-            || async { connections(&faults).await == FLOODERS },
-        )
-        .await;
-        for c in &mut clients {
-            flood(c).await;
-        }
-        leave(clients);
-        released(&faults, &upstream_open, fds, "deny_new, flooded").await;
-        faults.remove_toxic("p", "deny").unwrap();
-
-        // 2. blackhole (both ways): established connections stop passing
-        //    bytes; the proxy stops reading from the client.
-        let clients = established(addr).await;
-        let hole = ToxicSpec::new(ToxicKind::Blackhole(Blackhole {})).named("hole");
-        faults.add_toxic("p", hole).unwrap();
-        let mut clients = clients;
-        for c in &mut clients {
-            c.write_all(b"held").await.unwrap();
-        }
-        leave(clients);
-        released(&faults, &upstream_open, fds, "blackhole").await;
-        faults.remove_toxic("p", "hole").unwrap();
-
-        // 3. blackhole on the replies only: the client's bytes and close
-        //    reach the upstream, whose replies are held.
-        let clients = established(addr).await;
-        let hole = ToxicSpec::new(ToxicKind::Blackhole(Blackhole {}))
-            .named("hole-down")
-            .on(Stream::Downstream);
-        faults.add_toxic("p", hole).unwrap();
-        let mut clients = clients;
-        for c in &mut clients {
-            c.write_all(b"reply held").await.unwrap();
-        }
-        leave(clients);
-        released(&faults, &upstream_open, fds, "blackhole downstream").await;
-        faults.remove_toxic("p", "hole-down").unwrap();
+        let held = Held {
+            faults: &faults,
+            addr,
+            upstream_open: &upstream_open,
+            fds,
+        };
+        held_at_the_door(&held).await;
+        flooders_held_at_the_door(&held).await;
+        held_by_a_blackhole(&held).await;
+        held_by_a_blackhole_on_replies(&held).await;
 
         // The proxy still serves.
         leave(established(addr).await);
         faults.shutdown().await;
     })
     .await;
+}
+
+/// What each step of the held-connections test works on.
+struct Held<'a> {
+    faults: &'a FaultProxy,
+    addr: SocketAddr,
+    upstream_open: &'a AtomicUsize,
+    /// Descriptors open before any fault.
+    fds: usize,
+}
+
+/// deny_new: clients held at the door, unanswered, then leaving.
+async fn held_at_the_door(held: &Held<'_>) {
+    let Held {
+        faults,
+        addr,
+        upstream_open,
+        fds,
+    } = *held;
+    // 1. deny_new: new connections are held at the door, unanswered.
+    let deny = ToxicSpec::new(ToxicKind::DenyNew(DenyNew {})).named("deny");
+    faults.add_toxic("p", deny).unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"*1\r\n$4\r\nPING\r\n").await.unwrap();
+        clients.push(c);
+    }
+    eventually(RELEASE, "every client held at the door", || async {
+        connections(faults).await == CLIENTS
+    })
+    .await;
+    leave(clients);
+    released(faults, upstream_open, fds, "deny_new").await;
+    faults.remove_toxic("p", "deny").unwrap();
+}
+
+/// deny_new, clients flooding before they leave.
+async fn flooders_held_at_the_door(held: &Held<'_>) {
+    let Held {
+        faults,
+        addr,
+        upstream_open,
+        fds,
+    } = *held;
+    // 1b. deny_new, clients that send more than the sockets buffer
+    //     before leaving (the fuzz test's seed 1565559133091913592):
+    //     left unread, their bytes filled the proxy's receive window and
+    //     each client's FIN stayed queued behind them in the client's
+    //     kernel — the proxy never saw the close and held them forever.
+    faults
+        .add_toxic(
+            "p",
+            ToxicSpec::new(ToxicKind::DenyNew(DenyNew {})).named("deny"),
+        )
+        .unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..FLOODERS {
+        clients.push(TcpStream::connect(addr).await.unwrap());
+    }
+    eventually(
+        RELEASE,
+        "every flooding client held at the door",
+        || async { connections(faults).await == FLOODERS },
+    )
+    .await;
+    for c in &mut clients {
+        flood(c).await;
+    }
+    leave(clients);
+    released(faults, upstream_open, fds, "deny_new, flooded").await;
+    faults.remove_toxic("p", "deny").unwrap();
+}
+
+/// A blackhole both ways on established connections.
+async fn held_by_a_blackhole(held: &Held<'_>) {
+    let Held {
+        faults,
+        addr,
+        upstream_open,
+        fds,
+    } = *held;
+    // 2. blackhole (both ways): established connections stop passing
+    //    bytes; the proxy stops reading from the client.
+    let clients = established(addr).await;
+    let hole = ToxicSpec::new(ToxicKind::Blackhole(Blackhole {})).named("hole");
+    faults.add_toxic("p", hole).unwrap();
+    let mut clients = clients;
+    for c in &mut clients {
+        c.write_all(b"held").await.unwrap();
+    }
+    leave(clients);
+    released(faults, upstream_open, fds, "blackhole").await;
+    faults.remove_toxic("p", "hole").unwrap();
+}
+
+/// A blackhole on the replies only.
+async fn held_by_a_blackhole_on_replies(held: &Held<'_>) {
+    let Held {
+        faults,
+        addr,
+        upstream_open,
+        fds,
+    } = *held;
+    // 3. blackhole on the replies only: the client's bytes and close
+    //    reach the upstream, whose replies are held.
+    let clients = established(addr).await;
+    let hole = ToxicSpec::new(ToxicKind::Blackhole(Blackhole {}))
+        .named("hole-down")
+        .on(Stream::Downstream);
+    faults.add_toxic("p", hole).unwrap();
+    let mut clients = clients;
+    for c in &mut clients {
+        c.write_all(b"reply held").await.unwrap();
+    }
+    leave(clients);
+    released(faults, upstream_open, fds, "blackhole downstream").await;
+    faults.remove_toxic("p", "hole-down").unwrap();
 }
 
 async fn released_without_fault(faults: &FaultProxy, upstream_open: &AtomicUsize) {
