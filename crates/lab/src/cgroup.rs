@@ -294,7 +294,7 @@ pub fn lab_names() -> BTreeSet<String> {
         .flat_map(|entries| entries.flatten())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .filter(|name| crate::isolation::id_of_kernel_name(name).is_some())
+        .filter(|name| crate::kernel_name::id_of_kernel_name(name).is_some())
         .collect()
 }
 

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::FlockOperation;
 
 use crate::cgroup::{self, LabCgroups};
-use crate::isolation::id_of_kernel_name;
+use crate::kernel_name::id_of_kernel_name;
 use crate::netns::{self, LabNetwork};
 
 /// Where the claims live (root only: kernel mode needs root).

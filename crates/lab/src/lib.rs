@@ -20,6 +20,7 @@ mod files;
 pub mod identity;
 pub mod isolation;
 mod kernel_claim;
+mod kernel_name;
 pub mod lab;
 pub mod logs;
 mod loops;

@@ -488,7 +488,7 @@ fn names_in_listings(namespaces: &str, tables: &str, links: &str) -> BTreeSet<St
         .map(str::to_string)
         .chain(tables.map(str::to_string))
         .chain(links)
-        .filter(|name| crate::isolation::id_of_kernel_name(name).is_some())
+        .filter(|name| crate::kernel_name::id_of_kernel_name(name).is_some())
         .collect()
 }
 
@@ -566,7 +566,7 @@ mod tests {
             a in "\\PC*", b in "\\PC*", c in "(\\PC|\n|:|@)*",
         ) {
             for name in names_in_listings(&a, &b, &c) {
-                proptest::prop_assert!(crate::isolation::id_of_kernel_name(&name).is_some());
+                proptest::prop_assert!(crate::kernel_name::id_of_kernel_name(&name).is_some());
             }
         }
     }
