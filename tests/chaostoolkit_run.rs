@@ -92,23 +92,7 @@ async fn a_proxy_disabled_through_the_toxiproxy_api_is_an_active_fault_everywher
     let answer = get(&lab, &lab.ingress("/")).await;
     assert_eq!(answer.status, 503, "{:?}", answer.body);
     // Listed with an id, kind and mode, by the API, the CLI and status.
-    let list = faults(&lab).await;
-    assert_eq!(list.len(), 1, "{list:?}");
-    assert_eq!(list[0]["id"], "redis-disabled");
-    assert_eq!(list[0]["kind"], "network");
-    assert_eq!(list[0]["mode"], "proxy-disabled");
-    assert_eq!(list[0]["target"], "redis");
-    assert_eq!(list[0]["origin"], "api");
-    let table = ok(&lab, &["fault", "list"]).await;
-    assert!(
-        table.contains("redis-disabled") && table.contains("mode=proxy-disabled"),
-        "{table}"
-    );
-    let listed: Value =
-        serde_json::from_str(&ok(&lab, &["fault", "list", "--json"]).await).expect("JSON");
-    assert_eq!(listed[0]["id"], "redis-disabled", "{listed}");
-    let status = ok(&lab, &["status"]).await;
-    assert!(status.contains("redis-disabled"), "{status}");
+    assert_listed_everywhere(&lab).await;
     fault_events_are(&lab, &[("FaultInjected", "redis-disabled")]).await;
 
     // `fault clear --all` enables it again: 200 without a restart.
@@ -164,6 +148,29 @@ async fn a_proxy_disabled_through_the_toxiproxy_api_is_an_active_fault_everywher
     );
 }
 
+/// The disabled proxy is the fault `redis-disabled` (network,
+/// proxy-disabled, on redis, from the API) in `/api/faults`, `fault list`
+/// (table and JSON) and `status`.
+async fn assert_listed_everywhere(lab: &Lab) {
+    let list = faults(lab).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["id"], "redis-disabled");
+    assert_eq!(list[0]["kind"], "network");
+    assert_eq!(list[0]["mode"], "proxy-disabled");
+    assert_eq!(list[0]["target"], "redis");
+    assert_eq!(list[0]["origin"], "api");
+    let table = ok(lab, &["fault", "list"]).await;
+    assert!(
+        table.contains("redis-disabled") && table.contains("mode=proxy-disabled"),
+        "{table}"
+    );
+    let listed: Value =
+        serde_json::from_str(&ok(lab, &["fault", "list", "--json"]).await).expect("JSON");
+    assert_eq!(listed[0]["id"], "redis-disabled", "{listed}");
+    let status = ok(lab, &["status"]).await;
+    assert!(status.contains("redis-disabled"), "{status}");
+}
+
 /// Whether `chaos` and chaostoolkit-toxiproxy (module `chaostoxi`) are
 /// installed.
 fn chaos_toolkit_installed() -> bool {
@@ -199,18 +206,37 @@ async fn chaos_run_of_the_redis_cut_example_succeeds_against_the_lab() {
     let port = toxiproxy.rsplit(':').next().expect("port").to_string();
     let journal_path = lab.dir().join("journal.json");
 
+    let log = chaos_run(&lab, &journal_path, &port).await;
+    assert_journal_completed_with_the_cut_seen(&journal_path, &log);
+
+    // Nothing left behind: no fault, the proxy enabled, the events paired.
+    assert!(faults(&lab).await.is_empty());
+    assert!(proxy_enabled(&lab, &toxiproxy).await);
+    fault_events_are(
+        &lab,
+        &[
+            ("FaultInjected", "redis-disabled"),
+            ("FaultCleared", "redis-disabled"),
+        ],
+    )
+    .await;
+}
+
+/// `chaos run` of the example against the lab (bounded: 120 s); panics
+/// unless it succeeds; what it printed.
+async fn chaos_run(lab: &Lab, journal_path: &Path, toxiproxy_port: &str) -> String {
     let run = tokio::process::Command::new("chaos")
         .arg("--no-log-file")
         .arg("run")
         .arg("--journal-path")
-        .arg(&journal_path)
+        .arg(journal_path)
         .arg(example())
         .current_dir(lab.dir())
         .env("PATH", path_with_chaoslab())
         .env("CHAOSLAB_STATE_DIR", lab.state_dir())
         .env("CHAOSLAB_INGRESS_URL", lab.ingress(""))
         .env("CHAOSLAB_TOXIPROXY_HOST", "127.0.0.1")
-        .env("CHAOSLAB_TOXIPROXY_PORT", &port)
+        .env("CHAOSLAB_TOXIPROXY_PORT", toxiproxy_port)
         .env("CHAOSLAB_RECOVERY_SECONDS", "5")
         .stdin(Stdio::null())
         .kill_on_drop(true)
@@ -225,9 +251,14 @@ async fn chaos_run_of_the_redis_cut_example_succeeds_against_the_lab() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "chaos run failed:\n{log}");
+    log
+}
 
+/// The journal: completed, not deviated, steady states met, every activity
+/// succeeded, the cut seen as a 503 and listed by the lab as a fault.
+fn assert_journal_completed_with_the_cut_seen(journal_path: &Path, log: &str) {
     let journal: Value = serde_json::from_str(
-        &std::fs::read_to_string(&journal_path).unwrap_or_else(|e| panic!("journal: {e}\n{log}")),
+        &std::fs::read_to_string(journal_path).unwrap_or_else(|e| panic!("journal: {e}\n{log}")),
     )
     .expect("journal JSON");
     assert_eq!(journal["status"], "completed", "{log}");
@@ -265,16 +296,4 @@ async fn chaos_run_of_the_redis_cut_example_succeeds_against_the_lab() {
             .expect("fault list --json output");
     assert_eq!(faults_then[0]["id"], "redis-disabled", "{faults_then}");
     assert_eq!(faults_then[0]["mode"], "proxy-disabled");
-
-    // Nothing left behind: no fault, the proxy enabled, the events paired.
-    assert!(faults(&lab).await.is_empty());
-    assert!(proxy_enabled(&lab, &toxiproxy).await);
-    fault_events_are(
-        &lab,
-        &[
-            ("FaultInjected", "redis-disabled"),
-            ("FaultCleared", "redis-disabled"),
-        ],
-    )
-    .await;
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use lab_support::eventually;
+use lab_support::{Lab, eventually};
 
 /// chromedriver on a free loopback port, killed on drop.
 struct Driver {
@@ -176,8 +176,54 @@ async fn block_redis_from_the_console_and_watch_it_fail_and_recover() {
     let token = lab.state["token"].as_str().unwrap().to_string();
 
     // Steady traffic through the ingress for the whole test.
+    let (stop, traffic) = steady_traffic(&lab);
+
+    open_with_the_token(&driver, &control, &token).await;
+
+    // Block Redis (reset mode, so failures are immediate), until cleared.
+    block_redis_and_watch_it_fail(&driver, &lab).await;
+
+    // Clear it from the faults panel; the lab recovers.
+    clear_and_watch_it_recover(&driver).await;
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = traffic.await;
+
+    // Phone width: everything reflows, nothing scrolls sideways.
+    driver
+        .session_call("POST", "/window/rect", json!({"width": 390, "height": 844}))
+        .await;
+    driver
+        .wait_js(
+            "no horizontal overflow at phone width",
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1",
+        )
+        .await;
+    driver.screenshot("console-phone.png").await;
+
+    // The lab stops: the page says so (and keeps retrying).
+    let down = lab.cli(&["down"]).await;
+    assert!(down.status.success());
+    driver
+        .wait_js("the page says the lab is unreachable", "const b = document.querySelector('#banner'); return !b.hidden && b.textContent.includes('not reachable')")
+        .await;
+
+    // A new lab in the same directory on the same control port: same token
+    // (kept in .chaoslab/control-token), so the open page reconnects alone.
+    restart_and_reconnect(&driver, &lab, &control).await;
+    let _ = driver.session_call("DELETE", "", Value::Null).await;
+}
+
+/// GET `/` through the ingress every 20 ms (at most 120 s) until the flag
+/// is set.
+fn steady_traffic(
+    lab: &Lab,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tokio::task::JoinHandle<()>,
+) {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let traffic = {
+    let task = {
         let (url, stop, http) = (lab.ingress("/"), stop.clone(), lab.http.clone());
         tokio::spawn(async move {
             let end = Instant::now() + Duration::from_secs(120);
@@ -187,7 +233,13 @@ async fn block_redis_from_the_console_and_watch_it_fail_and_recover() {
             }
         })
     };
+    (stop, task)
+}
 
+/// Opens the console with the token in the URL's fragment: it shows the
+/// replicas and charts, drops the token from the address bar, and has ten
+/// seconds of metrics (a screenshot of it).
+async fn open_with_the_token(driver: &Driver, control: &str, token: &str) {
     driver.goto(&format!("{control}/#token={token}")).await;
     driver
         .wait_js("the console shows the replicas", "return document.querySelector('#summary')?.textContent.includes('2/2 replicas ready') === true")
@@ -208,8 +260,12 @@ async fn block_redis_from_the_console_and_watch_it_fail_and_recover() {
         .wait_js("ten seconds of metrics", "return document.querySelector('#charts svg path.line')?.getAttribute('d').split('L').length > 10")
         .await;
     driver.screenshot("console-normal.png").await;
+}
 
-    // Block Redis (reset mode, so failures are immediate), until cleared.
+/// The console's "block Redis" (reset, until cleared): the fault is listed
+/// and drawn, errors rise, no replica stays ready, while the lab's own
+/// view of Redis stays up.
+async fn block_redis_and_watch_it_fail(driver: &Driver, lab: &Lab) {
     driver.click("#btn-block-redis").await;
     driver
         .wait_js(
@@ -265,8 +321,11 @@ async fn block_redis_from_the_console_and_watch_it_fail_and_recover() {
         label.as_str().unwrap_or("").contains("fault network"),
         "span label: {label}"
     );
+}
 
-    // Clear it from the faults panel; the lab recovers.
+/// Clearing from the faults panel: no active fault, every replica ready,
+/// the span closed, `FaultCleared` in the events.
+async fn clear_and_watch_it_recover(driver: &Driver) {
     driver.click("#faults button[data-clear]").await;
     driver
         .wait_js(
@@ -294,31 +353,11 @@ async fn block_redis_from_the_console_and_watch_it_fail_and_recover() {
         events.as_str().unwrap().contains("FaultCleared"),
         "{events}"
     );
+}
 
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = traffic.await;
-
-    // Phone width: everything reflows, nothing scrolls sideways.
-    driver
-        .session_call("POST", "/window/rect", json!({"width": 390, "height": 844}))
-        .await;
-    driver
-        .wait_js(
-            "no horizontal overflow at phone width",
-            "return document.documentElement.scrollWidth <= window.innerWidth + 1",
-        )
-        .await;
-    driver.screenshot("console-phone.png").await;
-
-    // The lab stops: the page says so (and keeps retrying).
-    let down = lab.cli(&["down"]).await;
-    assert!(down.status.success());
-    driver
-        .wait_js("the page says the lab is unreachable", "const b = document.querySelector('#banner'); return !b.hidden && b.textContent.includes('not reachable')")
-        .await;
-
-    // A new lab in the same directory on the same control port: same token
-    // (kept in .chaoslab/control-token), so the open page reconnects alone.
+/// A new `up` in the lab's directory on the same control port: the open
+/// page reconnects by itself; then it is stopped.
+async fn restart_and_reconnect(driver: &Driver, lab: &Lab, control: &str) {
     let port = control.rsplit(':').next().unwrap().to_string();
     let mut again = tokio::process::Command::new(env!("CARGO_BIN_EXE_chaoslab"))
         .args([
@@ -350,5 +389,4 @@ async fn block_redis_from_the_console_and_watch_it_fail_and_recover() {
         String::from_utf8_lossy(&down.stderr)
     );
     let _ = tokio::time::timeout(Duration::from_secs(30), again.wait()).await;
-    let _ = driver.session_call("DELETE", "", Value::Null).await;
 }

@@ -138,38 +138,7 @@ async fn a_rebound_dns_name_reaches_no_listener() {
     let toxiproxy = lab.toxiproxy_url().await;
 
     for (what, base) in [("ingress", &ingress), ("replica", &replica)] {
-        for path in ["/", "/chaos/status", "/health"] {
-            let url = format!("{base}{path}");
-            let answer = send(http, Method::GET, &url, &[("host", EVIL_HOST)], None).await;
-            assert_spec_error(&answer, 403, &format!("{what} GET {path}"));
-            assert_no_cors(&answer, what);
-            let detail = answer.body["detail"].as_str().unwrap_or_default();
-            assert!(detail.contains("evil.example"), "{what}: {detail}");
-        }
-        let reset = format!("{base}/chaos/redis-reset");
-        let answer = send(http, Method::POST, &reset, &[("host", EVIL_HOST)], None).await;
-        assert_spec_error(&answer, 403, &format!("{what} POST /chaos/redis-reset"));
-        for host in [
-            "localhost".to_string(),
-            format!("localhost:{}", port(base)),
-            authority(base).to_string(),
-            "127.0.0.7".to_string(),
-            "[::1]:8000".to_string(),
-        ] {
-            let answer = send(
-                http,
-                Method::GET,
-                &format!("{base}/"),
-                &[("host", &host)],
-                None,
-            )
-            .await;
-            assert_eq!(
-                answer.status, 200,
-                "{what} with Host {host}: {}",
-                answer.body
-            );
-        }
+        service_refuses_a_foreign_host(http, what, base).await;
     }
     // The ingress marks the refusal as its own.
     let answer = send(http, Method::GET, &ingress, &[("host", EVIL_HOST)], None).await;
@@ -180,9 +149,57 @@ async fn a_rebound_dns_name_reaches_no_listener() {
 
     // The control API and console: refused before the token is even looked
     // at, and the page (which holds no secret) is not served either.
+    control_api_refuses_a_foreign_host(&lab, &token).await;
+
+    // The Toxiproxy-compatible API: Toxiproxy's error body.
+    toxiproxy_api_refuses_a_foreign_host(http, &toxiproxy).await;
+}
+
+/// `what` at `base` (the ingress or a replica) refuses `Host:
+/// evil.example` on `/`, `/chaos/status`, `/health` and a chaos POST with
+/// the SPEC error body and no CORS; loopback names still work.
+async fn service_refuses_a_foreign_host(http: &reqwest::Client, what: &str, base: &str) {
+    for path in ["/", "/chaos/status", "/health"] {
+        let url = format!("{base}{path}");
+        let answer = send(http, Method::GET, &url, &[("host", EVIL_HOST)], None).await;
+        assert_spec_error(&answer, 403, &format!("{what} GET {path}"));
+        assert_no_cors(&answer, what);
+        let detail = answer.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("evil.example"), "{what}: {detail}");
+    }
+    let reset = format!("{base}/chaos/redis-reset");
+    let answer = send(http, Method::POST, &reset, &[("host", EVIL_HOST)], None).await;
+    assert_spec_error(&answer, 403, &format!("{what} POST /chaos/redis-reset"));
+    for host in [
+        "localhost".to_string(),
+        format!("localhost:{}", port(base)),
+        authority(base).to_string(),
+        "127.0.0.7".to_string(),
+        "[::1]:8000".to_string(),
+    ] {
+        let answer = send(
+            http,
+            Method::GET,
+            &format!("{base}/"),
+            &[("host", &host)],
+            None,
+        )
+        .await;
+        assert_eq!(
+            answer.status, 200,
+            "{what} with Host {host}: {}",
+            answer.body
+        );
+    }
+}
+
+/// The control API and console refuse a foreign `Host` even with the
+/// token; `localhost:PORT` is served.
+async fn control_api_refuses_a_foreign_host(lab: &Lab, token: &str) {
+    let http = &lab.http;
     for path in ["/api/status", "/"] {
         let url = lab.control(path);
-        let headers = [("host", EVIL_HOST), ("authorization", token.as_str())];
+        let headers = [("host", EVIL_HOST), ("authorization", token)];
         let answer = send(http, Method::GET, &url, &headers, None).await;
         assert_spec_error(&answer, 403, &format!("control API GET {path}"));
         assert_no_cors(&answer, "control API");
@@ -193,7 +210,7 @@ async fn a_rebound_dns_name_reaches_no_listener() {
         http,
         Method::GET,
         &url,
-        &[("host", &host), ("authorization", &token)],
+        &[("host", &host), ("authorization", token)],
         None,
     )
     .await;
@@ -202,8 +219,11 @@ async fn a_rebound_dns_name_reaches_no_listener() {
         "control API with Host {host}: {}",
         answer.body
     );
+}
 
-    // The Toxiproxy-compatible API: Toxiproxy's error body.
+/// The Toxiproxy-compatible API refuses a foreign `Host` in Toxiproxy's
+/// error body; `localhost` is served.
+async fn toxiproxy_api_refuses_a_foreign_host(http: &reqwest::Client, toxiproxy: &str) {
     for (method, path) in [(Method::GET, "/proxies"), (Method::POST, "/reset")] {
         let url = format!("{toxiproxy}{path}");
         let answer = send(http, method.clone(), &url, &[("host", EVIL_HOST)], None).await;
@@ -245,7 +265,57 @@ async fn cross_site_chaos_requests_through_the_ingress_are_refused() {
     let reset = lab.ingress("/chaos/redis-reset");
     let before = chaos_status(&lab).await;
 
-    let attacks: [Attack; 7] = [
+    for (what, headers, body, status) in simple_attacks() {
+        let answer = send(http, Method::POST, &reset, headers, body).await;
+        assert_spec_error(&answer, status, what);
+        assert_no_cors(&answer, what);
+        assert_eq!(
+            answer
+                .headers
+                .get("x-chaoslab-error")
+                .map(|v| v.to_str().unwrap_or("")),
+            Some(if status == 403 {
+                "cross-site"
+            } else {
+                "not-json"
+            }),
+            "{what}: the ingress refuses it itself"
+        );
+    }
+    // The same hold for every mutating method and the other chaos calls.
+    every_mutating_chaos_call_refused(&lab).await;
+    // A CORS preflight is granted nothing.
+    let answer = send(
+        http,
+        Method::OPTIONS,
+        &reset,
+        &[
+            ("origin", EVIL_ORIGIN),
+            ("access-control-request-method", "POST"),
+            ("access-control-request-headers", "content-type"),
+        ],
+        None,
+    )
+    .await;
+    assert_no_cors(&answer, "preflight");
+    assert!(answer.status >= 400, "preflight: {}", answer.status);
+    let after = chaos_status(&lab).await;
+    assert_eq!(
+        before["redis"]["last_reset"], after["redis"]["last_reset"],
+        "no refused request reset Redis: {after}"
+    );
+    assert_eq!(after["load"]["active"], false, "{after}");
+
+    // What clients send keep working: no body and no Content-Type (the
+    // seed's clients, `chaoslab chaos redis-reset`), JSON, and the lab's
+    // own origin (a page the ingress itself served).
+    clients_keep_working(&lab).await;
+}
+
+/// What a page sends without a preflight, each with the status the ingress
+/// refuses it with: a foreign `Origin` 403, a non-JSON body 415.
+fn simple_attacks() -> [Attack<'static>; 7] {
+    [
         (
             "foreign Origin, no body",
             &[("origin", EVIL_ORIGIN)],
@@ -291,25 +361,13 @@ async fn cross_site_chaos_requests_through_the_ingress_are_refused() {
             Some("--x--\r\n"),
             415,
         ),
-    ];
-    for (what, headers, body, status) in attacks {
-        let answer = send(http, Method::POST, &reset, headers, body).await;
-        assert_spec_error(&answer, status, what);
-        assert_no_cors(&answer, what);
-        assert_eq!(
-            answer
-                .headers
-                .get("x-chaoslab-error")
-                .map(|v| v.to_str().unwrap_or("")),
-            Some(if status == 403 {
-                "cross-site"
-            } else {
-                "not-json"
-            }),
-            "{what}: the ingress refuses it itself"
-        );
-    }
-    // The same hold for every mutating method and the other chaos calls.
+    ]
+}
+
+/// Every other mutating chaos call through the ingress: 403 cross-site,
+/// 415 as `text/plain`.
+async fn every_mutating_chaos_call_refused(lab: &Lab) {
+    let http = &lab.http;
     for (method, path) in [
         (Method::POST, "/chaos/load"),
         (Method::POST, "/chaos/hang"),
@@ -331,31 +389,13 @@ async fn cross_site_chaos_requests_through_the_ingress_are_refused() {
         .await;
         assert_spec_error(&answer, 415, &format!("{method} {path} text/plain"));
     }
-    // A CORS preflight is granted nothing.
-    let answer = send(
-        http,
-        Method::OPTIONS,
-        &reset,
-        &[
-            ("origin", EVIL_ORIGIN),
-            ("access-control-request-method", "POST"),
-            ("access-control-request-headers", "content-type"),
-        ],
-        None,
-    )
-    .await;
-    assert_no_cors(&answer, "preflight");
-    assert!(answer.status >= 400, "preflight: {}", answer.status);
-    let after = chaos_status(&lab).await;
-    assert_eq!(
-        before["redis"]["last_reset"], after["redis"]["last_reset"],
-        "no refused request reset Redis: {after}"
-    );
-    assert_eq!(after["load"]["active"], false, "{after}");
+}
 
-    // What clients send keep working: no body and no Content-Type (the
-    // seed's clients, `chaoslab chaos redis-reset`), JSON, and the lab's
-    // own origin (a page the ingress itself served).
+/// A chaos POST with no body, with JSON, or from the lab's own origin
+/// works, and a cross-origin GET carries no CORS grant.
+async fn clients_keep_working(lab: &Lab) {
+    let http = &lab.http;
+    let reset = lab.ingress("/chaos/redis-reset");
     let own = format!("http://{}", authority(&lab.ingress("")));
     for (what, headers, body) in [
         ("no body, no headers", &[][..], None),
@@ -401,6 +441,16 @@ async fn cross_site_changes_are_refused_on_every_listener() {
     let replica = lab.replica_url("").await;
     let toxiproxy = lab.toxiproxy_url().await;
 
+    replica_refuses_cross_site_changes(http, &replica).await;
+
+    control_api_refuses_cross_site_changes(&lab, &token).await;
+
+    toxiproxy_api_refuses_cross_site_changes(http, &toxiproxy).await;
+}
+
+/// A replica (`chaoslab serve`) refuses a cross-site or `text/plain` chaos
+/// POST; the same POST with no body works.
+async fn replica_refuses_cross_site_changes(http: &reqwest::Client, replica: &str) {
     let url = format!("{replica}/chaos/redis-reset");
     let answer = send(http, Method::POST, &url, &[("origin", EVIL_ORIGIN)], None).await;
     assert_spec_error(&answer, 403, "replica cross-site");
@@ -416,9 +466,14 @@ async fn cross_site_changes_are_refused_on_every_listener() {
     assert_spec_error(&answer, 415, "replica text/plain");
     let answer = send(http, Method::POST, &url, &[], None).await;
     assert_eq!(answer.status, 200, "replica, no body: {}", answer.body);
+}
 
+/// The control API refuses a change cross-site or as `text/plain` even
+/// with its token (nothing is created); the console's own origin works.
+async fn control_api_refuses_cross_site_changes(lab: &Lab, token: &str) {
+    let http = &lab.http;
     let faults = lab.control("/api/faults");
-    let auth = ("authorization", token.as_str());
+    let auth = ("authorization", token);
     let answer = send(
         http,
         Method::DELETE,
@@ -450,7 +505,12 @@ async fn cross_site_changes_are_refused_on_every_listener() {
     )
     .await;
     assert_eq!(answer.status, 200, "console DELETE: {}", answer.body);
+}
 
+/// The Toxiproxy-compatible API refuses a cross-site or `text/plain`
+/// change in Toxiproxy's error body (nothing is created); JSON, or no body,
+/// works.
+async fn toxiproxy_api_refuses_cross_site_changes(http: &reqwest::Client, toxiproxy: &str) {
     let answer = send(
         http,
         Method::POST,
