@@ -213,6 +213,20 @@ async fn requests_dependencies_exceptions_and_metrics_arrive_as_envelopes() {
         .then_some((requests, dependencies))
     })
     .await;
+    assert_request_envelopes(&ing, &requests, &dependencies);
+
+    // Dependencies: the Redis spans, as the seed named them, under the
+    // request they served.
+    assert_redis_dependency(&requests, &dependencies);
+
+    // The exception of the failed Redis operation, and the SPEC §5
+    // metrics.
+    exception_and_metrics_arrive(&ing, &svc).await;
+}
+
+/// Every envelope went to a track endpoint with the replica's role tags;
+/// `GET /` requests include a 200 and a failed 503.
+fn assert_request_envelopes(ing: &Ingestion, requests: &[Value], dependencies: &[Value]) {
     let posts = ing.posts.lock().unwrap().clone();
     assert!(
         posts
@@ -220,7 +234,7 @@ async fn requests_dependencies_exceptions_and_metrics_arrive_as_envelopes() {
             .all(|(path, _, _)| path == "/v2.1/track" || path == "/v2/track"),
         "{posts:?}"
     );
-    for envelope in requests.iter().chain(&dependencies) {
+    for envelope in requests.iter().chain(dependencies) {
         assert_eq!(
             envelope["tags"]["ai.cloud.roleInstance"], REPLICA,
             "{envelope}"
@@ -245,9 +259,15 @@ async fn requests_dependencies_exceptions_and_metrics_arrive_as_envelopes() {
         .find(|r| r["data"]["baseData"]["responseCode"] == "503")
         .unwrap();
     assert_eq!(failed["data"]["baseData"]["success"], false, "{failed}");
+}
 
-    // Dependencies: the Redis spans, as the seed named them, under the
-    // request they served.
+/// The Redis dependency `redis GET+INCR` with its properties, in the
+/// operation of a `GET /` request.
+fn assert_redis_dependency(requests: &[Value], dependencies: &[Value]) {
+    let get_root: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r["data"]["baseData"]["name"] == "GET /")
+        .collect();
     let redis_dep = dependencies
         .iter()
         .find(|d| {
@@ -278,10 +298,13 @@ async fn requests_dependencies_exceptions_and_metrics_arrive_as_envelopes() {
         operation_ids.contains(&&redis_dep["tags"]["ai.operation.id"]),
         "the dependency is not in a request's operation: {redis_dep}"
     );
+}
 
-    // The exception of the failed Redis operation.
-    let exceptions = wait_for(&ing, &svc, "an exception envelope", || {
-        let e = of_kind(&ing, "ExceptionData");
+/// The exception of the failed Redis operation and every SPEC §5 metric
+/// (one-second export interval) arrive, tagged with the replica.
+async fn exception_and_metrics_arrive(ing: &Ingestion, svc: &Service) {
+    let exceptions = wait_for(ing, svc, "an exception envelope", || {
+        let e = of_kind(ing, "ExceptionData");
         (!e.is_empty()).then_some(e)
     })
     .await;
@@ -300,8 +323,8 @@ async fn requests_dependencies_exceptions_and_metrics_arrive_as_envelopes() {
         "app.cpu.usage",
         "http.server.request.duration",
     ];
-    let names = wait_for(&ing, &svc, "every SPEC §5 metric", || {
-        let names = metric_names(&ing);
+    let names = wait_for(ing, svc, "every SPEC §5 metric", || {
+        let names = metric_names(ing);
         wanted
             .iter()
             .all(|w| names.iter().any(|n| n == w))
@@ -309,7 +332,7 @@ async fn requests_dependencies_exceptions_and_metrics_arrive_as_envelopes() {
     })
     .await;
     assert!(!names.is_empty());
-    for m in of_kind(&ing, "MetricData") {
+    for m in of_kind(ing, "MetricData") {
         assert_eq!(m["tags"]["ai.cloud.roleInstance"], REPLICA, "{m}");
     }
 }

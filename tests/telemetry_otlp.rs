@@ -230,7 +230,50 @@ async fn request_spans_and_metrics_reach_an_otlp_collector() {
     }
 
     // The request span, and a Redis span whose parent it is.
-    let (server, child) = eventually_async(
+    let (server, child) = server_span_with_a_redis_child(&collector).await;
+    assert_eq!(server.trace_id.len(), 16);
+    assert_eq!(attr(&server.attributes, "http.request.method"), Some("GET"));
+    assert_eq!(attr(&child.attributes, "db.system"), Some("redis"));
+    assert_eq!(
+        child.kind,
+        SpanKind::Client as i32,
+        "Redis spans are client spans"
+    );
+    let resource = collector.trace_resource();
+    assert_eq!(attr(&resource, "service.name"), Some("chaoslab"));
+    assert!(
+        has_attr(&resource, "service.instance.id"),
+        "no replica id in {resource:?}"
+    );
+
+    // The named metrics, exported every OTEL_METRIC_EXPORT_INTERVAL.
+    named_metrics_arrive(&collector).await;
+
+    // The same metrics, in Prometheus names, at /metrics.
+    let text = client
+        .get(service.url("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    for name in [
+        "redis_connection_success_total",
+        "redis_operation_latency_milliseconds_bucket",
+        "http_server_request_duration_seconds_bucket",
+        "app_memory_usage",
+        "app_cpu_usage",
+        "chaos_load_active",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
+    }
+}
+
+/// Waits (bounded) for a server span of `GET /` at the collector with a
+/// Redis span as its child; both.
+async fn server_span_with_a_redis_child(collector: &Collector) -> (Span, Span) {
+    eventually_async(
         chaoslab_test_support::GENEROUS,
         "a server span for GET / with a Redis child span at the collector",
         || async {
@@ -251,23 +294,11 @@ async fn request_spans_and_metrics_reach_an_otlp_collector() {
                 })
         },
     )
-    .await;
-    assert_eq!(server.trace_id.len(), 16);
-    assert_eq!(attr(&server.attributes, "http.request.method"), Some("GET"));
-    assert_eq!(attr(&child.attributes, "db.system"), Some("redis"));
-    assert_eq!(
-        child.kind,
-        SpanKind::Client as i32,
-        "Redis spans are client spans"
-    );
-    let resource = collector.trace_resource();
-    assert_eq!(attr(&resource, "service.name"), Some("chaoslab"));
-    assert!(
-        has_attr(&resource, "service.instance.id"),
-        "no replica id in {resource:?}"
-    );
+    .await
+}
 
-    // The named metrics, exported every OTEL_METRIC_EXPORT_INTERVAL.
+/// Waits (bounded) until every named metric reached the collector.
+async fn named_metrics_arrive(collector: &Collector) {
     let wanted = [
         "redis.operation.latency",
         "redis.connection.success",
@@ -289,26 +320,6 @@ async fn request_spans_and_metrics_reach_an_otlp_collector() {
     )
     .await;
     assert!(!names.is_empty());
-
-    // The same metrics, in Prometheus names, at /metrics.
-    let text = client
-        .get(service.url("/metrics"))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    for name in [
-        "redis_connection_success_total",
-        "redis_operation_latency_milliseconds_bucket",
-        "http_server_request_duration_seconds_bucket",
-        "app_memory_usage",
-        "app_cpu_usage",
-        "chaos_load_active",
-    ] {
-        assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
