@@ -476,41 +476,14 @@ impl Registry {
             announce_api_change(&self.lab, caller, &name, &change);
         }
         let by = caller.map(|c| format!(" by {c}")).unwrap_or_default();
-        let with_caller = |mut data: Value| {
-            if let (Some(c), Value::Object(map)) = (caller, &mut data) {
-                map.insert("caller".into(), json!(c.to_string()));
-            }
-            data
-        };
+        let with_caller = |data: Value| with_caller(caller, data);
         match change {
             Change::ProxyCreated { enabled: false, .. }
             | Change::ProxyUpdated { enabled: false, .. } => {
-                let info = proxy.proxy(&name).ok().filter(|p| !p.enabled);
-                let info = info.unwrap_or_else(|| ProxyInfo {
-                    name: name.clone(),
-                    listen: String::new(),
-                    upstream: String::new(),
-                    origin: Origin::Api,
-                    enabled: false,
-                    disabled_since: Some(at),
-                    connections: 0,
-                    toxics: Vec::new(),
-                });
-                self.announce_disabled_by(&info, caller);
+                self.on_proxy_disabled(proxy, &name, at, caller);
             }
             Change::ProxyUpdated { enabled: true, .. } | Change::ProxyRemoved => {
-                let was_disabled = lock(&self.disabled).remove(&name);
-                let by_the_lab = lock(&self.reenabled).remove(&name);
-                if !was_disabled || by_the_lab {
-                    return;
-                }
-                let id = disabled_id(&name);
-                bus.normal(
-                    "FaultCleared",
-                    &id,
-                    format!("fault {id} (Toxiproxy API) cleared: proxy {name} enabled{by}"),
-                    with_caller(json!({"id": id, "kind": "network", "target": name})),
-                );
+                self.on_proxy_enabled(&name, caller);
             }
             Change::Added { toxic } if toxic.origin == Origin::Api => {
                 let data = with_caller(api_record(&toxic));
@@ -545,6 +518,54 @@ impl Registry {
             _ => {}
         }
     }
+
+    /// A proxy disabled (made or updated so): announced as a fault, once.
+    fn on_proxy_disabled(
+        &self,
+        proxy: &FaultProxy,
+        name: &str,
+        at: DateTime<Utc>,
+        caller: Option<SocketAddr>,
+    ) {
+        let info = proxy.proxy(name).ok().filter(|p| !p.enabled);
+        let info = info.unwrap_or_else(|| ProxyInfo {
+            name: name.to_string(),
+            listen: String::new(),
+            upstream: String::new(),
+            origin: Origin::Api,
+            enabled: false,
+            disabled_since: Some(at),
+            connections: 0,
+            toxics: Vec::new(),
+        });
+        self.announce_disabled_by(&info, caller);
+    }
+
+    /// A proxy enabled again or removed: the Toxiproxy API's disabling
+    /// fault is cleared (not when the lab itself re-enabled it).
+    fn on_proxy_enabled(&self, name: &str, caller: Option<SocketAddr>) {
+        let was_disabled = lock(&self.disabled).remove(name);
+        let by_the_lab = lock(&self.reenabled).remove(name);
+        if !was_disabled || by_the_lab {
+            return;
+        }
+        let id = disabled_id(name);
+        let by = caller.map(|c| format!(" by {c}")).unwrap_or_default();
+        self.lab.platform.events.normal(
+            "FaultCleared",
+            &id,
+            format!("fault {id} (Toxiproxy API) cleared: proxy {name} enabled{by}"),
+            with_caller(caller, json!({"id": id, "kind": "network", "target": name})),
+        );
+    }
+}
+
+/// `data` with the API client's address as `caller`, when known.
+fn with_caller(caller: Option<SocketAddr>, mut data: Value) -> Value {
+    if let (Some(c), Value::Object(map)) = (caller, &mut data) {
+        map.insert("caller".into(), json!(c.to_string()));
+    }
+    data
 }
 
 /// A Toxiproxy API toxic as a fault record.

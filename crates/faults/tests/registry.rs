@@ -133,16 +133,12 @@ async fn api(rig: &Rig, method: &str, path: &str, body: Option<Value>) -> (u16, 
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn network_fault_add_list_expire_clear_with_events() {
-    let Some(rig) = rig().await else { return };
-    let pw = rig.admin_password.clone();
-    until_async(GENEROUS, "passthrough", || ping(rig.proxy_addr, Some(&pw))).await;
-
-    // Add (flow 10): deny-new for 2 s, no replicas to reset.
+/// Adds (flow 10) a deny-new fault for 2 s, no replicas to reset, checks
+/// its record and that a new connection hangs; returns its id.
+async fn add_deny_new_for_two_seconds(rig: &Rig, pw: &str) -> String {
     let adding = Instant::now();
     let (status, fault) = api(
-        &rig,
+        rig,
         "POST",
         "/api/faults",
         Some(json!({"kind": "network", "mode": "deny-new", "duration_seconds": 2})),
@@ -158,12 +154,22 @@ async fn network_fault_add_list_expire_clear_with_events() {
     assert!(fault["remaining_seconds"].as_u64().unwrap() <= 2);
     // Judged only if the attempt ended within the fault's 2 s (they start
     // after `adding`): a slow machine may see it expire first.
-    let flowed = ping(rig.proxy_addr, Some(&pw)).await;
+    let flowed = ping(rig.proxy_addr, Some(pw)).await;
     if adding.elapsed() < Duration::from_secs(2) {
         assert!(!flowed, "a new connection hangs");
     } else {
         eprintln!("note: too slow to see the 2 s fault before it expired");
     }
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_fault_add_list_expire_clear_with_events() {
+    let Some(rig) = rig().await else { return };
+    let pw = rig.admin_password.clone();
+    until_async(GENEROUS, "passthrough", || ping(rig.proxy_addr, Some(&pw))).await;
+
+    let id = add_deny_new_for_two_seconds(&rig, &pw).await;
     until_async(GENEROUS, "Redis itself is fine", || {
         ping(rig.redis_addr, Some(&pw))
     })
@@ -418,6 +424,22 @@ fn without(events: Vec<(String, String)>, marker: &str) -> Vec<(String, String)>
     events.into_iter().filter(|(_, id)| id != marker).collect()
 }
 
+/// The faults list holds exactly the disabled `redis` proxy, as a fault
+/// of the Toxiproxy API.
+async fn assert_listed_as_disabled_proxy(rig: &Rig) {
+    let (_, list) = api(rig, "GET", "/api/faults", None).await;
+    let list = list.as_array().unwrap().clone();
+    assert_eq!(list.len(), 1, "{list:?}");
+    let fault = &list[0];
+    assert_eq!(fault["id"], "redis-disabled");
+    assert_eq!(fault["kind"], "network");
+    assert_eq!(fault["mode"], "proxy-disabled");
+    assert_eq!(fault["target"], "redis");
+    assert_eq!(fault["origin"], "api");
+    assert_eq!(fault["remaining_seconds"], Value::Null);
+    assert!(fault["started"].is_string());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_disabled_through_the_toxiproxy_api_is_a_fault_until_cleared() {
     let Some(rig) = rig().await else { return };
@@ -431,17 +453,7 @@ async fn a_proxy_disabled_through_the_toxiproxy_api_is_a_fault_until_cleared() {
     let (status, proxy) = disable().await;
     assert_eq!((status, proxy["enabled"].clone()), (200, json!(false)));
     assert!(!ping(rig.proxy_addr, Some(&pw)).await, "Redis is cut off");
-    let (_, list) = api(&rig, "GET", "/api/faults", None).await;
-    let list = list.as_array().unwrap().clone();
-    assert_eq!(list.len(), 1, "{list:?}");
-    let fault = &list[0];
-    assert_eq!(fault["id"], "redis-disabled");
-    assert_eq!(fault["kind"], "network");
-    assert_eq!(fault["mode"], "proxy-disabled");
-    assert_eq!(fault["target"], "redis");
-    assert_eq!(fault["origin"], "api");
-    assert_eq!(fault["remaining_seconds"], Value::Null);
-    assert!(fault["started"].is_string());
+    assert_listed_as_disabled_proxy(&rig).await;
     until_async(GENEROUS, "FaultInjected", || async {
         reasons(&rig.platform).contains(&injected)
     })

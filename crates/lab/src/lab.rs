@@ -383,19 +383,10 @@ pub async fn start_with(
     let listeners = bind_listeners(&config, external.is_none(), network.is_some()).await?;
 
     let spawner = Spawner::start().map_err(io("cannot start the spawner thread"))?;
+    let dirs = (state_dir.as_path(), logs_dir.as_path());
     let redis = match listeners.own_redis {
         None => RedisParts::external(external.as_deref().unwrap_or_default()),
-        Some(own) => {
-            start_own_redis(
-                &config,
-                &spawner,
-                own,
-                &state_dir,
-                &logs_dir,
-                network.as_ref(),
-            )
-            .await?
-        }
+        Some(own) => start_own_redis(&config, &spawner, own, dirs, network.as_ref()).await?,
     };
 
     let redis_server = redis_executable(&config, &state_dir, network.is_some());
@@ -687,8 +678,7 @@ async fn start_own_redis(
     config: &LabConfig,
     spawner: &Spawner,
     own: OwnRedis,
-    state_dir: &Path,
-    logs_dir: &Path,
+    (state_dir, logs_dir): (&Path, &Path),
     network: Option<&Arc<LabNetwork>>,
 ) -> Result<RedisParts, LabError> {
     let port = match (&own.reservation, network) {
