@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use chaoslab_lab::cgroup::{CgroupVersion, Hierarchies};
+use chaoslab_lab::kernel::{CgroupVersion, Hierarchies};
 use lab_support::{BIN, Lab, builder, eventually};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -65,11 +65,11 @@ fn cgroups_writable(h: &Hierarchies) -> Result<(), String> {
 
 /// Why kernel isolation cannot run here, if so.
 fn kernel_unavailable() -> Option<String> {
-    if let Some(why) = chaoslab_lab::isolation::not_root() {
+    if let Some(why) = chaoslab_lab::kernel::not_root() {
         Some(why)
     } else if let Err(e) = Hierarchies::detect().and_then(|h| cgroups_writable(&h)) {
         Some(format!("no usable cgroups: {e}"))
-    } else if chaoslab_lab::netns::Tools::find().is_err() {
+    } else if chaoslab_lab::kernel::Tools::find().is_err() {
         Some(
             "ip (iproute2) or nft (nftables) missing: .ci/setup.d/isolation.sh installs them"
                 .into(),
@@ -82,7 +82,7 @@ fn kernel_unavailable() -> Option<String> {
 /// [`kernel_unavailable`] under the skip policy (see the module doc for
 /// when it fails the test instead).
 fn kernel_missing() -> Option<String> {
-    let root = chaoslab_lab::isolation::not_root().is_none();
+    let root = chaoslab_lab::kernel::not_root().is_none();
     let why = kernel_unavailable()?;
     let required = std::env::var("CHAOSLAB_KERNEL_TESTS").is_ok_and(|v| v == "require");
     let on_ci = chaoslab_test_support::tool::on_ci();
@@ -135,8 +135,8 @@ impl Drop for Teardown {
             let _ = child.wait();
         }
         let id = self.name.trim_start_matches("chaoslab-");
-        chaoslab_lab::cgroup::LabCgroups::sweep(&self.name);
-        chaoslab_lab::netns::LabNetwork::sweep(id, &self.name);
+        chaoslab_lab::kernel::LabCgroups::sweep(&self.name);
+        chaoslab_lab::LabNetwork::sweep(id, &self.name);
     }
 }
 
@@ -627,8 +627,8 @@ async fn a_signal_while_up_starts_still_removes_what_it_made() {
         return;
     }
     let mut lab = kernel_lab().no_wait().start().await;
-    let id = chaoslab_lab::isolation::lab_id(&lab.state_dir());
-    let name = chaoslab_lab::isolation::kernel_name(&id);
+    let id = chaoslab_lab::kernel::lab_id(&lab.state_dir());
+    let name = chaoslab_lab::kernel::kernel_name(&id);
     // As soon as the first kernel object exists.
     let deadline = Instant::now() + chaoslab_test_support::GENEROUS;
     while leftovers(&name).is_empty() {
@@ -743,7 +743,7 @@ async fn auto_takes_kernel_mode_where_the_machine_allows_it_and_says_why_not() {
         name: isolation["name"].as_str().unwrap().to_string(),
     };
     assert_eq!(isolation["requested"], "auto", "{isolation}");
-    let not_root = chaoslab_lab::isolation::not_root();
+    let not_root = chaoslab_lab::kernel::not_root();
     for kind in ["memory", "cpu", "network"] {
         let mechanism = &isolation[kind];
         let detail = mechanism["detail"].as_str().unwrap_or_default();

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chaoslab_lab::client::{CALL_TIMEOUT, LabClient, Method};
+use chaoslab_lab::{CALL_TIMEOUT, LabClient, Method};
 use chaoslab_output::Printer;
 use chaoslab_output::views::chaos as view;
 use serde_json::json;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use chaoslab_lab::client::{CALL_TIMEOUT, LabClient, Method};
+use chaoslab_lab::{CALL_TIMEOUT, LabClient, Method};
 use chaoslab_output::Printer;
 use chaoslab_output::views::fault as view;
 use serde_json::{Value, json};
@@ -223,7 +223,7 @@ pub async fn run(args: FaultArgs) -> anyhow::Result<ExitCode> {
             println!("{}", view::cleared_all(&answer));
         }
         FaultCommand::Clear { id: Some(id), .. } => {
-            let path = format!("/api/faults/{}", chaoslab_lab::client::path_segment(&id)?);
+            let path = format!("/api/faults/{}", chaoslab_lab::path_segment(&id)?);
             let answer = client
                 .call(Method::DELETE, &path, None, CALL_TIMEOUT)
                 .await?;

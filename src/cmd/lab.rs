@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::ShutdownSignal;
-use chaoslab_lab::client::{ClientError, LabClient};
+use chaoslab_lab::{ClientError, LabClient};
 use chaoslab_lab::{LabConfig, Overrides, Preset};
 use chaoslab_output::views::lab as view;
 use chaoslab_output::{Printer, Style};
@@ -201,10 +201,7 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
         } => {
             let mut path = format!("/api/logs?tail={tail}&follow={follow}");
             if let Some(id) = replica {
-                path.push_str(&format!(
-                    "&replica={}",
-                    chaoslab_lab::client::query_value(&id)
-                ));
+                path.push_str(&format!("&replica={}", chaoslab_lab::query_value(&id)));
             }
             print_lines(&client(&dir)?, &path, Printer::new(json), view::log_line).await
         }
@@ -274,9 +271,7 @@ async fn print_lines(
 async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let config = up_config(args)?;
-    if config.file.redis.auth == chaoslab_lab::config::RedisAuthMode::Entra
-        && !cfg!(feature = "entra-id")
-    {
+    if config.file.redis.auth == chaoslab_lab::RedisAuthMode::Entra && !cfg!(feature = "entra-id") {
         eprintln!(
             "chaoslab: --auth entra needs Entra ID support in the replicas' binary; build chaoslab with `cargo build --features entra-id`"
         );
@@ -365,12 +360,12 @@ fn up_config(args: UpArgs) -> anyhow::Result<LabConfig> {
     let isolation = args
         .isolation
         .as_deref()
-        .map(str::parse::<chaoslab_lab::isolation::IsolationMode>)
+        .map(str::parse::<chaoslab_lab::IsolationMode>)
         .transpose()?;
     let auth = args
         .auth
         .as_deref()
-        .map(str::parse::<chaoslab_lab::config::RedisAuthMode>)
+        .map(str::parse::<chaoslab_lab::RedisAuthMode>)
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let overrides = Overrides {
@@ -407,7 +402,7 @@ fn banner(lab: &chaoslab_lab::RunningLab, ready_in: Option<Duration>) -> view::U
         ingress_url: info.ingress_url.clone(),
         control_url: info.control_url.clone(),
         state_dir: info.state_dir.clone(),
-        token: chaoslab_lab::state::StateFile::read(Path::new(&info.state_dir))
+        token: chaoslab_lab::StateFile::read(Path::new(&info.state_dir))
             .ok()
             .map(|state| state.token),
         redis: info.redis.clone(),
@@ -416,7 +411,7 @@ fn banner(lab: &chaoslab_lab::RunningLab, ready_in: Option<Duration>) -> view::U
     }
 }
 
-fn print_event(printer: Printer, event: &chaoslab_lab::events::Event) {
+fn print_event(printer: Printer, event: &chaoslab_lab::Event) {
     if let Ok(value) = serde_json::to_value(event) {
         let _ = printer.record(&value, view::event);
     }
@@ -424,7 +419,7 @@ fn print_event(printer: Printer, event: &chaoslab_lab::events::Event) {
 
 /// Prints the lab's live events after `last_seq` until `LabStopped`.
 async fn follow_events(
-    mut events: tokio::sync::broadcast::Receiver<chaoslab_lab::events::Event>,
+    mut events: tokio::sync::broadcast::Receiver<chaoslab_lab::Event>,
     mut last_seq: u64,
     printer: Printer,
 ) {
@@ -456,7 +451,7 @@ async fn down(dir: StateDirArg) -> anyhow::Result<ExitCode> {
             println!("{}", view::no_lab(&dir.state_dir.display().to_string()));
         }
         Err(ClientError::Stale { pid, .. }) => {
-            let _ = std::fs::remove_file(chaoslab_lab::state::StateFile::path(&dir.state_dir));
+            let _ = std::fs::remove_file(chaoslab_lab::StateFile::path(&dir.state_dir));
             println!("{}", view::stale_removed(pid));
         }
         Err(err) => return Err(err.into()),
@@ -487,7 +482,7 @@ async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
 async fn activate(client: &LabClient, name: &str) -> anyhow::Result<ExitCode> {
     let path = format!(
         "/api/revisions/{}/activate",
-        chaoslab_lab::client::path_segment(name)?
+        chaoslab_lab::path_segment(name)?
     );
     client.post(&path, &Value::Null).await?;
     println!("{}", view::activating(name));

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chaoslab_lab::spawner::{DeathSignal, Spawner, signal_group};
+use chaoslab_lab::{DeathSignal, Spawner, signal_group};
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
@@ -217,7 +217,7 @@ impl ActionRunner {
         let url = if path.starts_with("http://") {
             reqwest::Url::parse(path).map_err(|e| format!("`{path}` is not a URL: {e}"))
         } else {
-            chaoslab_lab::client::url_on(&self.ingress_url, path)
+            chaoslab_lab::url_on(&self.ingress_url, path)
         };
         let url = match url {
             Ok(url) => url,

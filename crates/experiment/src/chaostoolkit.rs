@@ -133,7 +133,7 @@ fn method_steps(doc: &Value, config: &Config, file: &str) -> Result<Vec<Step>, F
 /// The lab a Chaos Toolkit file runs against: the defaults, with every
 /// listener on a free port so runs never collide.
 fn own_lab_plan() -> LabPlan {
-    let mut lab = chaoslab_lab::config::FileConfig::default();
+    let mut lab = chaoslab_lab::FileConfig::default();
     lab.ingress.port = 0;
     lab.control.port = 0;
     lab.faults.toxiproxy_port = 0;

@@ -320,10 +320,7 @@ fn build(name: &str, raw: RawFile, r: &mut Report<'_>, cli: Option<CliCheck<'_>>
         tags: raw.tags,
         duration,
         lab: lab.unwrap_or_else(|| LabPlan {
-            file: free_ports(
-                chaoslab_lab::config::FileConfig::default(),
-                &toml::Table::new(),
-            ),
+            file: free_ports(chaoslab_lab::FileConfig::default(), &toml::Table::new()),
         }),
         load,
         steady_state,
@@ -397,10 +394,7 @@ fn build_method(
 }
 
 /// An experiment's lab takes free ports unless its file sets them.
-fn free_ports(
-    mut file: chaoslab_lab::config::FileConfig,
-    given: &toml::Table,
-) -> chaoslab_lab::config::FileConfig {
+fn free_ports(mut file: chaoslab_lab::FileConfig, given: &toml::Table) -> chaoslab_lab::FileConfig {
     let set = |section: &str, key: &str| {
         given
             .get(section)
@@ -436,9 +430,7 @@ fn build_lab(lab: Option<&Spanned<toml::Table>>, r: &mut Report<'_>) -> Option<L
         }
         other => other,
     };
-    let mut file: chaoslab_lab::config::FileConfig = match toml::Value::Table(table.clone())
-        .try_into()
-    {
+    let mut file: chaoslab_lab::FileConfig = match toml::Value::Table(table.clone()).try_into() {
         Ok(file) => file,
         Err(e) => {
             let message = e.message().trim().to_string();

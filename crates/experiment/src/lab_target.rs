@@ -10,8 +10,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chaoslab_foundation::proc::alive;
-use chaoslab_lab::client::LabClient;
-use chaoslab_lab::spawner::{DeathSignal, Spawner, signal_group};
+use chaoslab_lab::LabClient;
+use chaoslab_lab::{DeathSignal, Spawner, signal_group};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chaoslab_lab::config::FileConfig;
+use chaoslab_lab::FileConfig;
 
 use crate::probe::Probe;
 

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use chaoslab_lab::client::LabClient;
+use chaoslab_lab::LabClient;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -318,7 +318,7 @@ impl Observer {
         let root = h.method == "GET" && h.path == "/";
         let method =
             reqwest::Method::from_bytes(h.method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let url = match chaoslab_lab::client::url_on(&self.ingress_url, &h.path) {
+        let url = match chaoslab_lab::url_on(&self.ingress_url, &h.path) {
             Ok(url) => url,
             Err(e) => return Observation::new(false, e),
         };

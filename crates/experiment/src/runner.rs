@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chaoslab_foundation::now_rfc3339;
-use chaoslab_lab::spawner::Spawner;
+use chaoslab_lab::Spawner;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use chaoslab_lab::redis_server::{
+use chaoslab_lab::{
     AdminConnection, AdminError, AdminTarget, RedisServer, SERVICE_USER, find_executable,
 };
-use chaoslab_lab::spawner::{DeathSignal, Spawner, signal};
+use chaoslab_lab::{DeathSignal, Spawner, signal};
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
@@ -62,7 +62,7 @@ pub struct LabRedis {
     acl_override: std::sync::Mutex<Option<String>>,
     /// The stand-in managed identity when the replicas use Entra ID
     /// (`--auth entra`): the auth fault revokes its access instead.
-    pub identity: Option<std::sync::Arc<chaoslab_lab::identity::StandInIdentity>>,
+    pub identity: Option<std::sync::Arc<chaoslab_lab::StandInIdentity>>,
 }
 
 impl std::fmt::Debug for LabRedis {
@@ -225,7 +225,7 @@ impl LabRedis {
     }
 
     /// Sets the service user's ACL password (`resetpass` drops the old
-    /// password) and its rights, [`SERVICE_ACL`](chaoslab_lab::redis_server::SERVICE_ACL). With `kill`, every
+    /// password) and its rights, [`SERVICE_ACL`](chaoslab_lab::SERVICE_ACL). With `kill`, every
     /// connection of the service user is closed (`CLIENT KILL USER`), so the
     /// service must authenticate again. Returns after Redis confirmed.
     pub async fn set_acl_password(&self, password: &str, kill: bool) -> Result<(), FaultError> {
@@ -233,7 +233,7 @@ impl LabRedis {
         let pass = format!(">{password}");
         // The rights too: after a Redis restart the user is created anew.
         let mut args = vec!["ACL", "SETUSER", SERVICE_USER, "on", "resetpass", &pass];
-        args.extend_from_slice(chaoslab_lab::redis_server::SERVICE_ACL);
+        args.extend_from_slice(chaoslab_lab::SERVICE_ACL);
         self.run(&mut conn, &args).await?;
         if kill {
             self.run(&mut conn, &["CLIENT", "KILL", "USER", SERVICE_USER])
@@ -296,7 +296,7 @@ impl LabRedis {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chaoslab_lab::redis_server::{InNamespace, Listen, RedisOptions};
+    use chaoslab_lab::{InNamespace, Listen, RedisOptions};
 
     /// A lab Redis as kernel isolation starts it (TCP and a Unix socket),
     /// here on loopback: with its TCP listener closed (`CONFIG SET port 0`,

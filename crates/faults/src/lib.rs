@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chaoslab_faultproxy::FaultProxy;
-use chaoslab_lab::platform::Platform;
+use chaoslab_lab::Platform;
 
 pub use error::FaultError;
 pub use lab_redis::LabRedis;
@@ -33,7 +33,7 @@ pub use registry::Registry;
 
 /// The fault proxy's proxy in front of the lab's Redis (named by the lab,
 /// which creates it).
-pub use chaoslab_lab::lab::REDIS_PROXY;
+pub use chaoslab_lab::REDIS_PROXY;
 
 /// What the faults act on.
 #[derive(Debug)]

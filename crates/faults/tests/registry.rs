@@ -15,10 +15,10 @@ use axum::body::Body;
 use chaoslab_faultproxy::FaultProxy;
 use chaoslab_faults::registry::{Ending, Outcome};
 use chaoslab_faults::{Faults, LabRedis, REDIS_PROXY};
-use chaoslab_lab::config::FileConfig;
-use chaoslab_lab::platform::{Platform, RedisEndpoint};
-use chaoslab_lab::redis_server::{AdminConnection, RedisOptions, RedisServer, SERVICE_USER};
-use chaoslab_lab::spawner::Spawner;
+use chaoslab_lab::FileConfig;
+use chaoslab_lab::Platform;
+use chaoslab_lab::Spawner;
+use chaoslab_lab::{AdminConnection, RedisOptions, RedisServer, SERVICE_USER};
 use chaoslab_lab::{LabConfig, Overrides};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -31,6 +31,9 @@ struct Rig {
     redis_addr: std::net::SocketAddr,
     admin_password: String,
     password_file: std::path::PathBuf,
+    /// Redis's parent-death signal is tied to the spawner's thread: kept
+    /// for the rig's life.
+    _spawner: Spawner,
     _dir: tempfile::TempDir,
 }
 
@@ -72,12 +75,7 @@ async fn rig() -> Option<Rig> {
         "/bin/true".into(),
     )
     .unwrap();
-    let endpoint = RedisEndpoint {
-        env: Vec::new(),
-        describe: "test".into(),
-        admin: None,
-    };
-    let platform = Platform::new(config, spawner, endpoint, dir.path().join("logs"));
+    let platform = Platform::standalone(config, dir.path().join("logs")).unwrap();
     let faults = Faults::start(
         platform.clone(),
         Some(proxy),
@@ -92,6 +90,7 @@ async fn rig() -> Option<Rig> {
         redis_addr,
         admin_password,
         password_file,
+        _spawner: spawner,
         _dir: dir,
     })
 }

@@ -56,10 +56,6 @@ impl Autoscaler {
         }
     }
 
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
     /// Decides for `current` replicas averaging `utilization` (None: no
     /// metrics yet, keep the count within bounds).
     pub fn decide(&mut self, now: Instant, current: u32, utilization: Option<f64>) -> Decision {

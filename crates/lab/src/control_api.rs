@@ -94,6 +94,7 @@ impl From<DeployError> for ApiError {
 }
 
 /// The API's routes (authenticated).
+#[cfg(test)]
 pub fn router(platform: Arc<Platform>, token: String, info: LabInfo) -> Router {
     router_with(platform, token, info, Router::new(), Router::new())
 }

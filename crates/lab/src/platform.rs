@@ -137,7 +137,7 @@ struct State {
 /// How replicas reach Redis (set once at start: through the fault proxy)
 /// and how the lab itself reaches it.
 #[derive(Debug, Clone)]
-pub struct RedisEndpoint {
+pub(crate) struct RedisEndpoint {
     /// Environment given to every replica.
     pub env: Vec<(String, String)>,
     /// For status output.
@@ -149,15 +149,19 @@ pub struct RedisEndpoint {
     pub admin: Option<crate::redis_server::AdminTarget>,
 }
 
-/// The platform.
+/// The running lab's replicas, revisions and shared state: what a
+/// plugged-in component (the faults) acts on and what the CLI reads
+/// (events, the active revision).
 pub struct Platform {
+    /// The lab's configuration.
     pub config: LabConfig,
+    /// The lab's event log.
     pub events: EventBus,
-    pub series: TimeSeries,
-    pub logs: Arc<LogHub>,
-    pub ingress_metrics: Arc<IngressMetrics>,
-    pub redis: RedisEndpoint,
-    pub started_at: String,
+    pub(crate) series: TimeSeries,
+    pub(crate) logs: Arc<LogHub>,
+    pub(crate) ingress_metrics: Arc<IngressMetrics>,
+    pub(crate) redis: RedisEndpoint,
+    pub(crate) started_at: String,
     pub(crate) spawner: Spawner,
     upstreams: watch::Sender<UpstreamSet>,
     state: Mutex<State>,
@@ -167,9 +171,9 @@ pub struct Platform {
     /// One deploy or activation at a time.
     pub(crate) deploy_lock: Arc<tokio::sync::Mutex<()>>,
     /// Which isolation is in force, per mechanism (`status`'s `isolation`).
-    pub isolation: IsolationReport,
+    pub(crate) isolation: IsolationReport,
     /// Kernel mode: the lab's cgroups, one per replica inside.
-    pub cgroups: Option<LabCgroups>,
+    pub(crate) cgroups: Option<LabCgroups>,
     /// Kernel mode: Redis's namespace and its fault rules.
     pub network: Option<Arc<LabNetwork>>,
 }
@@ -183,8 +187,19 @@ impl std::fmt::Debug for Platform {
 }
 
 impl Platform {
+    /// A platform on its own, to test a plugged-in component without a
+    /// lab: no Redis for replicas, none started, process isolation.
+    pub fn standalone(config: LabConfig, logs_dir: PathBuf) -> std::io::Result<Arc<Self>> {
+        let redis = RedisEndpoint {
+            env: Vec::new(),
+            describe: "none (a standalone platform)".into(),
+            admin: None,
+        };
+        Ok(Self::new(config, Spawner::start()?, redis, logs_dir))
+    }
+
     /// A platform in process isolation.
-    pub fn new(
+    pub(crate) fn new(
         config: LabConfig,
         spawner: Spawner,
         redis: RedisEndpoint,
@@ -205,7 +220,7 @@ impl Platform {
     }
 
     /// A platform with what kernel mode made (cgroups, Redis's namespace).
-    pub fn with_kernel(
+    pub(crate) fn with_kernel(
         config: LabConfig,
         spawner: Spawner,
         redis: RedisEndpoint,

@@ -85,6 +85,7 @@ impl ProbeTracker {
     }
 
     /// Consecutive failures so far (for events).
+    #[cfg(test)]
     pub fn failures(&self) -> u32 {
         self.failures
     }

@@ -121,6 +121,7 @@ pub fn conf_quote(what: &str, value: &[u8]) -> Result<String, ConfValueError> {
 }
 
 /// The lab's `redis.conf`: every value quoted with [`conf_quote`].
+#[cfg(test)]
 pub fn render_conf(
     port: u16,
     data_dir: &Path,

@@ -8,7 +8,7 @@
 use chaoslab_test_support::wait::GENEROUS;
 use std::path::Path;
 
-use chaoslab_lab::config::{FileConfig, LabConfig, Overrides};
+use chaoslab_lab::{FileConfig, LabConfig, Overrides};
 use chaoslab_lab::{LabError, PlugFn};
 
 fn config(state_dir: &Path, toxiproxy_port: u16) -> LabConfig {

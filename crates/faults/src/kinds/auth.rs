@@ -80,12 +80,9 @@ impl Fault for AuthFault {
         }
         let mut details = serde_json::Map::new();
         details.insert("action".into(), json!("revoke"));
-        details.insert(
-            "user".into(),
-            json!(chaoslab_lab::redis_server::SERVICE_USER),
-        );
+        details.insert("user".into(), json!(chaoslab_lab::SERVICE_USER));
         Ok(Injected {
-            target: format!("redis user {}", chaoslab_lab::redis_server::SERVICE_USER),
+            target: format!("redis user {}", chaoslab_lab::SERVICE_USER),
             details,
             one_shot: false,
             undo: Some(password),

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chaoslab_lab::revision::{DeployError, DeployRequest};
+use chaoslab_lab::{DeployError, DeployRequest};
 use serde::Deserialize;
 use serde_json::json;
 

@@ -14,7 +14,7 @@ use rand::seq::IndexedRandom;
 use serde::Deserialize;
 use serde_json::json;
 
-use chaoslab_lab::platform::SignalError;
+use chaoslab_lab::SignalError;
 
 use crate::LabHandle;
 use crate::error::FaultError;

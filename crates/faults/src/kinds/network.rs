@@ -7,7 +7,7 @@
 //!
 //! In kernel isolation (SPEC §14) the replicas reach Redis directly, in the
 //! lab's network namespace, and the blocks are nftables rules there
-//! ([`chaoslab_lab::netns`]): deny-new drops new connections (`ct state
+//! ([`chaoslab_lab::LabNetwork`]): deny-new drops new connections (`ct state
 //! new`) while established ones flow, blackhole drops every packet, reset
 //! rejects with TCP resets and destroys the open flows. Latency and
 //! bandwidth stay toxics of the userspace fault proxy: while one is
@@ -23,7 +23,7 @@ use chaoslab_faultproxy::{Stream, ToxicKind, ToxicSpec};
 use serde::Deserialize;
 use serde_json::json;
 
-use chaoslab_lab::netns::{Block, LabNetwork, NetError};
+use chaoslab_lab::{Block, LabNetwork, NetError};
 
 use crate::error::FaultError;
 use crate::fault_kind::{Fault, Injected, check_seconds, seconds};

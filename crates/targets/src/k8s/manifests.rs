@@ -82,8 +82,8 @@ impl Probes {
     /// the same at a tenth), rounded up to whole seconds (period and timeout
     /// at least 1, as the API requires).
     pub fn from_preset(preset: chaoslab_lab::Preset) -> Self {
-        let (live, ready) = chaoslab_lab::config::preset_specs(preset);
-        let timings = |spec: &chaoslab_lab::probe::ProbeSpec| {
+        let (live, ready) = chaoslab_lab::preset_specs(preset);
+        let timings = |spec: &chaoslab_lab::ProbeSpec| {
             let secs = |d: std::time::Duration, min: u32| (d.as_secs_f64().ceil() as u32).max(min);
             ProbeTimings {
                 initial_delay: secs(spec.initial_delay, 0),
@@ -175,7 +175,7 @@ pub fn service_env(spec: &ServiceSpec) -> Vec<Value> {
             env.push(json!({ "name": "REDIS_HOST", "value": host }));
             env.push(json!({ "name": "REDIS_PORT", "value": port.to_string() }));
             env.push(json!({ "name": "REDIS_SSL", "value": "false" }));
-            env.push(json!({ "name": "REDIS_USERNAME", "value": chaoslab_lab::redis_server::SERVICE_USER }));
+            env.push(json!({ "name": "REDIS_USERNAME", "value": chaoslab_lab::SERVICE_USER }));
             env.push(json!({ "name": "REDIS_PASSWORD_FILE", "value": format!("{REDIS_PASSWORD_DIR}/password") }));
         }
         RedisTarget::External => {
@@ -312,9 +312,9 @@ pub fn service_hpa(namespace: &str) -> Value {
 pub fn redis_acl_file(password: &str) -> String {
     format!(
         "user default off\nuser {} on >{} {}\n",
-        chaoslab_lab::redis_server::SERVICE_USER,
+        chaoslab_lab::SERVICE_USER,
         password,
-        chaoslab_lab::redis_server::SERVICE_ACL.join(" ")
+        chaoslab_lab::SERVICE_ACL.join(" ")
     )
 }
 
