@@ -22,7 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use chaoslab_lab::client::LabClient;
+use chaoslab_lab::LabClient;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
