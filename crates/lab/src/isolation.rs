@@ -13,7 +13,7 @@
 //! another lab's): cgroups `chaoslab-<id>/…`, namespace `chaoslab-<id>`,
 //! veth `clh<id>`/`clr<id>`, nftables tables `chaoslab-<id>`.
 
-pub use crate::kernel_name::{id_of_kernel_name, kernel_name, lab_id};
+pub use crate::kernel_name::{kernel_name, lab_id};
 
 use serde::{Deserialize, Serialize};
 
