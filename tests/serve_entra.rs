@@ -341,10 +341,49 @@ async fn tokens_are_renewed_on_the_live_connection_and_a_revoked_identity_is_a_5
     // Three lifetimes of steady traffic while expired tokens are removed:
     // every request succeeds, Redis never refuses a credential, and the one
     // connection authenticates again before each token runs out.
+    renewed_on_the_live_connection(&s, &svc, &client, &monitor, lifetime).await;
+
+    // The connection dropped (as the platform may): reconnecting uses the
+    // current token, which Redis still accepts (the request that found the
+    // connection broken may be a 503 `Redis connection failed`: an INCR
+    // that may have been sent is not repeated).
+    admin(s.redis.port, &["CLIENT", "KILL", "USER", OBJECT_ID]);
+    eventually_async(GENEROUS, "GET / is 200 after the reconnect", || async {
+        (get_status(&client, svc.url("/")).await == Status::OK).then_some(())
+    })
+    .await;
+    assert_eq!(acl_auth_failures(s.redis.port), 0, "{}", svc.logs());
+
+    // Revoked: the identity still gets tokens, Redis refuses them all.
+    revoked_is_a_503(&s, &svc, &client).await;
+
+    // Access restored: the next token works without a restart.
+    s.id.revoked.store(false, Ordering::SeqCst);
+    eventually_async(
+        GENEROUS,
+        "GET / is 200 again once access is restored",
+        || async { (get_status(&client, svc.url("/")).await == Status::OK).then_some(()) },
+    )
+    .await;
+
+    stop.store(true, Ordering::SeqCst);
+    enforcer.join().unwrap();
+}
+
+/// Steady traffic for three token lifetimes: every answer 200, tokens
+/// renewed before the previous one expires, no refused AUTH, and one
+/// service connection authenticating again at least three times.
+async fn renewed_on_the_live_connection(
+    s: &Setup,
+    svc: &Service,
+    client: &reqwest::Client,
+    monitor: &Monitor,
+    lifetime: Duration,
+) {
     let started = Instant::now();
     while started.elapsed() < lifetime * 3 {
         assert_eq!(
-            get_status(&client, svc.url("/")).await,
+            get_status(client, svc.url("/")).await,
             Status::OK,
             "{}",
             svc.logs()
@@ -381,19 +420,11 @@ async fn tokens_are_renewed_on_the_live_connection_and_a_revoked_identity_is_a_5
         auths >= 3,
         "the live connection authenticated {auths} times in 3 lifetimes"
     );
+}
 
-    // The connection dropped (as the platform may): reconnecting uses the
-    // current token, which Redis still accepts (the request that found the
-    // connection broken may be a 503 `Redis connection failed`: an INCR
-    // that may have been sent is not repeated).
-    admin(s.redis.port, &["CLIENT", "KILL", "USER", OBJECT_ID]);
-    eventually_async(GENEROUS, "GET / is 200 after the reconnect", || async {
-        (get_status(&client, svc.url("/")).await == Status::OK).then_some(())
-    })
-    .await;
-    assert_eq!(acl_auth_failures(s.redis.port), 0, "{}", svc.logs());
-
-    // Revoked: the identity still gets tokens, Redis refuses them all.
+/// With the identity's access revoked, `/` is a 503 `Redis authentication
+/// failed` after a fresh token was tried, and `/health` is a 503 too.
+async fn revoked_is_a_503(s: &Setup, svc: &Service, client: &reqwest::Client) {
     s.id.revoked.store(true, Ordering::SeqCst);
     admin(s.redis.port, &["ACL", "SETUSER", OBJECT_ID, "resetpass"]);
     admin(s.redis.port, &["CLIENT", "KILL", "USER", OBJECT_ID]);
@@ -417,18 +448,6 @@ async fn tokens_are_renewed_on_the_live_connection_and_a_revoked_identity_is_a_5
         "{}",
         svc.logs()
     );
-
-    // Access restored: the next token works without a restart.
-    s.id.revoked.store(false, Ordering::SeqCst);
-    eventually_async(
-        GENEROUS,
-        "GET / is 200 again once access is restored",
-        || async { (get_status(&client, svc.url("/")).await == Status::OK).then_some(()) },
-    )
-    .await;
-
-    stop.store(true, Ordering::SeqCst);
-    enforcer.join().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -153,6 +153,16 @@ fn every_bicep_file_parses_and_has_the_seeds_resources() {
 
     // The resource types of the seed's design, each declared (not only
     // referenced as `existing`) somewhere.
+    assert_the_seeds_resources_declared(&files, &parsed);
+
+    // The parameters file gives only parameters main.bicep declares, and
+    // every one main.bicep requires (no default).
+    assert_parameters_given_match(&out, &files[0], main);
+}
+
+/// Every resource type of the seed's design is declared in a module, and
+/// two metric alerts.
+fn assert_the_seeds_resources_declared(files: &[PathBuf], parsed: &Value) {
     let mut declared: Vec<String> = Vec::new();
     for file in &files[1..] {
         let doc = &parsed[file.to_str().unwrap()];
@@ -186,9 +196,11 @@ fn every_bicep_file_parses_and_has_the_seeds_resources() {
         .filter(|t| *t == "Microsoft.Insights/metricAlerts")
         .count();
     assert_eq!(alerts, 2, "the seed has two alert rules");
+}
 
-    // The parameters file gives only parameters main.bicep declares, and
-    // every one main.bicep requires (no default).
+/// `main.parameters.json` gives only parameters `main.bicep` declares and
+/// every one it requires; no resource group among the inputs.
+fn assert_parameters_given_match(out: &Path, main_bicep: &Path, main: &Value) {
     let params: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("main.parameters.json")).unwrap())
             .unwrap();
@@ -205,7 +217,7 @@ fn every_bicep_file_parses_and_has_the_seeds_resources() {
             "{name} not in main.bicep"
         );
     }
-    let main_text = std::fs::read_to_string(&files[0]).unwrap();
+    let main_text = std::fs::read_to_string(main_bicep).unwrap();
     for name in declared_params.keys() {
         let required = main_text
             .lines()
@@ -257,6 +269,22 @@ fn the_yaml_maps_onto_the_container_apps_model_with_the_seeds_settings() {
             .contains("REPLACE_WITH")
     );
 
+    let props = &doc["properties"];
+    assert_identity_and_configuration(doc);
+
+    assert_the_seeds_container(&props["template"]["containers"][0]);
+    let scale = &props["template"]["scale"];
+    assert_eq!(
+        (scale["minReplicas"].as_u64(), scale["maxReplicas"].as_u64()),
+        (Some(1), Some(5))
+    );
+    assert_eq!(scale["rules"][0]["custom"]["type"], "cpu");
+    assert_eq!(scale["rules"][0]["custom"]["metadata"]["value"], "70");
+}
+
+/// The app runs as the user-assigned identity (also for the registry), in
+/// the lab's environment, one revision at a time, ingress to 8000.
+fn assert_identity_and_configuration(doc: &Value) {
     let identity = format!(
         "/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-chaos/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-chaos-lab"
     );
@@ -283,8 +311,11 @@ fn the_yaml_maps_onto_the_container_apps_model_with_the_seeds_settings() {
         props["configuration"]["registries"][0]["server"],
         "crchaoslababcd12.azurecr.io"
     );
+}
 
-    let container = &props["template"]["containers"][0];
+/// The container: the image, 0.25 CPU and 0.5 Gi, the seed's probes, and
+/// the environment (Redis over TLS with Entra ID, the token as a secret).
+fn assert_the_seeds_container(container: &Value) {
     assert_eq!(container["image"], "crexample.azurecr.io/chaoslab:0.1.0");
     assert_eq!(container["resources"]["cpu"], 0.25);
     assert_eq!(container["resources"]["memory"], "0.5Gi");
@@ -334,13 +365,6 @@ fn the_yaml_maps_onto_the_container_apps_model_with_the_seeds_settings() {
         var("CHAOS_API_TOKEN").unwrap()["secretRef"],
         "chaos-api-token"
     );
-    let scale = &props["template"]["scale"];
-    assert_eq!(
-        (scale["minReplicas"].as_u64(), scale["maxReplicas"].as_u64()),
-        (Some(1), Some(5))
-    );
-    assert_eq!(scale["rules"][0]["custom"]["type"], "cpu");
-    assert_eq!(scale["rules"][0]["custom"]["metadata"]["value"], "70");
 }
 
 #[test]

@@ -212,6 +212,28 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
 
 #[test]
 fn every_dry_run_is_valid_shell_and_runs_nothing() {
+    // Stand-ins on PATH prove that a dry run runs nothing.
+    let stand_ins = StandIns::new("");
+    for case in dry_run_cases() {
+        let mut args = case.clone();
+        args.push("--dry-run");
+        let out = stand_ins.chaoslab(&args, &[]);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let script = text(&out.stdout);
+        assert!(script.starts_with("# chaoslab fault --dry-run"), "{script}");
+        assert_valid_shell(&script);
+        assert_eq!(stand_ins.calls(), vec![], "{args:?} ran something");
+    }
+}
+
+/// Every fault command on k8s (kubectl and Chaos Mesh) and on ACA (az and
+/// Chaos Studio), as `chaoslab` arguments.
+fn dry_run_cases() -> Vec<Vec<&'static str>> {
     let k8s = ["--target", "k8s", "--namespace", "shop"];
     let aca = [
         "--target",
@@ -231,7 +253,7 @@ fn every_dry_run_is_valid_shell_and_runs_nothing() {
         "--location",
         "japaneast",
     ];
-    let cases: Vec<Vec<&str>> = vec![
+    vec![
         [&["fault", "network", "block"][..], &k8s].concat(),
         [
             &["fault", "network", "block", "--engine", "chaos-mesh"][..],
@@ -276,24 +298,7 @@ fn every_dry_run_is_valid_shell_and_runs_nothing() {
         [&["fault", "list"][..], &aca].concat(),
         [&["fault", "clear", "--all"][..], &aca].concat(),
         [&["fault", "clear", "--all"][..], &aca, &studio].concat(),
-    ];
-    // Stand-ins on PATH prove that a dry run runs nothing.
-    let stand_ins = StandIns::new("");
-    for case in cases {
-        let mut args = case.clone();
-        args.push("--dry-run");
-        let out = stand_ins.chaoslab(&args, &[]);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        let script = text(&out.stdout);
-        assert!(script.starts_with("# chaoslab fault --dry-run"), "{script}");
-        assert_valid_shell(&script);
-        assert_eq!(stand_ins.calls(), vec![], "{args:?} ran something");
-    }
+    ]
 }
 
 #[test]
@@ -621,6 +626,35 @@ fn a_second_deploy_fault_is_refused_before_anything_changes() {
     assert_eq!(stand_ins.calls().len(), 1);
 }
 
+/// `az` creating the seed's NSG rule: deny TCP 10000 inbound, priority 100.
+const SEED_RULE_ARGV: [&str; 25] = [
+    "az",
+    "network",
+    "nsg",
+    "rule",
+    "create",
+    "--resource-group",
+    "rg-chaos",
+    "--nsg-name",
+    "nsg-redis",
+    "--name",
+    "DenyRedisTraffic",
+    "--priority",
+    "100",
+    "--direction",
+    "Inbound",
+    "--access",
+    "Deny",
+    "--protocol",
+    "Tcp",
+    "--destination-port-ranges",
+    "10000",
+    "--description",
+    "Chaos engineering: Block Redis traffic",
+    "--output",
+    "none",
+];
+
 #[test]
 fn on_aca_the_seed_s_rule_then_a_redis_reset_with_the_token_on_stdin() {
     let stand_ins = StandIns::new(
@@ -654,36 +688,7 @@ fn on_aca_the_seed_s_rule_then_a_redis_reset_with_the_token_on_stdin() {
     );
     let calls = stand_ins.calls();
     assert_eq!(calls.len(), 4, "{calls:?}");
-    assert_eq!(
-        calls[0].argv,
-        [
-            "az",
-            "network",
-            "nsg",
-            "rule",
-            "create",
-            "--resource-group",
-            "rg-chaos",
-            "--nsg-name",
-            "nsg-redis",
-            "--name",
-            "DenyRedisTraffic",
-            "--priority",
-            "100",
-            "--direction",
-            "Inbound",
-            "--access",
-            "Deny",
-            "--protocol",
-            "Tcp",
-            "--destination-port-ranges",
-            "10000",
-            "--description",
-            "Chaos engineering: Block Redis traffic",
-            "--output",
-            "none"
-        ]
-    );
+    assert_eq!(calls[0].argv, SEED_RULE_ARGV);
     assert_eq!(calls[1].argv[1..5], ["network", "nsg", "rule", "show"]);
     assert_eq!(calls[2].argv[1..3], ["containerapp", "show"]);
     let curl = &calls[3];
@@ -772,97 +777,8 @@ fn the_chaos_studio_experiment_carries_the_seed_s_rule() {
 #[test]
 fn bad_input_exits_2_with_one_clear_line_and_applies_nothing() {
     let stand_ins = StandIns::new("");
-    let cases: Vec<(Vec<&str>, &str)> = vec![
-        (
-            vec!["fault", "list", "--target", "gke"],
-            "invalid value 'gke'",
-        ),
-        (
-            vec![
-                "fault",
-                "network",
-                "block",
-                "--target",
-                "k8s",
-                "--engine",
-                "chaos-monkey",
-            ],
-            "invalid value 'chaos-monkey'",
-        ),
-        (
-            vec![
-                "fault",
-                "network",
-                "block",
-                "--target",
-                "k8s",
-                "--engine",
-                "chaos-studio",
-            ],
-            "--engine chaos-studio is for --target aca",
-        ),
-        (
-            vec!["fault", "network", "block", "--engine", "chaos-mesh"],
-            "--engine chaos-mesh needs --target k8s",
-        ),
-        (
-            vec![
-                "fault",
-                "kill",
-                "--target",
-                "k8s",
-                "--namespace",
-                "Shop_Prod",
-            ],
-            "namespace `Shop_Prod` is not a valid DNS label",
-        ),
-        (
-            vec!["fault", "kill", "--target", "k8s", "--app", "web-"],
-            "`web-` is not a valid DNS label",
-        ),
-        (
-            vec![
-                "fault",
-                "deploy",
-                "wrong-image",
-                "--target",
-                "aca",
-                "--resource-group",
-                "rg",
-                "--app",
-                "My_App",
-            ],
-            "container app name `My_App` is not a valid DNS label",
-        ),
-        (
-            vec![
-                "fault", "network", "latency", "--ms", "100", "--target", "k8s",
-            ],
-            "needs --engine chaos-mesh",
-        ),
-        (
-            vec![
-                "fault",
-                "network",
-                "block",
-                "--target",
-                "k8s",
-                "--duration",
-                "-5",
-            ],
-            "--duration must be 0 or more",
-        ),
-        (
-            vec!["fault", "redis", "stop", "--target", "k8s"],
-            "local-lab fault",
-        ),
-        (
-            vec!["fault", "list", "--target", "aca"],
-            "needs --resource-group",
-        ),
-    ];
-    for (args, message) in cases {
-        let out = stand_ins.chaoslab(&args, &[]);
+    for &(args, message) in BAD_INPUT {
+        let out = stand_ins.chaoslab(args, &[]);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
@@ -870,6 +786,94 @@ fn bad_input_exits_2_with_one_clear_line_and_applies_nothing() {
         assert_eq!(stand_ins.calls(), vec![], "{args:?} ran something");
     }
 }
+
+/// Bad arguments, each with what its one line of error says.
+const BAD_INPUT: &[(&[&str], &str)] = &[
+    (&["fault", "list", "--target", "gke"], "invalid value 'gke'"),
+    (
+        &[
+            "fault",
+            "network",
+            "block",
+            "--target",
+            "k8s",
+            "--engine",
+            "chaos-monkey",
+        ],
+        "invalid value 'chaos-monkey'",
+    ),
+    (
+        &[
+            "fault",
+            "network",
+            "block",
+            "--target",
+            "k8s",
+            "--engine",
+            "chaos-studio",
+        ],
+        "--engine chaos-studio is for --target aca",
+    ),
+    (
+        &["fault", "network", "block", "--engine", "chaos-mesh"],
+        "--engine chaos-mesh needs --target k8s",
+    ),
+    (
+        &[
+            "fault",
+            "kill",
+            "--target",
+            "k8s",
+            "--namespace",
+            "Shop_Prod",
+        ],
+        "namespace `Shop_Prod` is not a valid DNS label",
+    ),
+    (
+        &["fault", "kill", "--target", "k8s", "--app", "web-"],
+        "`web-` is not a valid DNS label",
+    ),
+    (
+        &[
+            "fault",
+            "deploy",
+            "wrong-image",
+            "--target",
+            "aca",
+            "--resource-group",
+            "rg",
+            "--app",
+            "My_App",
+        ],
+        "container app name `My_App` is not a valid DNS label",
+    ),
+    (
+        &[
+            "fault", "network", "latency", "--ms", "100", "--target", "k8s",
+        ],
+        "needs --engine chaos-mesh",
+    ),
+    (
+        &[
+            "fault",
+            "network",
+            "block",
+            "--target",
+            "k8s",
+            "--duration",
+            "-5",
+        ],
+        "--duration must be 0 or more",
+    ),
+    (
+        &["fault", "redis", "stop", "--target", "k8s"],
+        "local-lab fault",
+    ),
+    (
+        &["fault", "list", "--target", "aca"],
+        "needs --resource-group",
+    ),
+];
 
 #[test]
 fn a_missing_kubectl_or_az_is_one_line_saying_how_to_install_it() {

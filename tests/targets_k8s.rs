@@ -91,73 +91,80 @@ fn every_manifest_validates_strictly_and_kustomize_renders() {
         vec!["--probes", "quick", "--podman", "--namespace", "team-a"],
         vec!["--redis-url", "rediss://user:pw@cache.example:6380"],
     ] {
-        let dir = tempdir();
-        let out = dir.path().join("k8s");
-        let out_s = out.to_string_lossy().into_owned();
-        let mut args = vec!["export", "k8s", "--out", &out_s];
-        args.extend(variant.iter().copied());
-        let o = chaoslab(&args);
-        assert!(
-            o.status.success(),
-            "{variant:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let files: Vec<PathBuf> = yaml_files(&out)
-            .into_iter()
-            .filter(|p| !p.ends_with("kustomization.yaml"))
-            .collect();
-        assert!(files.len() >= 6, "{files:?}");
-        let mut cmd = Command::new(&validate);
-        cmd.arg("--strict").arg("--quiet").args(&files);
-        let o = run_bounded(&mut cmd, Duration::from_secs(120))
-            .expect("kubernetes-validate took over 120 s");
-        assert!(
-            o.status.success(),
-            "{variant:?}: kubernetes-validate --strict failed:\n{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        for dir in [out.clone(), out.join("load")] {
-            let o = run_bounded(
-                Command::new(&kubectl).arg("kustomize").arg(&dir),
-                Duration::from_secs(60),
-            )
-            .expect("kubectl kustomize took over 60 s");
-            let text = String::from_utf8_lossy(&o.stdout);
-            assert!(
-                o.status.success(),
-                "kubectl kustomize {}: {}",
-                dir.display(),
-                String::from_utf8_lossy(&o.stderr)
-            );
-            assert!(text.contains("kind: "), "{text}");
-        }
-        let rendered = run_bounded(
-            Command::new(&kubectl).arg("kustomize").arg(&out),
+        assert_export_validates_and_renders(&validate, &kubectl, &variant);
+    }
+}
+
+/// `export k8s` with `variant`'s flags writes manifests that
+/// kubernetes-validate accepts strictly and `kubectl kustomize` renders
+/// with every expected kind (a StatefulSet only with Redis in the cluster).
+fn assert_export_validates_and_renders(validate: &Path, kubectl: &Path, variant: &[&str]) {
+    let dir = tempdir();
+    let out = dir.path().join("k8s");
+    let out_s = out.to_string_lossy().into_owned();
+    let mut args = vec!["export", "k8s", "--out", &out_s];
+    args.extend(variant.iter().copied());
+    let o = chaoslab(&args);
+    assert!(
+        o.status.success(),
+        "{variant:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let files: Vec<PathBuf> = yaml_files(&out)
+        .into_iter()
+        .filter(|p| !p.ends_with("kustomization.yaml"))
+        .collect();
+    assert!(files.len() >= 6, "{files:?}");
+    let mut cmd = Command::new(validate);
+    cmd.arg("--strict").arg("--quiet").args(&files);
+    let o = run_bounded(&mut cmd, Duration::from_secs(120))
+        .expect("kubernetes-validate took over 120 s");
+    assert!(
+        o.status.success(),
+        "{variant:?}: kubernetes-validate --strict failed:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for dir in [out.clone(), out.join("load")] {
+        let o = run_bounded(
+            Command::new(kubectl).arg("kustomize").arg(&dir),
             Duration::from_secs(60),
         )
-        .unwrap();
-        let rendered = String::from_utf8_lossy(&rendered.stdout);
-        for kind in [
-            "Deployment",
-            "Service",
-            "HorizontalPodAutoscaler",
-            "Secret",
-            "NetworkPolicy",
-            "Namespace",
-        ] {
-            assert!(
-                rendered.contains(&format!("kind: {kind}\n")),
-                "{variant:?}: no {kind}"
-            );
-        }
-        let redis_here = !variant.contains(&"--redis-url");
-        assert_eq!(
-            rendered.contains("kind: StatefulSet\n"),
-            redis_here,
-            "{variant:?}"
+        .expect("kubectl kustomize took over 60 s");
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "kubectl kustomize {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(text.contains("kind: "), "{text}");
+    }
+    let rendered = run_bounded(
+        Command::new(kubectl).arg("kustomize").arg(&out),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let rendered = String::from_utf8_lossy(&rendered.stdout);
+    for kind in [
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "Secret",
+        "NetworkPolicy",
+        "Namespace",
+    ] {
+        assert!(
+            rendered.contains(&format!("kind: {kind}\n")),
+            "{variant:?}: no {kind}"
         );
     }
+    let redis_here = !variant.contains(&"--redis-url");
+    assert_eq!(
+        rendered.contains("kind: StatefulSet\n"),
+        redis_here,
+        "{variant:?}"
+    );
 }
 
 fn inspect(podman: &Podman, name: &str, format: &str) -> String {
@@ -197,21 +204,7 @@ fn kernel_memory_limit(pid: &str) -> Option<u64> {
 
 #[test]
 fn podman_kube_play_runs_redis_and_the_service_for_real() {
-    if tool::require(
-        "podman",
-        "podman not installed (apt-get install -y podman; .ci/setup.d/targets.sh)",
-    )
-    .is_none()
-    {
-        return;
-    }
-    if !tool::present_or_skip(
-        tool::find_on_path("catatonit").is_some(),
-        "catatonit not installed (podman's pods need it: apt-get install -y catatonit; .ci/setup.d/targets.sh)",
-    ) || !tool::present_or_skip(
-        tool::find_on_path("redis-server").is_some(),
-        "redis-server not installed (apt-get install -y redis-server): the Redis image is built from it",
-    ) {
+    if !podman_tools_present() {
         return;
     }
     let dir = tempdir();
@@ -227,18 +220,7 @@ fn podman_kube_play_runs_redis_and_the_service_for_real() {
     };
 
     // Images from the local binaries: nothing pulled.
-    for args in [
-        vec!["image", "build", "--tag", &image],
-        vec!["image", "build", "--redis", "--tag", &redis_image],
-    ] {
-        let o = chaoslab(&args);
-        assert!(
-            o.status.success(),
-            "chaoslab {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        eprintln!("{}", String::from_utf8_lossy(&o.stdout).trim());
-    }
+    build_images(&image, &redis_image);
 
     let podman = match targets_podman::probe(dir.path(), &image) {
         Ok(p) => p,
@@ -270,30 +252,7 @@ fn podman_kube_play_runs_redis_and_the_service_for_real() {
             break (a, b);
         }
     };
-    let out = dir.path().join("export");
-    let out_s = out.to_string_lossy().into_owned();
-    let (port_s, redis_port_s) = (port.to_string(), redis_port.to_string());
-    let o = chaoslab(&[
-        "export",
-        "k8s",
-        "--podman",
-        "--out",
-        &out_s,
-        "--namespace",
-        &ns,
-        "--probes",
-        "quick",
-        "--image",
-        &image,
-        "--redis-image",
-        &redis_image,
-        "--port",
-        &port_s,
-        "--redis-port",
-        &redis_port_s,
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let play = out.join("podman.yaml");
+    let play = export_for_podman(dir.path(), &ns, &image, &redis_image, port, redis_port);
     let play_s = play.to_string_lossy().into_owned();
     let volumes_before = podman
         .run(&["volume", "ls", "-q"], Duration::from_secs(30))
@@ -303,6 +262,91 @@ fn podman_kube_play_runs_redis_and_the_service_for_real() {
         .run(&["kube", "play", &play_s], Duration::from_secs(180))
         .unwrap_or_else(|e| panic!("{e}"));
 
+    assert_healthy_and_counting(port);
+
+    // The limit the kernel enforces is the manifest's 512 Mi.
+    let service = format!("{ns}-pod-0-chaoslab");
+    assert_memory_limit_and_user(&podman, &service);
+
+    // Load high asks for 1000 MB: the kernel kills it, podman restarts it.
+    oom_killed_and_restarted(&podman, &play, &service, port);
+
+    // Down leaves nothing: no pod, no container, no volume.
+    down_leaves_nothing(&podman, &play_s, &ns, &volumes_before);
+}
+
+/// podman, catatonit (its pods need it) and redis-server (the Redis image
+/// is built from it) are installed; a note for each that is not.
+fn podman_tools_present() -> bool {
+    tool::require(
+        "podman",
+        "podman not installed (apt-get install -y podman; .ci/setup.d/targets.sh)",
+    )
+    .is_some()
+        && tool::present_or_skip(
+            tool::find_on_path("catatonit").is_some(),
+            "catatonit not installed (podman's pods need it: apt-get install -y catatonit; .ci/setup.d/targets.sh)",
+        )
+        && tool::present_or_skip(
+            tool::find_on_path("redis-server").is_some(),
+            "redis-server not installed (apt-get install -y redis-server): the Redis image is built from it",
+        )
+}
+
+/// `chaoslab image build` of the service's and the Redis image.
+fn build_images(image: &str, redis_image: &str) {
+    for args in [
+        vec!["image", "build", "--tag", image],
+        vec!["image", "build", "--redis", "--tag", redis_image],
+    ] {
+        let o = chaoslab(&args);
+        assert!(
+            o.status.success(),
+            "chaoslab {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        eprintln!("{}", String::from_utf8_lossy(&o.stdout).trim());
+    }
+}
+
+/// `export k8s --podman` into `dir/export` with these images and host
+/// ports; the `podman.yaml` to play.
+fn export_for_podman(
+    dir: &Path,
+    ns: &str,
+    image: &str,
+    redis_image: &str,
+    port: u16,
+    redis_port: u16,
+) -> PathBuf {
+    let out = dir.join("export");
+    let out_s = out.to_string_lossy().into_owned();
+    let (port_s, redis_port_s) = (port.to_string(), redis_port.to_string());
+    let o = chaoslab(&[
+        "export",
+        "k8s",
+        "--podman",
+        "--out",
+        &out_s,
+        "--namespace",
+        ns,
+        "--probes",
+        "quick",
+        "--image",
+        image,
+        "--redis-image",
+        redis_image,
+        "--port",
+        &port_s,
+        "--redis-port",
+        &redis_port_s,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out.join("podman.yaml")
+}
+
+/// `/health` becomes healthy with Redis connected, and `/` counts in Redis.
+fn assert_healthy_and_counting(port: u16) {
     let health = wait::eventually(wait::GENEROUS, "/health healthy", || {
         http(port, "GET", "/health", None, None)
             .filter(|(s, b)| *s == 200 && b["status"] == "healthy")
@@ -315,26 +359,28 @@ fn podman_kube_play_runs_redis_and_the_service_for_real() {
     let first = wait::eventually(wait::GENEROUS, "GET / answering", || count(()));
     let second = count(()).expect("second GET /");
     assert_eq!(second, first + 1, "the counter in Redis counts");
+}
 
-    // The limit the kernel enforces is the manifest's 512 Mi.
-    let service = format!("{ns}-pod-0-chaoslab");
+/// The service container's memory limit is 512 Mi, in podman and in the
+/// kernel's cgroup, and it runs as 10001:10001.
+fn assert_memory_limit_and_user(podman: &Podman, service: &str) {
     assert_eq!(
-        inspect(&podman, &service, "{{.HostConfig.Memory}}"),
+        inspect(podman, service, "{{.HostConfig.Memory}}"),
         "536870912"
     );
-    let pid = inspect(&podman, &service, "{{.State.Pid}}");
+    let pid = inspect(podman, service, "{{.State.Pid}}");
     assert_eq!(
         kernel_memory_limit(&pid),
         Some(536_870_912),
         "cgroup of pid {pid}"
     );
-    assert_eq!(
-        inspect(&podman, &service, "{{.Config.User}}"),
-        "10001:10001"
-    );
+    assert_eq!(inspect(podman, service, "{{.Config.User}}"), "10001:10001");
+}
 
-    // Load high asks for 1000 MB: the kernel kills it, podman restarts it.
-    let token = std::fs::read_to_string(&play)
+/// `/chaos/load` high (1000 MB) gets the service OOM-killed (exit 137) and
+/// restarted by podman, healthy again.
+fn oom_killed_and_restarted(podman: &Podman, play: &Path, service: &str, port: u16) {
+    let token = std::fs::read_to_string(play)
         .unwrap()
         .lines()
         .find_map(|l| {
@@ -343,7 +389,7 @@ fn podman_kube_play_runs_redis_and_the_service_for_real() {
                 .map(|t| t.trim_matches('\'').to_string())
         })
         .expect("token in podman.yaml");
-    let restarts_before: u64 = inspect(&podman, &service, "{{.RestartCount}}")
+    let restarts_before: u64 = inspect(podman, service, "{{.RestartCount}}")
         .parse()
         .unwrap_or(0);
     let load = serde_json::json!({ "level": "high", "duration_seconds": 60 });
@@ -354,7 +400,7 @@ fn podman_kube_play_runs_redis_and_the_service_for_real() {
         wait::GENEROUS,
         "the service container restarted after the OOM kill",
         || {
-            inspect(&podman, &service, "{{.RestartCount}}")
+            inspect(podman, service, "{{.RestartCount}}")
                 .parse::<u64>()
                 .unwrap_or(0)
                 > restarts_before
@@ -385,10 +431,12 @@ fn podman_kube_play_runs_redis_and_the_service_for_real() {
         http(port, "GET", "/health", None, None)
             .is_some_and(|(s, b)| s == 200 && b["status"] == "healthy")
     });
+}
 
-    // Down leaves nothing: no pod, no container, no volume.
+/// `kube down` leaves no pod, container or volume of namespace `ns`.
+fn down_leaves_nothing(podman: &Podman, play_s: &str, ns: &str, volumes_before: &str) {
     podman
-        .run(&["kube", "down", &play_s], Duration::from_secs(120))
+        .run(&["kube", "down", play_s], Duration::from_secs(120))
         .unwrap_or_else(|e| panic!("{e}"));
     let pods = podman
         .run(
