@@ -165,9 +165,17 @@ impl LabBuilder {
             .stderr(stderr)
             .spawn()
             .expect("spawn chaoslab up");
+        // `--state-dir X` (relative to the lab's directory) moves lab.json.
+        let state_dir = self
+            .args
+            .iter()
+            .position(|a| a == "--state-dir")
+            .and_then(|i| self.args.get(i + 1))
+            .map_or_else(|| dir.path().join(".chaoslab"), |d| dir.path().join(d));
         let mut lab = Lab {
             bin: self.bin,
             dir,
+            state_dir,
             child: Some(child),
             state: Value::Null,
             client: OnceLock::new(),
@@ -191,8 +199,10 @@ impl LabBuilder {
 pub struct Lab {
     bin: PathBuf,
     dir: tempfile::TempDir,
+    /// `.chaoslab` in `dir` unless `--state-dir` said otherwise.
+    state_dir: PathBuf,
     child: Option<Child>,
-    /// Contents of `.chaoslab/lab.json`.
+    /// Contents of the state dir's `lab.json`.
     pub state: Value,
     /// The control API's client, made from `lab.json` on first use.
     client: OnceLock<LabClient>,
@@ -205,7 +215,7 @@ impl Lab {
     /// Waits until `lab.json` is written and the ingress answers `/` with
     /// 200; an early exit of `up` fails at once with what it printed.
     async fn wait_serving(&mut self) {
-        let state_path = self.dir.path().join(".chaoslab/lab.json");
+        let state_path = self.state_dir.join("lab.json");
         let deadline = Instant::now() + wait::GENEROUS;
         loop {
             if let Some(child) = self.child.as_mut()
@@ -411,8 +421,9 @@ impl Lab {
         format!("{out}{err}")
     }
 
+    /// Where the lab keeps its state (`--state-dir`, else `.chaoslab`).
     pub fn state_dir(&self) -> PathBuf {
-        self.dir.path().join(".chaoslab")
+        self.state_dir.clone()
     }
 }
 
