@@ -26,6 +26,13 @@ pub enum FaultError {
     ShuttingDown,
 }
 
+/// The lab's Redis could not be stopped, started or changed (500).
+impl From<chaoslab_lab::RedisControlError> for FaultError {
+    fn from(e: chaoslab_lab::RedisControlError) -> Self {
+        Self::Failed(e.to_string())
+    }
+}
+
 impl FaultError {
     /// Shorthand for a 400.
     pub fn bad(detail: impl Into<String>) -> Self {

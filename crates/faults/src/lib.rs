@@ -18,17 +18,15 @@ pub mod error;
 pub mod fault;
 pub mod fault_kind;
 pub mod kinds;
-pub mod lab_redis;
 pub mod registry;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chaoslab_faultproxy::FaultProxy;
-use chaoslab_lab::Platform;
+use chaoslab_lab::{LabRedis, Platform};
 
 pub use error::FaultError;
-pub use lab_redis::LabRedis;
 pub use registry::Registry;
 
 /// The fault proxy's proxy in front of the lab's Redis (named by the lab,
@@ -119,16 +117,7 @@ impl Faults {
 /// routes and the stop step (every fault cleared, then the proxy and Redis
 /// stopped).
 pub fn plug(parts: chaoslab_lab::LabParts) -> Result<chaoslab_lab::Plugin, String> {
-    let redis = match parts.redis {
-        Some(server) => {
-            let mut redis = LabRedis::new(server, &parts.redis_server, parts.redis_log)
-                .map_err(|e| e.to_string())?;
-            redis.identity = parts.identity;
-            Some(redis)
-        }
-        None => None,
-    };
-    let faults = Faults::start(parts.platform, parts.proxy, redis, parts.ingress_url)
+    let faults = Faults::start(parts.platform, parts.proxy, parts.redis, parts.ingress_url)
         .map_err(|e| e.to_string())?;
     let stopper = faults.clone();
     Ok(chaoslab_lab::Plugin {

@@ -1,6 +1,7 @@
 //! Component tests of the faults against the real parts they act on: a
-//! real `redis-server` (the lab's own `RedisServer`), the real fault proxy in
-//! front of it, and the lab's `Platform` for events (no replicas). They
+//! real `redis-server` (a `LabRedis`, as the lab hands over its own), the
+//! real fault proxy in front of it, and the lab's `Platform` for events (no
+//! replicas). They
 //! check what the end-to-end tests cannot see as directly: the toxic is on
 //! the proxy, the ACL password really changed, the data survived a restart,
 //! every fault and clearing is an event, and bad input changes nothing.
@@ -14,12 +15,8 @@ use chaoslab_test_support::{free_port, redis};
 use axum::body::Body;
 use chaoslab_faultproxy::FaultProxy;
 use chaoslab_faults::registry::{Ending, Outcome};
-use chaoslab_faults::{Faults, LabRedis, REDIS_PROXY};
-use chaoslab_lab::FileConfig;
-use chaoslab_lab::Platform;
-use chaoslab_lab::Spawner;
-use chaoslab_lab::{AdminConnection, RedisOptions, RedisServer, SERVICE_USER};
-use chaoslab_lab::{LabConfig, Overrides};
+use chaoslab_faults::{Faults, REDIS_PROXY};
+use chaoslab_lab::{FileConfig, LabConfig, LabRedis, Overrides, Platform, SERVICE_USER};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -31,9 +28,6 @@ struct Rig {
     redis_addr: std::net::SocketAddr,
     admin_password: String,
     password_file: std::path::PathBuf,
-    /// Redis's parent-death signal is tied to the spawner's thread: kept
-    /// for the rig's life.
-    _spawner: Spawner,
     _dir: tempfile::TempDir,
 }
 
@@ -43,19 +37,21 @@ async fn rig() -> Option<Rig> {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let spawner = Spawner::start().unwrap();
-    let port = free_port();
-    let options = RedisOptions {
-        server: "redis-server".into(),
-        port,
-        dir: dir.path().join("redis"),
-        log_file: dir.path().join("redis.log"),
-        start_timeout: GENEROUS,
-    };
-    let server = RedisServer::start(&spawner, &options).await.unwrap();
-    let redis_addr = server.addr();
-    let admin_password = server.admin_target().password;
-    let password_file = server.service_password_file.clone();
+    let redis = LabRedis::standalone(
+        "redis-server".as_ref(),
+        free_port(),
+        &dir.path().join("redis"),
+        dir.path().join("redis.log"),
+        GENEROUS,
+    )
+    .await
+    .unwrap();
+    let redis_addr = redis.addr();
+    let admin_password = std::fs::read_to_string(dir.path().join("redis").join("admin.password"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let password_file = redis.service_password_file.clone();
     let proxy = FaultProxy::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_addr = listener.local_addr().unwrap();
@@ -63,12 +59,6 @@ async fn rig() -> Option<Rig> {
         .add_proxy(REDIS_PROXY, listener, &redis_addr.to_string())
         .await
         .unwrap();
-    let redis = LabRedis::new(
-        server,
-        "redis-server".as_ref(),
-        dir.path().join("redis.log"),
-    )
-    .unwrap();
     let config = LabConfig::resolve(
         FileConfig::default(),
         &Overrides::default(),
@@ -90,17 +80,40 @@ async fn rig() -> Option<Rig> {
         redis_addr,
         admin_password,
         password_file,
-        _spawner: spawner,
         _dir: dir,
     })
 }
 
+/// A connection to Redis at `addr` as the default user (AUTH with
+/// `password` when given), every step within `timeout`; None when none.
+async fn connect(
+    addr: std::net::SocketAddr,
+    password: Option<&str>,
+    timeout: Duration,
+) -> Option<::redis::aio::MultiplexedConnection> {
+    use ::redis::IntoConnectionInfo as _;
+    let mut settings = ::redis::RedisConnectionInfo::default().set_skip_set_lib_name();
+    if let Some(password) = password {
+        settings = settings.set_password(password);
+    }
+    let info = ::redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port())
+        .into_connection_info()
+        .ok()?
+        .set_redis_settings(settings);
+    let client = ::redis::Client::open(info).ok()?;
+    let config = ::redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout));
+    let connecting = client.get_multiplexed_async_connection_with_config(&config);
+    tokio::time::timeout(timeout, connecting).await.ok()?.ok()
+}
+
 async fn ping(addr: std::net::SocketAddr, password: Option<&str>) -> bool {
-    let Ok(mut conn) = AdminConnection::connect(addr, password, Duration::from_millis(500)).await
-    else {
+    let Some(mut conn) = connect(addr, password, Duration::from_millis(500)).await else {
         return false;
     };
-    conn.ping().await.is_ok()
+    let reply = ::redis::cmd("PING").query_async::<String>(&mut conn).await;
+    reply.is_ok_and(|r| r == "PONG")
 }
 
 fn reasons(platform: &Platform) -> Vec<(String, String)> {
@@ -275,10 +288,11 @@ async fn auth_revoke_rotates_the_acl_password_and_restore_publishes_it() {
     let Some(rig) = rig().await else { return };
     let old = std::fs::read_to_string(&rig.password_file).unwrap();
     let auth = async |password: &str| {
-        let mut conn = AdminConnection::connect(rig.redis_addr, None, GENEROUS)
-            .await
-            .unwrap();
-        conn.query::<()>(&["AUTH", SERVICE_USER, password])
+        let mut conn = connect(rig.redis_addr, None, GENEROUS).await.unwrap();
+        ::redis::cmd("AUTH")
+            .arg(SERVICE_USER)
+            .arg(password)
+            .query_async::<()>(&mut conn)
             .await
             .is_ok()
     };
@@ -322,10 +336,13 @@ async fn auth_revoke_rotates_the_acl_password_and_restore_publishes_it() {
 async fn redis_stop_and_clear_restarts_it_with_its_data() {
     let Some(rig) = rig().await else { return };
     let pw = rig.admin_password.clone();
-    let mut conn = AdminConnection::connect(rig.redis_addr, Some(&pw), GENEROUS)
+    let mut conn = connect(rig.redis_addr, Some(&pw), GENEROUS).await.unwrap();
+    ::redis::cmd("SET")
+        .arg("kept")
+        .arg("yes")
+        .query_async::<()>(&mut conn)
         .await
         .unwrap();
-    conn.query::<()>(&["SET", "kept", "yes"]).await.unwrap();
     drop(conn);
     let registry = rig.faults.registry();
     let Outcome::Injected(fault) = registry
@@ -342,21 +359,16 @@ async fn redis_stop_and_clear_restarts_it_with_its_data() {
         ping(rig.redis_addr, Some(&pw))
     })
     .await;
-    let mut conn = AdminConnection::connect(rig.redis_addr, Some(&pw), GENEROUS)
-        .await
-        .unwrap();
-    assert_eq!(conn.query::<String>(&["GET", "kept"]).await.unwrap(), "yes");
+    let mut conn = connect(rig.redis_addr, Some(&pw), GENEROUS).await.unwrap();
+    let mut get = ::redis::cmd("GET");
+    let kept = get.arg("kept");
+    assert_eq!(kept.query_async::<String>(&mut conn).await.unwrap(), "yes");
     // The service user exists again with the file's password.
     let password = std::fs::read_to_string(&rig.password_file).unwrap();
-    let mut conn = AdminConnection::connect(rig.redis_addr, None, GENEROUS)
-        .await
-        .unwrap();
-    assert_eq!(
-        conn.query::<String>(&["AUTH", SERVICE_USER, &password])
-            .await
-            .unwrap(),
-        "OK"
-    );
+    let mut conn = connect(rig.redis_addr, None, GENEROUS).await.unwrap();
+    let mut auth = ::redis::cmd("AUTH");
+    let authed = auth.arg(SERVICE_USER).arg(&password);
+    assert_eq!(authed.query_async::<String>(&mut conn).await.unwrap(), "OK");
     // A restart is a one-shot: done and not listed.
     let (status, restart) = api(
         &rig,

@@ -40,6 +40,7 @@ use crate::isolation::{
     IsolationMode, IsolationReport, KernelParts, Mechanism, kernel_name, lab_id, not_root,
 };
 use crate::kernel_claim::{CLAIM_DIR, KernelClaim, sweep_dead_labs};
+use crate::lab_redis::LabRedis;
 use crate::netns::LabNetwork;
 use crate::platform::{Platform, RedisEndpoint};
 use crate::redis_server::{
@@ -99,22 +100,17 @@ pub const REDIS_PROXY: &str = "redis";
 /// What the lab hands, at start, to a component plugged into it (the
 /// faults, crate `chaoslab-faults`, which depends on this one).
 pub struct LabParts {
+    /// Replicas, revisions, the event bus, the shutdown token.
     pub platform: Arc<Platform>,
     /// The fault proxy with [`REDIS_PROXY`] in front of the lab's Redis
     /// (none with an external Redis).
     pub proxy: Option<FaultProxy>,
     /// The lab's redis-server, handed over (none with an external Redis):
-    /// the component stops it when the lab stops.
-    pub redis: Option<RedisServer>,
-    /// The redis-server executable.
-    pub redis_server: PathBuf,
-    /// Where redis-server's output goes.
-    pub redis_log: PathBuf,
+    /// the component stops it when the lab stops. With `[redis] auth =
+    /// "entra"` it carries the stand-in managed identity.
+    pub redis: Option<LabRedis>,
     /// `http://127.0.0.1:PORT` of the ingress.
     pub ingress_url: String,
-    /// The stand-in managed identity (`[redis] auth = "entra"`): the auth
-    /// fault revokes its access.
-    pub identity: Option<Arc<crate::identity::StandInIdentity>>,
 }
 
 /// What kernel isolation made, removed when dropped unless disarmed (a
@@ -948,19 +944,26 @@ impl RunningLab {
         let Some(plug) = plug else {
             return Ok(axum::Router::new());
         };
+        let failed = |e: String| LabError::Io {
+            context: "cannot start the faults".into(),
+            source: std::io::Error::other(e),
+        };
+        let redis = match self.redis.take() {
+            Some(server) => {
+                let mut redis = LabRedis::new(server, &redis_server, redis_log)
+                    .map_err(|e| failed(e.to_string()))?;
+                redis.identity = self.identity.clone();
+                Some(redis)
+            }
+            None => None,
+        };
         let parts = LabParts {
             platform: self.platform.clone(),
             proxy: self.proxy.clone(),
-            redis: self.redis.take(),
-            redis_server,
-            redis_log,
+            redis,
             ingress_url: self.info.ingress_url.clone(),
-            identity: self.identity.clone(),
         };
-        let plugin = plug(parts).map_err(|e| LabError::Io {
-            context: "cannot start the faults".into(),
-            source: std::io::Error::other(e),
-        })?;
+        let plugin = plug(parts).map_err(failed)?;
         self.plugin_stop = Some(plugin.stop);
         Ok(plugin.routes)
     }

@@ -36,14 +36,14 @@
 //!   the [`EventBus`]; the shutdown token; in kernel isolation the
 //!   [`LabNetwork`] whose nftables rules [`Block`] Redis, failing with
 //!   [`NetError`]), the fault proxy with [`REDIS_PROXY`] in front of Redis,
-//!   and the lab's [`RedisServer`] handed over with what restarting it
-//!   needs ([`RedisOptions`], [`AdminConnection`] to it as admin
-//!   ([`AdminTarget`], [`AdminError`]), [`find_executable`], in kernel mode
-//!   [`InNamespace`]/[`Listen`], and with `--auth entra` the
-//!   [`StandInIdentity`]).
+//!   and the lab's Redis handed over as a [`LabRedis`] (stop, start again,
+//!   rotate the service user's password; failing with
+//!   [`RedisControlError`]; with `--auth entra` its [`StandInIdentity`]).
+//!   A component tested on its own gets the same parts from
+//!   [`Platform::standalone`] and [`LabRedis::standalone`].
 //! - [`Spawner`]: starts child processes the way the lab does (parent-death
-//!   [`DeathSignal`], own process group); [`signal`] and [`signal_group`]
-//!   signal them. Experiments run their actions through it too.
+//!   [`DeathSignal`], own process group); [`signal_group`] signals one's
+//!   group. Experiments run their actions through it.
 //!
 //! **Shared with the exports** (crate `chaoslab-targets`): the service's
 //! Redis user [`SERVICE_USER`] and its rights [`SERVICE_ACL`], the probe
@@ -66,6 +66,7 @@ mod isolation;
 mod kernel_claim;
 mod kernel_name;
 mod lab;
+mod lab_redis;
 mod logs;
 mod loops;
 mod netns;
@@ -89,15 +90,13 @@ pub use isolation::IsolationMode;
 pub use lab::{
     LabError, LabParts, PlugFn, Plugin, REDIS_PROXY, RunningLab, StopStep, start, start_with,
 };
+pub use lab_redis::{LabRedis, RedisControlError};
 pub use netns::{Block, LabNetwork, NetError};
 pub use platform::{Platform, ReplicaStatus, SignalError};
 pub use probe::ProbeSpec;
-pub use redis_server::{
-    AdminConnection, AdminError, AdminTarget, InNamespace, Listen, RedisOptions, RedisServer,
-    SERVICE_ACL, SERVICE_USER, find_executable,
-};
+pub use redis_server::{SERVICE_ACL, SERVICE_USER};
 pub use revision::{DeployError, DeployRequest, Revision};
-pub use spawner::{DeathSignal, Spawner, signal, signal_group};
+pub use spawner::{DeathSignal, Spawner, signal_group};
 pub use state::StateFile;
 
 /// What the kernel isolation tests (`tests/isolation_kernel.rs`) check

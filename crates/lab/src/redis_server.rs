@@ -1032,3 +1032,7 @@ mod tests {
         assert_eq!(command_label(&[]), "");
     }
 }
+
+#[cfg(test)]
+#[path = "resp_replies_tests.rs"]
+mod resp_replies_tests;

@@ -76,7 +76,7 @@ impl Fault for AuthFault {
         redis.set_override(Some(password.clone()));
         if let Err(e) = redis.set_acl_password(&password, true).await {
             redis.set_override(None);
-            return Err(e);
+            return Err(e.into());
         }
         let mut details = serde_json::Map::new();
         details.insert("action".into(), json!("revoke"));

@@ -79,7 +79,7 @@ impl Fault for RedisFault {
         restore: bool,
     ) -> Result<(), FaultError> {
         match (&lab.redis, restore) {
-            (Some(redis), true) => redis.start().await,
+            (Some(redis), true) => Ok(redis.start().await?),
             _ => Ok(()),
         }
     }

@@ -1,10 +1,12 @@
-//! The lab's own redis-server as the faults see it: something that can be
-//! stopped and started again (same port, same config, same data dir — the
-//! AOF keeps the data across a restart), and whose ACL user for the service
-//! can be rotated (the auth fault). The lab hands its [`RedisServer`] over at
-//! start; after the first restart the process is one this module spawned
-//! from the same `redis.conf`. [`LabRedis::shutdown`] stops whichever runs
-//! when the lab stops.
+//! The lab's own redis-server as a plugged-in component (the faults) gets
+//! it: something that can be stopped and started again (same port, same
+//! config, same data dir — the AOF keeps the data across a restart), and
+//! whose ACL user for the service can be rotated (the auth fault). The lab
+//! wraps its [`RedisServer`] in a [`LabRedis`] and hands it over at start
+//! (in [`LabParts`](crate::LabParts)), so the component needs none of the
+//! lab's Redis internals; after the first restart the process is one this
+//! module spawned from the same `redis.conf`. [`LabRedis::shutdown`] stops
+//! whichever runs when the lab stops.
 //!
 //! The faults' admin connection goes where the lab's own does
 //! ([`AdminConnection::connect_target`]): in kernel isolation over
@@ -18,14 +20,21 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use chaoslab_lab::{
-    AdminConnection, AdminError, AdminTarget, RedisServer, SERVICE_USER, find_executable,
-};
-use chaoslab_lab::{DeathSignal, Spawner, signal};
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
-use crate::error::FaultError;
+use crate::identity::StandInIdentity;
+use crate::redis_server::{
+    AdminConnection, AdminError, AdminTarget, RedisOptions, RedisServer, SERVICE_ACL, SERVICE_USER,
+    find_executable,
+};
+use crate::spawner::{DeathSignal, Spawner, signal};
+
+/// Why stopping, starting or changing the lab's Redis failed (the message
+/// says what and where to look).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RedisControlError(String);
 
 /// How long Redis gets to flush and exit on SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -62,7 +71,7 @@ pub struct LabRedis {
     acl_override: std::sync::Mutex<Option<String>>,
     /// The stand-in managed identity when the replicas use Entra ID
     /// (`--auth entra`): the auth fault revokes its access instead.
-    pub identity: Option<std::sync::Arc<chaoslab_lab::StandInIdentity>>,
+    pub identity: Option<std::sync::Arc<StandInIdentity>>,
 }
 
 impl std::fmt::Debug for LabRedis {
@@ -76,16 +85,30 @@ impl std::fmt::Debug for LabRedis {
 impl LabRedis {
     /// Takes over the lab's running server. `server` is the redis-server
     /// executable it was started with, `log_file` where its output goes.
-    pub fn new(running: RedisServer, server: &Path, log_file: PathBuf) -> Result<Self, FaultError> {
+    pub(crate) fn new(
+        running: RedisServer,
+        server: &Path,
+        log_file: PathBuf,
+    ) -> Result<Self, RedisControlError> {
         let spawner = Spawner::start()
-            .map_err(|e| FaultError::Failed(format!("cannot start a spawner thread: {e}")))?;
+            .map_err(|e| RedisControlError(format!("cannot start a spawner thread: {e}")))?;
+        Ok(Self::with_spawner(running, spawner, server, log_file))
+    }
+
+    /// The same, restarting Redis through `spawner`.
+    fn with_spawner(
+        running: RedisServer,
+        spawner: Spawner,
+        server: &Path,
+        log_file: PathBuf,
+    ) -> Self {
         let dir = running
             .data_dir
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
         let admin_target = running.admin_target();
-        Ok(Self {
+        Self {
             spawner,
             server: find_executable(server).unwrap_or_else(|| server.to_path_buf()),
             conf: dir.join("redis.conf"),
@@ -96,7 +119,33 @@ impl LabRedis {
             acl_override: std::sync::Mutex::new(None),
             identity: None,
             process: Mutex::new(Process::Lab(running)),
-        })
+        }
+    }
+
+    /// A lab Redis on its own, to test a plugged-in component without a
+    /// lab: `server` (redis-server) on 127.0.0.1:`port`, its config, data,
+    /// admin password (`admin.password`) and service password under `dir`,
+    /// its output in `log_file`. Returns once it answers PING.
+    pub async fn standalone(
+        server: &Path,
+        port: u16,
+        dir: &Path,
+        log_file: PathBuf,
+        start_timeout: Duration,
+    ) -> Result<Self, RedisControlError> {
+        let spawner = Spawner::start()
+            .map_err(|e| RedisControlError(format!("cannot start a spawner thread: {e}")))?;
+        let options = RedisOptions {
+            server: server.to_path_buf(),
+            port,
+            dir: dir.to_path_buf(),
+            log_file: log_file.clone(),
+            start_timeout,
+        };
+        let running = RedisServer::start(&spawner, &options)
+            .await
+            .map_err(|e| RedisControlError(e.to_string()))?;
+        Ok(Self::with_spawner(running, spawner, server, log_file))
     }
 
     /// Redis's TCP address for admin connections.
@@ -141,12 +190,12 @@ impl LabRedis {
     /// Starts the server again from the same config (port, data dir, admin
     /// password) and recreates the service user; waits until it answers.
     /// Starting a running server does nothing.
-    pub async fn start(&self) -> Result<(), FaultError> {
+    pub async fn start(&self) -> Result<(), RedisControlError> {
         let mut process = self.process.lock().await;
         if !matches!(*process, Process::Stopped) {
             return Ok(());
         }
-        let failed = |what: &str, e: std::io::Error| FaultError::Failed(format!("{what}: {e}"));
+        let failed = |what: &str, e: std::io::Error| RedisControlError(format!("{what}: {e}"));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -168,7 +217,7 @@ impl LabRedis {
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(FaultError::Failed(format!(
+                return Err(RedisControlError(format!(
                     "redis-server exited at restart ({status}); see {}",
                     self.log_file.display()
                 )));
@@ -181,7 +230,7 @@ impl LabRedis {
             if tokio::time::Instant::now() >= deadline {
                 signal(pid, libc::SIGKILL);
                 let _ = tokio::time::timeout(STOP_GRACE, child.wait()).await;
-                return Err(FaultError::Failed(format!(
+                return Err(RedisControlError(format!(
                     "redis-server did not answer within {START_TIMEOUT:?} after restart"
                 )));
             }
@@ -212,28 +261,36 @@ impl LabRedis {
         AdminConnection::connect_target(&self.admin_target, timeout).await
     }
 
-    async fn admin(&self) -> Result<AdminConnection, FaultError> {
+    async fn admin(&self) -> Result<AdminConnection, RedisControlError> {
         self.admin_with(ADMIN_TIMEOUT)
             .await
-            .map_err(|e| FaultError::Failed(format!("cannot reach the lab's Redis as admin: {e}")))
+            .map_err(|e| RedisControlError(format!("cannot reach the lab's Redis as admin: {e}")))
     }
 
-    async fn run(&self, conn: &mut AdminConnection, args: &[&str]) -> Result<(), FaultError> {
+    async fn run(
+        &self,
+        conn: &mut AdminConnection,
+        args: &[&str],
+    ) -> Result<(), RedisControlError> {
         conn.query::<()>(args)
             .await
-            .map_err(|e| FaultError::Failed(e.to_string()))
+            .map_err(|e| RedisControlError(e.to_string()))
     }
 
     /// Sets the service user's ACL password (`resetpass` drops the old
-    /// password) and its rights, [`SERVICE_ACL`](chaoslab_lab::SERVICE_ACL). With `kill`, every
+    /// password) and its rights, [`SERVICE_ACL`]. With `kill`, every
     /// connection of the service user is closed (`CLIENT KILL USER`), so the
     /// service must authenticate again. Returns after Redis confirmed.
-    pub async fn set_acl_password(&self, password: &str, kill: bool) -> Result<(), FaultError> {
+    pub async fn set_acl_password(
+        &self,
+        password: &str,
+        kill: bool,
+    ) -> Result<(), RedisControlError> {
         let mut conn = self.admin().await?;
         let pass = format!(">{password}");
         // The rights too: after a Redis restart the user is created anew.
         let mut args = vec!["ACL", "SETUSER", SERVICE_USER, "on", "resetpass", &pass];
-        args.extend_from_slice(chaoslab_lab::SERVICE_ACL);
+        args.extend_from_slice(SERVICE_ACL);
         self.run(&mut conn, &args).await?;
         if kill {
             self.run(&mut conn, &["CLIENT", "KILL", "USER", SERVICE_USER])
@@ -243,11 +300,11 @@ impl LabRedis {
     }
 
     /// The password in the service's password file.
-    pub fn file_password(&self) -> Result<String, FaultError> {
+    pub fn file_password(&self) -> Result<String, RedisControlError> {
         std::fs::read_to_string(&self.service_password_file)
             .map(|s| s.trim().to_string())
             .map_err(|e| {
-                FaultError::Failed(format!(
+                RedisControlError(format!(
                     "cannot read {}: {e}",
                     self.service_password_file.display()
                 ))
@@ -256,7 +313,7 @@ impl LabRedis {
 
     /// Writes the service's password file (0600), as a secret store would
     /// publish a new credential.
-    pub fn write_file_password(&self, password: &str) -> Result<(), FaultError> {
+    pub fn write_file_password(&self, password: &str) -> Result<(), RedisControlError> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         let tmp = self.service_password_file.with_extension("new");
@@ -272,7 +329,7 @@ impl LabRedis {
             std::fs::rename(&tmp, &self.service_password_file)
         };
         write().map_err(|e| {
-            FaultError::Failed(format!(
+            RedisControlError(format!(
                 "cannot write {}: {e}",
                 self.service_password_file.display()
             ))
@@ -296,7 +353,7 @@ impl LabRedis {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chaoslab_lab::{InNamespace, Listen, RedisOptions};
+    use crate::redis_server::{InNamespace, Listen};
 
     /// A lab Redis as kernel isolation starts it (TCP and a Unix socket),
     /// here on loopback: with its TCP listener closed (`CONFIG SET port 0`,
