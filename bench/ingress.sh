@@ -12,7 +12,8 @@
 #
 # Direct, ingress and nginx runs alternate ROUNDS times (the machine is
 # shared and noisy); each figure printed is the median of its rounds.
-# CARGO_TARGET_DIR is honoured (default target/).
+# CARGO_TARGET_DIR is honoured (default target/); CHAOSLAB_BIN=path runs
+# that binary instead of building one (to compare two builds).
 #
 # Goals (issue 12 item 5): the ingress's throughput >= nginx's and its
 # added p50 <= nginx's, at 8 connections. Needs redis-server, wrk and nginx
@@ -31,8 +32,12 @@ for tool in redis-server wrk curl python3 nginx; do
     command -v "$tool" >/dev/null || { echo "bench: $tool missing: apt-get install -y redis-server wrk curl nginx" >&2; exit 1; }
 done
 
-cargo build --release --quiet -j 2 --bin chaoslab
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/chaoslab
+if [ -n "${CHAOSLAB_BIN:-}" ]; then
+    BIN=$CHAOSLAB_BIN
+else
+    cargo build --release --quiet -j 2 --bin chaoslab
+    BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/chaoslab
+fi
 TMP=$(mktemp -d /tmp/chaoslab-ingress-bench.XXXXXX)
 cleanup() {
     if [ -n "${NGINX_PID:-}" ]; then
@@ -113,7 +118,11 @@ curl -fs "$NGINX/livez" >/dev/null || { echo "bench: nginx did not come up: $(ca
 
 # CPU (utime+stime, clock ticks) of the processes whose CPU a proxy costs:
 # the lab process (the ingress runs inside it; its replicas and Redis are
-# children of their own, not counted), nginx's master and its workers.
+# children of their own, not counted), nginx's master and its workers. The
+# lab works for every request even when it does not pass the ingress (the
+# fault proxy carries the replica's Redis traffic): its CPU per request in
+# the direct rounds, shown in brackets on the direct line, is subtracted
+# from the ingress's to give what the ingress itself costs.
 HZ=$(getconf CLK_TCK)
 tree_ticks() {
     local total=0 pid pids=$1
@@ -156,7 +165,7 @@ for path in $PATHS; do
         esac
         for target in $order; do
             case $target in
-                direct) run_wrk "$DIRECT$path" ;;
+                direct) run_wrk "$DIRECT$path" "$LAB_PID" ;;
                 ingress) run_wrk "$INGRESS$path" "$LAB_PID" ;;
                 nginx) run_wrk "$NGINX$path" "$NGINX_PID" ;;
             esac
@@ -170,14 +179,15 @@ for path in $PATHS; do
         P99=$(awk '{print $3}' "$TMP/r.$target" | median)
         CPU=$(awk '{print $4}' "$TMP/r.$target" | median)
         ERRS=$(awk '{$1=$2=$3=$4=""; print}' "$TMP/r.$target" | tr -s ' \n' ' ')
-        [ "$target" = direct ] && CPU_SHOWN="-" || CPU_SHOWN=$CPU
+        [ "$target" = direct ] && CPU_SHOWN="($CPU)" || CPU_SHOWN=$CPU
         printf '%-8s %-8s %12.0f %10.3f %10.3f %12s  %s\n' "$path" "$target" "$RPS" "$P50" "$P99" "$CPU_SHOWN" "$ERRS"
-        eval "${target}_RPS=$RPS ${target}_P50=$P50"
+        eval "${target}_RPS=$RPS ${target}_P50=$P50 ${target}_CPU=$CPU"
     done
-    awk -v d="$direct_RPS" -v i="$ingress_RPS" -v n="$nginx_RPS" -v dp="$direct_P50" -v ip="$ingress_P50" -v np="$nginx_P50" -v p="$path" 'BEGIN {
-        printf "%-8s ingress  %.0f%% of direct, added p50 %.3f ms\n", p, 100*i/d, ip-dp
-        printf "%-8s nginx    %.0f%% of direct, added p50 %.3f ms\n", p, 100*n/d, np-dp
-        printf "%-8s goals    ingress/nginx throughput %.2f (>= 1.00): %s; added p50 %.3f vs %.3f ms: %s\n", p, i/n, (i >= n ? "met" : "NOT MET"), ip-dp, np-dp, (ip-dp <= np-dp ? "met" : "NOT MET")
+    awk -v d="$direct_RPS" -v i="$ingress_RPS" -v n="$nginx_RPS" -v dp="$direct_P50" -v ip="$ingress_P50" -v np="$nginx_P50" \
+        -v dc="$direct_CPU" -v ic="$ingress_CPU" -v nc="$nginx_CPU" -v p="$path" 'BEGIN {
+        printf "%-8s ingress  %.0f%% of direct, added p50 %.3f ms, CPU %.2f µs/req net of the lab'"'"'s own (%.2f)\n", p, 100*i/d, ip-dp, ic-dc, dc
+        printf "%-8s nginx    %.0f%% of direct, added p50 %.3f ms, CPU %.2f µs/req\n", p, 100*n/d, np-dp, nc
+        printf "%-8s goals    ingress/nginx throughput %.2f (>= 1.00): %s; added p50 %.3f vs %.3f ms: %s; CPU/req ingress/nginx %.2f\n", p, i/n, (i >= n ? "met" : "NOT MET"), ip-dp, np-dp, (ip-dp <= np-dp ? "met" : "NOT MET"), (nc > 0 ? (ic-dc)/nc : 0)
     }'
 done
 echo "load average (1 min) after each round: ${LOADS[*]}; after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -22,10 +22,11 @@ mod error;
 mod metrics;
 mod proxy;
 mod server;
+mod upstream_pool;
 
 pub use error::proxy_error_response;
 pub use metrics::{IngressMetrics, LATENCY_BUCKETS_US, MetricsSnapshot, latency_quantile_ms};
-pub use proxy::Proxy;
+pub use proxy::{Peer, Proxy};
 pub use server::run;
 
 use std::net::SocketAddr;

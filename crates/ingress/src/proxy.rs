@@ -9,55 +9,89 @@
 //! or a scale-in costs no request. Before any of that, the browser-attack
 //! guard: a refused request never reaches an upstream.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use bytes::Bytes;
 use chaoslab_httpguard::{BodyDeadline, Guard, TimedBody};
 use http::header::{self, HeaderName, HeaderValue};
-use http::{Request, Response, StatusCode, Uri};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Empty};
+use http::uri::{Authority, PathAndQuery};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::BodyExt;
 use hyper::body::Body;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::sync::watch;
 
 use crate::error::{ProxyBody, proxy_error_response};
-use crate::{IngressConfig, IngressMetrics, Upstream, UpstreamSet};
+use crate::upstream_pool::{SendError, UpstreamPool};
+use crate::{IngressConfig, IngressMetrics, UpstreamSet};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) a proxy must not forward.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
-/// A request body on its way to an upstream: the client's, on its clock.
-type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+/// The client of a connection, as the proxy reports it upstream: made once
+/// per connection, not per request.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    addr: SocketAddr,
+    /// The client's address as an `X-Forwarded-For` entry.
+    forwarded_for: HeaderValue,
+}
+
+impl Peer {
+    /// The client at `addr`.
+    pub fn new(addr: SocketAddr) -> Self {
+        let forwarded_for = HeaderValue::from_str(&addr.ip().to_string())
+            .unwrap_or(HeaderValue::from_static("unknown"));
+        Peer {
+            addr,
+            forwarded_for,
+        }
+    }
+}
 
 /// Everything a request needs; cheap to share between connections.
 #[derive(Debug)]
 pub struct Proxy {
-    client: Client<HttpConnector, UpstreamBody>,
+    pool: UpstreamPool,
     upstreams: watch::Receiver<UpstreamSet>,
     next: AtomicUsize,
     config: IngressConfig,
     metrics: Arc<IngressMetrics>,
     /// Refuses foreign hosts, cross-site changes and non-JSON bodies.
     guard: Guard,
+}
+
+/// The upstream picked for one attempt: the set it is in and its place.
+struct Picked {
+    set: UpstreamSet,
+    index: usize,
+}
+
+impl Picked {
+    fn addr(&self) -> SocketAddr {
+        self.set[self.index].addr
+    }
+
+    fn id(&self) -> &str {
+        &self.set[self.index].id
+    }
 }
 
 impl Proxy {
@@ -67,15 +101,8 @@ impl Proxy {
         config: IngressConfig,
         metrics: Arc<IngressMetrics>,
     ) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(std::time::Duration::from_secs(3)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(config.pool_max_idle_per_host)
-            .pool_idle_timeout(std::time::Duration::from_secs(30))
-            .build(connector);
         Self {
-            client,
+            pool: UpstreamPool::new(config.pool_max_idle_per_host),
             upstreams,
             next: AtomicUsize::new(0),
             config,
@@ -93,69 +120,36 @@ impl Proxy {
     /// Proxies one request from `peer`; never fails (errors become error
     /// responses). Refuses what the guard refuses; adds `X-Forwarded-For`
     /// and `X-Forwarded-Proto`, as the Container Apps ingress does.
-    pub async fn handle(
-        &self,
-        mut req: Request<TimedBody>,
-        peer: Option<std::net::SocketAddr>,
-    ) -> Response<ProxyBody> {
+    pub async fn handle(&self, mut req: Request<TimedBody>, peer: &Peer) -> Response<ProxyBody> {
         let started = Instant::now();
         let in_flight = self.metrics.request_started();
-        let request_id = match req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()) {
-            Some(id) if !id.is_empty() => id.to_string(),
-            _ => {
-                let id = new_request_id();
-                if let Ok(value) = HeaderValue::from_str(&id) {
-                    req.headers_mut().insert(REQUEST_ID, value);
-                }
-                id
-            }
-        };
+        let request_id = request_id(req.headers_mut());
+        let id = request_id.to_str().unwrap_or_default();
         if let Err(refusal) = self.guard.check(req.method(), req.uri(), req.headers()) {
-            tracing::warn!(refused = refusal.kind(), detail = %refusal, ?peer, "ingress refused a request");
-            let response = proxy_error_response(
-                refusal.status(),
-                refusal.kind(),
-                &refusal.to_string(),
-                &request_id,
-            );
+            tracing::warn!(refused = refusal.kind(), detail = %refusal, peer = ?peer.addr, "ingress refused a request");
+            let response =
+                proxy_error_response(refusal.status(), refusal.kind(), &refusal.to_string(), id);
             in_flight.finish(response.status().as_u16(), started.elapsed(), true);
             return response;
         }
-        if let Some(peer) = peer {
-            let forwarded = match req
-                .headers()
-                .get(&FORWARDED_FOR)
-                .and_then(|v| v.to_str().ok())
-            {
-                Some(before) => format!("{before}, {}", peer.ip()),
-                None => peer.ip().to_string(),
-            };
-            if let Ok(value) = HeaderValue::from_str(&forwarded) {
-                req.headers_mut().insert(FORWARDED_FOR, value);
-            }
-        }
-        if !req.headers().contains_key(&FORWARDED_PROTO) {
-            req.headers_mut()
-                .insert(FORWARDED_PROTO, HeaderValue::from_static("http"));
-        }
-        let (response, proxy_made) = self.forward(req, &request_id).await;
-        let mut response = response;
-        if !response.headers().contains_key(&REQUEST_ID)
-            && let Ok(value) = HeaderValue::from_str(&request_id)
-        {
-            response.headers_mut().insert(REQUEST_ID, value);
+        add_forwarded(req.headers_mut(), peer);
+        let (mut response, proxy_made) = self.forward(req, id).await;
+        if !response.headers().contains_key(&REQUEST_ID) {
+            response
+                .headers_mut()
+                .insert(REQUEST_ID, request_id.clone());
         }
         in_flight.finish(response.status().as_u16(), started.elapsed(), proxy_made);
         response
     }
 
-    fn pick(&self) -> Option<Upstream> {
-        let set = self.upstreams.borrow();
+    fn pick(&self) -> Option<Picked> {
+        let set = self.upstreams.borrow().clone();
         if set.is_empty() {
             return None;
         }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % set.len();
-        set.get(i).cloned()
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % set.len();
+        Some(Picked { set, index })
     }
 
     async fn forward(
@@ -166,13 +160,12 @@ impl Proxy {
         let (mut parts, body) = req.into_parts();
         let deadline = parts.extensions.remove::<BodyDeadline>();
         strip_hop_by_hop(&mut parts.headers);
-        let path = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".to_string());
-        let bodyless = is_bodyless(&body);
-        let mut body = Some(body.boxed());
+        let target = origin_form(&parts.uri);
+        if let Some(target) = &target {
+            parts.uri = target.clone();
+        }
+        let bodyless = body.is_end_stream();
+        let mut req = Request::from_parts(parts, body);
         // One retry, only for requests we can resend (no body) and only when
         // the upstream refused the connection.
         let attempts = if bodyless { 2 } else { 1 };
@@ -189,7 +182,7 @@ impl Proxy {
                     true,
                 );
             };
-            let Ok(uri) = format!("http://{}{}", upstream.addr, path).parse::<Uri>() else {
+            if target.is_none() {
                 return (
                     proxy_error_response(
                         StatusCode::BAD_REQUEST,
@@ -199,61 +192,24 @@ impl Proxy {
                     ),
                     true,
                 );
-            };
-            let mut out = Request::from_parts(parts.clone(), empty_upstream());
-            *out.uri_mut() = uri;
-            *out.body_mut() = body.take().unwrap_or_else(empty_upstream);
-            let call = self.client.request(out);
-            match tokio::time::timeout(self.config.request_timeout, call).await {
+            }
+            for_upstream(&mut req, upstream.addr());
+            let call = self.pool.send(upstream.addr(), req);
+            let error = match tokio::time::timeout(self.config.request_timeout, call).await {
                 Ok(Ok(response)) => {
                     let (mut rparts, rbody) = response.into_parts();
                     strip_hop_by_hop(&mut rparts.headers);
                     return (Response::from_parts(rparts, rbody.boxed()), false);
                 }
-                Ok(Err(_)) if deadline.as_ref().is_some_and(BodyDeadline::expired) => {
-                    return (body_timeout(deadline.as_ref(), request_id), true);
+                Ok(Err(error)) => Some(error),
+                Err(_) => None,
+            };
+            match self.failed(error, &upstream, bodyless, deadline.as_ref(), request_id) {
+                Err(unsent) => {
+                    req = *unsent;
+                    last_error = format!("upstream {} refused the connection", upstream.id());
                 }
-                // The request timeout and the body clock can run out
-                // together: a body still arriving makes it the client's.
-                Err(_)
-                    if !bodyless
-                        && deadline
-                            .as_ref()
-                            .is_some_and(|d| d.expired() || !d.is_complete()) =>
-                {
-                    return (body_timeout(deadline.as_ref(), request_id), true);
-                }
-                Ok(Err(err)) if err.is_connect() => {
-                    tracing::debug!(upstream = %upstream.id, error = %err, "upstream connect failed");
-                    last_error = format!("upstream {} refused the connection", upstream.id);
-                }
-                Ok(Err(err)) => {
-                    tracing::debug!(upstream = %upstream.id, error = %err, "upstream failed");
-                    return (
-                        proxy_error_response(
-                            StatusCode::BAD_GATEWAY,
-                            "upstream-error",
-                            &format!("upstream {} failed: {err}", upstream.id),
-                            request_id,
-                        ),
-                        true,
-                    );
-                }
-                Err(_) => {
-                    return (
-                        proxy_error_response(
-                            StatusCode::GATEWAY_TIMEOUT,
-                            "upstream-timeout",
-                            &format!(
-                                "upstream {} did not answer within {}s",
-                                upstream.id,
-                                self.config.request_timeout.as_secs_f64()
-                            ),
-                            request_id,
-                        ),
-                        true,
-                    );
-                }
+                Ok(response) => return (response, true),
             }
         }
         (
@@ -266,21 +222,130 @@ impl Proxy {
             true,
         )
     }
+
+    /// The answer to a failed attempt (`error` is `None` when the request
+    /// timeout ran out), or the request back to try the next upstream.
+    fn failed(
+        &self,
+        error: Option<SendError>,
+        upstream: &Picked,
+        bodyless: bool,
+        deadline: Option<&BodyDeadline>,
+        request_id: &str,
+    ) -> Result<Response<ProxyBody>, Box<Request<TimedBody>>> {
+        let id = upstream.id();
+        match error {
+            Some(_) if deadline.is_some_and(BodyDeadline::expired) => {
+                Ok(body_timeout(deadline, request_id))
+            }
+            // The request timeout and the body clock can run out
+            // together: a body still arriving makes it the client's.
+            None if !bodyless && deadline.is_some_and(|d| d.expired() || !d.is_complete()) => {
+                Ok(body_timeout(deadline, request_id))
+            }
+            Some(SendError::Connect(error, unsent)) => {
+                tracing::debug!(upstream = %id, %error, "upstream connect failed");
+                Err(unsent)
+            }
+            Some(SendError::Http(error)) => {
+                tracing::debug!(upstream = %id, %error, "upstream failed");
+                Ok(proxy_error_response(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream-error",
+                    &format!("upstream {id} failed: {error}"),
+                    request_id,
+                ))
+            }
+            None => Ok(proxy_error_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream-timeout",
+                &format!(
+                    "upstream {id} did not answer within {}s",
+                    self.config.request_timeout.as_secs_f64()
+                ),
+                request_id,
+            )),
+        }
+    }
+}
+
+/// The request's `X-Request-ID`: the client's when it sent a usable one,
+/// else a new one, set on the request.
+fn request_id(headers: &mut http::HeaderMap) -> HeaderValue {
+    match headers.get(&REQUEST_ID) {
+        Some(id) if !id.is_empty() && id.to_str().is_ok() => id.clone(),
+        _ => {
+            let id = new_request_id();
+            headers.insert(REQUEST_ID, id.clone());
+            id
+        }
+    }
+}
+
+/// Appends the client to `X-Forwarded-For` and sets `X-Forwarded-Proto`
+/// unless the client did.
+fn add_forwarded(headers: &mut http::HeaderMap, peer: &Peer) {
+    let forwarded = match headers.get(&FORWARDED_FOR).map(HeaderValue::to_str) {
+        Some(Ok(before)) => {
+            let ip = peer.forwarded_for.to_str().unwrap_or_default();
+            HeaderValue::from_str(&format!("{before}, {ip}")).ok()
+        }
+        _ => Some(peer.forwarded_for.clone()),
+    };
+    if let Some(value) = forwarded {
+        headers.insert(FORWARDED_FOR, value);
+    }
+    if !headers.contains_key(&FORWARDED_PROTO) {
+        headers.insert(FORWARDED_PROTO, HeaderValue::from_static("http"));
+    }
+}
+
+/// The target to send upstream: the path and query of the client's
+/// (`/` when it has none), which must start with `/`.
+fn origin_form(uri: &Uri) -> Option<Uri> {
+    if uri.scheme().is_none() && uri.authority().is_none() {
+        return uri.path().starts_with('/').then(|| uri.clone());
+    }
+    match uri.path_and_query() {
+        Some(path) if path.as_str().starts_with('/') => Some(Uri::from(path.clone())),
+        Some(_) => None,
+        None => Some(Uri::from(PathAndQuery::from_static("/"))),
+    }
+}
+
+/// Addresses `req` to `addr`: its `Host` when the client sent none, and a
+/// `CONNECT`'s authority-form target.
+fn for_upstream(req: &mut Request<TimedBody>, addr: SocketAddr) {
+    let authority = || {
+        let text = if addr.port() == 80 {
+            addr.ip().to_string()
+        } else {
+            addr.to_string()
+        };
+        HeaderValue::from_str(&text).ok()
+    };
+    if !req.headers().contains_key(header::HOST)
+        && let Some(host) = authority()
+    {
+        req.headers_mut().insert(header::HOST, host);
+    }
+    if req.method() == Method::CONNECT
+        && let Ok(target) = Authority::try_from(addr.to_string())
+    {
+        *req.uri_mut() = Uri::from(target);
+    }
 }
 
 /// A random (v4) UUID from the thread-local generator: no system call per
 /// request, unlike `Uuid::new_v4` without its `fast-rng` feature.
-fn new_request_id() -> String {
+fn new_request_id() -> HeaderValue {
     let bytes: [u8; 16] = rand::random();
-    uuid::Builder::from_random_bytes(bytes)
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
-        .to_string()
-}
-
-fn empty_upstream() -> UpstreamBody {
-    Empty::<Bytes>::new()
-        .map_err(|never| match never {})
-        .boxed()
+        .hyphenated()
+        .encode_lower(&mut text);
+    HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("-"))
 }
 
 /// The 408 for a client still sending its body when its clock ran out,
@@ -303,12 +368,6 @@ fn body_timeout(deadline: Option<&BodyDeadline>, request_id: &str) -> Response<P
     response
 }
 
-/// A request can be resent to another upstream only when it has no body
-/// (hyper knows the body is empty: no length or a length of 0).
-fn is_bodyless(body: &TimedBody) -> bool {
-    body.is_end_stream()
-}
-
 fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
     // Headers named in `Connection` are hop-by-hop too.
     let named: Vec<HeaderName> = headers
@@ -322,6 +381,6 @@ fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
         headers.remove(name);
     }
     for name in HOP_BY_HOP {
-        headers.remove(*name);
+        headers.remove(name);
     }
 }

@@ -14,7 +14,7 @@ use http::Request;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::{IngressConfig, IngressError, IngressMetrics, Proxy, UpstreamSet};
+use crate::{IngressConfig, IngressError, IngressMetrics, Peer, Proxy, UpstreamSet};
 
 /// Serves the ingress on `listener` until `shutdown` resolves, then drains
 /// for at most `config.drain_timeout`. Fails at once when
@@ -39,11 +39,12 @@ pub async fn run(
         .http1_only()
         .drain_timeout(config.drain_timeout);
     let proxy = Arc::new(Proxy::new(upstreams, config, metrics).with_guard(Guard::new(hosts)));
-    let accept = move |io, peer| {
+    let accept = move |io, addr| {
         let proxy = proxy.clone();
+        let peer = Arc::new(Peer::new(addr));
         let service = tower::service_fn(move |req: Request<TimedBody>| {
-            let proxy = proxy.clone();
-            async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, Some(peer)).await) }
+            let (proxy, peer) = (proxy.clone(), peer.clone());
+            async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, &peer).await) }
         });
         (io, service)
     };
