@@ -8,7 +8,7 @@
 # rounds), throughput against direct and the latency each proxy adds, and
 # whether the ingress keeps up with nginx.
 #
-#   bench/ingress.sh          # DURATION=5s ROUNDS=3 CONNECTIONS=8 THREADS=2 PATHS="/livez /"
+#   bench/ingress.sh          # DURATION=5s ROUNDS=3 CONNECTIONS=8 THREADS=2 WORKERS=$(nproc) PATHS="/livez /"
 #
 # Direct, ingress and nginx runs alternate ROUNDS times (the machine is
 # shared and noisy); each figure printed is the median of its rounds.
@@ -16,7 +16,9 @@
 # that binary instead of building one (to compare two builds).
 #
 # Goals (issue 12 item 5): the ingress's throughput >= nginx's and its
-# added p50 <= nginx's, at 8 connections. Needs redis-server, wrk and nginx
+# added p50 <= nginx's, at 8 connections, each proxy with WORKERS event
+# loops (one per CPU by default, as nginx's `worker_processes auto`; the
+# lab's own default is one ingress thread: WORKERS=1 compares that). Needs redis-server, wrk and nginx
 # (apt-get install -y redis-server wrk nginx).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +27,9 @@ DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-8}
 THREADS=${THREADS:-2}
+# Event loops of each proxy: the ingress's `[ingress] threads` and nginx's
+# `worker_processes`, the same for both (nginx's `auto` is one per CPU).
+WORKERS=${WORKERS:-$(nproc)}
 PATHS=${PATHS:-"/livez /"}
 
 PATH=$PATH:/usr/sbin
@@ -52,9 +57,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-cat >"$TMP/chaoslab.toml" <<'TOML'
+cat >"$TMP/chaoslab.toml" <<TOML
 [ingress]
 port = 0
+threads = $WORKERS
 [control]
 port = 0
 [autoscaler]
@@ -82,7 +88,7 @@ DIRECT="http://127.0.0.1:$REPLICA_PORT"
 NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$TMP/nginx"
 cat >"$TMP/nginx/nginx.conf" <<NGINX
-worker_processes auto;
+worker_processes $WORKERS;
 pid $TMP/nginx/nginx.pid;
 error_log $TMP/nginx/error.log warn;
 events { worker_connections 1024; }
@@ -151,7 +157,7 @@ run_wrk() {
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 echo "machine: $(nproc) CPUs, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "lab: $READY (release build), $(nginx -v 2>&1); wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, median of $ROUNDS alternating rounds, all on this machine"
+echo "lab: $READY (release build), $(nginx -v 2>&1); $WORKERS event loop(s) each (ingress threads, nginx workers); wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, median of $ROUNDS alternating rounds, all on this machine"
 printf '%-8s %-8s %12s %10s %10s %12s  %s\n' path target req/s "p50 ms" "p99 ms" "CPU µs/req" "errors"
 LOADS=()
 for path in $PATHS; do
