@@ -637,6 +637,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn process_isolation_adds_a_unix_socket_only_where_one_fits() {
+        let dir = Path::new("/var/lib/lab/.chaoslab/redis");
+        let listen = Listen::on_loopback(dir);
+        assert_eq!(listen.bind, ["127.0.0.1"]);
+        assert_eq!(listen.unix_socket, Some(dir.join("redis.sock")));
+        let long = Path::new("/").join("d".repeat(chaoslab_faultproxy::MAX_UNIX_PATH));
+        for no_socket in [Path::new("relative/redis"), &long, Path::new("/tmp/a\nb")] {
+            let listen = Listen::on_loopback(no_socket);
+            assert_eq!(listen.unix_socket, None, "{no_socket:?}");
+            assert_eq!(listen.bind, ["127.0.0.1"]);
+        }
+    }
+
+    #[test]
     fn finds_executables() {
         assert!(find_executable(Path::new("sh")).is_some());
         assert!(find_executable(Path::new("/bin/sh")).is_some());
