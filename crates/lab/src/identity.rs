@@ -82,8 +82,6 @@ struct Access {
 pub struct StandInIdentity {
     /// IDENTITY_ENDPOINT of the replicas: `http://127.0.0.1:PORT/msi/token`.
     pub endpoint: String,
-    /// The owner-only file holding the IDENTITY_HEADER secret.
-    pub header_file: PathBuf,
     /// The identity's object id: the name of its Redis user.
     pub object_id: String,
     header: String,
@@ -137,7 +135,6 @@ impl StandInIdentity {
         let addr = listener.local_addr().map_err(IdentityError::Bind)?;
         let identity = Arc::new(Self {
             endpoint: format!("http://{addr}/msi/token"),
-            header_file,
             object_id,
             header,
             lifetime,
@@ -187,11 +184,6 @@ impl StandInIdentity {
     /// A token's lifetime.
     pub fn lifetime(&self) -> Duration {
         self.lifetime
-    }
-
-    /// Whether access is revoked now.
-    pub fn revoked(&self) -> bool {
-        self.lock().revoked
     }
 
     /// Revokes the identity's access to Redis: its user is switched off and

@@ -22,7 +22,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +42,7 @@ use crate::kernel_claim::{CLAIM_DIR, KernelClaim, sweep_dead_labs};
 use crate::lab_redis::LabRedis;
 use crate::netns::LabNetwork;
 use crate::platform::{Platform, RedisEndpoint};
+use crate::plug::{LabParts, PlugFn, REDIS_PROXY, StopStep};
 use crate::redis_server::{
     InNamespace, Listen, RedisError, RedisOptions, RedisServer, SERVICE_USER, find_executable,
 };
@@ -92,25 +92,6 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| io(what)(std::io::Error::other(e)))?
-}
-
-/// The fault proxy's proxy in front of the lab's Redis.
-pub const REDIS_PROXY: &str = "redis";
-
-/// What the lab hands, at start, to a component plugged into it (the
-/// faults, crate `chaoslab-faults`, which depends on this one).
-pub struct LabParts {
-    /// Replicas, revisions, the event bus, the shutdown token.
-    pub platform: Arc<Platform>,
-    /// The fault proxy with [`REDIS_PROXY`] in front of the lab's Redis
-    /// (none with an external Redis).
-    pub proxy: Option<FaultProxy>,
-    /// The lab's redis-server, handed over (none with an external Redis):
-    /// the component stops it when the lab stops. With `[redis] auth =
-    /// "entra"` it carries the stand-in managed identity.
-    pub redis: Option<LabRedis>,
-    /// `http://127.0.0.1:PORT` of the ingress.
-    pub ingress_url: String,
 }
 
 /// What kernel isolation made, removed when dropped unless disarmed (a
@@ -298,20 +279,6 @@ fn write_launcher(dir: &Path, network: &LabNetwork, server: &Path) -> Result<Pat
         .map_err(io(format!("cannot make {} executable", path.display())))?;
     Ok(path)
 }
-
-/// A plugged-in component's stop step.
-pub type StopStep = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
-
-/// What a plugged-in component gives back.
-pub struct Plugin {
-    /// Routes for the control API, behind its bearer token.
-    pub routes: axum::Router,
-    /// Run when the lab stops, after the replicas stopped.
-    pub stop: StopStep,
-}
-
-/// Builds a [`Plugin`] from the lab's parts.
-pub type PlugFn = Box<dyn FnOnce(LabParts) -> Result<Plugin, String> + Send>;
 
 /// A started lab.
 pub struct RunningLab {

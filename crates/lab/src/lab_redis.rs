@@ -71,7 +71,7 @@ pub struct LabRedis {
     acl_override: std::sync::Mutex<Option<String>>,
     /// The stand-in managed identity when the replicas use Entra ID
     /// (`--auth entra`): the auth fault revokes its access instead.
-    pub identity: Option<std::sync::Arc<StandInIdentity>>,
+    pub(crate) identity: Option<std::sync::Arc<StandInIdentity>>,
 }
 
 impl std::fmt::Debug for LabRedis {
@@ -334,6 +334,37 @@ impl LabRedis {
                 self.service_password_file.display()
             ))
         })
+    }
+
+    /// With `--auth entra`: the stand-in managed identity's object id (the
+    /// replicas' Redis user); None when the replicas use the password file.
+    pub fn entra_object_id(&self) -> Option<&str> {
+        self.identity.as_deref().map(|i| i.object_id.as_str())
+    }
+
+    /// With `--auth entra`: revokes the stand-in identity's access (its
+    /// Redis user switched off, its connections closed; tokens are still
+    /// minted and refused). Without it, does nothing.
+    pub async fn revoke_identity(&self) -> Result<(), RedisControlError> {
+        match &self.identity {
+            Some(identity) => identity
+                .revoke()
+                .await
+                .map_err(|e| RedisControlError(e.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// With `--auth entra`: gives the stand-in identity its access back.
+    /// Without it, does nothing.
+    pub async fn restore_identity(&self) -> Result<(), RedisControlError> {
+        match &self.identity {
+            Some(identity) => identity
+                .restore()
+                .await
+                .map_err(|e| RedisControlError(e.to_string())),
+            None => Ok(()),
+        }
     }
 
     /// Remembers (or forgets) a revoked ACL password that differs from the

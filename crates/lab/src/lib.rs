@@ -37,8 +37,9 @@
 //!   [`LabNetwork`] whose nftables rules [`Block`] Redis, failing with
 //!   [`NetError`]), the fault proxy with [`REDIS_PROXY`] in front of Redis,
 //!   and the lab's Redis handed over as a [`LabRedis`] (stop, start again,
-//!   rotate the service user's password; failing with
-//!   [`RedisControlError`]; with `--auth entra` its [`StandInIdentity`]).
+//!   rotate the service user's password, with `--auth entra` revoke and
+//!   restore the stand-in identity's access; failing with
+//!   [`RedisControlError`]).
 //!   A component tested on its own gets the same parts from
 //!   [`Platform::standalone`] and [`LabRedis::standalone`].
 //! - [`Spawner`]: starts child processes the way the lab does (parent-death
@@ -71,6 +72,7 @@ mod logs;
 mod loops;
 mod netns;
 mod platform;
+mod plug;
 mod probe;
 mod redis_server;
 mod resources;
@@ -85,14 +87,12 @@ pub use client::{CALL_TIMEOUT, ClientError, LabClient, Method, path_segment, que
 pub use config::{FileConfig, LabConfig, Overrides, Preset, RedisAuthMode, preset_specs};
 pub use control_api::LabInfo;
 pub use events::{Event, EventBus};
-pub use identity::StandInIdentity;
 pub use isolation::IsolationMode;
-pub use lab::{
-    LabError, LabParts, PlugFn, Plugin, REDIS_PROXY, RunningLab, StopStep, start, start_with,
-};
+pub use lab::{LabError, RunningLab, start, start_with};
 pub use lab_redis::{LabRedis, RedisControlError};
 pub use netns::{Block, LabNetwork, NetError};
 pub use platform::{Platform, ReplicaStatus, SignalError};
+pub use plug::{LabParts, PlugFn, Plugin, REDIS_PROXY, StopStep};
 pub use probe::ProbeSpec;
 pub use redis_server::{SERVICE_ACL, SERVICE_USER};
 pub use revision::{DeployError, DeployRequest, Revision};

@@ -56,17 +56,14 @@ impl Fault for AuthFault {
 
     async fn inject(&self, lab: &Arc<LabHandle>, _id: &str) -> Result<Injected, FaultError> {
         let redis = lab.redis.as_ref().ok_or(FaultError::ShuttingDown)?;
-        if let Some(identity) = &redis.identity {
-            identity
-                .revoke()
-                .await
-                .map_err(|e| FaultError::Failed(e.to_string()))?;
+        if let Some(object_id) = redis.entra_object_id() {
+            redis.revoke_identity().await?;
             let mut details = serde_json::Map::new();
             details.insert("action".into(), json!("revoke"));
-            details.insert("user".into(), json!(identity.object_id));
+            details.insert("user".into(), json!(object_id));
             details.insert("auth".into(), json!("entra"));
             return Ok(Injected {
-                target: format!("entra identity {}", identity.object_id),
+                target: format!("entra identity {object_id}"),
                 details,
                 one_shot: false,
                 undo: None,
@@ -97,12 +94,9 @@ impl Fault for AuthFault {
         restore: bool,
     ) -> Result<(), FaultError> {
         if let (Some(redis), true) = (&lab.redis, restore)
-            && let Some(identity) = &redis.identity
+            && redis.entra_object_id().is_some()
         {
-            return identity
-                .restore()
-                .await
-                .map_err(|e| FaultError::Failed(e.to_string()));
+            return Ok(redis.restore_identity().await?);
         }
         let (Some(redis), Some(password), true) = (&lab.redis, &injected.undo, restore) else {
             return Ok(());
