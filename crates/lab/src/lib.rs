@@ -31,7 +31,7 @@
 //! which depends on this one — the lab knows nothing of it):
 //! - [`PlugFn`] gets the [`LabParts`] at start and gives back a [`Plugin`]
 //!   (routes and a [`StopStep`]). The parts: the [`Platform`] (replicas as
-//!   [`ReplicaStatus`], signalled by pid with [`SignalError`]; revisions
+//!   [`ReplicaStatus`], signalled through their pidfd or a [`SignalError`]; revisions
 //!   deployed with a [`DeployRequest`] → [`Revision`] or [`DeployError`];
 //!   the [`EventBus`]; the shutdown token; in kernel isolation the
 //!   [`LabNetwork`] whose nftables rules [`Block`] Redis, failing with
@@ -99,15 +99,16 @@ pub use revision::{DeployError, DeployRequest, Revision};
 pub use spawner::{DeathSignal, Spawner, signal_group};
 pub use state::StateFile;
 
-/// What the kernel isolation tests (`tests/isolation_kernel.rs`) check
-/// before they run and sweep after: whether this process is root, the
-/// cgroup hierarchies and their version, the `ip`/`nft` tools, a lab's
-/// kernel name ([`lab_id`] of its state dir, [`kernel_name`]), and the
-/// sweeps of what a lab of a given name left in the kernel
-/// ([`LabCgroups::sweep`], [`LabNetwork::sweep`](crate::LabNetwork::sweep));
-/// and what the lab reports per isolation mechanism ([`IsolationReport`],
-/// [`Mechanism`]: `status --json`'s `isolation`).
 pub mod kernel {
+    //! What the kernel isolation tests (`tests/isolation_kernel.rs`) check
+    //! before they run and sweep after: whether this process is root, the
+    //! cgroup hierarchies and their version, the `ip`/`nft` tools, a lab's
+    //! kernel name ([`lab_id`] of its state dir, [`kernel_name`]), and the
+    //! sweeps of what a lab of a given name left in the kernel
+    //! ([`LabCgroups::sweep`], [`LabNetwork::sweep`](crate::LabNetwork::sweep));
+    //! and what the lab reports per isolation mechanism ([`IsolationReport`],
+    //! [`Mechanism`]: `status --json`'s `isolation`).
+
     pub use crate::cgroup::{CgroupVersion, Hierarchies, LabCgroups};
     pub use crate::isolation::{IsolationReport, Mechanism, not_root};
     pub use crate::kernel_name::{kernel_name, lab_id};
