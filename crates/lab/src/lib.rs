@@ -31,11 +31,11 @@
 //! which depends on this one — the lab knows nothing of it):
 //! - [`PlugFn`] gets the [`LabParts`] at start and gives back a [`Plugin`]
 //!   (routes and a [`StopStep`]). The parts: the [`Platform`] (replicas as
-//!   [`ReplicaStatus`], signalled through their pidfd or a [`SignalError`]; revisions
-//!   deployed with a [`DeployRequest`] → [`Revision`] or [`DeployError`];
-//!   the [`EventBus`]; the shutdown token; in kernel isolation the
-//!   [`LabNetwork`] whose nftables rules [`Block`] Redis, failing with
-//!   [`NetError`]), the fault proxy with [`REDIS_PROXY`] in front of Redis,
+//!   [`ReplicaStatus`], signalled through their pidfd or a [`SignalError`];
+//!   revisions deployed with a [`DeployRequest`] → [`Revision`] or
+//!   [`DeployError`]; the [`EventBus`]; the shutdown token; in kernel
+//!   isolation the [`LabNetwork`] whose nftables rules [`Block`] Redis,
+//!   failing with [`NetError`]), the fault proxy with [`REDIS_PROXY`] in front of Redis,
 //!   and the lab's Redis handed over as a [`LabRedis`] (stop, start again,
 //!   rotate the service user's password, with `--auth entra` revoke and
 //!   restore the stand-in identity's access; failing with
