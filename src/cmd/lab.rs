@@ -292,7 +292,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     };
     // Subscribed before anything is printed, so no event falls in between
     // the history and the live stream.
-    let events = lab.platform.events.subscribe();
+    let events = lab.platform.events().subscribe();
     let ready = if stopping {
         false
     } else {
@@ -306,7 +306,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         "{}",
         banner(&lab, ready.then(|| started.elapsed())).render(printer.style())
     );
-    let past = lab.platform.events.history(0, 200);
+    let past = lab.platform.events().history(0, 200);
     let last_seq = past.last().map_or(0, |e| e.seq);
     for event in past {
         print_event(printer, &event);

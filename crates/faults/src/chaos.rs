@@ -86,7 +86,7 @@ async fn call(
         .filter(|_| url.ends_with("/chaos/hang") && method == Method::POST)
         .map(|b| b["duration_seconds"].as_u64().unwrap_or(0));
     let mut request = lab.http.request(method, &url);
-    if let Some(token) = &lab.platform.config.chaos_token {
+    if let Some(token) = lab.platform.chaos_token() {
         request = request.bearer_auth(token);
     }
     if let Some(body) = &body {
@@ -133,7 +133,7 @@ async fn call(
             error: Some(format!("the lab already holds {MAX_HELD} hung requests")),
         };
     };
-    let stop = lab.platform.shutdown.clone();
+    let stop = lab.platform.shutdown().clone();
     let mut task = tokio::spawn(async move {
         let _permit = permit;
         tokio::select! {

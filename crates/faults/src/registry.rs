@@ -160,7 +160,7 @@ impl Registry {
         }
         spec.check(&self.lab)?;
         let _op = self.ops.lock().await;
-        if self.lab.platform.shutdown.is_cancelled() {
+        if self.lab.platform.shutdown().is_cancelled() {
             return Err(FaultError::ShuttingDown);
         }
         self.check_exclusive(&spec)?;
@@ -175,17 +175,17 @@ impl Registry {
             injected,
             started,
             duration,
-            cancel: self.lab.platform.shutdown.child_token(),
+            cancel: self.lab.platform.shutdown().child_token(),
         };
         let record = active.record();
-        self.lab.platform.events.warning(
+        self.lab.platform.events().warning(
             "FaultInjected",
             &id,
             describe(&record, "injected"),
             record.clone(),
         );
         if active.injected.one_shot {
-            self.lab.platform.events.normal(
+            self.lab.platform.events().normal(
                 "FaultExpired",
                 &id,
                 format!("fault {id} ({}) done: a one-shot fault", active.spec.kind()),
@@ -273,14 +273,14 @@ impl Registry {
             json!({"id": fault.id, "kind": fault.spec.kind(), "target": fault.injected.target});
         if let Err(e) = &result {
             data["error"] = json!(e.to_string());
-            self.lab.platform.events.warning(
+            self.lab.platform.events().warning(
                 reason,
                 &fault.id,
                 format!("fault {} {verb}, but undoing it failed: {e}", fault.id),
                 data,
             );
         } else {
-            self.lab.platform.events.normal(
+            self.lab.platform.events().normal(
                 reason,
                 &fault.id,
                 describe(&fault.record(), verb),
@@ -311,7 +311,7 @@ impl Registry {
         }
         match proxy.remove_toxic(REDIS_PROXY, name) {
             Ok(toxic) => {
-                self.lab.platform.events.normal(
+                self.lab.platform.events().normal(
                     "FaultCleared",
                     name,
                     format!("fault {name} (Toxiproxy API) cleared"),
@@ -363,7 +363,7 @@ impl Registry {
         } else {
             format!("proxy {name} stops with the lab")
         };
-        self.lab.platform.events.normal(
+        self.lab.platform.events().normal(
             "FaultCleared",
             id,
             format!("fault {id} (Toxiproxy API) cleared: {how}"),
@@ -446,7 +446,7 @@ impl Registry {
         for p in proxy.proxies().iter().filter(|p| !p.enabled) {
             self.announce_disabled(p);
         }
-        let stop = self.lab.platform.shutdown.clone();
+        let stop = self.lab.platform.shutdown().clone();
         loop {
             let event = tokio::select! {
                 e = events.recv() => e,
@@ -471,7 +471,7 @@ impl Registry {
             caller,
             change,
         } = event;
-        let bus = &self.lab.platform.events;
+        let bus = &self.lab.platform.events();
         if let Some(caller) = caller {
             announce_api_change(&self.lab, caller, &name, &change);
         }
@@ -551,7 +551,7 @@ impl Registry {
         }
         let id = disabled_id(name);
         let by = caller.map(|c| format!(" by {c}")).unwrap_or_default();
-        self.lab.platform.events.normal(
+        self.lab.platform.events().normal(
             "FaultCleared",
             &id,
             format!("fault {id} (Toxiproxy API) cleared: proxy {name} enabled{by}"),
@@ -604,7 +604,7 @@ impl Registry {
             map.insert("caller".into(), json!(c.to_string()));
             verb.push_str(&format!(" by {c}"));
         }
-        self.lab.platform.events.warning(
+        self.lab.platform.events().warning(
             "FaultInjected",
             &disabled_id(&p.name),
             describe(&data, &verb),
@@ -617,7 +617,7 @@ impl Registry {
 /// change a client made, a `ToxiproxyRefused` warning for each request it
 /// was refused; both name the client's address.
 fn announce_api_change(lab: &LabHandle, caller: SocketAddr, proxy: &str, change: &Change) {
-    let bus = &lab.platform.events;
+    let bus = &lab.platform.events();
     let who = format!("Toxiproxy API client {caller}");
     let mut data = json!({"caller": caller.to_string(), "proxy": proxy});
     let mut put = |key: &str, value: Value| {

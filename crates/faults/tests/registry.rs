@@ -118,7 +118,7 @@ async fn ping(addr: std::net::SocketAddr, password: Option<&str>) -> bool {
 
 fn reasons(platform: &Platform) -> Vec<(String, String)> {
     platform
-        .events
+        .events()
         .history(0, 1000)
         .into_iter()
         .filter(|e| e.reason.starts_with("Fault"))

@@ -151,12 +151,10 @@ pub(crate) struct RedisEndpoint {
 
 /// The running lab's replicas, revisions and shared state: what a
 /// plugged-in component (the faults) acts on and what the CLI reads
-/// (events, the active revision).
+/// (events, the active revision). Outside the crate, only its methods.
 pub struct Platform {
-    /// The lab's configuration.
-    pub config: LabConfig,
-    /// The lab's event log.
-    pub events: EventBus,
+    pub(crate) config: LabConfig,
+    pub(crate) events: EventBus,
     pub(crate) series: TimeSeries,
     pub(crate) logs: Arc<LogHub>,
     pub(crate) ingress_metrics: Arc<IngressMetrics>,
@@ -166,7 +164,7 @@ pub struct Platform {
     upstreams: watch::Sender<UpstreamSet>,
     state: Mutex<State>,
     /// Cancelled when the lab stops: every loop ends.
-    pub shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
     pub(crate) replica_tasks: TaskTracker,
     /// One deploy or activation at a time.
     pub(crate) deploy_lock: Arc<tokio::sync::Mutex<()>>,
@@ -175,7 +173,7 @@ pub struct Platform {
     /// Kernel mode: the lab's cgroups, one per replica inside.
     pub(crate) cgroups: Option<LabCgroups>,
     /// Kernel mode: Redis's namespace and its fault rules.
-    pub network: Option<Arc<LabNetwork>>,
+    pub(crate) network: Option<Arc<LabNetwork>>,
 }
 
 impl std::fmt::Debug for Platform {
@@ -196,6 +194,27 @@ impl Platform {
             admin: None,
         };
         Ok(Self::new(config, Spawner::start()?, redis, logs_dir))
+    }
+
+    /// The lab's event log (what `up` prints, `/api/events` serves).
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// Cancelled when the lab stops: every loop ends.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// The bearer token the service's chaos API wants, if it wants one.
+    pub fn chaos_token(&self) -> Option<&str> {
+        self.config.chaos_token.as_deref()
+    }
+
+    /// Kernel isolation: Redis's network namespace and its fault rules
+    /// (none in process isolation).
+    pub fn network(&self) -> Option<&Arc<LabNetwork>> {
+        self.network.as_ref()
     }
 
     /// A platform in process isolation.

@@ -138,7 +138,7 @@ impl Fault for NetworkFault {
     async fn inject(&self, lab: &Arc<LabHandle>, id: &str) -> Result<Injected, FaultError> {
         let mode = self.mode()?;
         let proxy = lab.proxy.as_ref().ok_or(FaultError::ShuttingDown)?;
-        if let Some(network) = lab.platform.network.clone() {
+        if let Some(network) = lab.platform.network().cloned() {
             return self.inject_kernel(lab, id, mode, network).await;
         }
         let (kind, stream, details) = match mode {
@@ -205,7 +205,7 @@ impl Fault for NetworkFault {
         _injected: &Injected,
         _restore: bool,
     ) -> Result<(), FaultError> {
-        if let Some(network) = lab.platform.network.clone() {
+        if let Some(network) = lab.platform.network().cloned() {
             let id2 = id.to_string();
             kernel(move || {
                 network.unblock(&id2)?;
