@@ -369,6 +369,11 @@ fn body_timeout(deadline: Option<&BodyDeadline>, request_id: &str) -> Response<P
 }
 
 fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+    // Most messages have none: look before removing (a scan of the names
+    // against constants is cheaper than nine hashed removals).
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     // Headers named in `Connection` are hop-by-hop too.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)

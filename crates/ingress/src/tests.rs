@@ -361,6 +361,51 @@ async fn refused_connection_is_retried_on_the_next_upstream() {
     }
 }
 
+/// Sequential requests, with and without bodies, reuse one kept-alive
+/// upstream connection: the pool gets it back once each answer is read.
+#[tokio::test]
+async fn sequential_requests_reuse_one_upstream_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let service = service_fn(|req: Request<Incoming>| async move {
+                    let body = req.into_body().collect().await.map(|b| b.to_bytes());
+                    Ok::<_, Infallible>(Response::new(Full::new(body.unwrap_or_default())))
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let f = ingress(vec![addr], IngressConfig::default()).await;
+    let client = reqwest::Client::new();
+    for i in 0..6 {
+        let request = if i % 2 == 0 {
+            client.get(&f.url)
+        } else {
+            client
+                .post(format!("{}/echo", f.url))
+                .header("content-type", "application/json")
+                .body(format!("{{\"n\":{i}}}"))
+        };
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let expected = if i % 2 == 0 {
+            String::new()
+        } else {
+            format!("{{\"n\":{i}}}")
+        };
+        assert_eq!(response.text().await.unwrap(), expected);
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
 /// Sends `head` and then a byte every 50 ms, reading meanwhile, until the
 /// ingress closes the connection; what it answered (bounded wait).
 async fn trickle_after(addr: &str, head: &[u8]) -> String {

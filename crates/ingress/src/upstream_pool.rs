@@ -98,7 +98,8 @@ impl UpstreamPool {
                 },
             }
         }
-        let mut sender = match connect(addr).await {
+        // Boxed: a rare path, kept out of every request's future.
+        let mut sender = match Box::pin(connect(addr)).await {
             Ok(sender) => sender,
             Err(ConnectError::Io(e)) => return Err(SendError::Connect(e, Box::new(req))),
             Err(ConnectError::Http(e)) => return Err(SendError::Http(e)),
