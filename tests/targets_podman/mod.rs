@@ -77,6 +77,12 @@ impl Podman {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("podman");
         cmd.env("CONTAINERS_CONF", &self.conf).args(args);
+        // In the test's temp dir: conmon writes an `oom` marker into its
+        // working directory when a container is OOM-killed, and that must
+        // not land in the checkout.
+        if let Some(dir) = self.conf.parent() {
+            cmd.current_dir(dir);
+        }
         cmd
     }
 
