@@ -227,7 +227,7 @@ mod tests {
     use std::time::Duration;
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, TcpStream, UnixListener};
+    use tokio::net::{TcpListener, TcpStream};
     use tokio::time::timeout;
 
     use super::*;
@@ -264,51 +264,26 @@ mod tests {
         assert!(toxic_acts(&latency, 1));
     }
 
-    async fn echo_server() -> SocketAddr {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let (mut r, mut w) = stream.split();
-                    let _ = tokio::io::copy(&mut r, &mut w).await;
-                    let _ = w.shutdown().await;
-                });
-            }
-        });
-        addr
-    }
-
-    /// An echo server on a Unix socket in `dir`; its `unix:` upstream.
-    fn unix_echo_server(dir: &std::path::Path) -> String {
-        let path = dir.join("echo.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let (mut r, mut w) = stream.split();
-                    let _ = tokio::io::copy(&mut r, &mut w).await;
-                    let _ = w.shutdown().await;
-                });
-            }
-        });
-        format!("unix:{}", path.display())
-    }
-
     /// A proxy `redis` in front of an echo server: over TCP, or over a
-    /// Unix socket in `unix_dir`.
-    async fn proxied(faults: &FaultProxy, unix_dir: Option<&std::path::Path>) -> SocketAddr {
+    /// Unix socket (`unix`); the Unix server lives as long as the second
+    /// value.
+    async fn proxied(
+        faults: &FaultProxy,
+        unix: bool,
+    ) -> (SocketAddr, Option<chaoslab_test_support::echo::UnixEcho>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let upstream = match unix_dir {
-            Some(dir) => unix_echo_server(dir),
-            None => echo_server().await.to_string(),
+        let (upstream, server) = if unix {
+            let server = chaoslab_test_support::echo::unix();
+            (server.upstream.clone(), Some(server))
+        } else {
+            (chaoslab_test_support::echo::tcp().await.to_string(), None)
         };
         faults
             .add_proxy("redis", listener, &upstream)
             .await
             .unwrap();
-        addr
+        (addr, server)
     }
 
     /// Sends `total` bytes of a counting pattern in uneven writes while
@@ -359,18 +334,17 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn toxics_arriving_mid_stream_lose_and_reorder_nothing() {
-        toxics_arriving_mid_stream(None).await;
+        toxics_arriving_mid_stream(false).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn toxics_arriving_mid_stream_over_a_unix_upstream_lose_nothing() {
-        let dir = tempfile::tempdir_in("/tmp").unwrap();
-        toxics_arriving_mid_stream(Some(dir.path())).await;
+        toxics_arriving_mid_stream(true).await;
     }
 
-    async fn toxics_arriving_mid_stream(unix_dir: Option<&std::path::Path>) {
+    async fn toxics_arriving_mid_stream(unix: bool) {
         let faults = FaultProxy::dedicated().unwrap();
-        let addr = proxied(&faults, unix_dir).await;
+        let (addr, _server) = proxied(&faults, unix).await;
         // A door-only fault keeps the fast path; a slicer and a latency take
         // over from it at a chunk boundary, with the bytes it read and could
         // not write yet; removing them lets the rest pass.
@@ -412,7 +386,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_idle_fast_connection_sees_a_reset_and_a_stop_at_once() {
         let faults = FaultProxy::dedicated().unwrap();
-        let addr = proxied(&faults, None).await;
+        let (addr, _server) = proxied(&faults, false).await;
         let mut buf = [0u8; 4];
 
         // A reset reaches a connection idle on the fast path: nothing is

@@ -16,7 +16,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -31,28 +30,6 @@ use tokio::net::{TcpListener, TcpStream};
 const CLIENTS: usize = 40;
 /// How long a release may take (generous: a loaded CI machine).
 const RELEASE: Duration = GENEROUS;
-
-/// An echo server that counts its open connections.
-async fn counting_echo() -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let open = Arc::new(AtomicUsize::new(0));
-    let counter = open.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let (mut r, mut w) = stream.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-                let _ = w.shutdown().await;
-                drop(stream);
-                counter.fetch_sub(1, Ordering::SeqCst);
-            });
-        }
-    });
-    (addr, open)
-}
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
@@ -139,7 +116,7 @@ async fn established(addr: SocketAddr) -> Vec<TcpStream> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_held_by_a_fault_are_released_when_their_clients_leave() {
     bounded(async {
-        let (upstream, upstream_open) = counting_echo().await;
+        let (upstream, upstream_open) = chaoslab_test_support::echo::tcp_counting().await;
         let faults = FaultProxy::new();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -17,6 +17,7 @@
 
 pub mod browser;
 pub mod clock;
+pub mod echo;
 pub mod lab;
 pub mod net;
 pub mod process;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use chaoslab_faultproxy::FaultProxy;
 use chaoslab_test_support::{RedisServer, net, process, redis, wait};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UnixListener};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout};
 
 /// Which kind of socket the proxy dials upstream.
@@ -76,21 +76,10 @@ pub async fn echo_upstream(kind: Kind) -> Upstream {
             _holder: None,
         },
         Kind::Unix => {
-            let dir = socket_dir();
-            let path = dir.path().join("echo.sock");
-            let listener = UnixListener::bind(&path).unwrap();
-            tokio::spawn(async move {
-                while let Ok((mut stream, _)) = listener.accept().await {
-                    tokio::spawn(async move {
-                        let (mut r, mut w) = stream.split();
-                        let _ = tokio::io::copy(&mut r, &mut w).await;
-                        let _ = w.shutdown().await;
-                    });
-                }
-            });
+            let server = chaoslab_test_support::echo::unix();
             Upstream {
-                upstream: format!("unix:{}", path.display()),
-                _dir: Some(dir),
+                upstream: server.upstream,
+                _dir: Some(server.dir),
                 _holder: None,
             }
         }
@@ -222,20 +211,7 @@ pub async fn bounded<F: Future<Output = ()>>(body: F) {
 
 /// An echo server on loopback: writes back what it reads, half-closes when
 /// its client does.
-pub async fn echo_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = stream.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-                let _ = w.shutdown().await;
-            });
-        }
-    });
-    addr
-}
+pub use chaoslab_test_support::echo::tcp as echo_server;
 
 /// A fault proxy with one proxy named `redis` in front of `upstream`.
 pub struct Proxied {
