@@ -76,15 +76,6 @@ async fn up_works_under_a_path_with_spaces_quotes_and_non_ascii() {
     assert!(status.status.success(), "{text}");
     assert!(text.contains("Running"), "{text}");
 
-    let down = lab.cli(&["down", "--state-dir", state]).await;
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
-    assert_eq!(
-        lab.wait_exit(chaoslab_test_support::GENEROUS).await,
-        Some(0)
-    );
+    lab.down(&["--state-dir", state]).await;
     assert!(!state_dir.join("lab.json").exists(), "state file removed");
 }

@@ -25,16 +25,7 @@ async fn up_serves_through_the_ingress_and_down_leaves_no_process() {
     let pids = lab.pids();
     assert!(pids.len() >= 4, "lab, redis and two replicas: {pids:?}");
     assert!(pids.iter().all(|&p| alive(p)));
-    let down = lab.cli(&["down"]).await;
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
-    assert_eq!(
-        lab.wait_exit(chaoslab_test_support::GENEROUS).await,
-        Some(0)
-    );
+    lab.down(&[]).await;
     eventually(
         chaoslab_test_support::GENEROUS,
         "no lab process left",

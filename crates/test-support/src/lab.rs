@@ -398,6 +398,27 @@ impl Lab {
         .expect("CLI ran")
     }
 
+    /// `chaoslab down [extra…]` in the lab's directory, which must succeed
+    /// (its stderr in the panic otherwise); then waits (generously) for
+    /// this lab's `up` to exit 0.
+    pub async fn down(&mut self, extra: &[&str]) {
+        let args: Vec<&str> = std::iter::once("down")
+            .chain(extra.iter().copied())
+            .collect();
+        let down = self.cli(&args).await;
+        assert!(
+            down.status.success(),
+            "chaoslab {args:?}: {}",
+            String::from_utf8_lossy(&down.stderr)
+        );
+        assert_eq!(
+            self.wait_exit(wait::GENEROUS).await,
+            Some(0),
+            "{}",
+            self.output()
+        );
+    }
+
     /// Waits for the `up` process to exit; its exit code.
     pub async fn wait_exit(&mut self, deadline: Duration) -> Option<i32> {
         let child = self.child.as_mut()?;
