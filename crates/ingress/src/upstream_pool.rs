@@ -158,10 +158,18 @@ impl Shared {
         }
         let now = Instant::now();
         let mut lists = self.lock();
-        // Upstreams gone for good leave empty lists behind: reuse them.
+        // Upstreams gone for good (replicas stopped, revisions replaced)
+        // leave lists of closed or expired connections behind: dropped
+        // whenever a new upstream comes, so the pool holds lists only for
+        // upstreams with a live idle connection.
         let list = match lists.iter().position(|l| l.addr == addr) {
             Some(i) => &mut lists[i],
             None => {
+                for list in lists.iter_mut() {
+                    list.connections.retain(|c| {
+                        !c.sender.is_closed() && now.duration_since(c.since) < IDLE_TIMEOUT
+                    });
+                }
                 lists.retain(|l| !l.connections.is_empty());
                 lists.push(IdleList {
                     addr,
