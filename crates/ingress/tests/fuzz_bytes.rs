@@ -187,9 +187,9 @@ async fn client(addr: SocketAddr, bytes: Vec<u8>, seed: u64) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn random_bytes_neither_crash_nor_leak() {
-    count_panics();
+/// The seed (FUZZ_SEED to replay one) and the number of clients
+/// (FUZZ_CLIENTS, default 400).
+fn fuzz_settings() -> (u64, usize) {
     let seed = std::env::var("FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -199,14 +199,25 @@ async fn random_bytes_neither_crash_nor_leak() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(400);
     eprintln!("fuzz seed {seed} (FUZZ_SEED={seed} replays it), {clients} clients");
-    let mut rng = StdRng::seed_from_u64(seed);
+    (seed, clients)
+}
 
-    let up = upstream().await;
+/// An ingress with short limits in front of `up`, serving on its own
+/// task: its address, metrics, stop token and task.
+async fn fuzzed_ingress(
+    up: SocketAddr,
+) -> (
+    SocketAddr,
+    Arc<IngressMetrics>,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<Result<(), chaoslab_ingress::IngressError>>,
+    tokio::sync::watch::Sender<UpstreamSet>,
+) {
     let set: UpstreamSet = Arc::new(vec![Upstream {
         id: "stub".into(),
         addr: up,
     }]);
-    let (_tx, rx) = tokio::sync::watch::channel(set);
+    let (tx, rx) = tokio::sync::watch::channel(set);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = IngressConfig {
@@ -229,17 +240,49 @@ async fn random_bytes_neither_crash_nor_leak() {
         metrics.clone(),
         stop.clone().cancelled_owned(),
     ));
+    (addr, metrics, stop, server, tx)
+}
+
+/// A plain GET / through the ingress: status and body.
+async fn normal(http: &reqwest::Client, addr: SocketAddr) -> (u16, String) {
+    let r = http
+        .get(format!("http://{addr}/"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("the ingress answers");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+/// Waits (60 s at most) until no client connection, at most the idle
+/// pool's upstream connections and no request in flight are left.
+async fn nothing_left(seed: u64, addr: SocketAddr, up: SocketAddr, metrics: &IngressMetrics) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let open = connections_on(addr.port());
+        let upstream_open = connections_on(up.port());
+        let in_flight = metrics.snapshot().in_flight;
+        if open == 0 && upstream_open <= 2 && in_flight == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "seed {seed}: {open} client connections, {upstream_open} upstream \
+             connections (idle pool: 2) and {in_flight} requests in flight left on the ingress"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_bytes_neither_crash_nor_leak() {
+    count_panics();
+    let (seed, clients) = fuzz_settings();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let up = upstream().await;
+    let (addr, metrics, stop, server, _upstreams) = fuzzed_ingress(up).await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let normal = || async {
-        let r = http
-            .get(format!("http://{addr}/"))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .expect("the ingress answers");
-        (r.status().as_u16(), r.text().await.unwrap_or_default())
-    };
-    assert_eq!(normal().await, (200, "ok".into()));
+    assert_eq!(normal(&http, addr).await, (200, "ok".into()));
 
     let host = addr.to_string();
     let mut tasks = tokio::task::JoinSet::new();
@@ -255,25 +298,11 @@ async fn random_bytes_neither_crash_nor_leak() {
 
     assert!(!server.is_finished(), "the ingress is still serving");
     assert_eq!(
-        normal().await,
+        normal(&http, addr).await,
         (200, "ok".into()),
         "a normal request after the noise"
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let open = connections_on(addr.port());
-        let upstream_open = connections_on(up.port());
-        let in_flight = metrics.snapshot().in_flight;
-        if open == 0 && upstream_open <= 2 && in_flight == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "seed {seed}: {open} client connections, {upstream_open} upstream \
-             connections (idle pool: 2) and {in_flight} requests in flight left on the ingress"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    nothing_left(seed, addr, up, &metrics).await;
     assert_eq!(PANICS.load(Ordering::SeqCst), 0, "seed {seed}: a panic");
     stop.cancel();
     let _ = timeout(Duration::from_secs(10), server).await;
