@@ -39,7 +39,7 @@ pub use host::{AllowedHosts, host_allowed, parse_allowed_hosts};
 pub use layer::{GuardLayer, GuardService};
 pub use limits::{
     BodyDeadline, BodyTimeout, BodyTimeoutLayer, HttpServer, LimitedIo, LimitsError, PeerAddr,
-    ServerLimits, TimedBody,
+    ReadFilter, ServerLimits, TimedBody, Unfiltered,
 };
 pub use origin::origin_allowed;
 

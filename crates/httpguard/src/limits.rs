@@ -32,7 +32,7 @@ mod serve;
 use std::time::Duration;
 
 pub use body::{BodyDeadline, BodyTimeout, BodyTimeoutLayer, BodyTimeoutService, TimedBody};
-pub use io::LimitedIo;
+pub use io::{LimitedIo, ReadFilter, Unfiltered};
 pub use serve::{HttpServer, PeerAddr};
 
 /// The variable overriding [`ServerLimits::header_timeout`], in seconds.

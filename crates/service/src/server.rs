@@ -13,8 +13,10 @@
 //! connection's service answers that request with the refusal. hyper thus
 //! answers every request before the refused one first, in order (pipelining
 //! included), then the refusal, then closes. Whatever the client sends after
-//! the refused head is read and dropped (up to a bound) so that closing the
-//! socket does not reset the connection before the client reads the answer.
+//! the refused head is read and dropped (up to a bound, by
+//! `chaoslab_httpguard::LimitedIo`, which the scanner plugs into as a
+//! `ReadFilter`) so that closing the socket does not reset the connection
+//! before the client reads the answer.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,16 +24,17 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use chaoslab_httpguard::{BodyDeadline, HttpServer, LimitedIo, ServerLimits, TimedBody};
+use chaoslab_httpguard::{
+    BodyDeadline, HttpServer, LimitedIo, ReadFilter, ServerLimits, TimedBody,
+};
 use http::{HeaderValue, StatusCode};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpListener;
-use tower::ServiceExt;
+use tower::Service;
 
 use crate::error::ApiError;
 use crate::head::{HeadScanner, MAX_HEAD_BYTES, MAX_HEADERS, Refusal};
@@ -51,11 +54,6 @@ static REFUSAL_REQUEST: LazyLock<Vec<u8>> = LazyLock::new(|| {
     )
     .into_bytes()
 });
-
-/// After a refusal: at most this much of what the client still sends is
-/// read and dropped, for at most this long after the answer.
-const LINGER_BYTES: usize = 1 << 20;
-const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// Resolves when the service may answer: a refusal, answered outside the
 /// router, waits like every other answer while the whole service is hung
@@ -95,7 +93,7 @@ where
     });
     let accept = move |io: LimitedIo, _peer| {
         let refusal = Arc::new(Mutex::new(None));
-        let guarded = GuardedIo::new(io, refusal.clone());
+        let guarded = io.with_filter(HeadFilter::new(refusal.clone()));
         let service = tower::service_fn({
             let app = app.clone();
             let hold = hold.clone();
@@ -125,7 +123,10 @@ async fn handle(
         }
     }
     let deadline = req.extensions().get::<BodyDeadline>().cloned();
-    let response = app.oneshot(req.map(Body::new)).await?;
+    // A router is always ready: called directly rather than through
+    // `oneshot`, whose state would be one more move of the whole future.
+    let mut app = app;
+    let response = app.call(req.map(Body::new)).await?;
     Ok(match deadline {
         Some(deadline) if deadline.expired() => {
             let id = response
@@ -181,148 +182,76 @@ async fn refusal_response(refusal: Refusal) -> Response {
     response
 }
 
-/// A client connection as hyper reads it: through the head scanner, over
-/// the limits' clocks.
-struct GuardedIo {
-    inner: LimitedIo,
+/// What hyper reads of a client connection: the client's bytes through the
+/// head scanner (under the limits' clocks, in `LimitedIo`, which also
+/// lingers on close after a refusal).
+struct HeadFilter {
     scanner: HeadScanner,
     /// Bytes the scanner passed that hyper has not read yet.
     ready: Vec<u8>,
     ready_at: usize,
     /// Where the connection's service finds the refusal.
     refusal: Arc<Mutex<Option<Refusal>>>,
-    /// Bytes read and dropped after a refusal.
-    dropped: usize,
-    /// Whether our side of the connection is shut down (FIN sent).
-    shut_down: bool,
-    /// The end of the linger after a refusal, once the answer is out.
-    linger: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-impl GuardedIo {
-    fn new(inner: LimitedIo, refusal: Arc<Mutex<Option<Refusal>>>) -> Self {
-        GuardedIo {
-            inner,
+impl HeadFilter {
+    fn new(refusal: Arc<Mutex<Option<Refusal>>>) -> Self {
+        HeadFilter {
             scanner: HeadScanner::new(),
             ready: Vec::new(),
             ready_at: 0,
             refusal,
-            dropped: 0,
-            shut_down: false,
-            linger: None,
         }
-    }
-
-    /// Reads and drops what the client sends after a refusal, until it
-    /// stops sending (Pending), closes, errs, or the bound is reached.
-    /// `Ready` when there is nothing more to wait for.
-    fn poll_drop_input(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut scratch = [0u8; 8192];
-        while self.dropped < LINGER_BYTES {
-            let mut buf = ReadBuf::new(&mut scratch);
-            match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
-                    self.dropped += buf.filled().len();
-                }
-                Poll::Ready(_) => return Poll::Ready(()),
-            }
-        }
-        Poll::Ready(())
     }
 }
 
-impl AsyncRead for GuardedIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
+impl ReadFilter for HeadFilter {
+    fn poll_filtered<R: AsyncRead + Unpin>(
+        &mut self,
+        raw: &mut R,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
         loop {
-            if this.ready_at < this.ready.len() {
-                let n = (this.ready.len() - this.ready_at).min(buf.remaining());
-                buf.put_slice(&this.ready[this.ready_at..this.ready_at + n]);
-                this.ready_at += n;
-                if this.ready_at == this.ready.len() {
-                    this.ready.clear();
-                    this.ready_at = 0;
+            if self.ready_at < self.ready.len() {
+                let n = (self.ready.len() - self.ready_at).min(buf.remaining());
+                buf.put_slice(&self.ready[self.ready_at..self.ready_at + n]);
+                self.ready_at += n;
+                if self.ready_at == self.ready.len() {
+                    self.ready.clear();
+                    self.ready_at = 0;
                 }
                 return Poll::Ready(Ok(()));
             }
-            if this.scanner.is_refused() {
-                // Never an end of file to hyper: it would take it for the
-                // client hanging up and drop the refusal's answer.
-                let _ = this.poll_drop_input(cx);
+            if self.scanner.is_refused() {
+                // Never an end of file to hyper (`LimitedIo` drops what
+                // the client still sends).
                 return Poll::Pending;
             }
             // Read straight into hyper's buffer, then let the scanner judge
             // the new bytes: in the common case (whole requests) it passes
             // them unchanged and they stay where they are.
             let before = buf.filled().len();
-            ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+            ready!(Pin::new(&mut *raw).poll_read(cx, buf))?;
             let read = &buf.filled()[before..];
             if read.is_empty() {
                 return Poll::Ready(Ok(()));
             }
-            if let Some(refusal) = this.scanner.feed(read, &mut this.ready) {
-                *this.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(refusal);
-                this.ready.extend_from_slice(&REFUSAL_REQUEST);
+            if let Some(refusal) = self.scanner.feed(read, &mut self.ready) {
+                *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(refusal);
+                self.ready.extend_from_slice(&REFUSAL_REQUEST);
             }
-            if this.ready == read {
-                this.ready.clear();
+            if self.ready == read {
+                self.ready.clear();
                 return Poll::Ready(Ok(()));
             }
             // Held back or changed: hyper reads what the scanner passed.
             buf.set_filled(before);
         }
     }
-}
 
-impl AsyncWrite for GuardedIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    /// After a refusal: the answer is out, so send FIN, then keep reading
-    /// (and dropping) the client's bytes for a moment, so that closing does
-    /// not reset the connection under the answer.
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.shut_down {
-            ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
-            this.shut_down = true;
-        }
-        if !this.scanner.is_refused() {
-            return Poll::Ready(Ok(()));
-        }
-        let linger = this
-            .linger
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER_TIME)));
-        if linger.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Ok(()));
-        }
-        this.poll_drop_input(cx).map(Ok)
+    fn refused(&self) -> bool {
+        self.scanner.is_refused()
     }
 }
 

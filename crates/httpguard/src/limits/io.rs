@@ -8,9 +8,10 @@
 //!
 //! Working below hyper keeps it protocol-blind (HTTP/1 and HTTP/2 alike)
 //! and lets the clock start at the first raw byte, whatever a layer above
-//! (the service's head scanner) holds back. After a body timeout the
-//! connection lingers on close, reading and dropping what the client still
-//! sends for a moment, so that the 408 is not lost to a reset.
+//! (the service's head scanner, a [`ReadFilter`]) holds back. After a body
+//! timeout, or once the filter refused a request, the connection lingers on
+//! close, reading and dropping what the client still sends for a moment, so
+//! that the answer (408, or the refusal) is not lost to a reset.
 
 use std::future::Future;
 use std::io;
@@ -26,7 +27,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::ServerLimits;
 
-/// After a body timeout: at most this much of what the client still sends
+/// After a body timeout or a refusal: at most this much of what the client still sends
 /// is read and dropped, for at most this long after the answer.
 const LINGER_BYTES: usize = 1 << 20;
 const LINGER_TIME: Duration = Duration::from_secs(2);
@@ -185,49 +186,130 @@ impl Drop for InFlight {
     }
 }
 
+/// What a listener may put between the clocked socket and hyper (the
+/// service's head scanner): it reads the client's bytes through the clocks
+/// and decides what hyper reads. Once it refuses the stream for good, the
+/// connection reads and drops what the client still sends (never an end of
+/// file to hyper, which would take it for the client hanging up and drop
+/// the answer) and lingers on close.
+pub trait ReadFilter: Unpin {
+    /// Fills `buf` with what hyper may read, reading the client's bytes
+    /// from `raw`. Once [`refused`](ReadFilter::refused), it hands out what
+    /// it still holds, then answers `Pending`.
+    fn poll_filtered<R: AsyncRead + Unpin>(
+        &mut self,
+        raw: &mut R,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>>;
+
+    /// Whether nothing more the client sends will pass.
+    fn refused(&self) -> bool;
+}
+
+/// No filter: hyper reads the client's bytes as they arrive.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Unfiltered;
+
+impl ReadFilter for Unfiltered {
+    fn poll_filtered<R: AsyncRead + Unpin>(
+        &mut self,
+        raw: &mut R,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(raw).poll_read(cx, buf)
+    }
+
+    fn refused(&self) -> bool {
+        false
+    }
+}
+
 /// A client connection as hyper reads it: through the header and idle
-/// clocks. [`HttpServer`](super::HttpServer) makes one per connection and
-/// hands it to the listener's `accept` function, which may wrap it further.
+/// clocks, and the listener's [`ReadFilter`] if it has one.
+/// [`HttpServer`](super::HttpServer) makes one per connection and hands it
+/// to the listener's `accept` function, which may add a filter
+/// ([`LimitedIo::with_filter`]).
 #[derive(Debug)]
-pub struct LimitedIo<T = TcpStream> {
+pub struct LimitedIo<T = TcpStream, F = Unfiltered> {
+    raw: ClockedRead<T>,
+    filter: F,
+    linger: Linger,
+}
+
+/// The socket's read side under the header and idle clocks.
+#[derive(Debug)]
+struct ClockedRead<T> {
     inner: T,
     clock: Arc<ConnectionClock>,
-    /// Armed at the clock's deadline while a read waits.
+    /// Armed at (or before) the clock's deadline while a read waits.
     timer: Option<Pin<Box<Sleep>>>,
+}
+
+/// Closing after a refusal or a body timeout: FIN, then what the client
+/// still sends is read and dropped for a moment, so that closing does not
+/// reset the connection under the answer.
+#[derive(Debug, Default)]
+struct Linger {
     /// Whether our side is shut down (FIN sent).
     shut_down: bool,
-    /// The end of the linger after a body timeout.
-    linger: Option<Pin<Box<Sleep>>>,
-    /// Bytes read and dropped while lingering.
+    /// The end of the linger.
+    until: Option<Pin<Box<Sleep>>>,
+    /// Bytes read and dropped.
     dropped: usize,
 }
 
 impl<T> LimitedIo<T> {
     pub(crate) fn new(inner: T, clock: Arc<ConnectionClock>) -> Self {
         LimitedIo {
-            inner,
-            clock,
-            timer: None,
-            shut_down: false,
-            linger: None,
-            dropped: 0,
+            raw: ClockedRead {
+                inner,
+                clock,
+                timer: None,
+            },
+            filter: Unfiltered,
+            linger: Linger::default(),
         }
     }
 
-    /// The connection underneath.
-    pub fn get_ref(&self) -> &T {
-        &self.inner
+    /// This connection with `filter` between the clocks and hyper.
+    pub fn with_filter<G: ReadFilter>(self, filter: G) -> LimitedIo<T, G> {
+        LimitedIo {
+            raw: self.raw,
+            filter,
+            linger: self.linger,
+        }
     }
 }
 
-impl<T: AsyncRead + Unpin> LimitedIo<T> {
-    /// Reads and drops what the client sends while lingering; `Ready` when
-    /// there is nothing more to wait for.
-    fn poll_drop_input(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+impl<T, F> LimitedIo<T, F> {
+    /// The connection underneath.
+    pub fn get_ref(&self) -> &T {
+        &self.raw.inner
+    }
+
+    /// Whether closing lingers: after a refusal or a body timeout.
+    fn lingers(&self) -> bool
+    where
+        F: ReadFilter,
+    {
+        self.filter.refused() || self.raw.clock.body_timed_out()
+    }
+}
+
+impl Linger {
+    /// Reads and drops what the client sends, until it stops sending
+    /// (`Pending`), closes, errs, or the bound is reached (`Ready`).
+    fn poll_drop_input<T: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         let mut scratch = [0u8; 8192];
         while self.dropped < LINGER_BYTES {
             let mut buf = ReadBuf::new(&mut scratch);
-            match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
+            match Pin::new(&mut *io).poll_read(cx, &mut buf) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
                     self.dropped += buf.filled().len();
@@ -237,9 +319,33 @@ impl<T: AsyncRead + Unpin> LimitedIo<T> {
         }
         Poll::Ready(())
     }
+
+    /// Sends FIN; when `lingering`, then drops input until the client is
+    /// done or the linger time is over.
+    fn poll_shutdown<T: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut T,
+        cx: &mut Context<'_>,
+        lingering: bool,
+    ) -> Poll<io::Result<()>> {
+        if !self.shut_down {
+            ready!(Pin::new(&mut *io).poll_shutdown(cx))?;
+            self.shut_down = true;
+        }
+        if !lingering {
+            return Poll::Ready(Ok(()));
+        }
+        let until = self
+            .until
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER_TIME)));
+        if until.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_drop_input(io, cx).map(Ok)
+    }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for LimitedIo<T> {
+impl<T: AsyncRead + Unpin> AsyncRead for ClockedRead<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -268,26 +374,60 @@ impl<T: AsyncRead + Unpin> AsyncRead for LimitedIo<T> {
         let Some((at, wait)) = this.clock.deadline_or_wake(cx.waker()) else {
             return Poll::Pending;
         };
-        let timer = this
+        this.poll_timer(cx, at, wait)
+    }
+}
+
+impl<T> ClockedRead<T> {
+    /// Waits for the deadline `at`. The timer is moved only when the
+    /// deadline comes earlier than it is set for: on a keep-alive
+    /// connection the idle deadline moves later with every request, and
+    /// resetting a timer costs more than letting it fire early once and
+    /// setting it again then.
+    fn poll_timer(
+        &mut self,
+        cx: &mut Context<'_>,
+        at: Instant,
+        wait: Wait,
+    ) -> Poll<io::Result<()>> {
+        let timer = self
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-        if timer.deadline() != at {
+        if at < timer.deadline() {
             timer.as_mut().reset(at);
         }
-        if timer.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Err(this.clock.timed_out(wait)));
+        while timer.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= at {
+                return Poll::Ready(Err(self.clock.timed_out(wait)));
+            }
+            timer.as_mut().reset(at);
         }
         Poll::Pending
     }
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for LimitedIo<T> {
+impl<T: AsyncRead + Unpin, F: ReadFilter> AsyncRead for LimitedIo<T, F> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let polled = this.filter.poll_filtered(&mut this.raw, cx, buf);
+        if polled.is_pending() && this.filter.refused() {
+            let _ = this.linger.poll_drop_input(&mut this.raw.inner, cx);
+        }
+        polled
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin, F: ReadFilter> AsyncWrite for LimitedIo<T, F> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        Pin::new(&mut self.get_mut().raw.inner).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -295,35 +435,24 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for LimitedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        Pin::new(&mut self.get_mut().raw.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.raw.inner.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        Pin::new(&mut self.get_mut().raw.inner).poll_flush(cx)
     }
 
-    /// Sends FIN; after a body timeout, then reads and drops what the
-    /// client still sends for a moment, so that closing does not reset the
-    /// connection under the 408.
+    /// Sends FIN; after a refusal or a body timeout, then reads and drops
+    /// what the client still sends for a moment, so that closing does not
+    /// reset the connection under the answer.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.shut_down {
-            ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
-            this.shut_down = true;
-        }
-        if !this.clock.body_timed_out() {
-            return Poll::Ready(Ok(()));
-        }
-        let linger = this
-            .linger
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER_TIME)));
-        if linger.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Ok(()));
-        }
-        this.poll_drop_input(cx).map(Ok)
+        let lingering = this.lingers();
+        this.linger
+            .poll_shutdown(&mut this.raw.inner, cx, lingering)
     }
 }
