@@ -5,7 +5,10 @@
 //! One call, [`init`], installs everything process-wide: the global tracer
 //! and meter providers (instruments come from
 //! `opentelemetry::global::meter("chaoslab")`), and the `tracing` subscriber
-//! that writes log lines and turns `tracing` spans into OpenTelemetry spans.
+//! that writes log lines and turns `tracing` spans into OpenTelemetry spans
+//! — only when something exports them: otherwise log lines take their trace
+//! and span ids from the span tree when they are written (`logging::lazy_ids`),
+//! and a span costs next to nothing.
 //! The returned [`Telemetry`] renders `/metrics` and flushes on shutdown.
 //!
 //! A telemetry backend never slows a request: spans and metrics leave through
@@ -207,7 +210,7 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
             ),
         });
     }
-    let log_filter = logging::filter(&cfg.log_level)?;
+    let log_filter = logging::LogFilter::parse(&cfg.log_level)?;
     let otlp_endpoint = cfg
         .otlp_endpoint
         .as_deref()
@@ -262,12 +265,72 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
     let tracer_provider = traces.build();
     let meter_provider = metrics.build();
 
+    install_subscriber(cfg, log_filter, exporting, &tracer_provider)?;
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    global::set_tracer_provider(tracer_provider.clone());
+    global::set_meter_provider(meter_provider.clone());
+
+    Ok(Telemetry {
+        tracer_provider,
+        meter_provider,
+        registry,
+    })
+}
+
+/// Whether log lines take their ids from `logging::lazy_ids` (set by
+/// [`init`]).
+static LAZY_IDS: AtomicBool = AtomicBool::new(false);
+
+/// Installs the process's `tracing` subscriber. When nothing exports spans
+/// and LOG_LEVEL is a plain filter, log lines get their ids from the span
+/// tree when written, and no OpenTelemetry span is made per `tracing` span
+/// (see `logging::lazy_ids`); else tracing-opentelemetry makes them.
+fn install_subscriber(
+    cfg: &TelemetryConfig,
+    log_filter: logging::LogFilter,
+    exporting: bool,
+    tracer_provider: &SdkTracerProvider,
+) -> Result<(), TelemetryError> {
+    let throttle = logging::ExporterThrottle::new(EXPORTER_LOG_WINDOW);
+    let lazy = !exporting && matches!(log_filter, logging::LogFilter::Plain(_));
+    let installed = match log_filter {
+        logging::LogFilter::Plain(targets) if lazy => tracing_subscriber::registry()
+            .with(logging::LazyIdLogLayer::new(
+                cfg.log_format,
+                targets,
+                throttle,
+            ))
+            .try_init(),
+        logging::LogFilter::Plain(targets) => {
+            install_with_otel_layer(cfg, targets.and(throttle), tracer_provider)
+        }
+        logging::LogFilter::Env(filter) => {
+            install_with_otel_layer(cfg, (*filter).and(throttle), tracer_provider)
+        }
+    };
+    installed.map_err(|err| TelemetryError::AlreadyInitialized(err.to_string()))?;
+    LAZY_IDS.store(lazy, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The subscriber when spans are exported (or LOG_LEVEL has span or field
+/// directives): log lines through tracing-subscriber's fmt layer, filtered
+/// by `log_filter`, spans through tracing-opentelemetry, which activates
+/// each span's context so that the lines find their ids there.
+fn install_with_otel_layer<F>(
+    cfg: &TelemetryConfig,
+    log_filter: F,
+    tracer_provider: &SdkTracerProvider,
+) -> Result<(), tracing_subscriber::util::TryInitError>
+where
+    F: tracing_subscriber::layer::Filter<tracing_subscriber::Registry> + Send + Sync + 'static,
+{
     let fmt_layer = tracing_subscriber::fmt::layer()
         .event_format(logging::LineFormat {
             format: cfg.log_format,
         })
         .with_writer(std::io::stdout)
-        .with_filter(log_filter.and(logging::ExporterThrottle::new(EXPORTER_LOG_WINDOW)));
+        .with_filter(log_filter);
     // Spans carry the attributes the service gives them, not the source
     // location, thread and busy/idle timings tracing-opentelemetry adds by
     // default (noise in a trace view, and work on every request).
@@ -282,17 +345,6 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
         .with(fmt_layer)
         .with(otel_layer)
         .try_init()
-        .map_err(|err| TelemetryError::AlreadyInitialized(err.to_string()))?;
-
-    global::set_text_map_propagator(TraceContextPropagator::new());
-    global::set_tracer_provider(tracer_provider.clone());
-    global::set_meter_provider(meter_provider.clone());
-
-    Ok(Telemetry {
-        tracer_provider,
-        meter_provider,
-        registry,
-    })
 }
 
 /// Which `tracing` spans and events become OpenTelemetry data: spans at INFO
@@ -458,5 +510,13 @@ pub fn set_parent_from_headers<'a>(
         return;
     }
     let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
-    let _ = span.set_parent(parent);
+    if LAZY_IDS.load(Ordering::Relaxed) {
+        use opentelemetry::trace::TraceContextExt as _;
+        let remote = parent.span().span_context().clone();
+        if remote.is_valid() {
+            logging::set_remote_parent(span, remote);
+        }
+    } else {
+        let _ = span.set_parent(parent);
+    }
 }

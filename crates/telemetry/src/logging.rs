@@ -18,12 +18,17 @@ use tracing::field::{Field, Visit};
 use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::{Context, Filter};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::{LogFormat, TelemetryError};
+
+mod lazy_ids;
+
+pub(crate) use lazy_ids::{LazyIdLogLayer, set_remote_parent};
 
 /// Crates whose debug output is transport noise (HTTP/2 frames, connection
 /// pools, exporter internals): capped at `warn` unless LOG_LEVEL names them.
@@ -51,16 +56,67 @@ const NOISY_TARGETS: &[&str] = &[
 /// case; anything else is taken as tracing filter syntax
 /// (`info,chaoslab_service=debug`).
 pub(crate) fn filter(log_level: &str) -> Result<EnvFilter, TelemetryError> {
-    let trimmed = log_level.trim();
-    let level = match trimmed.to_ascii_lowercase().as_str() {
+    EnvFilter::builder()
+        .parse(directives(log_level))
+        .map_err(|err| TelemetryError::LogLevel {
+            value: log_level.to_string(),
+            reason: err.to_string(),
+        })
+}
+
+/// LOG_LEVEL as a plain per-target filter, when it is one (no span or
+/// field directives): what [`LazyIdLogLayer`] filters with. Call it after
+/// [`filter`] accepted the value.
+pub(crate) fn static_targets(log_level: &str) -> Option<Targets> {
+    let directives = directives(log_level);
+    // `Targets` reads `foo[span]` as a target named so: span and field
+    // directives (`[`, `{`) are left to `EnvFilter`.
+    if directives.contains(['[', '{']) {
+        return None;
+    }
+    directives.parse().ok()
+}
+
+/// LOG_LEVEL as the filter of log lines.
+pub(crate) enum LogFilter {
+    /// Levels per target: checked per callsite, nothing per span.
+    Plain(Targets),
+    /// With span or field directives.
+    Env(Box<EnvFilter>),
+}
+
+impl LogFilter {
+    /// Parses LOG_LEVEL; a level name (the usual case) needs no check
+    /// (the directives are ours), anything else is checked by
+    /// [`EnvFilter`]'s parser, whose complaint names what is wrong.
+    pub(crate) fn parse(log_level: &str) -> Result<Self, TelemetryError> {
+        if let Some(targets) = level_name(log_level).and_then(|_| static_targets(log_level)) {
+            return Ok(LogFilter::Plain(targets));
+        }
+        let env = filter(log_level)?;
+        Ok(match static_targets(log_level) {
+            Some(targets) => LogFilter::Plain(targets),
+            None => LogFilter::Env(Box::new(env)),
+        })
+    }
+}
+
+/// The level LOG_LEVEL names, if it names one (the seed's Python names or
+/// tracing's, any case).
+fn level_name(log_level: &str) -> Option<Level> {
+    match log_level.trim().to_ascii_lowercase().as_str() {
         "" | "info" => Some(Level::INFO),
         "trace" => Some(Level::TRACE),
         "debug" => Some(Level::DEBUG),
         "warning" | "warn" => Some(Level::WARN),
         "error" | "critical" | "fatal" => Some(Level::ERROR),
         _ => None,
-    };
-    let directives = match level {
+    }
+}
+
+/// LOG_LEVEL in tracing filter syntax.
+fn directives(log_level: &str) -> String {
+    match level_name(log_level) {
         Some(level) => {
             let mut d = level.as_str().to_ascii_lowercase();
             if level > Level::WARN {
@@ -71,14 +127,8 @@ pub(crate) fn filter(log_level: &str) -> Result<EnvFilter, TelemetryError> {
             }
             d
         }
-        None => trimmed.to_string(),
-    };
-    EnvFilter::builder()
-        .parse(&directives)
-        .map_err(|err| TelemetryError::LogLevel {
-            value: log_level.to_string(),
-            reason: err.to_string(),
-        })
+        None => log_level.trim().to_string(),
+    }
 }
 
 /// Keeps a telemetry backend that is down from filling the log: the
@@ -101,10 +151,9 @@ impl ExporterThrottle {
     fn throttled(meta: &Metadata<'_>) -> bool {
         meta.is_event() && meta.target().starts_with("opentelemetry")
     }
-}
 
-impl<S> Filter<S> for ExporterThrottle {
-    fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
+    /// Whether a line from `meta` may be written now.
+    fn allows(&self, meta: &Metadata<'_>) -> bool {
         if !Self::throttled(meta) {
             return true;
         }
@@ -119,6 +168,12 @@ impl<S> Filter<S> for ExporterThrottle {
                 true
             }
         }
+    }
+}
+
+impl<S> Filter<S> for ExporterThrottle {
+    fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
+        self.allows(meta)
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {

@@ -157,3 +157,105 @@ fn exporter_complaints_are_throttled() {
     assert_eq!(exporter, 1, "{lines:?}");
     assert_eq!(lines.len(), 6, "{lines:?}");
 }
+
+/// Runs `f` under the subscriber `init` installs when nothing exports
+/// spans (`lazy_ids`), with LOG_LEVEL `level`; returns the lines written.
+fn capture_lazy(level: &str, f: impl FnOnce()) -> Vec<String> {
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::registry().with(LazyIdLogLayer::with_writer(
+        LogFormat::Json,
+        static_targets(level).expect("a plain filter"),
+        ExporterThrottle::new(Duration::from_secs(60)),
+        move || writer.clone(),
+    ));
+    tracing::subscriber::with_default(subscriber, f);
+    out.lines()
+}
+
+fn json(line: &str) -> Value {
+    serde_json::from_str(line).expect("a JSON line")
+}
+
+#[test]
+fn lazy_ids_are_shared_by_a_trace_and_stable_within_a_span() {
+    let lines = capture_lazy("INFO", || {
+        tracing::info!("outside");
+        let request = tracing::info_span!("HTTP request");
+        request.in_scope(|| {
+            tracing::info!("first");
+            tracing::info_span!("redis").in_scope(|| tracing::warn!("inner"));
+            // A DEBUG span is neither traced nor logged at INFO: the line
+            // belongs to the request span.
+            tracing::debug_span!("detail").in_scope(|| tracing::info!("second"));
+        });
+        tracing::info_span!("HTTP request").in_scope(|| tracing::info!("other request"));
+    });
+    let lines: Vec<Value> = lines.iter().map(|l| json(l)).collect();
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert!(lines[0].get("trace_id").is_none(), "{}", lines[0]);
+    let (first, inner, second, other) = (&lines[1], &lines[2], &lines[3], &lines[4]);
+    assert_eq!(first["span"], "HTTP request");
+    assert_eq!(inner["span"], "redis");
+    assert_eq!(second["span"], "HTTP request");
+    assert_eq!(first["trace_id"].as_str().map(str::len), Some(32));
+    assert_eq!(first["span_id"].as_str().map(str::len), Some(16));
+    assert_eq!(inner["trace_id"], first["trace_id"]);
+    assert_ne!(inner["span_id"], first["span_id"]);
+    assert_eq!(second["span_id"], first["span_id"]);
+    assert_ne!(other["trace_id"], first["trace_id"]);
+}
+
+#[test]
+fn lazy_ids_join_the_callers_trace() {
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let lines = capture_lazy("INFO", || {
+        let span = tracing::info_span!("HTTP request");
+        let parent = opentelemetry::trace::SpanContext::new(
+            opentelemetry::trace::TraceId::from_hex(trace_id).expect("hex"),
+            opentelemetry::trace::SpanId::from_hex("00f067aa0ba902b7").expect("hex"),
+            opentelemetry::trace::TraceFlags::SAMPLED,
+            true,
+            Default::default(),
+        );
+        set_remote_parent(&span, parent);
+        span.in_scope(|| {
+            tracing::info_span!("redis").in_scope(|| tracing::info!("inside"));
+        });
+    });
+    let line = json(&lines[0]);
+    assert_eq!(line["trace_id"], trace_id);
+    assert_ne!(line["span_id"], "00f067aa0ba902b7");
+}
+
+#[test]
+fn lazy_layer_filters_like_log_level_and_keeps_traced_spans() {
+    // At WARN the request span is not logged, yet traced: a WARN line in it
+    // has ids but no span name (as with tracing-opentelemetry's context).
+    let lines = capture_lazy("WARNING", || {
+        tracing::info!("hidden");
+        tracing::info_span!("HTTP request").in_scope(|| tracing::warn!("shown"));
+        for _ in 0..3 {
+            tracing::error!(target: "opentelemetry_sdk", "export failed");
+        }
+    });
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let line = json(&lines[0]);
+    assert_eq!(line["message"], "shown");
+    assert!(line.get("span").is_none(), "{line}");
+    assert_eq!(line["trace_id"].as_str().map(str::len), Some(32));
+    let lines = capture_lazy("info,chaoslab_service=debug", || {
+        tracing::debug!(target: "chaoslab_service::x", "kept");
+        tracing::debug!(target: "other", "dropped");
+    });
+    assert_eq!(lines.len(), 1, "{lines:?}");
+}
+
+#[test]
+fn span_and_field_directives_are_not_plain_targets() {
+    assert!(static_targets("INFO").is_some());
+    assert!(static_targets("info,chaoslab_service=debug").is_some());
+    assert!(filter("info,[redis]=debug").is_ok());
+    assert!(static_targets("info,[redis]=debug").is_none());
+    assert!(static_targets("chaoslab[{path}]=debug").is_none());
+}
