@@ -46,13 +46,14 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The whole HTTP application: routes and middleware, no socket.
 pub fn app(state: AppState) -> Router {
+    // One `layer` call: each wraps every route in another boxed service.
     routes::router(&state)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::guard(state.config()))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::around_every_request,
-        ))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(middleware::AroundEveryRequest::new(state.clone()))
+                .layer(middleware::guard(state.config()))
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
         .with_state(state)
 }
 

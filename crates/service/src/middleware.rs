@@ -5,15 +5,27 @@
 //! browser-attack guard (SPEC section 13):
 //! a foreign `Host`, a change from another site or a body that is not JSON
 //! is refused in the standard error body, observed like any answer.
+//!
+//! The observation is a hand-written tower layer rather than an axum
+//! `from_fn` one: that clones the service under it, boxes two futures and
+//! moves them around on every request, a measurable share of the cost of
+//! a request that does little else (`GET /chaos/status`).
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::{MatchedPath, Request};
 use axum::response::Response;
 use http::{HeaderValue, Method};
 use opentelemetry::{KeyValue, Value};
+use tokio::task::futures::TaskLocalFuture;
+use tower::{Layer, Service, ServiceExt};
 use tracing::Instrument;
+use tracing::instrument::Instrumented;
 
 use crate::config::Config;
 use crate::error::ApiError;
@@ -41,38 +53,122 @@ pub fn guard(config: &Config) -> chaoslab_httpguard::GuardLayer<Refuse> {
 
 /// Every request, outermost: held while a process-scope hang is active
 /// (except the `DELETE /chaos/hang` that ends it), then observed — request
-/// id, server span, duration metric. One layer rather than one per concern:
-/// each `from_fn` layer clones the service under it and boxes a future on
-/// every request.
-pub async fn around_every_request(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if state.hang().is_process_hung()
-        && !(req.method() == Method::DELETE && req.uri().path() == "/chaos/hang")
-    {
-        state.hang().wait_while_process_hung().await;
-    }
-    observe(&state, req, next).await
+/// id, server span, duration metric. One layer rather than one per concern.
+#[derive(Clone)]
+pub struct AroundEveryRequest {
+    state: AppState,
 }
 
-/// Request id, server span and duration metric for every request.
-async fn observe(state: &AppState, req: Request, next: Next) -> Response {
-    let id = request_id::from_incoming(req.headers().get(request_id::HEADER));
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
-    let route = match route {
-        None => Value::from("unmatched"),
-        Some(path) => match crate::routes::ROUTES.iter().find(|r| **r == path) {
-            Some(known) => Value::from(*known),
-            None => Value::from(path.to_string()),
-        },
-    };
-    let span = if crate::trace_export() {
+impl AroundEveryRequest {
+    pub fn new(state: AppState) -> Self {
+        AroundEveryRequest { state }
+    }
+}
+
+impl<S> Layer<S> for AroundEveryRequest {
+    type Service = AroundService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AroundService {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// The service [`AroundEveryRequest`] makes.
+#[derive(Clone)]
+pub struct AroundService<S> {
+    inner: S,
+    state: AppState,
+}
+
+/// A request waiting for a process-scope hang to end (rare: boxed).
+type Held = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<S> Service<Request> for AroundService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = AroundFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let hung = self.state.hang().is_process_hung()
+            && !(req.method() == Method::DELETE && req.uri().path() == "/chaos/hang");
+        if !hung {
+            return AroundFuture::Observed {
+                observed: observe(&self.state, req, &mut self.inner),
+            };
+        }
+        let state = self.state.clone();
+        let inner = self.inner.clone();
+        AroundFuture::Held {
+            held: Box::pin(async move {
+                state.hang().wait_while_process_hung().await;
+                let mut inner = inner;
+                let ready = inner.ready().await?;
+                observe(&state, req, ready).await
+            }),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of [`AroundService`].
+    #[project = AroundProjection]
+    pub enum AroundFuture<F> {
+        Observed { #[pin] observed: Observed<F> },
+        Held { held: Held },
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for AroundFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            AroundProjection::Observed { observed } => observed.poll(cx),
+            AroundProjection::Held { held } => held.as_mut().poll(cx),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's answer being made inside its span, with its id as the
+    /// current request id; on completion the id header and the metric.
+    pub struct Observed<F> {
+        #[pin]
+        inner: Instrumented<TaskLocalFuture<Arc<str>, F>>,
+        // The request's id as a header value.
+        header: Option<HeaderValue>,
+        // The span again, to record the status on (only when exported).
+        exported: Option<tracing::Span>,
+        started: Instant,
+        method: Value,
+        route: Value,
+        state: AppState,
+    }
+}
+
+/// Request id, server span and duration metric for `req`, answered by
+/// `inner` (called now, inside the span and with the id current, as the
+/// guard's refusals need it).
+fn observe<S>(state: &AppState, req: Request, inner: &mut S) -> Observed<S::Future>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    let id = request_id::shared_from_incoming(req.headers().get(request_id::HEADER));
+    let route = route_of(&req);
+    let exported = crate::trace_export();
+    let span = if exported {
+        let method = req.method();
         tracing::info_span!(
             "HTTP request",
             otel.name = format!("{method} {route}"),
@@ -90,36 +186,71 @@ async fn observe(state: &AppState, req: Request, next: Next) -> Response {
         // would be formatted on every request for nobody.
         tracing::info_span!("HTTP request")
     };
-    chaoslab_telemetry::set_parent_from_headers(
-        &span,
-        req.headers()
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_bytes())),
-    );
+    if req.headers().contains_key("traceparent") {
+        chaoslab_telemetry::set_parent_from_headers(
+            &span,
+            req.headers()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_bytes())),
+        );
+    }
     let started = Instant::now();
-    let value = HeaderValue::from_str(&id);
-    let mut response = request_id::scope(id, next.run(req))
-        .instrument(span.clone())
-        .await;
-    let status = response.status();
-    if crate::trace_export() {
-        span.record("http.response.status_code", i64::from(status.as_u16()));
-        if status.is_server_error() {
-            span.record("otel.status_code", "ERROR");
+    let header = HeaderValue::from_str(&id).ok();
+    let method = method_name(req.method());
+    let future = span.in_scope(|| request_id::sync_scope(id.clone(), || inner.call(req)));
+    Observed {
+        exported: exported.then(|| span.clone()),
+        inner: request_id::scoped(id, future).instrument(span),
+        header,
+        started,
+        method,
+        route,
+        state: state.clone(),
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Observed<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(mut response) = ready!(this.inner.poll(cx));
+        let status = response.status();
+        if let Some(span) = this.exported.as_ref() {
+            span.record("http.response.status_code", i64::from(status.as_u16()));
+            if status.is_server_error() {
+                span.record("otel.status_code", "ERROR");
+            }
         }
+        if let Some(value) = this.header.take() {
+            response.headers_mut().insert(request_id::HEADER, value);
+        }
+        this.state.metrics().http_server_duration.record(
+            this.started.elapsed().as_secs_f64(),
+            &[
+                KeyValue::new("http.request.method", this.method.clone()),
+                KeyValue::new("http.route", this.route.clone()),
+                KeyValue::new("http.response.status_code", i64::from(status.as_u16())),
+            ],
+        );
+        Poll::Ready(Ok(response))
     }
-    if let Ok(value) = value {
-        response.headers_mut().insert(request_id::HEADER, value);
+}
+
+/// The route the router matched (`http.route`), without an allocation for
+/// the service's own routes.
+fn route_of(req: &Request) -> Value {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    match route {
+        None => Value::from("unmatched"),
+        Some(path) => match crate::routes::ROUTES.iter().find(|r| **r == path) {
+            Some(known) => Value::from(*known),
+            None => Value::from(path.to_string()),
+        },
     }
-    state.metrics().http_server_duration.record(
-        started.elapsed().as_secs_f64(),
-        &[
-            KeyValue::new("http.request.method", method_name(&method)),
-            KeyValue::new("http.route", route),
-            KeyValue::new("http.response.status_code", i64::from(status.as_u16())),
-        ],
-    );
-    response
 }
 
 /// A method's name, without an allocation for the standard ones.

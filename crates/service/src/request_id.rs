@@ -9,24 +9,38 @@
 //! (a `getrandom` system call each) was a measurable part of the hot path.
 
 use std::cell::Cell;
+use std::sync::Arc;
 
 use http::HeaderValue;
+use tokio::task::futures::TaskLocalFuture;
 
 /// The header clients and the ingress use to correlate requests.
 pub const HEADER: &str = "x-request-id";
 
 tokio::task_local! {
-    static REQUEST_ID: String;
+    /// Shared rather than owned: the middleware sets it both around the
+    /// call into the router (synchronous) and around the answer's future.
+    static REQUEST_ID: Arc<str>;
 }
 
 /// The id of the request this task is handling, if any.
 pub fn current() -> Option<String> {
-    REQUEST_ID.try_with(|id| id.clone()).ok()
+    REQUEST_ID.try_with(|id| id.to_string()).ok()
 }
 
 /// Runs `fut` with `id` as the current request id.
 pub async fn scope<F: std::future::Future>(id: String, fut: F) -> F::Output {
-    REQUEST_ID.scope(id, fut).await
+    REQUEST_ID.scope(Arc::from(id), fut).await
+}
+
+/// `fut` with `id` as the current request id while it is polled.
+pub(crate) fn scoped<F: std::future::Future>(id: Arc<str>, fut: F) -> TaskLocalFuture<Arc<str>, F> {
+    REQUEST_ID.scope(id, fut)
+}
+
+/// Runs `f` with `id` as the current request id.
+pub(crate) fn sync_scope<R>(id: Arc<str>, f: impl FnOnce() -> R) -> R {
+    REQUEST_ID.sync_scope(id, f)
 }
 
 /// The incoming id when it is usable in a header (printable, not too long),
@@ -40,12 +54,29 @@ pub fn from_incoming(value: Option<&HeaderValue>) -> String {
         .unwrap_or_else(new_id)
 }
 
+/// [`from_incoming`], shared: one allocation.
+pub(crate) fn shared_from_incoming(value: Option<&HeaderValue>) -> Arc<str> {
+    let incoming = value
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 200);
+    match incoming {
+        Some(id) => Arc::from(id),
+        None => with_new_id(|id: &str| Arc::from(id)),
+    }
+}
+
 /// A fresh random UUID (version 4), hyphenated, lowercase.
 pub fn new_id() -> String {
+    with_new_id(|id: &str| id.to_string())
+}
+
+/// Calls `f` with a fresh id, written on the stack.
+fn with_new_id<R>(f: impl FnOnce(&str) -> R) -> R {
     let bytes = next_random().to_le_bytes();
     let uuid = uuid::Builder::from_random_bytes(bytes).into_uuid();
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    uuid.hyphenated().encode_lower(&mut text).to_string()
+    f(uuid.hyphenated().encode_lower(&mut text))
 }
 
 thread_local! {
@@ -106,6 +137,16 @@ mod tests {
         }
         let other = std::thread::spawn(new_id).join().unwrap();
         assert!(!seen.contains(&other), "another thread draws other ids");
+    }
+
+    #[test]
+    fn shared_ids_are_the_same_as_owned_ones() {
+        let given = HeaderValue::from_static(" abc-123 ");
+        assert_eq!(&*shared_from_incoming(Some(&given)), "abc-123");
+        let long = HeaderValue::from_str(&"x".repeat(201)).unwrap();
+        let fresh = shared_from_incoming(Some(&long));
+        assert_eq!(uuid::Uuid::parse_str(&fresh).unwrap().get_version_num(), 4);
+        assert_eq!(sync_scope(fresh.clone(), current).as_deref(), Some(&*fresh));
     }
 
     #[tokio::test]

@@ -3,16 +3,21 @@
 //! call the controller, shape the answer. Mutating calls need the bearer
 //! token when CHAOS_API_TOKEN is set.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::{Value, json};
+use tower::{Layer, Service};
 
 use crate::body::{Fields, FromJsonObject};
 use crate::chaos::hang::HangEnd;
@@ -29,33 +34,87 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/chaos/load", post(start_load).delete(stop_load))
         .route("/chaos/hang", post(hang).delete(stop_hang))
         .route("/chaos/redis-reset", post(redis_reset))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            require_token,
-        ))
+        .route_layer(RequireToken {
+            inner: (),
+            token: state.config().chaos_api_token.as_deref().map(Arc::from),
+        })
 }
 
-/// 401 for mutating calls without the right bearer token.
-async fn require_token(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    if let Some(token) = &state.config().chaos_api_token
-        && req.method() != Method::GET
-    {
-        let given = req
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if !chaoslab_foundation::bearer_matches(given, token) {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "this chaos call needs `Authorization: Bearer <CHAOS_API_TOKEN>`",
-            ));
+/// 401 for mutating calls without the right bearer token. A check of the
+/// head only, so a plain tower layer: no future boxed, no service cloned.
+#[derive(Clone)]
+struct RequireToken<S> {
+    inner: S,
+    token: Option<Arc<str>>,
+}
+
+impl<S> Layer<S> for RequireToken<()> {
+    type Service = RequireToken<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireToken {
+            inner,
+            token: self.token.clone(),
         }
     }
-    Ok(next.run(req).await)
+}
+
+impl<S> Service<Request> for RequireToken<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = TokenFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        if let Some(token) = &self.token
+            && req.method() != Method::GET
+        {
+            let given = req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            if !chaoslab_foundation::bearer_matches(given, token) {
+                let refused = ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "this chaos call needs `Authorization: Bearer <CHAOS_API_TOKEN>`",
+                );
+                return TokenFuture::Refused {
+                    response: Some(refused.into_response()),
+                };
+            }
+        }
+        TokenFuture::Passed {
+            inner: self.inner.call(req),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of [`RequireToken`].
+    #[project = TokenProjection]
+    enum TokenFuture<F> {
+        Refused { response: Option<Response> },
+        Passed { #[pin] inner: F },
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for TokenFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            TokenProjection::Refused { response } => {
+                Poll::Ready(Ok(response.take().unwrap_or_default()))
+            }
+            TokenProjection::Passed { inner } => inner.poll(cx),
+        }
+    }
 }
 
 /// `GET /chaos/status`'s answer. Fields in alphabetical order: the same
