@@ -6,6 +6,7 @@
 #
 #   bench/serve.sh            # DURATION=15s CONNECTIONS=64 by default
 #
+# CARGO_TARGET_DIR is honoured (default target/).
 # Needs: redis-server, wrk (apt-get install -y redis-server wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,8 +19,8 @@ for tool in redis-server wrk; do
     command -v "$tool" >/dev/null || { echo "bench: $tool missing: apt-get install -y redis-server wrk" >&2; exit 1; }
 done
 
-cargo build --release --quiet
-BIN=target/release/chaoslab
+cargo build --release --quiet -j 2 --bin chaoslab
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/chaoslab
 TMP=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 REDIS_PORT=$(free_port)

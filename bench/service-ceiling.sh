@@ -15,7 +15,9 @@
 # /health is measured uncached (HEALTH_CACHE_TTL_SECONDS=0). serve runs with
 # its defaults otherwise (LOG_LEVEL=INFO, JSON logs, no export); set
 # LOG_LEVEL etc. in the environment to measure another setting.
-# CARGO_TARGET_DIR is honoured (default target/).
+# CARGO_TARGET_DIR is honoured (default target/). SERVE_BIN and CEILING_BIN
+# name other builds to measure (nothing is built then): e.g. a copy of an
+# earlier `chaoslab` beside the current one, for before/after figures.
 #
 # Goals (issue 12 item 5): throughput ratio >= 0.80 on every endpoint, p99
 # <= 1.5x the ceiling's, CPU per request <= 1.25x the ceiling's, serve's
@@ -35,10 +37,14 @@ for tool in redis-server wrk curl python3; do
 done
 
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
-cargo build --release --quiet -j 2 --bin chaoslab
-cargo build --release --quiet -j 2 -p chaoslab-service --example ceiling
-SERVE_BIN=$TARGET/release/chaoslab
-CEILING_BIN=$TARGET/release/examples/ceiling
+if [ -z "${SERVE_BIN:-}" ]; then
+    cargo build --release --quiet -j 2 --bin chaoslab
+    SERVE_BIN=$TARGET/release/chaoslab
+fi
+if [ -z "${CEILING_BIN:-}" ]; then
+    cargo build --release --quiet -j 2 -p chaoslab-service --example ceiling
+    CEILING_BIN=$TARGET/release/examples/ceiling
+fi
 
 TMP=$(mktemp -d /tmp/chaoslab-ceiling.XXXXXX)
 cleanup() {
