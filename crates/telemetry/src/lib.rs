@@ -297,12 +297,12 @@ fn install_subscriber(
         logging::LogFilter::Plain(targets) if lazy => tracing_subscriber::registry()
             .with(logging::LazyIdLogLayer::new(
                 cfg.log_format,
-                targets,
+                *targets,
                 throttle,
             ))
             .try_init(),
         logging::LogFilter::Plain(targets) => {
-            install_with_otel_layer(cfg, targets.and(throttle), tracer_provider)
+            install_with_otel_layer(cfg, (*targets).and(throttle), tracer_provider)
         }
         logging::LogFilter::Env(filter) => {
             install_with_otel_layer(cfg, (*filter).and(throttle), tracer_provider)

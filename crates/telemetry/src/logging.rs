@@ -80,7 +80,7 @@ pub(crate) fn static_targets(log_level: &str) -> Option<Targets> {
 /// LOG_LEVEL as the filter of log lines.
 pub(crate) enum LogFilter {
     /// Levels per target: checked per callsite, nothing per span.
-    Plain(Targets),
+    Plain(Box<Targets>),
     /// With span or field directives.
     Env(Box<EnvFilter>),
 }
@@ -91,11 +91,11 @@ impl LogFilter {
     /// [`EnvFilter`]'s parser, whose complaint names what is wrong.
     pub(crate) fn parse(log_level: &str) -> Result<Self, TelemetryError> {
         if let Some(targets) = level_name(log_level).and_then(|_| static_targets(log_level)) {
-            return Ok(LogFilter::Plain(targets));
+            return Ok(LogFilter::Plain(Box::new(targets)));
         }
         let env = filter(log_level)?;
         Ok(match static_targets(log_level) {
-            Some(targets) => LogFilter::Plain(targets),
+            Some(targets) => LogFilter::Plain(Box::new(targets)),
             None => LogFilter::Env(Box::new(env)),
         })
     }
