@@ -85,8 +85,11 @@ pub async fn serve<F>(
 where
     F: Future<Output = ()> + Send,
 {
+    // hyper's own cap on header fields is 100, MAX_HEADERS: not set again,
+    // since a set cap makes hyper initialise two 100-entry arrays on every
+    // request (an unset one uses uninitialised inline arrays).
+    const _: () = assert!(MAX_HEADERS == 100);
     let server = HttpServer::new(limits).configure(|builder| {
-        builder.http1().max_headers(MAX_HEADERS);
         builder
             .http2()
             .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
