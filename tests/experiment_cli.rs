@@ -134,6 +134,61 @@ probe = { invariant = "counter" }
 action = "fault clear --all"
 "#;
 
+/// The journal of the held latency experiment: completed, steady before
+/// and after, every expectation passed with what was measured and expected,
+/// the measurements, spans and timeline filled in.
+fn assert_the_held_journal(j: &Value) {
+    assert_eq!(j["status"], "completed");
+    assert_eq!(j["deviated"], false);
+    assert_eq!(j["steady_states"]["before"]["steady_state_met"], true);
+    assert_eq!(j["steady_states"]["after"]["steady_state_met"], true);
+    assert_eq!(j["run"].as_array().unwrap().len(), 2);
+    assert_eq!(j["rollbacks"][0]["status"], "succeeded");
+    for e in j["expectations"].as_array().unwrap() {
+        assert_eq!(e["passed"], true, "{e}");
+        assert!(!e["measured"].as_str().unwrap().is_empty(), "{e}");
+        assert!(!e["expected"].as_str().unwrap().is_empty(), "{e}");
+    }
+    let m = &j["measurements"];
+    assert!(m["requests_sent"].as_u64().unwrap() > 40, "{m}");
+    assert_eq!(m["counter_ok"], true, "{m}");
+    assert!(m["time_to_detect_s"].as_f64().is_some(), "{m}");
+    assert!(m["time_to_recover_s"].as_f64().is_some(), "{m}");
+    let spans: Vec<&str> = m["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(spans, ["baseline", "slow..clear", "clear..end"]);
+    assert!(
+        !j["timeline"]["ready_replicas"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// The JUnit file has one passing test case per steady-state probe and
+/// expectation; the HTML report is self-contained.
+fn assert_the_held_junit_and_html(dir: &Path) {
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("<testsuite name=\"latency\""), "{junit}");
+    assert_eq!(
+        junit.matches("<testcase").count(),
+        5,
+        "2 steady-state probes + 3 expectations: {junit}"
+    );
+    assert!(!junit.contains("<failure"), "{junit}");
+
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("latency, then clear"));
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "self-contained"
+    );
+}
+
 #[test]
 fn a_held_experiment_exits_0_with_journal_junit_and_html() {
     let dir = tempfile::tempdir().unwrap();
@@ -167,52 +222,8 @@ fn a_held_experiment_exits_0_with_journal_junit_and_html() {
         "{printed}"
     );
 
-    let j = journal(&dir.path().join("j.json"));
-    assert_eq!(j["status"], "completed");
-    assert_eq!(j["deviated"], false);
-    assert_eq!(j["steady_states"]["before"]["steady_state_met"], true);
-    assert_eq!(j["steady_states"]["after"]["steady_state_met"], true);
-    assert_eq!(j["run"].as_array().unwrap().len(), 2);
-    assert_eq!(j["rollbacks"][0]["status"], "succeeded");
-    for e in j["expectations"].as_array().unwrap() {
-        assert_eq!(e["passed"], true, "{e}");
-        assert!(!e["measured"].as_str().unwrap().is_empty(), "{e}");
-        assert!(!e["expected"].as_str().unwrap().is_empty(), "{e}");
-    }
-    let m = &j["measurements"];
-    assert!(m["requests_sent"].as_u64().unwrap() > 40, "{m}");
-    assert_eq!(m["counter_ok"], true, "{m}");
-    assert!(m["time_to_detect_s"].as_f64().is_some(), "{m}");
-    assert!(m["time_to_recover_s"].as_f64().is_some(), "{m}");
-    let spans: Vec<&str> = m["spans"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(spans, ["baseline", "slow..clear", "clear..end"]);
-    assert!(
-        !j["timeline"]["ready_replicas"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
-
-    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
-    assert!(junit.contains("<testsuite name=\"latency\""), "{junit}");
-    assert_eq!(
-        junit.matches("<testcase").count(),
-        5,
-        "2 steady-state probes + 3 expectations: {junit}"
-    );
-    assert!(!junit.contains("<failure"), "{junit}");
-
-    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
-    assert!(html.contains("latency, then clear"));
-    assert!(
-        !html.contains("http://") && !html.contains("https://"),
-        "self-contained"
-    );
+    assert_the_held_journal(&journal(&dir.path().join("j.json")));
+    assert_the_held_junit_and_html(dir.path());
 
     // The lab was stopped: nothing runs from its directory any more.
     let leftover = processes_mentioning(labs.to_str().unwrap());
@@ -602,10 +613,9 @@ fn a_chaostoolkit_file_runs_and_other_providers_are_refused() {
     );
 }
 
-#[test]
-fn jobs_run_experiments_side_by_side_each_with_its_own_lab() {
-    let dir = tempfile::tempdir().unwrap();
-    let short = r#"
+/// A short experiment: one replica, light load, one wait; run twice side
+/// by side under two names.
+const SHORT: &str = r#"
 title = "short"
 duration = "3s"
 [lab]
@@ -624,8 +634,37 @@ probe = { http = "/", status = 200 }
 name = "no error"
 probe = { metric = "error_rate", equals = 0 }
 "#;
-    let a = write(dir.path(), "first.toml", short);
-    let b = write(dir.path(), "second.toml", short);
+
+/// `all.json` holds both journals, completed, in the order given; the
+/// report directory has each one's journal and HTML and one JUnit file.
+fn assert_both_journals_and_reports(dir: &Path) {
+    let all = journal(&dir.join("all.json"));
+    let all = all.as_array().expect("an array of journals");
+    assert_eq!(all.len(), 2);
+    let names: Vec<&str> = all
+        .iter()
+        .map(|j| {
+            assert_eq!(j["status"], "completed", "{}", j["reason"]);
+            j["experiment"]["name"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(names, ["first", "second"]);
+    for name in [
+        "first.journal.json",
+        "first.html",
+        "second.journal.json",
+        "second.html",
+        "junit.xml",
+    ] {
+        assert!(dir.join("reports").join(name).exists(), "{name} written");
+    }
+}
+
+#[test]
+fn jobs_run_experiments_side_by_side_each_with_its_own_lab() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "first.toml", SHORT);
+    let b = write(dir.path(), "second.toml", SHORT);
     let out = experiment(
         dir.path(),
         &[
@@ -647,29 +686,7 @@ probe = { metric = "error_rate", equals = 0 }
         printed.contains("[first] ") && printed.contains("[second] "),
         "{printed}"
     );
-    let all = journal(&dir.path().join("all.json"));
-    let all = all.as_array().expect("an array of journals");
-    assert_eq!(all.len(), 2);
-    let names: Vec<&str> = all
-        .iter()
-        .map(|j| {
-            assert_eq!(j["status"], "completed", "{}", j["reason"]);
-            j["experiment"]["name"].as_str().unwrap()
-        })
-        .collect();
-    assert_eq!(names, ["first", "second"]);
-    for name in [
-        "first.journal.json",
-        "first.html",
-        "second.journal.json",
-        "second.html",
-        "junit.xml",
-    ] {
-        assert!(
-            dir.path().join("reports").join(name).exists(),
-            "{name} written"
-        );
-    }
+    assert_both_journals_and_reports(dir.path());
     // --html is for one experiment.
     let out = experiment(
         dir.path(),

@@ -395,46 +395,46 @@ async fn block(lab: &Lab, mode: &str) -> String {
     chaoslab_test_support::lab::fault_id(&String::from_utf8_lossy(&out.stdout))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn network_faults_are_nftables_rules_in_redis_namespace() {
-    if kernel_missing().is_some() {
-        return;
-    }
-    let lab = kernel_lab().fault_sized().start().await;
-    let (_name, _teardown) = teardown(&lab).await;
-    let (addr, password) = redis_of(&lab).await;
+/// deny-new: the `established` connection answers, a new one gets none;
+/// after clear new connections pass again.
+async fn deny_new_keeps_established_flows(
+    lab: &Lab,
+    addr: &str,
+    password: &str,
+    established: &mut TcpStream,
+) {
     let short = Duration::from_secs(2);
-
-    // deny-new: the established connection answers, a new one gets none.
-    let mut established = connect(&addr, &password, short).await.unwrap();
     assert_eq!(
-        command(&mut established, "PING\r\n", short).await.unwrap(),
+        command(established, "PING\r\n", short).await.unwrap(),
         "+PONG\r\n"
     );
-    let id = block(&lab, "deny-new").await;
+    let id = block(lab, "deny-new").await;
     assert_eq!(
-        command(&mut established, "PING\r\n", short).await.unwrap(),
+        command(established, "PING\r\n", short).await.unwrap(),
         "+PONG\r\n",
         "established flows pass deny-new"
     );
-    let new = connect(&addr, &password, short).await;
+    let new = connect(addr, password, short).await;
     assert_eq!(
         new.err().map(|e| e.kind()),
         Some(std::io::ErrorKind::TimedOut),
         "a new connect gets no answer"
     );
     lab.cli(&["fault", "clear", &id]).await;
-    let mut again = connect(&addr, &password, Duration::from_secs(10))
+    let mut again = connect(addr, password, Duration::from_secs(10))
         .await
         .expect("cleared: new connections pass");
     assert_eq!(
         command(&mut again, "PING\r\n", short).await.unwrap(),
         "+PONG\r\n"
     );
+}
 
-    // blackhole: nothing passes, nothing is closed.
-    let id = block(&lab, "blackhole").await;
-    let stalled = command(&mut established, "PING\r\n", short).await;
+/// blackhole: nothing passes on `established`, nothing is closed; the PING
+/// sent into the blackhole is answered once it is gone.
+async fn blackhole_stalls_without_cutting(lab: &Lab, established: &mut TcpStream) {
+    let id = block(lab, "blackhole").await;
+    let stalled = command(established, "PING\r\n", Duration::from_secs(2)).await;
     assert_eq!(
         stalled.err().map(|e| e.kind()),
         Some(std::io::ErrorKind::TimedOut)
@@ -450,10 +450,14 @@ async fn network_faults_are_nftables_rules_in_redis_namespace() {
             .unwrap()
     };
     assert!(late > 0);
+}
 
-    // reset: open connections are reset at once, new ones refused.
-    let mut open = connect(&addr, &password, short).await.unwrap();
-    let id = block(&lab, "reset").await;
+/// reset: open connections are reset at once, new ones refused; the lab's
+/// own view of Redis (its Unix socket) never goes down.
+async fn reset_cuts_open_and_refuses_new(lab: &Lab, addr: &str, password: &str) {
+    let short = Duration::from_secs(2);
+    let mut open = connect(addr, password, short).await.unwrap();
+    let id = block(lab, "reset").await;
     let reset = command(&mut open, "PING\r\n", short).await;
     let kind = reset.err().map(|e| e.kind());
     assert!(
@@ -463,24 +467,28 @@ async fn network_faults_are_nftables_rules_in_redis_namespace() {
         ),
         "{kind:?}"
     );
-    let refused = connect(&addr, &password, short).await;
+    let refused = connect(addr, password, short).await;
     assert_eq!(
         refused.err().map(|e| e.kind()),
         Some(std::io::ErrorKind::ConnectionRefused)
     );
     lab.cli(&["fault", "clear", &id]).await;
-    connect(&addr, &password, Duration::from_secs(10))
+    connect(addr, password, Duration::from_secs(10))
         .await
         .expect("cleared: connections pass again");
     // The lab's own view of Redis (its Unix socket) never went down.
     let status = lab.status().await;
     assert_eq!(status["redis"]["up"], true, "{status}");
+}
 
-    // The admin path — the faults' and the lab's, over Redis's Unix socket
-    // — works while every TCP path to Redis is cut: under deny-new and
-    // blackhole a credential revoke and a Redis restart both succeed.
-    let deny = block(&lab, "deny-new").await;
-    let hole = block(&lab, "blackhole").await;
+/// The admin path — the faults' and the lab's, over Redis's Unix socket —
+/// works while every TCP path to Redis is cut: under deny-new and
+/// blackhole a credential revoke and a Redis restart both succeed, and the
+/// revoke takes effect.
+async fn admin_path_works_while_tcp_is_cut(lab: &Lab, addr: &str, password: &str) {
+    let short = Duration::from_secs(2);
+    let deny = block(lab, "deny-new").await;
+    let hole = block(lab, "blackhole").await;
     let revoke = lab.cli(&["fault", "auth", "revoke"]).await;
     assert!(
         revoke.status.success(),
@@ -505,7 +513,7 @@ async fn network_faults_are_nftables_rules_in_redis_namespace() {
         chaoslab_test_support::GENEROUS,
         "a connection to the restarted Redis",
         || async {
-            tokio::time::timeout(short, TcpStream::connect(&addr))
+            tokio::time::timeout(short, TcpStream::connect(addr))
                 .await
                 .ok()?
                 .ok()
@@ -517,12 +525,98 @@ async fn network_faults_are_nftables_rules_in_redis_namespace() {
         .unwrap();
     assert!(refused.starts_with("-WRONGPASS"), "{refused}");
     lab.cli(&["fault", "clear", &revoke]).await;
-    let (_, issued) = redis_of(&lab).await;
+    let (_, issued) = redis_of(lab).await;
     assert_ne!(issued, password, "a new credential was issued");
-    let mut fresh = connect(&addr, &issued, short).await.unwrap();
+    let mut fresh = connect(addr, &issued, short).await.unwrap();
     assert_eq!(
         command(&mut fresh, "PING\r\n", short).await.unwrap(),
         "+PONG\r\n"
+    );
+}
+
+/// One lab through deny-new, blackhole, reset and the admin path under a
+/// cut network, in that order: each step starts from the state the one
+/// before left (the established connection lives through the first two).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_faults_are_nftables_rules_in_redis_namespace() {
+    if kernel_missing().is_some() {
+        return;
+    }
+    let lab = kernel_lab().fault_sized().start().await;
+    let (_name, _teardown) = teardown(&lab).await;
+    let (addr, password) = redis_of(&lab).await;
+    let mut established = connect(&addr, &password, Duration::from_secs(2))
+        .await
+        .unwrap();
+    deny_new_keeps_established_flows(&lab, &addr, &password, &mut established).await;
+    blackhole_stalls_without_cutting(&lab, &mut established).await;
+    reset_cuts_open_and_refuses_new(&lab, &addr, &password).await;
+    admin_path_works_while_tcp_is_cut(&lab, &addr, &password).await;
+}
+
+/// `chaoslab <args>` run in the lab directory `dir`, as a user there would
+/// (no state-dir override).
+fn chaoslab_in(dir: &Path, args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("CHAOSLAB_STATE_DIR");
+    cmd
+}
+
+/// Starts the next `up --isolation kernel` in `dir` and waits until it
+/// runs under the same kernel name `name`.
+async fn next_up_in(dir: &Path, name: &str) -> tokio::process::Child {
+    let next = chaoslab_in(dir, &["up", "--isolation", "kernel"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    eventually(
+        chaoslab_test_support::GENEROUS,
+        "the next lab started",
+        || async {
+            let out = chaoslab_in(dir, &["status", "--json"])
+                .output()
+                .await
+                .ok()?;
+            let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+            (v["isolation"]["name"] == name).then_some(())
+        },
+    )
+    .await;
+    next
+}
+
+/// The next `up` after a `kill -9` removed what the killed lab left: it
+/// says so in the events, the killed lab's processes (replicas, Redis in
+/// its namespace) are gone, and so is its NAT table.
+async fn the_killed_labs_leftovers_are_removed(lab: &Lab, name: &str) {
+    let events = chaoslab_in(lab.dir(), &["events", "--tail", "500"])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&events.stdout);
+    assert!(text.contains("KernelLeftoversRemoved"), "{text}");
+    // The killed lab's processes (replicas, Redis in its namespace) are
+    // gone: the next `up` killed what ran in its cgroups and namespace.
+    for pid in lab.pids() {
+        eventually(
+            Duration::from_secs(10),
+            "the killed lab's processes gone",
+            || async { (!lab_support::alive(pid)).then_some(()) },
+        )
+        .await;
+    }
+    let host_table = std::process::Command::new("nft")
+        .args(["list", "table", "ip", name])
+        .output()
+        .unwrap();
+    assert!(
+        !host_table.status.success(),
+        "the killed lab's NAT table is gone"
     );
 }
 
@@ -549,68 +643,11 @@ async fn nothing_of_the_lab_remains_after_down_or_after_kill_9_and_up() {
         "a killed lab leaves things behind"
     );
     let dir = lab.dir().to_path_buf();
-    let mut next = tokio::process::Command::new(BIN)
-        .args(["up", "--isolation", "kernel"])
-        .current_dir(&dir)
-        .env_remove("CHAOSLAB_STATE_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    eventually(
-        chaoslab_test_support::GENEROUS,
-        "the next lab started",
-        || async {
-            let out = tokio::process::Command::new(BIN)
-                .args(["status", "--json"])
-                .current_dir(&dir)
-                .env_remove("CHAOSLAB_STATE_DIR")
-                .output()
-                .await
-                .ok()?;
-            let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-            (v["isolation"]["name"] == name.as_str()).then_some(())
-        },
-    )
-    .await;
-    let events = tokio::process::Command::new(BIN)
-        .args(["events", "--tail", "500"])
-        .current_dir(&dir)
-        .env_remove("CHAOSLAB_STATE_DIR")
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&events.stdout);
-    assert!(text.contains("KernelLeftoversRemoved"), "{text}");
-    // The killed lab's processes (replicas, Redis in its namespace) are
-    // gone: the next `up` killed what ran in its cgroups and namespace.
-    for pid in lab.pids() {
-        eventually(
-            Duration::from_secs(10),
-            "the killed lab's processes gone",
-            || async { (!lab_support::alive(pid)).then_some(()) },
-        )
-        .await;
-    }
-    let host_table = std::process::Command::new("nft")
-        .args(["list", "table", "ip", &name])
-        .output()
-        .unwrap();
-    assert!(
-        !host_table.status.success(),
-        "the killed lab's NAT table is gone"
-    );
+    let mut next = next_up_in(&dir, &name).await;
+    the_killed_labs_leftovers_are_removed(&lab, &name).await;
 
     // `down`: everything goes.
-    let down = tokio::process::Command::new(BIN)
-        .arg("down")
-        .current_dir(&dir)
-        .env_remove("CHAOSLAB_STATE_DIR")
-        .output()
-        .await
-        .unwrap();
+    let down = chaoslab_in(&dir, &["down"]).output().await.unwrap();
     assert!(down.status.success(), "{down:?}");
     let _ = tokio::time::timeout(Duration::from_secs(30), next.wait()).await;
     nothing_left(&name, "nothing of the lab after down").await;

@@ -55,11 +55,9 @@ async fn root_counts_every_request_and_returns_the_seed_fields() {
     );
 }
 
-#[tokio::test]
-async fn health_livez_readyz_status_metrics_openapi() {
-    let redis = RedisServer::start();
-    let svc = Service::builder().redis(&redis).start();
-    let client = http(Duration::from_secs(10));
+/// `/health` and `/readyz` answer healthy or degraded with Redis's latency
+/// and leave the last check in Redis with a TTL; `/livez` answers 200.
+async fn assert_health_readyz_livez(client: &reqwest::Client, svc: &Service, redis: &RedisServer) {
     for path in ["/health", "/readyz"] {
         let resp = client.get(svc.url(path)).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
@@ -84,9 +82,13 @@ async fn health_livez_readyz_status_metrics_openapi() {
         .parse()
         .unwrap();
     assert!((1..=300).contains(&ttl), "ttl {ttl}");
-    assert_eq!(get_status(&client, svc.url("/livez")).await, StatusCode::OK);
+    assert_eq!(get_status(client, svc.url("/livez")).await, StatusCode::OK);
+}
 
-    let status: Value = get_json(&client, svc.url("/chaos/status")).await;
+/// `/chaos/status` at rest, then a Redis reset: counted, recorded in the
+/// status, recovered from by the next operation, its body optional.
+async fn assert_status_and_redis_reset(client: &reqwest::Client, svc: &Service) {
+    let status: Value = get_json(client, svc.url("/chaos/status")).await;
     assert_eq!(
         status["load"],
         json!({"active": false, "level": "none", "remaining_seconds": 0})
@@ -108,16 +110,20 @@ async fn health_livez_readyz_status_metrics_openapi() {
         .unwrap();
     assert_eq!(reset["status"], "redis_connections_reset");
     assert_eq!(reset["connections_closed"], 1);
-    let status: Value = get_json(&client, svc.url("/chaos/status")).await;
+    let status: Value = get_json(client, svc.url("/chaos/status")).await;
     assert!(status["redis"]["last_reset"].is_string());
     // The next operation reconnects by itself.
-    assert_eq!(get_status(&client, svc.url("/")).await, StatusCode::OK);
+    assert_eq!(get_status(client, svc.url("/")).await, StatusCode::OK);
     // Body is optional.
     assert_eq!(
-        post_status(&client, svc.url("/chaos/redis-reset")).await,
+        post_status(client, svc.url("/chaos/redis-reset")).await,
         StatusCode::OK
     );
+}
 
+/// `/metrics` is Prometheus text with the SPEC's instruments;
+/// `/openapi.json` documents the chaos endpoints.
+async fn assert_metrics_and_openapi(client: &reqwest::Client, svc: &Service) {
     let metrics = client.get(svc.url("/metrics")).send().await.unwrap();
     assert_eq!(metrics.status(), StatusCode::OK);
     assert!(
@@ -136,15 +142,23 @@ async fn health_livez_readyz_status_metrics_openapi() {
     ] {
         assert!(text.contains(name), "/metrics lacks {name}:\n{text}");
     }
-    let doc: Value = get_json(&client, svc.url("/openapi.json")).await;
+    let doc: Value = get_json(client, svc.url("/openapi.json")).await;
     assert!(doc["paths"]["/chaos/load"]["post"].is_object());
 }
 
 #[tokio::test]
-async fn bad_input_is_400_415_413_404_405_in_the_standard_body() {
+async fn health_livez_readyz_status_metrics_openapi() {
     let redis = RedisServer::start();
     let svc = Service::builder().redis(&redis).start();
     let client = http(Duration::from_secs(10));
+    assert_health_readyz_livez(&client, &svc, &redis).await;
+    assert_status_and_redis_reset(&client, &svc).await;
+    assert_metrics_and_openapi(&client, &svc).await;
+}
+
+/// Load and hang bodies whose values are out of range, of the wrong type
+/// or missing: 400 in the standard body.
+async fn assert_bad_load_and_hang_bodies_are_400(client: &reqwest::Client, svc: &Service) {
     let bad_loads = [
         json!({"level": "", "duration_seconds": 10}),
         json!({"level": "extreme", "duration_seconds": 10}),
@@ -186,6 +200,10 @@ async fn bad_input_is_400_415_413_404_405_in_the_standard_body() {
             .unwrap();
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
     }
+}
+
+/// Malformed JSON is 400, the wrong content type 415, a 70 KiB body 413.
+async fn assert_bodies_the_service_cannot_read(client: &reqwest::Client, svc: &Service) {
     // Malformed JSON.
     let resp = client
         .post(svc.url("/chaos/load"))
@@ -225,7 +243,10 @@ async fn bad_input_is_400_415_413_404_405_in_the_standard_body() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_error_body(&resp.json().await.unwrap(), "Payload Too Large");
-    // Unknown path and wrong method.
+}
+
+/// An unknown path is 404, a known path with the wrong method 405.
+async fn assert_unknown_path_and_wrong_method(client: &reqwest::Client, svc: &Service) {
     let resp = client.get(svc.url("/no/such/thing")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert!(resp.headers().contains_key("x-request-id"));
@@ -235,6 +256,16 @@ async fn bad_input_is_400_415_413_404_405_in_the_standard_body() {
     assert_error_body(&resp.json().await.unwrap(), "Method Not Allowed");
     let resp = client.post(svc.url("/health")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn bad_input_is_400_415_413_404_405_in_the_standard_body() {
+    let redis = RedisServer::start();
+    let svc = Service::builder().redis(&redis).start();
+    let client = http(Duration::from_secs(10));
+    assert_bad_load_and_hang_bodies_are_400(&client, &svc).await;
+    assert_bodies_the_service_cannot_read(&client, &svc).await;
+    assert_unknown_path_and_wrong_method(&client, &svc).await;
     // Nothing was started by any of that.
     let status: Value = get_json(&client, svc.url("/chaos/status")).await;
     assert_eq!(status["load"]["active"], false);

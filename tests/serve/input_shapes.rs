@@ -45,20 +45,26 @@ fn assert_section3(body: &Value, error: &str) {
     );
 }
 
-#[tokio::test]
-async fn json_of_the_wrong_shape_is_a_400_naming_the_field() {
-    let redis = RedisServer::start();
-    let svc = Service::builder().redis(&redis).start();
-    let client = http(Duration::from_secs(10));
-    // (path, body, words the detail must contain)
-    let cases: Vec<(&str, Value, &[&str])> = vec![
-        // serde's positional form of LoadRequest: accepted before.
+/// One wrong-shaped body: the path it goes to, the body, and the words the
+/// 400's detail must contain.
+type ShapeCase = (&'static str, Value, &'static [&'static str]);
+
+/// A JSON array, string, number or `null` where `/chaos/load` wants an
+/// object: serde's positional form of `LoadRequest` was accepted before.
+fn load_bodies_that_are_not_objects() -> Vec<ShapeCase> {
+    vec![
         ("/chaos/load", json!(["low", 5]), &["JSON object", "level"]),
         ("/chaos/load", json!(["low", 5, 1, 0]), &["JSON object"]),
         ("/chaos/load", json!("low"), &["JSON object", "a string"]),
         ("/chaos/load", json!(42), &["JSON object", "a number"]),
         ("/chaos/load", json!(null), &["JSON object"]),
-        // A mistyped enum field was "malformed JSON".
+    ]
+}
+
+/// `/chaos/load` objects with a mistyped, missing or unknown field (a
+/// mistyped enum field was "malformed JSON").
+fn load_objects_with_a_wrong_field() -> Vec<ShapeCase> {
+    vec![
         (
             "/chaos/load",
             json!({"level": 5, "duration_seconds": 5}),
@@ -100,6 +106,12 @@ async fn json_of_the_wrong_shape_is_a_400_naming_the_field() {
             &["unknown field", "pad", "level"],
         ),
         ("/chaos/load", json!({}), &["level", "required"]),
+    ]
+}
+
+/// Wrong shapes for `/chaos/hang` and `/chaos/redis-reset`.
+fn hang_and_reset_bodies_of_the_wrong_shape() -> Vec<ShapeCase> {
+    vec![
         (
             "/chaos/hang",
             json!([1]),
@@ -126,30 +138,37 @@ async fn json_of_the_wrong_shape_is_a_400_naming_the_field() {
             &["force", "true or false", "a string"],
         ),
         ("/chaos/redis-reset", json!({"forse": true}), &["forse"]),
-    ];
-    for (path, body, words) in cases {
-        let resp = client.post(svc.url(path)).json(&body).send().await.unwrap();
-        let status = resp.status();
-        assert!(resp.headers().contains_key("x-request-id"));
-        let err: Value = resp.json().await.unwrap();
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {err}");
-        assert_section3(&err, "Bad Request");
-        let detail = err["detail"].as_str().unwrap();
-        for word in words {
-            assert!(
-                detail.contains(word),
-                "{path} {body}: detail {detail:?} lacks {word:?}"
-            );
-        }
-        for word in RUST_WORDS {
-            assert!(
-                !detail.contains(word),
-                "{path} {body}: detail {detail:?} says {word:?}"
-            );
-        }
+    ]
+}
+
+/// Posts the case's body and checks the answer is a SPEC §3 400 whose
+/// detail has every expected word and no word of Rust's.
+async fn assert_400_naming_the_field(client: &reqwest::Client, svc: &Service, case: ShapeCase) {
+    let (path, body, words) = case;
+    let resp = client.post(svc.url(path)).json(&body).send().await.unwrap();
+    let status = resp.status();
+    assert!(resp.headers().contains_key("x-request-id"));
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {err}");
+    assert_section3(&err, "Bad Request");
+    let detail = err["detail"].as_str().unwrap();
+    for word in words {
+        assert!(
+            detail.contains(word),
+            "{path} {body}: detail {detail:?} lacks {word:?}"
+        );
     }
-    // A body of whitespace is not a left-out body (schemathesis found
-    // `\n` accepted as "no body").
+    for word in RUST_WORDS {
+        assert!(
+            !detail.contains(word),
+            "{path} {body}: detail {detail:?} says {word:?}"
+        );
+    }
+}
+
+/// A body of whitespace is not a left-out body (schemathesis found `\n`
+/// accepted as "no body").
+async fn assert_whitespace_bodies_are_malformed_json(client: &reqwest::Client, svc: &Service) {
     for (path, body) in [
         ("/chaos/redis-reset", "\n"),
         ("/chaos/load", "  "),
@@ -170,12 +189,10 @@ async fn json_of_the_wrong_shape_is_a_400_naming_the_field() {
             "{err}"
         );
     }
-    // Nothing was started by any of that.
-    let status = get_json(&client, svc.url("/chaos/status")).await;
-    assert_eq!(status["load"]["active"], false, "{status}");
-    assert_eq!(status["hang"]["active"], false, "{status}");
+}
 
-    // Optional fields may be null (= left out); the body's object form works.
+/// Optional fields may be null (= left out); the body's object form works.
+async fn assert_the_object_form_with_null_optionals_works(client: &reqwest::Client, svc: &Service) {
     let resp = client
         .post(svc.url("/chaos/load"))
         .json(&json!({"level": "low", "duration_seconds": 5, "cpu_percent": 1, "memory_mb": null}))
@@ -201,6 +218,27 @@ async fn json_of_the_wrong_shape_is_a_400_naming_the_field() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn json_of_the_wrong_shape_is_a_400_naming_the_field() {
+    let redis = RedisServer::start();
+    let svc = Service::builder().redis(&redis).start();
+    let client = http(Duration::from_secs(10));
+    let cases = load_bodies_that_are_not_objects()
+        .into_iter()
+        .chain(load_objects_with_a_wrong_field())
+        .chain(hang_and_reset_bodies_of_the_wrong_shape());
+    for case in cases {
+        assert_400_naming_the_field(&client, &svc, case).await;
+    }
+    assert_whitespace_bodies_are_malformed_json(&client, &svc).await;
+    // Nothing was started by any of that.
+    let status = get_json(&client, svc.url("/chaos/status")).await;
+    assert_eq!(status["load"]["active"], false, "{status}");
+    assert_eq!(status["hang"]["active"], false, "{status}");
+
+    assert_the_object_form_with_null_optionals_works(&client, &svc).await;
 }
 
 /// Sends `request` raw and reads the whole answer until the server closes
@@ -253,10 +291,13 @@ fn split_answers(raw: &str) -> Vec<(u16, Value)> {
     out
 }
 
-#[test]
-fn heads_the_parser_refuses_get_the_error_body() {
-    let redis = RedisServer::start();
-    let svc = Service::builder().redis(&redis).start();
+/// One head the parser refuses: the raw request, the status, its reason
+/// (the body's `error`) and the words the detail must contain.
+type RefusedHead = (String, u16, &'static str, &'static [&'static str]);
+
+/// Heads over a limit: too long a URL (8 KiB), too large a head (16 KiB),
+/// too many header fields.
+fn heads_over_a_limit() -> Vec<RefusedHead> {
     let long_url = |n: usize| {
         format!(
             "GET /?q={} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
@@ -276,8 +317,7 @@ fn heads_the_parser_refuses_get_the_error_body() {
         }
         h + "\r\n"
     };
-    // (request, status, reason, words of the detail)
-    let cases: Vec<(String, u16, &str, &[&str])> = vec![
+    vec![
         (long_url(9 * 1024), 414, "URI Too Long", &["8 KiB"]),
         (long_url(100 * 1024), 414, "URI Too Long", &["8 KiB"]),
         (
@@ -298,6 +338,14 @@ fn heads_the_parser_refuses_get_the_error_body() {
             "Request Header Fields Too Large",
             &["header fields"],
         ),
+    ]
+}
+
+/// Heads that are not HTTP/1.1 as the parser reads it: garbage, a header
+/// line without a colon, a bad Content-Length or Transfer-Encoding, an
+/// unknown version.
+fn malformed_heads() -> Vec<RefusedHead> {
+    vec![
         (
             "GARBAGE\r\n\r\n".into(),
             400,
@@ -329,27 +377,40 @@ fn heads_the_parser_refuses_get_the_error_body() {
             "Bad Request",
             &["HTTP/1.1"],
         ),
-    ];
-    for (request, code, reason, words) in cases {
-        let what = &request[..request.len().min(60)];
-        let (got, head, body) = raw_exchange(svc.port, request.as_bytes());
-        assert_eq!(got, code, "{what:?}: {head}\n{body}");
-        let lower = head.to_ascii_lowercase();
-        assert!(lower.contains("x-request-id:"), "{what:?}: {head}");
+    ]
+}
+
+/// Sends the refused head raw and checks the answer: its status, a request
+/// id, a JSON SPEC §3 body whose detail has every expected word.
+fn assert_refused_with_the_error_body(port: u16, case: RefusedHead) {
+    let (request, code, reason, words) = case;
+    let what = &request[..request.len().min(60)];
+    let (got, head, body) = raw_exchange(port, request.as_bytes());
+    assert_eq!(got, code, "{what:?}: {head}\n{body}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("x-request-id:"), "{what:?}: {head}");
+    assert!(
+        lower.contains("content-type: application/json"),
+        "{what:?}: {head}"
+    );
+    let body: Value = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("{what:?}: body {body:?} is not JSON: {e}"));
+    assert_section3(&body, reason);
+    let detail = body["detail"].as_str().unwrap();
+    for word in words {
         assert!(
-            lower.contains("content-type: application/json"),
-            "{what:?}: {head}"
+            detail.contains(word),
+            "{what:?}: detail {detail:?} lacks {word:?}"
         );
-        let body: Value = serde_json::from_str(&body)
-            .unwrap_or_else(|e| panic!("{what:?}: body {body:?} is not JSON: {e}"));
-        assert_section3(&body, reason);
-        let detail = body["detail"].as_str().unwrap();
-        for word in words {
-            assert!(
-                detail.contains(word),
-                "{what:?}: detail {detail:?} lacks {word:?}"
-            );
-        }
+    }
+}
+
+#[test]
+fn heads_the_parser_refuses_get_the_error_body() {
+    let redis = RedisServer::start();
+    let svc = Service::builder().redis(&redis).start();
+    for case in heads_over_a_limit().into_iter().chain(malformed_heads()) {
+        assert_refused_with_the_error_body(svc.port, case);
     }
     // A head just under the limits is served as usual.
     let ok = format!(
