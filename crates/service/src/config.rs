@@ -485,6 +485,39 @@ impl ServeArgs {
         Ok(limits.checked()?)
     }
 
+    /// How the service authenticates to Redis: Entra ID, a password file,
+    /// a password, or not at all (in that order of precedence).
+    fn redis_auth(&self) -> Result<RedisAuth, ConfigError> {
+        if self.redis_use_entra_id {
+            if !cfg!(feature = "entra-id") {
+                return Err(ConfigError::new(
+                    "REDIS_USE_ENTRA_ID",
+                    "true",
+                    "this build has no Entra ID support; rebuild with `--features entra-id`",
+                ));
+            }
+            return Ok(RedisAuth::EntraId {
+                client_id: std::env::var("AZURE_CLIENT_ID")
+                    .ok()
+                    .filter(|s| !s.is_empty()),
+            });
+        }
+        if let Some(path) = &self.redis_password_file {
+            if !path.is_file() {
+                return Err(ConfigError::new(
+                    "REDIS_PASSWORD_FILE",
+                    path.display(),
+                    "no such file (write the password to it, or unset the variable)",
+                ));
+            }
+            return Ok(RedisAuth::PasswordFile(path.clone()));
+        }
+        Ok(match &self.redis_password {
+            Some(password) => RedisAuth::Password(password.clone()),
+            None => RedisAuth::None,
+        })
+    }
+
     fn redis_config(&self) -> Result<RedisConfig, ConfigError> {
         let (url, host, port) = match &self.redis_url {
             Some(url) => {
@@ -515,33 +548,7 @@ impl ServeArgs {
                 "this build has no TLS support; rebuild with `cargo build --release --features tls`",
             ));
         }
-        let auth = if self.redis_use_entra_id {
-            if !cfg!(feature = "entra-id") {
-                return Err(ConfigError::new(
-                    "REDIS_USE_ENTRA_ID",
-                    "true",
-                    "this build has no Entra ID support; rebuild with `--features entra-id`",
-                ));
-            }
-            RedisAuth::EntraId {
-                client_id: std::env::var("AZURE_CLIENT_ID")
-                    .ok()
-                    .filter(|s| !s.is_empty()),
-            }
-        } else if let Some(path) = &self.redis_password_file {
-            if !path.is_file() {
-                return Err(ConfigError::new(
-                    "REDIS_PASSWORD_FILE",
-                    path.display(),
-                    "no such file (write the password to it, or unset the variable)",
-                ));
-            }
-            RedisAuth::PasswordFile(path.clone())
-        } else if let Some(password) = &self.redis_password {
-            RedisAuth::Password(password.clone())
-        } else {
-            RedisAuth::None
-        };
+        let auth = self.redis_auth()?;
         if self.redis_max_connections == 0 {
             return Err(ConfigError::new(
                 "REDIS_MAX_CONNECTIONS",

@@ -25,8 +25,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower::{Service, ServiceExt};
@@ -109,43 +109,23 @@ impl HttpServer {
         let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
         let stop = CancellationToken::new();
         let mut connections = JoinSet::new();
-        let mut full_since_logged = false;
         tokio::pin!(shutdown);
         loop {
-            let permit = match permits.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    full_since_logged = false;
-                    permit
-                }
-                Err(_) => {
-                    if !full_since_logged {
-                        tracing::warn!(
-                            %local,
-                            max_connections = limits.max_connections,
-                            "connection cap reached: new connections wait until one ends"
-                        );
-                        full_since_logged = true;
-                    }
-                    tokio::select! {
-                        () = &mut shutdown => break,
-                        Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-                        permit = permits.clone().acquire_owned() => match permit {
-                            Ok(permit) => permit,
-                            Err(_) => break,
-                        },
-                    }
-                }
+            let Some(permit) = next_permit(
+                &permits,
+                &limits,
+                local,
+                shutdown.as_mut(),
+                &mut connections,
+            )
+            .await
+            else {
+                break;
             };
-            let (stream, peer) = tokio::select! {
-                () = &mut shutdown => break,
-                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        accept_error(local, e).await;
-                        continue;
-                    }
-                },
+            let Some((stream, peer)) =
+                next_connection(&listener, local, shutdown.as_mut(), &mut connections).await
+            else {
+                break;
             };
             let _ = stream.set_nodelay(true);
             let clock = ConnectionClock::new(&limits);
@@ -178,17 +158,74 @@ impl HttpServer {
         }
         drop(listener);
         stop.cancel();
-        let drained = async { while connections.join_next().await.is_some() {} };
-        match self.drain_timeout {
-            None => drained.await,
-            Some(timeout) => {
-                if tokio::time::timeout(timeout, drained).await.is_err() {
-                    tracing::warn!(%local, "drain timed out; closing the connections left");
-                    connections.shutdown().await;
-                }
+        drain(connections, self.drain_timeout, local).await;
+        Ok(())
+    }
+}
+
+/// A connection slot; while every slot is taken, waits for one (saying so
+/// once per full spell), reaping ended connections meanwhile. None once
+/// `shutdown` resolves.
+async fn next_permit<F: Future<Output = ()>>(
+    permits: &Arc<Semaphore>,
+    limits: &ServerLimits,
+    local: SocketAddr,
+    mut shutdown: Pin<&mut F>,
+    connections: &mut JoinSet<()>,
+) -> Option<OwnedSemaphorePermit> {
+    let mut said_full = false;
+    loop {
+        if let Ok(permit) = permits.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        if !said_full {
+            tracing::warn!(
+                %local,
+                max_connections = limits.max_connections,
+                "connection cap reached: new connections wait until one ends"
+            );
+            said_full = true;
+        }
+        tokio::select! {
+            () = shutdown.as_mut() => return None,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            permit = permits.clone().acquire_owned() => return permit.ok(),
+        }
+    }
+}
+
+/// The next accepted connection, reaping ended ones meanwhile and waiting
+/// out accept errors. None once `shutdown` resolves.
+async fn next_connection<F: Future<Output = ()>>(
+    listener: &TcpListener,
+    local: SocketAddr,
+    mut shutdown: Pin<&mut F>,
+    connections: &mut JoinSet<()>,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            () = shutdown.as_mut() => return None,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => return Some(pair),
+                Err(e) => accept_error(local, e).await,
+            },
+        }
+    }
+}
+
+/// Waits for the connections told to stop, at most `timeout`, then closes
+/// what is left.
+async fn drain(mut connections: JoinSet<()>, timeout: Option<Duration>, local: SocketAddr) {
+    let drained = async { while connections.join_next().await.is_some() {} };
+    match timeout {
+        None => drained.await,
+        Some(timeout) => {
+            if tokio::time::timeout(timeout, drained).await.is_err() {
+                tracing::warn!(%local, "drain timed out; closing the connections left");
+                connections.shutdown().await;
             }
         }
-        Ok(())
     }
 }
 

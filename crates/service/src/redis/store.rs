@@ -448,37 +448,45 @@ async fn renew_credential(
         let Some(live) = live.upgrade() else {
             return;
         };
-        if let Some((id, mut conn)) = current_of(&live) {
-            let mut auth = redis::cmd("AUTH");
-            if let Some(user) = &fresh.username {
-                auth.arg(user);
-            }
-            auth.arg(fresh.password.as_deref().unwrap_or_default());
-            match tokio::time::timeout(auth_timeout, auth.query_async::<()>(&mut conn))
-                .instrument(span.clone())
-                .await
-            {
-                Ok(Ok(())) => {
-                    let _entered = span.enter();
-                    tracing::info!(
-                        "authenticated the Redis connection again with the renewed credential"
-                    );
-                }
-                Ok(Err(err)) => {
-                    let _entered = span.enter();
-                    tracing::warn!(error = %err, "Redis refused the renewed credential; dropping the connection");
-                    drop_connection_of(&live, id);
-                }
-                Err(_) => {
-                    let _entered = span.enter();
-                    tracing::warn!(
-                        "no answer to AUTH with the renewed credential; dropping the connection"
-                    );
-                    drop_connection_of(&live, id);
-                }
-            }
-        }
+        reauthenticate(&live, &fresh, auth_timeout, &span).await;
         wait = MIN_RENEW_INTERVAL;
+    }
+}
+
+/// AUTH on the live connection with the renewed credential; a connection
+/// that refuses it or does not answer within `auth_timeout` is dropped.
+async fn reauthenticate(
+    live: &RwLock<Option<Live>>,
+    fresh: &Credential,
+    auth_timeout: Duration,
+    span: &tracing::Span,
+) {
+    let Some((id, mut conn)) = current_of(live) else {
+        return;
+    };
+    let mut auth = redis::cmd("AUTH");
+    if let Some(user) = &fresh.username {
+        auth.arg(user);
+    }
+    auth.arg(fresh.password.as_deref().unwrap_or_default());
+    let answer = tokio::time::timeout(auth_timeout, auth.query_async::<()>(&mut conn))
+        .instrument(span.clone())
+        .await;
+    let _entered = span.enter();
+    match answer {
+        Ok(Ok(())) => {
+            tracing::info!("authenticated the Redis connection again with the renewed credential");
+        }
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "Redis refused the renewed credential; dropping the connection");
+            drop_connection_of(live, id);
+        }
+        Err(_) => {
+            tracing::warn!(
+                "no answer to AUTH with the renewed credential; dropping the connection"
+            );
+            drop_connection_of(live, id);
+        }
     }
 }
 
