@@ -141,37 +141,7 @@ impl Fault for NetworkFault {
         if let Some(network) = lab.platform.network().cloned() {
             return self.inject_kernel(lab, id, mode, network).await;
         }
-        let (kind, stream, details) = match mode {
-            Mode::DenyNew => (
-                ToxicKind::DenyNew(DenyNew {}),
-                Stream::Both,
-                json!({"mode": "deny-new"}),
-            ),
-            Mode::Blackhole => (
-                ToxicKind::Blackhole(Blackhole {}),
-                Stream::Both,
-                json!({"mode": "blackhole"}),
-            ),
-            Mode::Reset => (
-                ToxicKind::Reset(Reset {}),
-                Stream::Both,
-                json!({"mode": "reset"}),
-            ),
-            // Downstream only: N ms more per round trip (Toxiproxy's habit).
-            Mode::Latency { ms, jitter } => (
-                ToxicKind::Latency(Latency {
-                    latency: ms,
-                    jitter,
-                }),
-                Stream::Downstream,
-                json!({"mode": "latency", "latency_ms": ms, "jitter_ms": jitter}),
-            ),
-            Mode::Bandwidth { kbps } => (
-                ToxicKind::Bandwidth(Bandwidth { rate: kbps }),
-                Stream::Both,
-                json!({"mode": "bandwidth", "kbps": kbps}),
-            ),
-        };
+        let (kind, stream, details) = proxy_toxic(mode);
         proxy.add_toxic(REDIS_PROXY, ToxicSpec::new(kind).named(id).on(stream))?;
         let mut details = match details {
             serde_json::Value::Object(map) => map,
@@ -292,11 +262,41 @@ impl NetworkFault {
     }
 }
 
-/// Only latency and bandwidth reach the proxy branch.
-fn unreachable_mode() -> Result<(ToxicKind, Stream, serde_json::Value), FaultError> {
-    Err(FaultError::Failed(
-        "a block reached the fault proxy's branch".into(),
-    ))
+/// The fault proxy's toxic for `mode`, the stream it acts on and what the
+/// fault's details say about it (process mode: every mode; kernel mode:
+/// latency and bandwidth, which keep the proxy).
+fn proxy_toxic(mode: Mode) -> (ToxicKind, Stream, serde_json::Value) {
+    match mode {
+        Mode::DenyNew => (
+            ToxicKind::DenyNew(DenyNew {}),
+            Stream::Both,
+            json!({"mode": "deny-new"}),
+        ),
+        Mode::Blackhole => (
+            ToxicKind::Blackhole(Blackhole {}),
+            Stream::Both,
+            json!({"mode": "blackhole"}),
+        ),
+        Mode::Reset => (
+            ToxicKind::Reset(Reset {}),
+            Stream::Both,
+            json!({"mode": "reset"}),
+        ),
+        // Downstream only: N ms more per round trip (Toxiproxy's habit).
+        Mode::Latency { ms, jitter } => (
+            ToxicKind::Latency(Latency {
+                latency: ms,
+                jitter,
+            }),
+            Stream::Downstream,
+            json!({"mode": "latency", "latency_ms": ms, "jitter_ms": jitter}),
+        ),
+        Mode::Bandwidth { kbps } => (
+            ToxicKind::Bandwidth(Bandwidth { rate: kbps }),
+            Stream::Both,
+            json!({"mode": "bandwidth", "kbps": kbps}),
+        ),
+    }
 }
 
 /// Latency and bandwidth in kernel mode: a toxic on the fault proxy, and
@@ -316,22 +316,7 @@ async fn route_through_proxy(
         .next()
         .and_then(|p| p.parse::<u16>().ok())
         .ok_or_else(|| FaultError::Failed(format!("the fault proxy listens on {}", info.listen)))?;
-    let (kind, stream, shown) = match mode {
-        Mode::Latency { ms, jitter } => (
-            ToxicKind::Latency(Latency {
-                latency: ms,
-                jitter,
-            }),
-            Stream::Downstream,
-            json!({"mode": "latency", "latency_ms": ms, "jitter_ms": jitter}),
-        ),
-        Mode::Bandwidth { kbps } => (
-            ToxicKind::Bandwidth(Bandwidth { rate: kbps }),
-            Stream::Both,
-            json!({"mode": "bandwidth", "kbps": kbps}),
-        ),
-        _ => unreachable_mode()?,
-    };
+    let (kind, stream, shown) = proxy_toxic(mode);
     proxy.add_toxic(REDIS_PROXY, ToxicSpec::new(kind).named(id).on(stream))?;
     let (network2, id2) = (network.clone(), id.to_string());
     if let Err(e) = kernel(move || network2.route_via_proxy(&id2, Some(port))).await {
