@@ -74,39 +74,8 @@ fn check_action(words: &[String]) -> Result<(), String> {
     }
 }
 
-/// `chaoslab serve …` parsed by a parser that knows only `serve`, when
-/// that succeeds: building every subcommand's arguments runs code spread
-/// over the whole binary, which then stays resident in every replica for
-/// nothing (issue 12: idle RSS). Anything else — help, version, an error —
-/// goes through the whole command line, so its output is unchanged.
-fn parse_serve_alone() -> Option<Cli> {
-    #[derive(Parser)]
-    #[command(name = "chaoslab")]
-    struct ServeOnly {
-        #[command(subcommand)]
-        command: ServeCommand,
-    }
-    #[derive(Subcommand)]
-    enum ServeCommand {
-        Serve(Box<chaoslab_service::ServeArgs>),
-    }
-    if std::env::args_os().nth(1)? != "serve" {
-        return None;
-    }
-    let ServeOnly {
-        command: ServeCommand::Serve(args),
-    } = ServeOnly::try_parse().ok()?;
-    Some(Cli {
-        command: Command::Serve(args),
-    })
-}
-
 fn main() -> ExitCode {
-    let parsed = match parse_serve_alone() {
-        Some(cli) => Ok(cli),
-        None => Cli::try_parse(),
-    };
-    let cli = match parsed {
+    let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return cmd::exit_on_parse_error(err),
     };
