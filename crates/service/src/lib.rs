@@ -9,7 +9,7 @@
 //! one error body), `body` and `extract` (request bodies read field by
 //! field), `server` and `head` (the accept loop, and the bounds on request
 //! heads that hyper would answer with an empty body). [`app`] builds the
-//! router for tests; [`run`] serves it on a listener the caller bound,
+//! application (router and layers) for tests; [`run`] serves it on a listener the caller bound,
 //! until the shutdown future resolves, then drains within the grace period.
 
 #![forbid(unsafe_code)]
@@ -34,8 +34,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use tokio::net::TcpListener;
+use tower::Layer;
 
 pub use config::{Config, ConfigError, ServeArgs};
 pub use metrics::ServiceMetrics;
@@ -44,17 +44,20 @@ pub use state::{AppState, MetricsRenderer};
 /// Request bodies above this size are answered 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The whole HTTP application: routes and middleware, no socket.
-pub fn app(state: AppState) -> Router {
-    // One `layer` call: each wraps every route in another boxed service.
-    routes::router(&state)
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(middleware::AroundEveryRequest::new(state.clone()))
-                .layer(middleware::guard(state.config()))
-                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
-        )
-        .with_state(state)
+/// The whole HTTP application (see [`app`]): a `tower` service of axum
+/// requests, always ready, cheap to clone.
+pub type App =
+    middleware::AroundService<chaoslab_httpguard::GuardService<Router, middleware::Refuse>>;
+
+/// The whole HTTP application: routes and middleware, no socket. The
+/// layers every request passes (hang gate and observation, then the
+/// browser-attack guard) wrap the router once, not each route: axum's
+/// `Router::layer` wraps every route in its own boxed service, cloned and
+/// boxed again on every request.
+pub fn app(state: AppState) -> App {
+    let router = routes::router(&state).with_state(state.clone());
+    let guarded = middleware::guard(state.config()).layer(router);
+    middleware::AroundEveryRequest::new(state).layer(guarded)
 }
 
 /// Whether spans are exported (see [`set_trace_export`]); `true` until

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::response::Response;
 use http::{HeaderValue, Method};
 use opentelemetry::{KeyValue, Value};
@@ -33,7 +33,7 @@ use crate::request_id;
 use crate::state::AppState;
 
 /// The guard's answer: the standard error body with the refusal's status.
-type Refuse = fn(&chaoslab_httpguard::Refusal) -> Response;
+pub type Refuse = fn(&chaoslab_httpguard::Refusal) -> Response;
 
 /// The browser-attack guard for this configuration: loopback, the listen
 /// address and ALLOWED_HOSTS are answered (any host on a non-loopback
@@ -165,7 +165,7 @@ where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     let id = request_id::shared_from_incoming(req.headers().get(request_id::HEADER));
-    let route = route_of(&req);
+    let route = route_of(&req, state.config().chaos_enabled);
     let exported = crate::trace_export();
     let span = if exported {
         let method = req.method();
@@ -237,19 +237,15 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for Observed<F> {
     }
 }
 
-/// The route the router matched (`http.route`), without an allocation for
-/// the service's own routes.
-fn route_of(req: &Request) -> Value {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
-    match route {
-        None => Value::from("unmatched"),
-        Some(path) => match crate::routes::ROUTES.iter().find(|r| **r == path) {
-            Some(known) => Value::from(*known),
-            None => Value::from(path.to_string()),
-        },
+/// The route the router will match (`http.route`), known before routing
+/// (this layer wraps the whole router): every route is a fixed path, so it
+/// is the request's path when that is one of them and "unmatched" when
+/// not (a 404) — the chaos routes only when the chaos API is on.
+fn route_of(req: &Request, chaos_enabled: bool) -> Value {
+    let path = req.uri().path();
+    match crate::routes::ROUTES.iter().find(|r| **r == path) {
+        Some(route) if chaos_enabled || !route.starts_with("/chaos/") => Value::from(*route),
+        _ => Value::from("unmatched"),
     }
 }
 
@@ -284,7 +280,7 @@ mod tests {
         args: ServeArgs,
     }
 
-    fn app(argv: &[&str]) -> axum::Router {
+    fn app(argv: &[&str]) -> crate::App {
         let mut full = vec!["serve", "--redis-enabled", "false"];
         full.extend_from_slice(argv);
         let config = Cli::try_parse_from(full).unwrap().args.validate().unwrap();
@@ -293,7 +289,7 @@ mod tests {
     }
 
     async fn call(
-        app: &axum::Router,
+        app: &crate::App,
         method: &str,
         path: &str,
         headers: &[(&str, &str)],

@@ -25,7 +25,6 @@ use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll, ready};
 
-use axum::Router;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use chaoslab_httpguard::{
@@ -69,20 +68,42 @@ pub fn hold_while_hung(state: &AppState) -> Hold {
     })
 }
 
+/// What [`serve`] answers requests with: [`crate::App`] (or, in tests, a
+/// bare router). Called without `poll_ready`: it must always be ready, as
+/// routers are.
+pub trait AppService:
+    Service<axum::extract::Request, Response = Response, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<A> AppService for A where
+    A: Service<axum::extract::Request, Response = Response, Error = Infallible, Future: Send>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// Serves `app` on `listener` under `limits` (the shared accept loop of
 /// `chaoslab_httpguard`: header, body and idle timeouts, a connection cap)
 /// until `shutdown` resolves, then stops accepting, asks every connection
 /// to finish (idle ones close at once) and waits for them all. The caller
 /// bounds that wait (the grace period); dropping this future ends the
 /// connections left.
-pub async fn serve<F>(
+pub async fn serve<A, F>(
     listener: TcpListener,
-    app: Router,
+    app: A,
     hold: Hold,
     limits: ServerLimits,
     shutdown: F,
 ) -> io::Result<()>
 where
+    A: AppService,
     F: Future<Output = ()> + Send,
 {
     // hyper's own cap on header fields is 100, MAX_HEADERS: not set again,
@@ -112,8 +133,8 @@ where
 /// One request of a connection: the refusal's answer for the stand-in
 /// request, else the application's — unless the client was too slow to
 /// send the body, which is a 408 whatever the application made of it.
-async fn handle(
-    app: Router,
+async fn handle<A: AppService>(
+    app: A,
     hold: Hold,
     refusal: Arc<Mutex<Option<Refusal>>>,
     req: http::Request<TimedBody>,
@@ -126,8 +147,9 @@ async fn handle(
         }
     }
     let deadline = req.extensions().get::<BodyDeadline>().cloned();
-    // A router is always ready: called directly rather than through
-    // `oneshot`, whose state would be one more move of the whole future.
+    // The application is always ready (a router under layers that are):
+    // called directly rather than through `oneshot`, whose state would be
+    // one more move of the whole future.
     let mut app = app;
     let response = app.call(req.map(Body::new)).await?;
     Ok(match deadline {

@@ -263,7 +263,7 @@ where
 {
     type Response = Response<TrackedBody<B>>;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+    type Future = LimitedFuture<S>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let in_flight = self.clock.request_started();
@@ -272,19 +272,51 @@ where
         parts.extensions.insert(deadline.clone());
         parts.extensions.insert(PeerAddr(self.peer));
         let request = Request::from_parts(parts, TimedBody::new(body, deadline.clone()));
-        let call = self.inner.clone().oneshot(request);
-        Box::pin(async move {
-            let mut response = call.await.map_err(Into::into)?;
-            if deadline.expired() {
-                response
-                    .headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
-            Ok(response.map(|body| TrackedBody {
-                inner: body,
-                _in_flight: in_flight,
-            }))
-        })
+        LimitedFuture {
+            call: self.inner.clone().oneshot(request),
+            deadline,
+            in_flight: Some(in_flight),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of [`LimitedService`]: the inner service's, marked
+    /// `Connection: close` when the body clock ran out, its body keeping
+    /// the request in flight. A future of its own rather than a boxed
+    /// `async` block: no allocation and no move of the whole inner future
+    /// per request.
+    pub(crate) struct LimitedFuture<S: Service<Request<TimedBody>>> {
+        #[pin]
+        call: tower::util::Oneshot<S, Request<TimedBody>>,
+        deadline: BodyDeadline,
+        in_flight: Option<InFlight>,
+    }
+}
+
+impl<S, B> Future for LimitedFuture<S>
+where
+    S: Service<Request<TimedBody>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+{
+    type Output = Result<Response<TrackedBody<B>>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.call.poll(cx)).map_err(Into::into)?;
+        if this.deadline.expired() {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        let in_flight = this
+            .in_flight
+            .take()
+            .expect("LimitedFuture polled after it answered");
+        Poll::Ready(Ok(response.map(|body| TrackedBody {
+            inner: body,
+            _in_flight: in_flight,
+        })))
     }
 }
 

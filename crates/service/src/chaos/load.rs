@@ -75,8 +75,9 @@ pub struct LoadSpec {
 
 /// Length of one duty cycle: busy for `percent` of it, asleep for the rest.
 const DUTY_PERIOD: Duration = Duration::from_millis(20);
-/// Allocation unit: above glibc's largest mmap threshold (32 MiB), so each
-/// chunk is its own mapping and freeing it gives the memory back at once.
+/// Allocation unit: each chunk is an anonymous mapping of its own, whatever
+/// the process's allocator (the `chaoslab` binary's keeps freed memory
+/// for reuse), so dropping it gives the memory back to the OS at once.
 const CHUNK_BYTES: usize = 64 << 20;
 const PAGE: usize = 4096;
 
@@ -208,16 +209,22 @@ fn burn_cpu(busy: Duration, deadline: Instant, stop: &AtomicBool) {
 }
 
 fn hold_memory(bytes: usize, deadline: Instant, stop: &AtomicBool, resident: &AtomicU64) {
-    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    let mut chunks: Vec<memmap2::MmapMut> = Vec::new();
     let mut left = bytes;
     while left > 0 && !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
         let size = left.min(CHUNK_BYTES);
-        let mut chunk = vec![0u8; size];
+        let mut chunk = match memmap2::MmapMut::map_anon(size) {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                tracing::warn!(error = %e, bytes = size, "memory load: the system refused more memory; holding what was allocated");
+                break;
+            }
+        };
         // Touch every page so the kernel really backs it (RSS grows).
         for page in chunk.iter_mut().step_by(PAGE) {
             *page = 1;
         }
-        std::hint::black_box(&chunk);
+        std::hint::black_box(&chunk[..]);
         resident.fetch_add(size as u64, Ordering::Relaxed);
         chunks.push(chunk);
         left -= size;

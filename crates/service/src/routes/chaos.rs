@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -30,7 +30,6 @@ const MAX_DURATION: i64 = 3600;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/chaos/status", get(status))
         .route("/chaos/load", post(start_load).delete(stop_load))
         .route("/chaos/hang", post(hang).delete(stop_hang))
         .route("/chaos/redis-reset", post(redis_reset))
@@ -38,6 +37,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
             inner: (),
             token: state.config().chaos_api_token.as_deref().map(Arc::from),
         })
+        // The service's only routes that read a body: a larger one is
+        // answered 413 (crate::error).
+        .layer(DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
+        // Added after the layers, so outside them: a read needs no token
+        // and has no body, and each layer would wrap it in another boxed
+        // service, cloned on every request.
+        .route("/chaos/status", get(status))
 }
 
 /// 401 for mutating calls without the right bearer token. A check of the

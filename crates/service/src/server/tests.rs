@@ -185,7 +185,7 @@ async fn shutdown_closes_idle_connections_and_stops_accepting() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
     let never: Hold = Arc::new(|| Box::pin(std::future::ready(())));
     let server = tokio::spawn(serve(listener, app, never, ServerLimits::PUBLIC, async {
         let _ = stopped.await;
