@@ -12,7 +12,10 @@ use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use crate::PROXY_ERROR_HEADER;
 
 /// The body type every ingress response uses (upstream or self-made).
-pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
+
+/// The error of a response body: the upstream's, as the ingress forwards it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Builds an error response made by the proxy: `kind` goes into the
 /// `x-chaoslab-error` header (e.g. `no-healthy-upstream`), `detail` into the

@@ -13,6 +13,11 @@
 //! change from another site is a 403, a change whose body is not JSON a
 //! 415, each marked as the ingress's own.
 //!
+//! The client side is the ingress's own: `upstream_pool` keeps idle
+//! keep-alive connections per upstream, `upstream_http1` speaks HTTP/1.1
+//! on them in the task that answers the client (no connection task, no
+//! channel per request, as hyper's client needed).
+//!
 //! The caller binds (mini-redis style): `run(listener, upstreams, config,
 //! metrics, shutdown)`, so tests bind port 0 and read the address.
 
@@ -22,6 +27,7 @@ mod error;
 mod metrics;
 mod proxy;
 mod server;
+mod upstream_http1;
 mod upstream_pool;
 
 pub use error::proxy_error_response;

@@ -22,7 +22,7 @@ use http_body_util::BodyExt;
 use hyper::body::Body;
 use tokio::sync::watch;
 
-use crate::error::{ProxyBody, proxy_error_response};
+use crate::error::{BoxError, ProxyBody, proxy_error_response};
 use crate::upstream_pool::{SendError, UpstreamPool};
 use crate::{IngressConfig, IngressMetrics, UpstreamSet};
 
@@ -199,7 +199,10 @@ impl Proxy {
                 Ok(Ok(response)) => {
                     let (mut rparts, rbody) = response.into_parts();
                     strip_hop_by_hop(&mut rparts.headers);
-                    return (Response::from_parts(rparts, rbody.boxed()), false);
+                    return (
+                        Response::from_parts(rparts, rbody.map_err(BoxError::from).boxed()),
+                        false,
+                    );
                 }
                 Ok(Err(error)) => Some(error),
                 Err(_) => None,

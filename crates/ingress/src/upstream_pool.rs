@@ -1,14 +1,11 @@
 //! Keep-alive HTTP/1 connections to the upstreams, pooled per address: the
-//! ingress's own client, in place of hyper-util's general-purpose one. It
-//! does only what a reverse proxy in front of a few loopback replicas
-//! needs, without its per-request costs (a task spawned per request to
-//! bring the connection back, a checkout future and waiter channels, the
-//! request's URI rebuilt and its host parsed for a pool key): take an idle
-//! connection of the chosen upstream (or connect, with `TCP_NODELAY` and a
-//! connect timeout), send the request, and put the connection back when the
-//! response body has been read to its end ([`PooledBody`]). A request that
-//! an idle connection could not even start (the replica closed it in the
-//! meantime) is sent again on another one, as hyper-util's client does.
+//! ingress's own client. It does only what a reverse proxy in front of a
+//! few loopback replicas needs: take an idle connection of the chosen
+//! upstream (or connect, with `TCP_NODELAY` and a connect timeout), send
+//! the request on it (`crate::upstream_http1`), and put the connection back
+//! when the response body has been read to its end ([`PooledBody`]). A
+//! request without a body that an idle connection could not even start
+//! (the replica closed it in the meantime) is sent again on another one.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -19,10 +16,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chaoslab_httpguard::TimedBody;
 use http::{Request, Response};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use hyper::body::{Body, Frame, SizeHint};
 use tokio::net::TcpStream;
+
+use crate::upstream_http1::{Connection, Framing, RequestFraming, UpstreamError, encode_head};
 
 /// How long connecting to an upstream may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -36,7 +33,7 @@ pub(crate) enum SendError {
     /// request, handed back unsent, may go to another upstream.
     Connect(std::io::Error, Box<Request<TimedBody>>),
     /// The connection failed while or after the request was sent.
-    Http(hyper::Error),
+    Http(UpstreamError),
 }
 
 /// The idle keep-alive connections of every upstream, at most
@@ -61,8 +58,15 @@ struct IdleList {
 
 #[derive(Debug)]
 struct IdleConnection {
-    sender: SendRequest<TimedBody>,
+    connection: Connection,
     since: Instant,
+}
+
+impl IdleConnection {
+    /// Still worth keeping at `now`: young enough, not closed by the upstream.
+    fn usable(&mut self, now: Instant) -> bool {
+        now.duration_since(self.since) < IDLE_TIMEOUT && self.connection.idle_and_open()
+    }
 }
 
 impl UpstreamPool {
@@ -83,52 +87,70 @@ impl UpstreamPool {
     pub(crate) async fn send(
         &self,
         addr: SocketAddr,
-        mut req: Request<TimedBody>,
+        req: Request<TimedBody>,
     ) -> Result<Response<PooledBody>, SendError> {
-        while let Some(mut sender) = self.shared.take_idle(addr) {
-            if sender.ready().await.is_err() {
-                continue;
-            }
-            match sender.try_send_request(req).await {
-                Ok(response) => return Ok(self.pooled(addr, sender, response)),
-                Err(mut err) => match err.take_message() {
-                    // Not started: the connection was closing; try another.
-                    Some(unsent) => req = unsent,
-                    None => return Err(SendError::Http(err.into_error())),
-                },
+        let (parts, body) = req.into_parts();
+        let framing = RequestFraming::of(&parts.headers, body.is_end_stream());
+        let head = encode_head(&parts, framing);
+        // A request without a body keeps it (empty) for the next attempt.
+        let mut body = Some(body);
+        while let Some(mut connection) = self.shared.take_idle(addr) {
+            let sent = if framing == RequestFraming::Empty {
+                None
+            } else {
+                body.take()
+            };
+            match connection
+                .exchange(&head, sent, framing, &parts.method)
+                .await
+            {
+                Ok(answer) => return Ok(self.pooled(addr, connection, answer)),
+                // Not answered on a kept-alive connection the upstream was
+                // closing: a request without a body goes again, on another.
+                Err(e) if e.unanswered() && framing == RequestFraming::Empty => {}
+                Err(e) => return Err(SendError::Http(e)),
             }
         }
-        // Boxed: a rare path, kept out of every request's future.
-        let mut sender = match Box::pin(connect(addr)).await {
-            Ok(sender) => sender,
-            Err(ConnectError::Io(e)) => return Err(SendError::Connect(e, Box::new(req))),
-            Err(ConnectError::Http(e)) => return Err(SendError::Http(e)),
+        let Some(body) = body else {
+            return Err(SendError::Http(UpstreamError::NoAnswer));
         };
-        let response = sender.send_request(req).await.map_err(SendError::Http)?;
-        Ok(self.pooled(addr, sender, response))
+        // Boxed: a rare path, kept out of every request's future.
+        let mut connection = match Box::pin(connect(addr)).await {
+            Ok(connection) => connection,
+            Err(e) => {
+                return Err(SendError::Connect(
+                    e,
+                    Box::new(Request::from_parts(parts, body)),
+                ));
+            }
+        };
+        let sent = (framing != RequestFraming::Empty).then_some(body);
+        match connection
+            .exchange(&head, sent, framing, &parts.method)
+            .await
+        {
+            Ok(answer) => Ok(self.pooled(addr, connection, answer)),
+            Err(e) => Err(SendError::Http(e)),
+        }
     }
 
     fn pooled(
         &self,
         addr: SocketAddr,
-        sender: SendRequest<TimedBody>,
-        response: Response<Incoming>,
+        connection: Connection,
+        answer: crate::upstream_http1::ResponseHead,
     ) -> Response<PooledBody> {
-        let slot = Slot {
+        let mut body = PooledBody {
+            connection: Some(connection),
+            framing: answer.framing,
+            reusable: answer.reusable,
             shared: self.shared.clone(),
             addr,
-            sender,
         };
-        response.map(|inner| {
-            let mut body = PooledBody {
-                inner,
-                slot: Some(slot),
-            };
-            if body.inner.is_end_stream() {
-                body.give_back();
-            }
-            body
-        })
+        if body.framing.is_done() {
+            body.give_back();
+        }
+        Response::from_parts(answer.parts, body)
     }
 }
 
@@ -139,23 +161,21 @@ impl Shared {
 
     /// The most recently used idle connection to `addr` still open and
     /// younger than the idle timeout; older or closed ones are dropped.
-    fn take_idle(&self, addr: SocketAddr) -> Option<SendRequest<TimedBody>> {
+    fn take_idle(&self, addr: SocketAddr) -> Option<Connection> {
+        let now = Instant::now();
         let mut lists = self.lock();
         let list = lists.iter_mut().find(|l| l.addr == addr)?;
-        while let Some(idle) = list.connections.pop() {
-            if !idle.sender.is_closed() && idle.since.elapsed() < IDLE_TIMEOUT {
-                return Some(idle.sender);
+        while let Some(mut idle) = list.connections.pop() {
+            if idle.usable(now) {
+                return Some(idle.connection);
             }
         }
         None
     }
 
-    /// Keeps `sender` for the next request to `addr`, unless the pool of
-    /// `addr` is full (then it is dropped, which closes the connection).
-    fn give_back(&self, addr: SocketAddr, sender: SendRequest<TimedBody>) {
-        if sender.is_closed() {
-            return;
-        }
+    /// Keeps `connection` for the next request to `addr`, unless the pool
+    /// of `addr` is full (then it is dropped, which closes it).
+    fn give_back(&self, addr: SocketAddr, connection: Connection) {
         let now = Instant::now();
         let mut lists = self.lock();
         // Upstreams gone for good (replicas stopped, revisions replaced)
@@ -166,9 +186,7 @@ impl Shared {
             Some(i) => &mut lists[i],
             None => {
                 for list in lists.iter_mut() {
-                    list.connections.retain(|c| {
-                        !c.sender.is_closed() && now.duration_since(c.since) < IDLE_TIMEOUT
-                    });
+                    list.connections.retain_mut(|c| c.usable(now));
                 }
                 lists.retain(|l| !l.connections.is_empty());
                 lists.push(IdleList {
@@ -179,93 +197,95 @@ impl Shared {
                 &mut lists[last]
             }
         };
-        list.connections
-            .retain(|c| !c.sender.is_closed() && now.duration_since(c.since) < IDLE_TIMEOUT);
+        if list.connections.len() >= self.max_idle_per_host {
+            list.connections.retain_mut(|c| c.usable(now));
+        }
         if list.connections.len() < self.max_idle_per_host {
-            list.connections.push(IdleConnection { sender, since: now });
+            list.connections.push(IdleConnection {
+                connection,
+                since: now,
+            });
         }
     }
 }
 
-enum ConnectError {
-    Io(std::io::Error),
-    Http(hyper::Error),
-}
-
-/// A new HTTP/1 connection to `addr`, its connection task spawned.
-async fn connect(addr: SocketAddr) -> Result<SendRequest<TimedBody>, ConnectError> {
+/// A new connection to `addr`.
+async fn connect(addr: SocketAddr) -> std::io::Result<Connection> {
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => return Err(ConnectError::Io(e)),
+        Ok(connected) => connected?,
         Err(_) => {
-            return Err(ConnectError::Io(std::io::Error::new(
+            return Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!("no connection within {CONNECT_TIMEOUT:?}"),
-            )));
+            ));
         }
     };
-    stream.set_nodelay(true).map_err(ConnectError::Io)?;
-    let (sender, connection) = http1::Builder::new()
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(ConnectError::Http)?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(%addr, error = %e, "upstream connection ended with an error");
-        }
-    });
-    Ok(sender)
+    stream.set_nodelay(true)?;
+    Ok(Connection::new(stream))
 }
 
-/// The connection a response came on, to give back when its body ends.
-#[derive(Debug)]
-struct Slot {
-    shared: Arc<Shared>,
-    addr: SocketAddr,
-    sender: SendRequest<TimedBody>,
-}
-
-/// An upstream response's body: gives its connection back to the pool
-/// once read to its end. Dropped before that (the client left), the
-/// connection is closed with it.
+/// An upstream response's body, read from its connection: gives the
+/// connection back to the pool once read to its end (when the upstream
+/// keeps it open). Dropped before that (the client left), the connection
+/// is closed with it.
 #[derive(Debug)]
 pub(crate) struct PooledBody {
-    inner: Incoming,
-    slot: Option<Slot>,
+    connection: Option<Connection>,
+    framing: Framing,
+    reusable: bool,
+    shared: Arc<Shared>,
+    addr: SocketAddr,
 }
 
 impl PooledBody {
     fn give_back(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            slot.shared.give_back(slot.addr, slot.sender);
+        if let Some(connection) = self.connection.take()
+            && self.reusable
+        {
+            self.shared.give_back(self.addr, connection);
         }
     }
 }
 
 impl Body for PooledBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = UpstreamError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, UpstreamError>>> {
         let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => this.give_back(),
-            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.give_back(),
-            Poll::Ready(Some(Err(_))) => this.slot = None,
-            _ => {}
+        let Some(connection) = this.connection.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match connection.poll_body(&mut this.framing, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Some(data))) => {
+                if this.framing.is_done() {
+                    this.give_back();
+                }
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Poll::Ready(Ok(None)) => {
+                this.give_back();
+                Poll::Ready(None)
+            }
+            Poll::Ready(Err(e)) => {
+                this.connection = None;
+                Poll::Ready(Some(Err(e)))
+            }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.connection.is_none() || self.framing.is_done()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match self.framing.exact() {
+            Some(left) => SizeHint::with_exact(left),
+            None => SizeHint::default(),
+        }
     }
 }
