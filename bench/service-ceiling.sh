@@ -10,7 +10,7 @@
 # medians of the rounds, and serve/ceiling ratios; idle RSS of both; the
 # load average during the run.
 #
-#   bench/service-ceiling.sh    # DURATION=5s ROUNDS=3 CONNECTIONS=64 THREADS=2
+#   bench/service-ceiling.sh    # DURATION=5s ROUNDS=5 CONNECTIONS=64 THREADS=2
 #
 # /health is measured uncached (HEALTH_CACHE_TTL_SECONDS=0). serve runs with
 # its defaults otherwise (LOG_LEVEL=INFO, JSON logs, no export); set
@@ -27,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-5s}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 PATHS=${PATHS:-"/ /health /chaos/status"}
@@ -162,5 +162,12 @@ done
 echo
 echo "idle RSS: serve $IDLE_SERVE MB (after the run $IDLE_AFTER_SERVE MB; goal < 10), ceiling $IDLE_CEILING MB (after $IDLE_AFTER_CEILING MB)"
 echo "load average (1 min) after each round: ${LOADS[*]}; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The layout list behind the idle RSS (build.rs, link/serve-order.sh): how
+# much of it this binary still has.
+if command -v nm >/dev/null && [ -f link/serve.order ]; then
+    listed=$(wc -l <link/serve.order)
+    found=$(nm --defined-only "$SERVE_BIN" 2>/dev/null | awk '{print $3}' | sort -u | comm -12 - <(sort -u link/serve.order) | wc -l)
+    echo "link/serve.order: $found of $listed listed functions are in this binary (regenerate with link/serve-order.sh when far fewer)"
+fi
 awk -v r="$IDLE_SERVE" 'BEGIN {exit !(r >= 10)}' && FAILED=1
 exit "$FAILED"

@@ -32,6 +32,9 @@ const MAX_CHUNK_LINE: usize = 4 * 1024;
 /// Room made in the read buffer before each read.
 const READ_SIZE: usize = 16 * 1024;
 
+/// Body pieces up to this size are copied out of the read buffer.
+const COPY_AT_MOST: usize = 4 * 1024;
+
 /// An error of a request body.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -296,6 +299,19 @@ impl Connection {
         tokio_util::io::poll_read_buf(std::pin::Pin::new(&mut self.stream), cx, &mut self.read)
     }
 
+    /// The first `n` bytes read. A small piece is copied out, so that the
+    /// read buffer, empty again, is reused by the next response rather than
+    /// a new one allocated for each (the piece would keep it shared).
+    fn take(&mut self, n: usize) -> Bytes {
+        if n <= COPY_AT_MOST {
+            let piece = Bytes::copy_from_slice(&self.read[..n]);
+            self.read.advance(n);
+            piece
+        } else {
+            self.read.split_to(n).freeze()
+        }
+    }
+
     /// The next piece of the response body framed by `framing`; `None` at
     /// its end.
     pub(crate) fn poll_body(
@@ -314,7 +330,7 @@ impl Connection {
                     if !self.read.is_empty() {
                         let n = (*left).min(self.read.len() as u64) as usize;
                         *left -= n as u64;
-                        return Poll::Ready(Ok(Some(self.read.split_to(n).freeze())));
+                        return Poll::Ready(Ok(Some(self.take(n))));
                     }
                     if ready!(self.poll_fill(cx))? == 0 {
                         return Poll::Ready(Err(UpstreamError::BodyCut));
@@ -322,7 +338,7 @@ impl Connection {
                 }
                 Framing::UntilClose => {
                     if !self.read.is_empty() {
-                        return Poll::Ready(Ok(Some(self.read.split().freeze())));
+                        return Poll::Ready(Ok(Some(self.take(self.read.len()))));
                     }
                     if ready!(self.poll_fill(cx))? == 0 {
                         *framing = Framing::Done;
@@ -537,7 +553,15 @@ impl ChunkedDecoder {
                     } else {
                         ChunkState::Data(left - n)
                     };
-                    return Ok(Decoded::Data(buf.split_to(n as usize).freeze()));
+                    let n = n as usize;
+                    let data = if n <= COPY_AT_MOST {
+                        let piece = Bytes::copy_from_slice(&buf[..n]);
+                        buf.advance(n);
+                        piece
+                    } else {
+                        buf.split_to(n).freeze()
+                    };
+                    return Ok(Decoded::Data(data));
                 }
                 ChunkState::DataEnd => match buf.first() {
                     None => return Ok(Decoded::NeedMore),
