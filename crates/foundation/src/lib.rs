@@ -19,9 +19,11 @@
 pub mod error_body;
 pub mod listen;
 pub mod proc;
+pub mod request_id;
 pub mod time;
 pub mod token;
 
 pub use error_body::{ErrorBody, error_response};
+pub use request_id::{new_request_id, with_new_request_id};
 pub use time::now_rfc3339;
 pub use token::{bearer_matches, constant_time_eq};

@@ -339,16 +339,11 @@ fn for_upstream(req: &mut Request<TimedBody>, addr: SocketAddr) {
     }
 }
 
-/// A random (v4) UUID from the thread-local generator: no system call per
-/// request, unlike `Uuid::new_v4` without its `fast-rng` feature.
+/// A random (v4) UUID from the per-thread generator the service uses
+/// too: no system call and no cryptographic generator per request.
 fn new_request_id() -> HeaderValue {
-    let bytes: [u8; 16] = rand::random();
-    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let id = uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .hyphenated()
-        .encode_lower(&mut text);
-    HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("-"))
+    chaoslab_foundation::with_new_request_id(|id: &str| HeaderValue::from_str(id))
+        .unwrap_or(HeaderValue::from_static("-"))
 }
 
 /// The 408 for a client still sending its body when its clock ran out,

@@ -373,9 +373,16 @@ enum Parsed {
 /// Parses a response head at the start of `bytes` (to a request with
 /// `method`).
 fn parse_head(bytes: &[u8], method: &Method) -> Result<Parsed, UpstreamError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut fields);
-    let length = match response.parse(bytes) {
+    // Uninitialised: httparse writes the fields it finds (initialising a
+    // hundred empty ones for every response costs more than parsing).
+    let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        bytes,
+        &mut fields,
+    );
+    let length = match parsed {
         Ok(httparse::Status::Complete(length)) => length,
         Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
         Err(httparse::Error::TooManyHeaders) => {
