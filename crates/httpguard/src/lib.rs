@@ -38,8 +38,8 @@ use http::{HeaderMap, Method, StatusCode, Uri, header};
 pub use host::{AllowedHosts, host_allowed, parse_allowed_hosts};
 pub use layer::{GuardLayer, GuardService};
 pub use limits::{
-    AcceptShare, BodyDeadline, BodyTimeout, BodyTimeoutLayer, HttpServer, LimitedIo, LimitsError,
-    PeerAddr, ReadFilter, ServerLimits, TimedBody, Unfiltered,
+    BodyDeadline, BodyTimeout, BodyTimeoutLayer, HttpServer, LimitedIo, LimitsError, PeerAddr,
+    ReadFilter, ServerLimits, TimedBody, Unfiltered,
 };
 pub use origin::origin_allowed;
 

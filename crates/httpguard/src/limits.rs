@@ -33,7 +33,7 @@ use std::time::Duration;
 
 pub use body::{BodyDeadline, BodyTimeout, BodyTimeoutLayer, BodyTimeoutService, TimedBody};
 pub use io::{LimitedIo, ReadFilter, Unfiltered};
-pub use serve::{AcceptShare, HttpServer, PeerAddr};
+pub use serve::{HttpServer, PeerAddr};
 
 /// The variable overriding [`ServerLimits::header_timeout`], in seconds.
 pub const HEADER_TIMEOUT_VAR: &str = "SERVER_HEADER_TIMEOUT_SECONDS";

@@ -39,7 +39,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chaoslab_httpguard::{AcceptShare, ServerLimits};
+use chaoslab_httpguard::ServerLimits;
 
 /// Header set on every response the ingress made itself (not the service),
 /// so clients and tests can tell a proxy error from a service error.
@@ -77,10 +77,6 @@ pub struct IngressConfig {
     /// (`name`, `.domain` for it and its subdomains, an address, `*`).
     /// Bound to a non-loopback address with none, any `Host` is.
     pub allowed_hosts: Vec<String>,
-    /// The ingresses on other threads sharing the listener, and this one's
-    /// place among them: connections are spread by load
-    /// (`chaoslab_httpguard::AcceptShare`).
-    pub accept_share: Option<(Arc<AcceptShare>, usize)>,
 }
 
 impl Default for IngressConfig {
@@ -91,7 +87,6 @@ impl Default for IngressConfig {
             limits: ServerLimits::PUBLIC.with_max_connections(4096),
             pool_max_idle_per_host: 64,
             allowed_hosts: Vec::new(),
-            accept_share: None,
         }
     }
 }

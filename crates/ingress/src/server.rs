@@ -35,12 +35,9 @@ pub async fn run(
         .local_addr()
         .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip());
     let hosts = AllowedHosts::for_listener(bound, &config.allowed_hosts)?;
-    let mut server = HttpServer::new(limits)
+    let server = HttpServer::new(limits)
         .http1_only()
         .drain_timeout(config.drain_timeout);
-    if let Some((share, me)) = &config.accept_share {
-        server = server.share_accepts(share.clone(), *me);
-    }
     let proxy = Arc::new(Proxy::new(upstreams, config, metrics).with_guard(Guard::new(hosts)));
     let accept = move |io, addr| {
         let proxy = proxy.clone();

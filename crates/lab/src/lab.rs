@@ -947,17 +947,9 @@ impl RunningLab {
             ..Default::default()
         };
         let std_listener = listener.into_std().map_err(io("ingress listener"))?;
-        let threads = platform.config.file.ingress.threads.max(1);
-        // The threads share the listener and take connections by turns of
-        // load, not as the kernel happens to wake them.
-        let share = chaoslab_httpguard::AcceptShare::new(threads);
-        for i in 0..threads {
+        for i in 0..platform.config.file.ingress.threads.max(1) {
             let listener = std_listener.try_clone().map_err(io("ingress listener"))?;
-            let config = chaoslab_ingress::IngressConfig {
-                accept_share: (threads > 1).then(|| (share.clone(), i)),
-                ..ingress_config.clone()
-            };
-            let upstreams = platform.upstreams();
+            let (upstreams, config) = (platform.upstreams(), ingress_config.clone());
             let (metrics, stop) = (platform.ingress_metrics.clone(), shutdown.clone());
             self.servers.push(tokio::task::spawn_blocking(move || {
                 let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -16,7 +16,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -47,63 +46,6 @@ pub struct HttpServer {
     limits: ServerLimits,
     builder: auto::Builder<TokioExecutor>,
     drain_timeout: Option<Duration>,
-    /// The servers it shares its listener with, and its place among them.
-    share: Option<(Arc<AcceptShare>, usize)>,
-}
-
-/// Servers on several threads sharing one listener, taking connections by
-/// turns of load: one accepts only while it holds at most one open
-/// connection more than the least loaded of them. The kernel wakes any of
-/// them for a new connection, and without this a keep-alive client's
-/// connections often pile up on one thread, which then serves them all on
-/// one CPU while the others idle.
-#[derive(Debug)]
-pub struct AcceptShare {
-    open: Vec<AtomicUsize>,
-    changed: tokio::sync::Notify,
-}
-
-impl AcceptShare {
-    /// A share for `servers` servers (places `0..servers`).
-    pub fn new(servers: usize) -> Arc<Self> {
-        Arc::new(AcceptShare {
-            open: (0..servers.max(1)).map(|_| AtomicUsize::new(0)).collect(),
-            changed: tokio::sync::Notify::new(),
-        })
-    }
-
-    fn may_accept(&self, me: usize) -> bool {
-        let count = |slot: &AtomicUsize| slot.load(Ordering::Relaxed);
-        let least = self.open.iter().map(count).min().unwrap_or(0);
-        self.open
-            .get(me)
-            .is_none_or(|mine| count(mine) <= least + 1)
-    }
-
-    fn opened(self: &Arc<Self>, me: usize) -> OpenConnection {
-        if let Some(slot) = self.open.get(me) {
-            slot.fetch_add(1, Ordering::Relaxed);
-        }
-        OpenConnection {
-            share: self.clone(),
-            me,
-        }
-    }
-}
-
-/// One connection counted in an [`AcceptShare`] until dropped.
-struct OpenConnection {
-    share: Arc<AcceptShare>,
-    me: usize,
-}
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        if let Some(slot) = self.share.open.get(self.me) {
-            slot.fetch_sub(1, Ordering::Relaxed);
-        }
-        self.share.changed.notify_waiters();
-    }
 }
 
 impl HttpServer {
@@ -113,15 +55,7 @@ impl HttpServer {
             limits,
             builder: auto::Builder::new(TokioExecutor::new()),
             drain_timeout: None,
-            share: None,
         }
-    }
-
-    /// Shares the listener with the other servers of `share`, as the one
-    /// at place `me` (see [`AcceptShare`]).
-    pub fn share_accepts(mut self, share: Arc<AcceptShare>, me: usize) -> Self {
-        self.share = Some((share, me));
-        self
     }
 
     /// The limits this server keeps.
@@ -188,17 +122,11 @@ impl HttpServer {
             else {
                 break;
             };
-            if let Some((share, me)) = &self.share
-                && !take_turn(share, *me, shutdown.as_mut(), &mut connections).await
-            {
-                break;
-            }
             let Some((stream, peer)) =
                 next_connection(&listener, local, shutdown.as_mut(), &mut connections).await
             else {
                 break;
             };
-            let counted = self.share.as_ref().map(|(share, me)| share.opened(*me));
             let _ = stream.set_nodelay(true);
             let clock = ConnectionClock::new(&limits);
             let (io, service) = accept(LimitedIo::new(stream, clock.clone()), peer);
@@ -215,7 +143,6 @@ impl HttpServer {
             let stop = stop.clone();
             connections.spawn(async move {
                 let _permit = permit;
-                let _counted = counted;
                 tokio::pin!(conn);
                 let result = tokio::select! {
                     result = conn.as_mut() => result,
@@ -265,29 +192,6 @@ async fn next_permit<F: Future<Output = ()>>(
             permit = permits.clone().acquire_owned() => return permit.ok(),
         }
     }
-}
-
-/// Waits while this server holds more connections than its share (ended
-/// ones reaped meanwhile), at most a little while: a server busy with a
-/// request may not be accepting, and a client should not wait for it.
-/// False once `shutdown` resolves.
-async fn take_turn<F: Future<Output = ()>>(
-    share: &AcceptShare,
-    me: usize,
-    mut shutdown: Pin<&mut F>,
-    connections: &mut JoinSet<()>,
-) -> bool {
-    let patience = tokio::time::sleep(Duration::from_millis(20));
-    tokio::pin!(patience);
-    while !share.may_accept(me) {
-        tokio::select! {
-            () = shutdown.as_mut() => return false,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            () = share.changed.notified() => {}
-            () = patience.as_mut() => break,
-        }
-    }
-    true
 }
 
 /// The next accepted connection, reaping ended ones meanwhile and waiting

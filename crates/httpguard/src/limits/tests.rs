@@ -8,7 +8,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -415,90 +414,5 @@ proptest::proptest! {
             Err(e) => proptest::prop_assert_eq!(e.variable, HEADER_TIMEOUT_VAR),
         }
         let _ = ServerLimits::PUBLIC.overridden_by(|_| Some(text.clone()));
-    }
-}
-
-/// Two servers, each on a thread of its own, sharing one listener through
-/// an [`AcceptShare`], and `clients` keep-alive connections made at once.
-/// Returns how many each server took.
-fn spread(clients: usize) -> [usize; 2] {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    std_listener.set_nonblocking(true).expect("nonblocking");
-    let addr = std_listener.local_addr().expect("addr");
-    let share = AcceptShare::new(2);
-    let taken: Arc<[AtomicUsize; 2]> = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
-    let stop = tokio_util::sync::CancellationToken::new();
-    let servers: Vec<_> = (0..2)
-        .map(|me| {
-            let listener = std_listener.try_clone().expect("clone");
-            let (share, taken, stop) = (share.clone(), taken.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                runtime.block_on(async move {
-                    let listener = TcpListener::from_std(listener).expect("listener");
-                    let server =
-                        HttpServer::new(limits(5_000, 5_000, 30_000, 64)).share_accepts(share, me);
-                    let accept = move |io: LimitedIo, _| {
-                        taken[me].fetch_add(1, Ordering::Relaxed);
-                        (io, tower::service_fn(app))
-                    };
-                    server
-                        .serve(listener, accept, stop.cancelled_owned())
-                        .await
-                        .expect("serve");
-                });
-            })
-        })
-        .collect();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        // All connect at once, as a load generator's do: the backlog fills
-        // before either server accepts, and whichever wakes first could
-        // take every one of them.
-        let connects = (0..clients).map(|_| TcpStream::connect(addr));
-        let mut open = Vec::new();
-        for stream in futures::future::join_all(connects).await {
-            open.push(stream.expect("connect"));
-        }
-        for stream in &mut open {
-            stream
-                .write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
-                .await
-                .expect("write");
-            let mut buf = [0u8; 256];
-            let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
-                .await
-                .expect("answered in time")
-                .expect("read");
-            assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
-        }
-        stop.cancel();
-        drop(open);
-    });
-    for server in servers {
-        server.join().expect("server thread");
-    }
-    [
-        taken[0].load(Ordering::Relaxed),
-        taken[1].load(Ordering::Relaxed),
-    ]
-}
-
-#[test]
-fn servers_sharing_a_listener_take_connections_by_turns_of_load() {
-    // Without the share, the server that wakes first usually takes them
-    // all; with it each holds at most one more than the other (two: a
-    // connection may be counted a moment after it is taken).
-    for _ in 0..5 {
-        let [a, b] = spread(8);
-        assert_eq!(a + b, 8);
-        assert!(a.abs_diff(b) <= 2, "one server took {a}, the other {b}");
     }
 }
