@@ -42,9 +42,7 @@ if [ -z "${PROXY_BIN:-}" ]; then
 fi
 EFFECT_BIN=$TARGET/release/examples/fault_effect
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+. bench/lib.sh # free_port
 REDIS_PORT=$(free_port)
 PROXY_PORT=$(free_port)
 API_PORT=$(free_port)

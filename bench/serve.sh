@@ -22,7 +22,7 @@ done
 cargo build --release --quiet -j 2 --bin chaoslab
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/chaoslab
 TMP=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh # free_port
 REDIS_PORT=$(free_port)
 APP_PORT=$(free_port)
 

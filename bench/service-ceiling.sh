@@ -56,20 +56,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# Polls until `$@` succeeds, for at most 10 s.
-wait_for() {
-    local deadline=$((SECONDS + 10))
-    until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -lt "$deadline" ] || { echo "bench: timed out waiting for: $*" >&2; exit 1; }
-        sleep 0.05
-    done
-}
+. bench/lib.sh # free_port, wait_for, start_redis
 
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 &
-REDIS_PID=$!
-wait_for redis-cli -p "$REDIS_PORT" ping 2>/dev/null || wait_for python3 -c "import socket; socket.create_connection(('127.0.0.1', $REDIS_PORT))"
+start_redis "$TMP"
+wait_for 10 redis-cli -p "$REDIS_PORT" ping 2>/dev/null || wait_for 10 python3 -c "import socket; socket.create_connection(('127.0.0.1', $REDIS_PORT))"
 
 SERVE_PORT=$(free_port)
 APP_HOST=127.0.0.1 APP_PORT=$SERVE_PORT REDIS_HOST=127.0.0.1 REDIS_PORT=$REDIS_PORT \
@@ -79,8 +69,8 @@ SERVE_PID=$!
 CEILING_PORT=$(free_port)
 "$CEILING_BIN" "127.0.0.1:$CEILING_PORT" "redis://127.0.0.1:$REDIS_PORT/" >"$TMP/ceiling.log" 2>&1 &
 CEILING_PID=$!
-wait_for curl -fs "http://127.0.0.1:$SERVE_PORT/health"
-wait_for curl -fs "http://127.0.0.1:$CEILING_PORT/health"
+wait_for 10 curl -fs "http://127.0.0.1:$SERVE_PORT/health"
+wait_for 10 curl -fs "http://127.0.0.1:$CEILING_PORT/health"
 # The first GET / creates the sample; both then answer the same data.
 for port in $SERVE_PORT $CEILING_PORT; do
     for path in $PATHS; do curl -fs "http://127.0.0.1:$port$path" >/dev/null; done

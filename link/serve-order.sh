@@ -38,26 +38,16 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# Polls until `$@` succeeds, for at most 60 s (serve is slow under callgrind).
-wait_for() {
-    local deadline=$((SECONDS + 60))
-    until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -lt "$deadline" ] || { echo "serve-order: timed out waiting for: $*" >&2; exit 1; }
-        sleep 0.2
-    done
-}
+. bench/lib.sh # free_port, wait_for, start_redis
 
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 &
-REDIS_PID=$!
+start_redis "$TMP"
 SERVE_PORT=$(free_port)
 APP_HOST=127.0.0.1 APP_PORT=$SERVE_PORT REDIS_HOST=127.0.0.1 REDIS_PORT=$REDIS_PORT REPLICA_ID=serve \
     valgrind --tool=callgrind --demangle=no --compress-strings=no \
     --callgrind-out-file="$TMP/calls" "$BIN" serve >"$TMP/serve.log" 2>"$TMP/valgrind.log" &
 SERVE_PID=$!
 URL=http://127.0.0.1:$SERVE_PORT
-wait_for curl -fs "$URL/livez"
+wait_for 60 curl -fs "$URL/livez" # slow under callgrind
 callgrind_control -d "$SERVE_PID" >/dev/null # calls.1: start-up
 for round in 1 2 3; do
     for path in / /health /readyz /livez /chaos/status; do curl -s -o /dev/null "$URL$path"; done

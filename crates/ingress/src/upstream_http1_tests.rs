@@ -264,6 +264,14 @@ async fn body_of(
     Ok(out)
 }
 
+/// A bodyless GET (`head`) on `connection`.
+async fn get(connection: &mut Connection, head: &[u8]) -> Result<ResponseHead, UpstreamError> {
+    let none = None::<http_body_util::Empty<Bytes>>;
+    connection
+        .exchange(head, none, RequestFraming::Empty, &Method::GET)
+        .await
+}
+
 fn request(method: Method, path: &str, headers: &[(&str, &str)]) -> http::request::Parts {
     let mut builder = http::Request::builder().method(method).uri(path);
     for (name, value) in headers {
@@ -289,15 +297,7 @@ async fn one_connection_carries_requests_one_after_another() {
     ] {
         let parts = request(Method::GET, "/x?y=1", &[("host", "replica")]);
         let head = encode_head(&parts, RequestFraming::Empty);
-        let mut answer = connection
-            .exchange(
-                &head,
-                None::<http_body_util::Empty<Bytes>>,
-                RequestFraming::Empty,
-                &Method::GET,
-            )
-            .await
-            .unwrap();
+        let mut answer = get(&mut connection, &head).await.unwrap();
         assert_eq!(answer.parts.status, status);
         assert!(answer.reusable);
         assert_eq!(
@@ -350,15 +350,7 @@ async fn closed_idle_connections_are_seen_and_cut_bodies_are_errors() {
     let mut connection = Connection::new(TcpStream::connect(addr).await.unwrap());
     let parts = request(Method::GET, "/", &[]);
     let head = encode_head(&parts, RequestFraming::Empty);
-    let mut answer = connection
-        .exchange(
-            &head,
-            None::<http_body_util::Empty<Bytes>>,
-            RequestFraming::Empty,
-            &Method::GET,
-        )
-        .await
-        .unwrap();
+    let mut answer = get(&mut connection, &head).await.unwrap();
     task.await.unwrap(); // the upstream closes its end
     let error = body_of(&mut connection, &mut answer.framing)
         .await
@@ -376,14 +368,6 @@ async fn closed_idle_connections_are_seen_and_cut_bodies_are_errors() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     assert!(!connection.idle_and_open());
-    let error = connection
-        .exchange(
-            &head,
-            None::<http_body_util::Empty<Bytes>>,
-            RequestFraming::Empty,
-            &Method::GET,
-        )
-        .await
-        .unwrap_err();
+    let error = get(&mut connection, &head).await.unwrap_err();
     assert!(error.unanswered(), "{error}");
 }
