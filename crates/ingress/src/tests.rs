@@ -497,3 +497,74 @@ async fn a_head_sent_byte_by_byte_is_cut_at_the_header_timeout_and_others_are_se
         "nothing answered to a head that never ended: {text}"
     );
 }
+
+/// An upstream that answers the first request on each connection and, on
+/// the second, reads it and closes without a word (as a replica that died
+/// handling it would); counts the requests it saw per method.
+async fn dies_on_second_request() -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                for answered in [true, false] {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let method = String::from_utf8_lossy(&head);
+                    let method = method.split(' ').next().unwrap_or_default().to_string();
+                    log.lock().unwrap().push(method);
+                    if !answered {
+                        return; // closes without answering
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if stream.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn only_idempotent_requests_are_sent_again_and_only_once() {
+    let (addr, seen) = dies_on_second_request().await;
+    let fx = ingress(vec![addr], IngressConfig::default()).await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    // Each call: one answered request on a fresh upstream connection, so
+    // that the next finds it idle, then the call under test on it.
+    for (method, status_wanted, times_seen) in [
+        (reqwest::Method::DELETE, 200, 2),
+        (reqwest::Method::POST, 502, 1),
+    ] {
+        let warm = client.get(format!("{}/", fx.url)).send().await.unwrap();
+        assert_eq!(warm.status(), 200);
+        seen.lock().unwrap().clear();
+        let answer = client
+            .request(method.clone(), format!("{}/", fx.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), status_wanted, "{method}");
+        let sent = seen.lock().unwrap().clone();
+        assert_eq!(
+            sent.iter().filter(|m| **m == method.as_str()).count(),
+            times_seen,
+            "{method}: the upstream saw {sent:?}"
+        );
+    }
+}

@@ -13,7 +13,15 @@
 //! RFC 9112 §6.3: no body for `HEAD`, `204`, `304`; chunked when
 //! `Transfer-Encoding` ends in `chunked`; `Content-Length`; otherwise until
 //! the upstream closes (and the connection is not reused).
+//!
+//! A known limit: the request body is written whole before the response is
+//! read. An upstream that answers early (a refusal) and closes is heard
+//! (its answer is read after the failed write); one that answers early but
+//! keeps the connection open without reading the rest of a body larger
+//! than the socket buffers holds the request until the request timeout.
+//! The lab's replicas close.
 
+use std::future::Future;
 use std::io;
 use std::task::{Context, Poll, ready};
 
@@ -54,9 +62,10 @@ pub(crate) enum UpstreamError {
 }
 
 impl UpstreamError {
-    /// Whether the request surely did not reach the upstream's application:
-    /// nothing came back before the connection ended (a kept-alive
-    /// connection the upstream was closing): safe to send again.
+    /// Whether nothing came back before the connection ended: most often a
+    /// kept-alive connection the upstream was closing, so the request never
+    /// reached its application — but an upstream that died handling it
+    /// looks the same, so only an idempotent request is sent again.
     pub(crate) fn unanswered(&self) -> bool {
         match self {
             UpstreamError::NoAnswer => true,
@@ -184,7 +193,13 @@ impl Connection {
             return false;
         }
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        match self.stream.poll_read_ready(&mut cx) {
+        // Outside tokio's per-task budget: a spent budget would say
+        // "pending" for a socket that is closed.
+        let ready = std::pin::pin!(tokio::task::unconstrained(std::future::poll_fn(|cx| {
+            self.stream.poll_read_ready(cx)
+        })))
+        .poll(&mut cx);
+        match ready {
             Poll::Pending => true,
             Poll::Ready(Err(_)) => false,
             // Readable while idle: closed, reset or stray bytes — unless
@@ -414,6 +429,11 @@ fn parse_head(bytes: &[u8], method: &Method) -> Result<Parsed, UpstreamError> {
         headers.append(name, value);
     }
     let (framing, reusable) = response_framing(method, status, version, &headers)?;
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        // The body is framed by the coding; a length beside it is wrong
+        // and must not reach the client (RFC 9112 §6.3).
+        headers.remove(header::CONTENT_LENGTH);
+    }
     let mut parts = http::Response::new(()).into_parts().0;
     parts.status = status;
     parts.version = version;
@@ -586,9 +606,12 @@ impl ChunkedDecoder {
                     }
                 },
                 ChunkState::Trailers => {
-                    let room = MAX_CHUNK_LINE.saturating_sub(self.trailer_bytes).max(2);
-                    let Some(line) = take_line(buf, room, "the trailer section is too long")?
-                    else {
+                    let too_long = "the trailer section is too long";
+                    if self.trailer_bytes >= MAX_CHUNK_LINE {
+                        return Err(UpstreamError::Malformed(too_long));
+                    }
+                    let room = MAX_CHUNK_LINE - self.trailer_bytes;
+                    let Some(line) = take_line(buf, room, too_long)? else {
                         return Ok(Decoded::NeedMore);
                     };
                     self.trailer_bytes += line.len();

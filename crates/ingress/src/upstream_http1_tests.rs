@@ -371,3 +371,18 @@ async fn closed_idle_connections_are_seen_and_cut_bodies_are_errors() {
     let error = get(&mut connection, &head).await.unwrap_err();
     assert!(error.unanswered(), "{error}");
 }
+
+#[test]
+fn a_length_beside_a_transfer_coding_is_dropped_and_trailers_are_bounded() {
+    let both = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n";
+    let parsed = head(both, &Method::GET).unwrap();
+    assert!(matches!(parsed.framing, Framing::Chunked(_)));
+    assert!(!parsed.parts.headers.contains_key(header::CONTENT_LENGTH));
+    assert!(!parsed.reusable);
+    let mut endless = b"0\r\n".to_vec();
+    for _ in 0..1000 {
+        endless.extend_from_slice(b"x: y\r\n");
+    }
+    let error = decode_in_pieces(&endless, &[100]).unwrap_err().to_string();
+    assert!(error.contains("trailer section is too long"), "{error}");
+}

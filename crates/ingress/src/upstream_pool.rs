@@ -3,9 +3,10 @@
 //! few loopback replicas needs: take an idle connection of the chosen
 //! upstream (or connect, with `TCP_NODELAY` and a connect timeout), send
 //! the request on it (`crate::upstream_http1`), and put the connection back
-//! when the response body has been read to its end ([`PooledBody`]). A
-//! request without a body that an idle connection could not even start
-//! (the replica closed it in the meantime) is sent again on another one.
+//! when the response body has been read to its end ([`PooledBody`]). An
+//! idempotent request without a body that an idle connection left
+//! unanswered (the replica closed it in the meantime) is sent again, once,
+//! on another one.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -94,6 +95,9 @@ impl UpstreamPool {
         let head = encode_head(&parts, framing);
         // A request without a body keeps it (empty) for the next attempt.
         let mut body = Some(body);
+        // One more attempt, for an idempotent request without a body that
+        // an idle connection left unanswered.
+        let mut may_resend = framing == RequestFraming::Empty && parts.method.is_idempotent();
         while let Some(mut connection) = self.shared.take_idle(addr) {
             let sent = if framing == RequestFraming::Empty {
                 None
@@ -106,8 +110,8 @@ impl UpstreamPool {
             {
                 Ok(answer) => return Ok(self.pooled(addr, connection, answer)),
                 // Not answered on a kept-alive connection the upstream was
-                // closing: a request without a body goes again, on another.
-                Err(e) if e.unanswered() && framing == RequestFraming::Empty => {}
+                // closing: sent again, once, on another.
+                Err(e) if e.unanswered() && may_resend => may_resend = false,
                 Err(e) => return Err(SendError::Http(e)),
             }
         }
