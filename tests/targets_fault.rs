@@ -717,6 +717,49 @@ fn on_aca_the_seed_s_rule_then_a_redis_reset_with_the_token_on_stdin() {
 }
 
 #[test]
+fn clear_on_aca_copies_the_newest_good_revision_then_deactivates_every_fault_revision() {
+    let stand_ins = StandIns::new(
+        r#"*"revision list"*"properties.active"*) echo '["ca--chaoslab-fault-1", "ca--chaoslab-fault-2"]' ;;
+*"revision list"*"sort_by"*) echo ca--good ;;"#,
+    );
+    let env = [
+        ("AZURE_RESOURCE_GROUP", "rg-chaos"),
+        ("AZURE_CONTAINER_APP_NAME", "ca"),
+    ];
+    let out = stand_ins.chaoslab(&["fault", "clear", "--all", "--target", "aca"], &env);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let calls = stand_ins.calls();
+    let verbs: Vec<&str> = calls.iter().map(|c| c.argv[3].as_str()).collect();
+    assert_eq!(
+        verbs,
+        ["list", "list", "copy", "deactivate", "deactivate"],
+        "{calls:?}"
+    );
+    let copy = &calls[2].argv;
+    let from = copy.iter().position(|a| a == "--from-revision").unwrap();
+    assert_eq!(copy[from + 1], "ca--good");
+    assert!(copy.contains(&"--revision-suffix".to_string()), "{copy:?}");
+    for (call, name) in calls[3..]
+        .iter()
+        .zip(["ca--chaoslab-fault-1", "ca--chaoslab-fault-2"])
+    {
+        let at = call.argv.iter().position(|a| a == "--revision").unwrap();
+        assert_eq!(call.argv[at + 1], name);
+        assert_eq!(call.argv[at - 2..at], ["--name", "ca"]);
+    }
+    // No fault revision: nothing to go back from, nothing run after the list.
+    let empty = StandIns::new(r#"*"revision list"*) echo '[]' ;;"#);
+    let out = empty.chaoslab(&["fault", "clear", "--all", "--target", "aca"], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(empty.calls().len(), 1, "{:?}", empty.calls());
+}
+
+#[test]
 fn the_chaos_studio_experiment_carries_the_seed_s_rule() {
     let script = dry_run(&[
         "fault",

@@ -68,93 +68,22 @@ pub struct Plan {
 impl Plan {
     /// Checks everything about `fault` on Container Apps; nothing runs.
     pub fn new(args: &TargetArgs, fault: &Fault) -> Result<Plan, FaultError> {
-        let engine = match args.engine {
-            None | Some(Engine::Nsg) => Engine::Nsg,
-            Some(Engine::ChaosStudio) => Engine::ChaosStudio,
-            Some(other) => {
-                return Err(bad(format!(
-                    "--engine {} is for --target k8s; on aca use nsg (default) or chaos-studio",
-                    other.name()
-                )));
-            }
-        };
+        let engine = aca_engine(args)?;
         let resource_group = args.resource_group.clone().ok_or_else(|| {
             bad("--target aca needs --resource-group (or AZURE_RESOURCE_GROUP, as azd sets it)")
         })?;
         check_resource_group(&resource_group)?;
-        let app = args.app.clone().or_else(|| {
-            std::env::var("AZURE_CONTAINER_APP_NAME")
-                .ok()
-                .filter(|s| !s.is_empty())
-        });
-        if let Some(app) = &app {
-            check_dns_label("container app name", app)?;
-            if app.len() > 32 {
-                return Err(bad(format!(
-                    "container app name `{app}` is longer than Container Apps allows (32)"
-                )));
-            }
-        }
+        let app = checked_app(args)?;
         if let Some(nsg) = &args.nsg {
             check_azure_name("NSG name", nsg, 80)?;
         }
-        let need_app = || {
-            app.clone().ok_or_else(|| {
-                bad("this fault needs the container app: --app (or CHAOSLAB_APP / AZURE_CONTAINER_APP_NAME)")
-            })
-        };
-        let need_nsg = || {
-            args.nsg
-                .clone()
-                .ok_or_else(|| bad("this fault needs the NSG: --nsg (or AZURE_NSG_NAME)"))
-        };
+        let checked = Checked { args, engine, app };
         let action = match fault {
             Fault::NetworkBlock {
                 mode,
                 duration,
                 no_reset,
-            } => {
-                let duration = seconds("--duration", *duration)?;
-                if mode != "deny-new" {
-                    return Err(bad(format!(
-                        "--mode {mode} is not available on aca: an NSG rule denies new connections (deny-new, as the seed's rule)"
-                    )));
-                }
-                need_nsg()?;
-                match engine {
-                    Engine::ChaosStudio => {
-                        if duration == 0 {
-                            return Err(bad(
-                                "Chaos Studio's faults need a duration: --duration 1 or more seconds",
-                            ));
-                        }
-                        let subscription = args.subscription.clone().ok_or_else(|| {
-                            bad("--engine chaos-studio needs --subscription (or AZURE_SUBSCRIPTION_ID)")
-                        })?;
-                        check_guid(&subscription)?;
-                        let location = args.location.clone().ok_or_else(|| {
-                            bad("--engine chaos-studio needs --location (or AZURE_LOCATION)")
-                        })?;
-                        if location.is_empty()
-                            || !location.bytes().all(|b| b.is_ascii_alphanumeric())
-                        {
-                            return Err(bad(format!(
-                                "--location `{location}` is not an Azure region name"
-                            )));
-                        }
-                        Action::StudioBlock { duration }
-                    }
-                    _ => {
-                        if !no_reset {
-                            need_app()?;
-                        }
-                        Action::Block {
-                            duration,
-                            reset: !no_reset,
-                        }
-                    }
-                }
-            }
+            } => checked.network_block(mode, *duration, *no_reset)?,
             Fault::NetworkLatency { .. } | Fault::NetworkBandwidth { .. } => {
                 return Err(bad(
                     "network latency and bandwidth are not available on aca: an NSG rule only allows or denies",
@@ -165,92 +94,18 @@ impl Plan {
                     "kill is not available on aca (Container Apps has no replica deletion); `az containerapp revision restart` restarts every replica",
                 ));
             }
-            Fault::Deploy { variant } => {
-                match variant.as_str() {
-                    "wrong-image" | "bad-env" => {}
-                    "bad-port" => {
-                        return Err(bad(
-                            "deploy bad-port is a local-lab fault; on aca use wrong-image or bad-env",
-                        ));
-                    }
-                    other => {
-                        return Err(bad(format!(
-                            "unknown deploy variant `{other}`: use wrong-image or bad-env"
-                        )));
-                    }
-                }
-                need_app()?;
-                Action::Deploy {
-                    variant: variant.clone(),
-                }
-            }
+            Fault::Deploy { variant } => checked.deploy(variant)?,
             Fault::LocalOnly(kind) => {
                 return Err(bad(format!(
                     "`fault {kind}` is a local-lab fault; on aca: network block, deploy, list, clear"
                 )));
             }
-            Fault::List { .. } => {
-                if args.nsg.is_none() && app.is_none() {
-                    return Err(bad("fault list on aca needs --nsg and/or --app"));
-                }
-                if engine == Engine::ChaosStudio {
-                    return Err(bad(
-                        "fault list on aca lists the NSG rule and the revisions; see the experiment in the portal or with `az rest`",
-                    ));
-                }
-                Action::List
-            }
-            Fault::Clear { id, .. } => match id.as_deref() {
-                None => {
-                    if args.nsg.is_none() && app.is_none() {
-                        return Err(bad("fault clear on aca needs --nsg and/or --app"));
-                    }
-                    if engine == Engine::ChaosStudio {
-                        need_subscription(args)?;
-                    }
-                    Action::Clear {
-                        rule: args.nsg.is_some(),
-                        revisions: app.as_ref().map(|_| None),
-                        experiment: engine == Engine::ChaosStudio,
-                    }
-                }
-                Some(id) => match id.split_once('/') {
-                    Some(("nsg-rule", RULE_NAME)) => {
-                        need_nsg()?;
-                        Action::Clear {
-                            rule: true,
-                            revisions: None,
-                            experiment: false,
-                        }
-                    }
-                    Some(("revision", name)) if name.contains(&format!("--{FAULT_SUFFIX}")) => {
-                        check_azure_name("revision name", name, 64)?;
-                        need_app()?;
-                        Action::Clear {
-                            rule: false,
-                            revisions: Some(Some(name.to_string())),
-                            experiment: false,
-                        }
-                    }
-                    Some(("experiment", EXPERIMENT)) => {
-                        need_subscription(args)?;
-                        Action::Clear {
-                            rule: false,
-                            revisions: None,
-                            experiment: true,
-                        }
-                    }
-                    _ => {
-                        return Err(bad(format!(
-                            "`{id}` is not an aca fault id: nsg-rule/{RULE_NAME}, revision/<app>--{FAULT_SUFFIX}…, experiment/{EXPERIMENT}, or --all"
-                        )));
-                    }
-                },
-            },
+            Fault::List { .. } => checked.list()?,
+            Fault::Clear { id, .. } => checked.clear(id.as_deref())?,
         };
         Ok(Plan {
             resource_group,
-            app,
+            app: checked.app,
             nsg: args.nsg.clone(),
             subscription: args.subscription.clone(),
             location: args.location.clone(),
@@ -708,80 +563,11 @@ impl Plan {
             shell.run(&self.az(delete))?;
         }
         if let Some(only) = revisions {
-            let names: Vec<String> = match only {
-                Some(name) => vec![name.clone()],
-                None => {
-                    let found = shell.read("FAULTY", &self.fault_revisions("name"))?;
-                    if shell.dry() {
-                        shell.say("for each NAME in FAULTY (nothing to do when it is empty):")?;
-                        vec![var("NAME")]
-                    } else {
-                        parse_list(&found, false)?
-                            .iter()
-                            .filter_map(|v| v.as_str().map(String::from))
-                            .collect()
-                    }
-                }
-            };
+            let names = self.revisions_to_clear(shell, only.as_ref())?;
             if !names.is_empty() {
-                // Back to the newest revision that is not a fault's: a copy
-                // of it becomes the latest revision.
-                let good = shell.read(
-                    "GOOD",
-                    &self.az([
-                        "containerapp",
-                        "revision",
-                        "list",
-                        "--resource-group",
-                        self.rg(),
-                        "--name",
-                        self.app(),
-                        "--query",
-                        &format!("sort_by([?!contains(name, '--{FAULT_SUFFIX}')], &properties.createdTime)[-1].name"),
-                        "--output",
-                        "tsv",
-                    ]),
-                )?;
-                let good = if shell.dry() {
-                    good
-                } else {
-                    good.trim().to_string()
-                };
-                if good.is_empty() {
-                    return Err(FaultError::Failed(format!(
-                        "{} has no revision without a fault to go back to",
-                        self.app()
-                    )));
-                }
-                shell.run(&self.az([
-                    "containerapp",
-                    "revision",
-                    "copy",
-                    "--resource-group",
-                    self.rg(),
-                    "--name",
-                    self.app(),
-                    "--from-revision",
-                    &good,
-                    "--revision-suffix",
-                    &format!("chaoslab-restore-{}", self.stamp),
-                    "--output",
-                    "none",
-                ]))?;
+                self.restore_good_revision(shell)?;
                 for name in names {
-                    shell.run(&self.az([
-                        "containerapp",
-                        "revision",
-                        "deactivate",
-                        "--resource-group",
-                        self.rg(),
-                        "--name",
-                        self.app(),
-                        "--revision",
-                        &name,
-                        "--output",
-                        "none",
-                    ]))?;
+                    shell.run(&self.revision_step("deactivate", ["--revision", &name]))?;
                 }
             }
         }
@@ -795,6 +581,247 @@ impl Plan {
             ]))?;
         }
         Ok(())
+    }
+
+    /// The fault revisions to deactivate: `only`, or every active one
+    /// (in a dry run, a loop over what `az` would list).
+    fn revisions_to_clear(
+        &self,
+        shell: &mut dyn Shell,
+        only: Option<&String>,
+    ) -> Result<Vec<String>, FaultError> {
+        if let Some(name) = only {
+            return Ok(vec![name.clone()]);
+        }
+        let found = shell.read("FAULTY", &self.fault_revisions("name"))?;
+        if shell.dry() {
+            shell.say("for each NAME in FAULTY (nothing to do when it is empty):")?;
+            return Ok(vec![var("NAME")]);
+        }
+        Ok(parse_list(&found, false)?
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect())
+    }
+
+    /// Back to the newest revision that is not a fault's: a copy of it
+    /// becomes the latest revision.
+    fn restore_good_revision(&self, shell: &mut dyn Shell) -> Result<(), FaultError> {
+        let newest_good = format!(
+            "sort_by([?!contains(name, '--{FAULT_SUFFIX}')], &properties.createdTime)[-1].name"
+        );
+        let good = shell.read(
+            "GOOD",
+            &self.revision_step("list", ["--query", &newest_good, "--output", "tsv"]),
+        )?;
+        let good = if shell.dry() {
+            good
+        } else {
+            good.trim().to_string()
+        };
+        if good.is_empty() {
+            return Err(FaultError::Failed(format!(
+                "{} has no revision without a fault to go back to",
+                self.app()
+            )));
+        }
+        let suffix = format!("chaoslab-restore-{}", self.stamp);
+        shell.run(&self.revision_step(
+            "copy",
+            ["--from-revision", &good, "--revision-suffix", &suffix],
+        ))
+    }
+
+    /// `az containerapp revision VERB` on the app with `extra` arguments;
+    /// output `none` unless `extra` names one.
+    fn revision_step<const N: usize>(&self, verb: &str, extra: [&str; N]) -> Step {
+        let mut args = vec![
+            "containerapp",
+            "revision",
+            verb,
+            "--resource-group",
+            self.rg(),
+            "--name",
+            self.app(),
+        ];
+        args.extend(extra);
+        if !extra.contains(&"--output") {
+            args.extend(["--output", "none"]);
+        }
+        self.az(args)
+    }
+}
+
+/// The engine of a fault on aca: the NSG rule (default) or Chaos Studio.
+fn aca_engine(args: &TargetArgs) -> Result<Engine, FaultError> {
+    match args.engine {
+        None | Some(Engine::Nsg) => Ok(Engine::Nsg),
+        Some(Engine::ChaosStudio) => Ok(Engine::ChaosStudio),
+        Some(other) => Err(bad(format!(
+            "--engine {} is for --target k8s; on aca use nsg (default) or chaos-studio",
+            other.name()
+        ))),
+    }
+}
+
+/// The container app, from `--app` or azd's `AZURE_CONTAINER_APP_NAME`,
+/// checked as Container Apps checks its names.
+fn checked_app(args: &TargetArgs) -> Result<Option<String>, FaultError> {
+    let app = args.app.clone().or_else(|| {
+        std::env::var("AZURE_CONTAINER_APP_NAME")
+            .ok()
+            .filter(|s| !s.is_empty())
+    });
+    if let Some(app) = &app {
+        check_dns_label("container app name", app)?;
+        if app.len() > 32 {
+            return Err(bad(format!(
+                "container app name `{app}` is longer than Container Apps allows (32)"
+            )));
+        }
+    }
+    Ok(app)
+}
+
+/// The checked arguments a fault's action is chosen from.
+struct Checked<'a> {
+    args: &'a TargetArgs,
+    engine: Engine,
+    app: Option<String>,
+}
+
+impl Checked<'_> {
+    fn need_app(&self) -> Result<String, FaultError> {
+        self.app.clone().ok_or_else(|| {
+            bad("this fault needs the container app: --app (or CHAOSLAB_APP / AZURE_CONTAINER_APP_NAME)")
+        })
+    }
+
+    fn need_nsg(&self) -> Result<String, FaultError> {
+        self.args
+            .nsg
+            .clone()
+            .ok_or_else(|| bad("this fault needs the NSG: --nsg (or AZURE_NSG_NAME)"))
+    }
+
+    /// `network block`: the NSG rule (then a redis-reset through the
+    /// ingress unless `no_reset`), or Chaos Studio's fault.
+    fn network_block(
+        &self,
+        mode: &str,
+        duration: i64,
+        no_reset: bool,
+    ) -> Result<Action, FaultError> {
+        let duration = seconds("--duration", duration)?;
+        if mode != "deny-new" {
+            return Err(bad(format!(
+                "--mode {mode} is not available on aca: an NSG rule denies new connections (deny-new, as the seed's rule)"
+            )));
+        }
+        self.need_nsg()?;
+        if self.engine != Engine::ChaosStudio {
+            if !no_reset {
+                self.need_app()?;
+            }
+            return Ok(Action::Block {
+                duration,
+                reset: !no_reset,
+            });
+        }
+        if duration == 0 {
+            return Err(bad(
+                "Chaos Studio's faults need a duration: --duration 1 or more seconds",
+            ));
+        }
+        need_subscription(self.args)?;
+        let location = self
+            .args
+            .location
+            .clone()
+            .ok_or_else(|| bad("--engine chaos-studio needs --location (or AZURE_LOCATION)"))?;
+        if location.is_empty() || !location.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(bad(format!(
+                "--location `{location}` is not an Azure region name"
+            )));
+        }
+        Ok(Action::StudioBlock { duration })
+    }
+
+    /// `deploy`: a failing revision (the seed's missing image, or a bad
+    /// environment).
+    fn deploy(&self, variant: &str) -> Result<Action, FaultError> {
+        match variant {
+            "wrong-image" | "bad-env" => {}
+            "bad-port" => {
+                return Err(bad(
+                    "deploy bad-port is a local-lab fault; on aca use wrong-image or bad-env",
+                ));
+            }
+            other => {
+                return Err(bad(format!(
+                    "unknown deploy variant `{other}`: use wrong-image or bad-env"
+                )));
+            }
+        }
+        self.need_app()?;
+        Ok(Action::Deploy {
+            variant: variant.to_string(),
+        })
+    }
+
+    /// `list`: the rule and the fault revisions.
+    fn list(&self) -> Result<Action, FaultError> {
+        if self.args.nsg.is_none() && self.app.is_none() {
+            return Err(bad("fault list on aca needs --nsg and/or --app"));
+        }
+        if self.engine == Engine::ChaosStudio {
+            return Err(bad(
+                "fault list on aca lists the NSG rule and the revisions; see the experiment in the portal or with `az rest`",
+            ));
+        }
+        Ok(Action::List)
+    }
+
+    /// `clear`: everything chaoslab applied (no `id`), or the one fault `id`
+    /// names.
+    fn clear(&self, id: Option<&str>) -> Result<Action, FaultError> {
+        let clear = |rule, revisions, experiment| Action::Clear {
+            rule,
+            revisions,
+            experiment,
+        };
+        let Some(id) = id else {
+            if self.args.nsg.is_none() && self.app.is_none() {
+                return Err(bad("fault clear on aca needs --nsg and/or --app"));
+            }
+            if self.engine == Engine::ChaosStudio {
+                need_subscription(self.args)?;
+            }
+            let revisions = self.app.as_ref().map(|_| None);
+            return Ok(clear(
+                self.args.nsg.is_some(),
+                revisions,
+                self.engine == Engine::ChaosStudio,
+            ));
+        };
+        match id.split_once('/') {
+            Some(("nsg-rule", RULE_NAME)) => {
+                self.need_nsg()?;
+                Ok(clear(true, None, false))
+            }
+            Some(("revision", name)) if name.contains(&format!("--{FAULT_SUFFIX}")) => {
+                check_azure_name("revision name", name, 64)?;
+                self.need_app()?;
+                Ok(clear(false, Some(Some(name.to_string())), false))
+            }
+            Some(("experiment", EXPERIMENT)) => {
+                need_subscription(self.args)?;
+                Ok(clear(false, None, true))
+            }
+            _ => Err(bad(format!(
+                "`{id}` is not an aca fault id: nsg-rule/{RULE_NAME}, revision/<app>--{FAULT_SUFFIX}…, experiment/{EXPERIMENT}, or --all"
+            ))),
+        }
     }
 }
 
