@@ -3,6 +3,10 @@
 //! `deploy` are thin clients of its control API, usable from any terminal in
 //! the project directory. What they print is rendered by `chaoslab-output`
 //! (`--json`: the control API's JSON as it is).
+// The arguments' doc comments are their `--help` text: `[section] key`
+// names a chaoslab.toml setting and `<dir>` a placeholder, not a link or
+// an HTML tag.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};

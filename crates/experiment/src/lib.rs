@@ -5,7 +5,7 @@
 //!
 //! The pieces, in the order a run uses them:
 //!
-//! - [`format`]: the TOML file (or a Chaos Toolkit file, [`chaostoolkit`])
+//! - [`format`](mod@format): the TOML file (or a Chaos Toolkit file, [`chaostoolkit`])
 //!   validated into a [`model::Experiment`] before anything starts, every
 //!   mistake with its line and key; [`builtin`] ships one per seed flow;
 //! - [`lab_target`]: the experiment's own lab (`chaoslab up` in its own

@@ -105,6 +105,8 @@ pub struct LoadArgs {
 
     /// A task: "[WEIGHT] METHOD PATH [JSON BODY]" (repeatable). Replaces the
     /// default mix (GET /health ×3, GET / ×5, GET /chaos/status ×1).
+    // The text is `--help`'s: brackets there mean optional, not a link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long = "task", value_name = "TASK")]
     pub tasks: Vec<String>,
 

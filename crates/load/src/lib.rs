@@ -12,7 +12,7 @@
 //!   [`Sample`]s, latency counted from the intended start;
 //! - aggregating: one task folds samples into bounded HDR histograms
 //!   ([`stats`]) and builds a [`Report`];
-//! - printing: the live line and table ([`print`]), Locust's CSVs
+//! - printing: the live line and table ([`print`](mod@print)), Locust's CSVs
 //!   ([`csv`]), JSON and a self-contained HTML page ([`html`]);
 //! - judging: [`Threshold`]s decide the exit status.
 //!

@@ -41,7 +41,7 @@ impl Credential {
     }
 
     /// When to fetch a new one and authenticate again: a fifth of its
-    /// lifetime before it expires, at most [`MAX_REFRESH_MARGIN`] before.
+    /// lifetime before it expires, at most `MAX_REFRESH_MARGIN` before.
     /// `None` when it never expires.
     pub fn refresh_at(&self) -> Option<SystemTime> {
         let expires_at = self.expires_at?;
