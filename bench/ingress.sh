@@ -221,5 +221,10 @@ for path in $PATHS; do
         printf "%-8s goals    ingress/nginx throughput %.2f (>= 1.00): %s; added p50 %.3f vs %.3f ms: %s; CPU/req ingress/nginx %.2f\n", p, i/n, (i >= n ? "met" : "NOT MET"), ip-dp, np-dp, (ip-dp <= np-dp ? "met" : "NOT MET"), (nc > 0 ? (ic-dc)/nc : 0)
         printf "%-8s ceiling  ingress/ceiling throughput %.2f, CPU/req %.2f; nginx/ceiling throughput %.2f, CPU/req %.2f\n", p, i/c, (cc > 0 ? (ic-dc)/cc : 0), n/c, (cc > 0 ? nc/cc : 0)
     }'
+    # The same ratio round by round (the ingress and nginx ran minutes
+    # apart at most): how far the machine's noise moves it.
+    paste -d' ' <(awk '{print $1}' "$TMP/r.ingress") <(awk '{print $1}' "$TMP/r.nginx") | awk -v p="$path" '
+        $2 > 0 { r = $1 / $2; ratios = ratios sprintf(" %.2f", r); if (NR == 1 || r < lo) lo = r; if (NR == 1 || r > hi) hi = r }
+        END { printf "%-8s spread   ingress/nginx throughput round by round:%s (%.2f-%.2f)\n", p, ratios, lo, hi }'
 done
 echo "load average (1 min) after each round: ${LOADS[*]}; after: $(cut -d' ' -f1-3 /proc/loadavg)"
