@@ -149,9 +149,9 @@ impl StandInIdentity {
             .with_state(identity.clone());
         let stop = identity.stop.clone();
         tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
+            // As the lab's other listeners: the browser-attack guard and
+            // the header, idle and connection limits of the control API.
+            let served = crate::control_api::serve(listener, app, stop.cancelled_owned()).await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "the stand-in identity endpoint stopped");
             }
@@ -365,6 +365,49 @@ mod tests {
         assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
     }
 
-    #[test]
-    fn secrets_compare_exactly() {}
+    /// The endpoint is one of the lab's listeners: it gives a token to a
+    /// caller with the header secret and refuses a foreign `Host` (a page
+    /// rebinding a name to loopback) before anything else.
+    #[tokio::test]
+    async fn tokens_go_to_loopback_callers_with_the_header_only() {
+        if !chaoslab_test_support::redis::installed_or_skip() {
+            return;
+        }
+        let redis = chaoslab_test_support::RedisServer::start_with_acl();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let admin = AdminTarget {
+            addr: redis.addr(),
+            password: "admin".into(),
+            unix: None,
+        };
+        let identity = StandInIdentity::start(dir.path(), admin, Duration::from_secs(60))
+            .await
+            .expect("the stand-in identity endpoint starts");
+        let url = format!(
+            "{}?api-version={API_VERSION}&resource={REDIS_RESOURCE}",
+            identity.endpoint
+        );
+        let client = reqwest::Client::new();
+        let get = |host: Option<&str>, header: &str| {
+            let mut request = client.get(&url).header("x-identity-header", header);
+            if let Some(host) = host {
+                request = request.header("host", host);
+            }
+            request.send()
+        };
+        let token = get(None, &identity.header).await.expect("answered");
+        assert_eq!(token.status(), StatusCode::OK);
+        let body: serde_json::Value = token.json().await.expect("JSON");
+        assert!(
+            body["access_token"].as_str().is_some_and(|t| !t.is_empty()),
+            "{body}"
+        );
+        let wrong = get(None, "not-the-secret").await.expect("answered");
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        let foreign = get(Some("evil.example"), &identity.header)
+            .await
+            .expect("answered");
+        assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+        identity.stop();
+    }
 }
