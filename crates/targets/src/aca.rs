@@ -395,39 +395,91 @@ fn container_app_document(
     image: &str,
     placeholders: &mut Vec<&'static str>,
 ) -> Value {
-    let mut known = |value: &Option<String>, what: &'static str, marker: &str| match value {
-        Some(v) => v.clone(),
-        None => {
-            placeholders.push(what);
-            marker.to_string()
+    let ids = DeploymentIds::new(args, names, placeholders);
+    let (secrets, env) = secrets_and_env(args, names, token, &ids.client_id);
+    json!({
+        "name": names.app,
+        "type": "Microsoft.App/containerApps",
+        "location": args.location,
+        "tags": {"chaoslab-app": names.app},
+        "identity": {
+            "type": "UserAssigned",
+            "userAssignedIdentities": { ids.identity.clone(): {} }
+        },
+        "properties": {
+            "environmentId": ids.environment,
+            "workloadProfileName": "Consumption",
+            "configuration": configuration_section(args, names, &ids.identity, secrets),
+            "template": {
+                "containers": [container_section(args, image, env)],
+                "scale": scale_section(args)
+            }
         }
-    };
-    let subscription = known(
-        &args.subscription,
-        "the subscription (--subscription)",
-        "REPLACE_WITH_SUBSCRIPTION_ID",
-    );
-    let group = known(
-        &args.resource_group,
-        "the resource group (--resource-group)",
-        "REPLACE_WITH_RESOURCE_GROUP",
-    );
-    let client_id = known(
-        &args.identity_client_id,
-        "the identity's client id (--identity-client-id)",
-        "REPLACE_WITH_MANAGED_IDENTITY_CLIENT_ID",
-    );
-    let rg = format!("/subscriptions/{subscription}/resourceGroups/{group}/providers");
-    let identity_id = format!(
-        "{rg}/Microsoft.ManagedIdentity/userAssignedIdentities/{}",
-        names.identity
-    );
-    let environment_id = format!(
-        "{rg}/Microsoft.App/managedEnvironments/{}",
-        names.environment
-    );
+    })
+}
+
+/// The IDs in the container app that only a deployment knows: from the
+/// flags, or `REPLACE_WITH_…` placeholders (each recorded in `placeholders`).
+struct DeploymentIds {
+    /// The user-assigned managed identity's resource ID.
+    identity: String,
+    /// The Container Apps environment's resource ID.
+    environment: String,
+    /// The managed identity's client id, for AZURE_CLIENT_ID.
+    client_id: String,
+}
+
+impl DeploymentIds {
+    /// Builds the IDs, recording each missing flag in `placeholders`
+    /// (subscription, resource group, client id, in that order).
+    fn new(args: &Args, names: &Names, placeholders: &mut Vec<&'static str>) -> DeploymentIds {
+        let mut known = |value: &Option<String>, what: &'static str, marker: &str| match value {
+            Some(v) => v.clone(),
+            None => {
+                placeholders.push(what);
+                marker.to_string()
+            }
+        };
+        let subscription = known(
+            &args.subscription,
+            "the subscription (--subscription)",
+            "REPLACE_WITH_SUBSCRIPTION_ID",
+        );
+        let group = known(
+            &args.resource_group,
+            "the resource group (--resource-group)",
+            "REPLACE_WITH_RESOURCE_GROUP",
+        );
+        let client_id = known(
+            &args.identity_client_id,
+            "the identity's client id (--identity-client-id)",
+            "REPLACE_WITH_MANAGED_IDENTITY_CLIENT_ID",
+        );
+        let rg = format!("/subscriptions/{subscription}/resourceGroups/{group}/providers");
+        DeploymentIds {
+            identity: format!(
+                "{rg}/Microsoft.ManagedIdentity/userAssignedIdentities/{}",
+                names.identity
+            ),
+            environment: format!(
+                "{rg}/Microsoft.App/managedEnvironments/{}",
+                names.environment
+            ),
+            client_id,
+        }
+    }
+}
+
+/// The app's secrets and the container's environment: the service's
+/// settings for Redis over Entra ID, the chaos API token, and Application
+/// Insights when its connection string is in this process's environment.
+fn secrets_and_env(
+    args: &Args,
+    names: &Names,
+    token: &str,
+    client_id: &str,
+) -> (Vec<Value>, Vec<Value>) {
     let redis_host = format!("{}.{}.redis.azure.net", names.redis, args.location);
-    let (live, ready) = args.probes.timings();
     let mut secrets = vec![json!({"name": "chaos-api-token", "value": token})];
     let mut env = vec![
         json!({"name": "APP_HOST", "value": "0.0.0.0"}),
@@ -452,75 +504,86 @@ fn container_app_document(
             "secretRef": "appinsights-connection-string"
         }));
     }
+    (secrets, env)
+}
+
+/// `properties.configuration`: single revision, the ingress, the registry
+/// pulled with the managed identity, and the app's secrets.
+fn configuration_section(
+    args: &Args,
+    names: &Names,
+    identity_id: &str,
+    secrets: Vec<Value>,
+) -> Value {
     json!({
-        "name": names.app,
-        "type": "Microsoft.App/containerApps",
-        "location": args.location,
-        "tags": {"chaoslab-app": names.app},
-        "identity": {
-            "type": "UserAssigned",
-            "userAssignedIdentities": { identity_id.clone(): {} }
+        "activeRevisionsMode": "Single",
+        "ingress": {
+            "external": !args.internal,
+            "targetPort": PORT,
+            "transport": "auto",
+            "allowInsecure": false
         },
-        "properties": {
-            "environmentId": environment_id,
-            "workloadProfileName": "Consumption",
-            "configuration": {
-                "activeRevisionsMode": "Single",
-                "ingress": {
-                    "external": !args.internal,
-                    "targetPort": PORT,
-                    "transport": "auto",
-                    "allowInsecure": false
-                },
-                "registries": [
-                    {"server": format!("{}.azurecr.io", names.registry), "identity": identity_id}
-                ],
-                "secrets": secrets
-            },
-            "template": {
-                "containers": [{
-                    "name": "chaoslab",
-                    "image": image,
-                    "args": ["serve"],
-                    "resources": {"cpu": 0.25, "memory": "0.5Gi"},
-                    "probes": [
-                        {
-                            "type": "Liveness",
-                            "tcpSocket": {"port": PORT},
-                            "initialDelaySeconds": live[0],
-                            "periodSeconds": live[1],
-                            "timeoutSeconds": live[2],
-                            "failureThreshold": live[3],
-                            "successThreshold": 1
-                        },
-                        {
-                            "type": "Readiness",
-                            "httpGet": {"path": "/health", "port": PORT, "scheme": "HTTP"},
-                            "initialDelaySeconds": ready[0],
-                            "periodSeconds": ready[1],
-                            "timeoutSeconds": ready[2],
-                            "failureThreshold": ready[3],
-                            "successThreshold": ready[4]
-                        }
-                    ],
-                    "env": env
-                }],
-                "scale": {
-                    "minReplicas": args.min_replicas,
-                    "maxReplicas": args.max_replicas,
-                    "rules": [{
-                        "name": "cpu-rule",
-                        "custom": {
-                            "type": "cpu",
-                            "metadata": {
-                                "type": "Utilization",
-                                "value": args.cpu_utilization.to_string()
-                            }
-                        }
-                    }]
+        "registries": [
+            {"server": format!("{}.azurecr.io", names.registry), "identity": identity_id}
+        ],
+        "secrets": secrets
+    })
+}
+
+/// The one container of `properties.template.containers`: the image
+/// running `serve` with the seed's resources, probes and environment.
+fn container_section(args: &Args, image: &str, env: Vec<Value>) -> Value {
+    json!({
+        "name": "chaoslab",
+        "image": image,
+        "args": ["serve"],
+        "resources": {"cpu": 0.25, "memory": "0.5Gi"},
+        "probes": probes_section(args.probes),
+        "env": env
+    })
+}
+
+/// The container's probes with the preset's timings: liveness on the TCP
+/// port, readiness on `GET /health`.
+fn probes_section(preset: ProbePreset) -> Value {
+    let (live, ready) = preset.timings();
+    json!([
+        {
+            "type": "Liveness",
+            "tcpSocket": {"port": PORT},
+            "initialDelaySeconds": live[0],
+            "periodSeconds": live[1],
+            "timeoutSeconds": live[2],
+            "failureThreshold": live[3],
+            "successThreshold": 1
+        },
+        {
+            "type": "Readiness",
+            "httpGet": {"path": "/health", "port": PORT, "scheme": "HTTP"},
+            "initialDelaySeconds": ready[0],
+            "periodSeconds": ready[1],
+            "timeoutSeconds": ready[2],
+            "failureThreshold": ready[3],
+            "successThreshold": ready[4]
+        }
+    ])
+}
+
+/// `properties.template.scale`: the replica bounds and the CPU rule.
+fn scale_section(args: &Args) -> Value {
+    json!({
+        "minReplicas": args.min_replicas,
+        "maxReplicas": args.max_replicas,
+        "rules": [{
+            "name": "cpu-rule",
+            "custom": {
+                "type": "cpu",
+                "metadata": {
+                    "type": "Utilization",
+                    "value": args.cpu_utilization.to_string()
                 }
             }
-        }
+        }]
     })
 }
 

@@ -282,8 +282,37 @@ impl Secrets {
 /// the podman variant's secret files (see [`podman`]).
 pub fn files(export: &Export, secrets: &Secrets, podman_secrets: &Path) -> Vec<ManifestFile> {
     let ns = export.namespace.as_str();
-    let token = secrets.token.clone();
-    let password = secrets.password.clone();
+    let mut out = vec![
+        ManifestFile {
+            path: "namespace.yaml",
+            documents: vec![manifests::namespace(ns)],
+            secret: false,
+        },
+        ManifestFile {
+            path: "secret-api-token.yaml",
+            documents: vec![manifests::api_token_secret(ns, &secrets.token)],
+            secret: true,
+        },
+        service_file(export),
+    ];
+    out.extend(redis_files(export, &secrets.password));
+    out.push(network_policy_file(export));
+    out.push(load_job_file(export));
+    if let Some((port, redis_port)) = export.podman {
+        out.push(podman_file(
+            export,
+            &secrets.token,
+            (port, redis_port),
+            podman_secrets,
+        ));
+    }
+    out
+}
+
+/// `service.yaml`: the service's Deployment, Service and HPA, pointed at
+/// the external Redis URL or the in-cluster Redis.
+fn service_file(export: &Export) -> ManifestFile {
+    let ns = export.namespace.as_str();
     let spec = ServiceSpec {
         namespace: ns.into(),
         image: export.image.clone(),
@@ -298,49 +327,49 @@ pub fn files(export: &Export, secrets: &Secrets, podman_secrets: &Path) -> Vec<M
         listen_host: "0.0.0.0".into(),
         port: manifests::SERVICE_PORT,
     };
-    let mut out = vec![
-        ManifestFile {
-            path: "namespace.yaml",
-            documents: vec![manifests::namespace(ns)],
-            secret: false,
-        },
-        ManifestFile {
-            path: "secret-api-token.yaml",
-            documents: vec![manifests::api_token_secret(ns, &token)],
-            secret: true,
-        },
-        ManifestFile {
-            path: "service.yaml",
-            documents: vec![
-                manifests::service_deployment(&spec),
-                manifests::service_service(ns),
-                manifests::service_hpa(ns),
-            ],
-            secret: false,
-        },
-    ];
+    ManifestFile {
+        path: "service.yaml",
+        documents: vec![
+            manifests::service_deployment(&spec),
+            manifests::service_service(ns),
+            manifests::service_hpa(ns),
+        ],
+        secret: false,
+    }
+}
+
+/// Redis's files: the URL Secret for an external Redis, or the ACL
+/// Secret plus StatefulSet and Service for the in-cluster one.
+fn redis_files(export: &Export, password: &str) -> Vec<ManifestFile> {
+    let ns = export.namespace.as_str();
     match &export.redis_url {
-        Some(url) => out.push(ManifestFile {
+        Some(url) => vec![ManifestFile {
             path: "secret-redis-url.yaml",
             documents: vec![manifests::redis_url_secret(ns, url)],
             secret: true,
-        }),
-        None => {
-            out.push(ManifestFile {
+        }],
+        None => vec![
+            ManifestFile {
                 path: "secret-redis.yaml",
-                documents: vec![manifests::redis_secret(ns, &password)],
+                documents: vec![manifests::redis_secret(ns, password)],
                 secret: true,
-            });
-            out.push(ManifestFile {
+            },
+            ManifestFile {
                 path: "redis.yaml",
                 documents: vec![
                     manifests::redis_statefulset(ns, &export.redis_image),
                     manifests::redis_service(ns),
                 ],
                 secret: false,
-            });
-        }
+            },
+        ],
     }
+}
+
+/// `networkpolicy.yaml`: the default-deny baseline, HTTP in, and Redis
+/// reachable from the service when Redis runs in the cluster.
+fn network_policy_file(export: &Export) -> ManifestFile {
+    let ns = export.namespace.as_str();
     let mut policies = vec![
         manifests::network_policy_default_deny(ns),
         manifests::network_policy_allow_http(ns),
@@ -348,11 +377,17 @@ pub fn files(export: &Export, secrets: &Secrets, podman_secrets: &Path) -> Vec<M
     if export.redis_url.is_none() {
         policies.push(manifests::network_policy_redis_from_service(ns));
     }
-    out.push(ManifestFile {
+    ManifestFile {
         path: "networkpolicy.yaml",
         documents: policies,
         secret: false,
-    });
+    }
+}
+
+/// `load/job.yaml`: the results volume and the Indexed Job running
+/// `chaoslab load` in the export's number of pods.
+fn load_job_file(export: &Export) -> ManifestFile {
+    let ns = export.namespace.as_str();
     let (pods, users, run_time) = export.load.clone();
     let load = LoadSpec {
         namespace: ns.into(),
@@ -361,28 +396,35 @@ pub fn files(export: &Export, secrets: &Secrets, podman_secrets: &Path) -> Vec<M
         users,
         run_time,
     };
-    out.push(ManifestFile {
+    ManifestFile {
         path: "load/job.yaml",
         documents: vec![manifests::load_results_pvc(ns), manifests::load_job(&load)],
         secret: false,
-    });
-    if let Some((port, redis_port)) = export.podman {
-        out.push(ManifestFile {
-            path: "podman.yaml",
-            documents: podman::documents(&podman::PodmanSpec {
-                namespace: ns.into(),
-                image: export.image.clone(),
-                redis_image: export.redis_image.clone(),
-                probes: export.probes,
-                port,
-                redis_port,
-                token,
-                secrets_dir: podman_secrets.to_path_buf(),
-            }),
-            secret: true,
-        });
     }
-    out
+}
+
+/// `podman.yaml`: the workload reshaped for `podman kube play` on the
+/// given service and Redis ports, its secrets read from `podman_secrets`.
+fn podman_file(
+    export: &Export,
+    token: &str,
+    (port, redis_port): (u16, u16),
+    podman_secrets: &Path,
+) -> ManifestFile {
+    ManifestFile {
+        path: "podman.yaml",
+        documents: podman::documents(&podman::PodmanSpec {
+            namespace: export.namespace.clone(),
+            image: export.image.clone(),
+            redis_image: export.redis_image.clone(),
+            probes: export.probes,
+            port,
+            redis_port,
+            token: token.to_string(),
+            secrets_dir: podman_secrets.to_path_buf(),
+        }),
+        secret: true,
+    }
 }
 
 /// The top-level kustomization: every file but the load Job and the podman variant.

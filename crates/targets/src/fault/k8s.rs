@@ -88,119 +88,9 @@ pub struct Plan {
 impl Plan {
     /// Checks everything about `fault` on Kubernetes; nothing runs.
     pub fn new(args: &TargetArgs, fault: &Fault) -> Result<Plan, FaultError> {
-        check_dns_label("namespace", &args.namespace)?;
-        let app = args.app.clone().unwrap_or_else(|| "chaoslab".into());
-        check_dns_label("app (Deployment) name", &app)?;
-        if let Some(context) = &args.context
-            && (context.is_empty() || context.starts_with('-'))
-        {
-            return Err(bad(format!("--context `{context}` is not a context name")));
-        }
-        let engine = match args.engine {
-            None | Some(Engine::Networkpolicy) => Engine::Networkpolicy,
-            Some(Engine::ChaosMesh) => Engine::ChaosMesh,
-            Some(other) => {
-                return Err(bad(format!(
-                    "--engine {} is for --target aca; on k8s use networkpolicy (default) or chaos-mesh",
-                    other.name()
-                )));
-            }
-        };
-        let action = match fault {
-            Fault::NetworkBlock { mode, duration, .. } => {
-                let duration = seconds("--duration", *duration)?;
-                match (engine, mode.as_str()) {
-                    (Engine::Networkpolicy, "deny-new") => {}
-                    (Engine::ChaosMesh, "deny-new" | "blackhole") => {}
-                    (Engine::Networkpolicy, "blackhole" | "reset") | (_, "reset") => {
-                        return Err(bad(format!(
-                            "--mode {mode} is not available on k8s with --engine {}: a NetworkPolicy denies new connections (deny-new); Chaos Mesh's partition drops every packet (deny-new or blackhole)",
-                            engine.name()
-                        )));
-                    }
-                    _ => {
-                        return Err(bad(format!(
-                            "unknown mode `{mode}`: use deny-new, blackhole or reset"
-                        )));
-                    }
-                }
-                Action::Network {
-                    kind: NetworkKind::Block,
-                    engine,
-                    duration,
-                }
-            }
-            Fault::NetworkLatency {
-                ms,
-                jitter,
-                duration,
-            } => Action::Network {
-                kind: NetworkKind::Latency {
-                    ms: seconds("--ms", *ms)?,
-                    jitter: seconds("--jitter", *jitter)?,
-                },
-                engine: need_chaos_mesh(engine, "latency")?,
-                duration: seconds("--duration", *duration)?,
-            },
-            Fault::NetworkBandwidth { kbps, duration } => {
-                let kbps = seconds("--kbps", *kbps)?;
-                if kbps == 0 {
-                    return Err(bad("--kbps must be 1 or more on k8s"));
-                }
-                Action::Network {
-                    kind: NetworkKind::Bandwidth { kbps },
-                    engine: need_chaos_mesh(engine, "bandwidth")?,
-                    duration: seconds("--duration", *duration)?,
-                }
-            }
-            Fault::Kill {
-                replica,
-                all,
-                signal,
-            } => {
-                let force = match signal.to_ascii_uppercase().trim_start_matches("SIG") {
-                    "KILL" => true,
-                    "TERM" => false,
-                    _ => {
-                        return Err(bad(format!(
-                            "unknown signal `{signal}`: use KILL (a forced pod deletion) or TERM (a graceful one)"
-                        )));
-                    }
-                };
-                if let Some(pod) = replica {
-                    check_dns_subdomain("pod name (--replica)", pod)?;
-                }
-                Action::Kill {
-                    pod: replica.clone(),
-                    all: *all,
-                    force,
-                }
-            }
-            Fault::Deploy { variant } => match variant.as_str() {
-                "wrong-image" | "bad-env" => Action::Deploy {
-                    variant: variant.clone(),
-                },
-                "bad-port" => {
-                    return Err(bad(
-                        "deploy bad-port is a local-lab fault; on k8s use wrong-image or bad-env",
-                    ));
-                }
-                other => {
-                    return Err(bad(format!(
-                        "unknown deploy variant `{other}`: use wrong-image or bad-env"
-                    )));
-                }
-            },
-            Fault::LocalOnly(kind) => {
-                return Err(bad(format!(
-                    "`fault {kind}` is a local-lab fault; on k8s: network, kill, deploy, list, clear"
-                )));
-            }
-            Fault::List { json } => Action::List { json: *json },
-            Fault::Clear { id, .. } => Action::Clear {
-                id: id.as_deref().map(parse_id).transpose()?,
-            },
-        };
+        let app = checked_app(args)?;
+        let engine = k8s_engine(args.engine)?;
+        let action = action_for(fault, engine)?;
         Ok(Plan {
             context: args.context.clone(),
             namespace: args.namespace.clone(),
@@ -543,6 +433,152 @@ impl Plan {
             }
         }
         Ok(())
+    }
+}
+
+/// Checks the namespace, the app (Deployment) name and the context;
+/// returns the app name (default `chaoslab`).
+fn checked_app(args: &TargetArgs) -> Result<String, FaultError> {
+    check_dns_label("namespace", &args.namespace)?;
+    let app = args.app.clone().unwrap_or_else(|| "chaoslab".into());
+    check_dns_label("app (Deployment) name", &app)?;
+    if let Some(context) = &args.context
+        && (context.is_empty() || context.starts_with('-'))
+    {
+        return Err(bad(format!("--context `{context}` is not a context name")));
+    }
+    Ok(app)
+}
+
+/// The engine on k8s: NetworkPolicy by default or Chaos Mesh; an aca
+/// engine is bad input.
+fn k8s_engine(engine: Option<Engine>) -> Result<Engine, FaultError> {
+    match engine {
+        None | Some(Engine::Networkpolicy) => Ok(Engine::Networkpolicy),
+        Some(Engine::ChaosMesh) => Ok(Engine::ChaosMesh),
+        Some(other) => Err(bad(format!(
+            "--engine {} is for --target aca; on k8s use networkpolicy (default) or chaos-mesh",
+            other.name()
+        ))),
+    }
+}
+
+/// What `fault` does on k8s with `engine`, its numbers and names checked.
+fn action_for(fault: &Fault, engine: Engine) -> Result<Action, FaultError> {
+    match fault {
+        Fault::NetworkBlock { mode, duration, .. } => block_action(mode, *duration, engine),
+        Fault::NetworkLatency {
+            ms,
+            jitter,
+            duration,
+        } => latency_action(*ms, *jitter, *duration, engine),
+        Fault::NetworkBandwidth { kbps, duration } => bandwidth_action(*kbps, *duration, engine),
+        Fault::Kill {
+            replica,
+            all,
+            signal,
+        } => kill_action(replica.as_ref(), *all, signal),
+        Fault::Deploy { variant } => deploy_action(variant),
+        Fault::LocalOnly(kind) => Err(bad(format!(
+            "`fault {kind}` is a local-lab fault; on k8s: network, kill, deploy, list, clear"
+        ))),
+        Fault::List { json } => Ok(Action::List { json: *json }),
+        Fault::Clear { id, .. } => Ok(Action::Clear {
+            id: id.as_deref().map(parse_id).transpose()?,
+        }),
+    }
+}
+
+/// The network cut: a NetworkPolicy denies new connections; Chaos Mesh
+/// can also drop every packet (blackhole). Nothing on k8s resets.
+fn block_action(mode: &str, duration: i64, engine: Engine) -> Result<Action, FaultError> {
+    let duration = seconds("--duration", duration)?;
+    match (engine, mode) {
+        (Engine::Networkpolicy, "deny-new") => {}
+        (Engine::ChaosMesh, "deny-new" | "blackhole") => {}
+        (Engine::Networkpolicy, "blackhole" | "reset") | (_, "reset") => {
+            return Err(bad(format!(
+                "--mode {mode} is not available on k8s with --engine {}: a NetworkPolicy denies new connections (deny-new); Chaos Mesh's partition drops every packet (deny-new or blackhole)",
+                engine.name()
+            )));
+        }
+        _ => {
+            return Err(bad(format!(
+                "unknown mode `{mode}`: use deny-new, blackhole or reset"
+            )));
+        }
+    }
+    Ok(Action::Network {
+        kind: NetworkKind::Block,
+        engine,
+        duration,
+    })
+}
+
+/// Added latency, which only Chaos Mesh carries out.
+fn latency_action(
+    ms: i64,
+    jitter: i64,
+    duration: i64,
+    engine: Engine,
+) -> Result<Action, FaultError> {
+    Ok(Action::Network {
+        kind: NetworkKind::Latency {
+            ms: seconds("--ms", ms)?,
+            jitter: seconds("--jitter", jitter)?,
+        },
+        engine: need_chaos_mesh(engine, "latency")?,
+        duration: seconds("--duration", duration)?,
+    })
+}
+
+/// A bandwidth limit of at least 1 kbps, which only Chaos Mesh carries out.
+fn bandwidth_action(kbps: i64, duration: i64, engine: Engine) -> Result<Action, FaultError> {
+    let kbps = seconds("--kbps", kbps)?;
+    if kbps == 0 {
+        return Err(bad("--kbps must be 1 or more on k8s"));
+    }
+    Ok(Action::Network {
+        kind: NetworkKind::Bandwidth { kbps },
+        engine: need_chaos_mesh(engine, "bandwidth")?,
+        duration: seconds("--duration", duration)?,
+    })
+}
+
+/// A pod deletion: forced for KILL, graceful for TERM; a named pod must be
+/// a valid Kubernetes name.
+fn kill_action(replica: Option<&String>, all: bool, signal: &str) -> Result<Action, FaultError> {
+    let force = match signal.to_ascii_uppercase().trim_start_matches("SIG") {
+        "KILL" => true,
+        "TERM" => false,
+        _ => {
+            return Err(bad(format!(
+                "unknown signal `{signal}`: use KILL (a forced pod deletion) or TERM (a graceful one)"
+            )));
+        }
+    };
+    if let Some(pod) = replica {
+        check_dns_subdomain("pod name (--replica)", pod)?;
+    }
+    Ok(Action::Kill {
+        pod: replica.cloned(),
+        all,
+        force,
+    })
+}
+
+/// A failing rollout: wrong-image or bad-env (bad-port is local-only).
+fn deploy_action(variant: &str) -> Result<Action, FaultError> {
+    match variant {
+        "wrong-image" | "bad-env" => Ok(Action::Deploy {
+            variant: variant.to_string(),
+        }),
+        "bad-port" => Err(bad(
+            "deploy bad-port is a local-lab fault; on k8s use wrong-image or bad-env",
+        )),
+        other => Err(bad(format!(
+            "unknown deploy variant `{other}`: use wrong-image or bad-env"
+        ))),
     }
 }
 
