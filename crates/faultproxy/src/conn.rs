@@ -12,6 +12,7 @@
 
 use std::pin::pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::AsyncReadExt;
@@ -110,12 +111,27 @@ async fn pass_door(client: &mut TcpStream, ctx: &mut ConnCtx) -> Option<HeldAtDo
     Some(held)
 }
 
-/// Step 2: dials the upstream. A dead upstream resets the client, as a
-/// client dialling a dead server directly would see.
+/// How long dialling the upstream may take. An upstream that never
+/// answers (a network fault dropping packets, a full accept queue) would
+/// otherwise hold the client, a task and a connection slot for the
+/// kernel's whole SYN retry schedule (about two minutes).
+const DIAL_TIMEOUT: Duration = if cfg!(test) {
+    Duration::from_millis(300)
+} else {
+    Duration::from_secs(10)
+};
+
+/// Step 2: dials the upstream. A dead upstream, or one that does not answer
+/// within [`DIAL_TIMEOUT`], resets the client, as a client dialling it
+/// directly would see a refusal or its own connect timeout.
 async fn dial(client: &TcpStream, ctx: &ConnCtx) -> Option<Socket> {
     let upstream = tokio::select! {
         _ = ctx.kill.cancelled() => return None,
-        dialled = Socket::connect(&ctx.upstream) => dialled,
+        dialled = tokio::time::timeout(DIAL_TIMEOUT, Socket::connect(&ctx.upstream)) => {
+            dialled.unwrap_or_else(|_| {
+                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the upstream did not answer"))
+            })
+        }
     };
     match upstream {
         Ok(stream) => Some(stream),
@@ -283,5 +299,63 @@ impl HeldAtDoor {
                 _ => false,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+    use crate::FaultProxy;
+
+    /// An upstream that never answers a connect: a listener whose accept
+    /// queue is full and never drained, so the kernel drops further SYNs.
+    /// Returns it and the connections that filled it (kept open).
+    async fn unanswering_upstream() -> (TcpListener, Vec<TcpStream>) {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+        let listener = socket.listen(0).expect("listen");
+        let addr = listener.local_addr().expect("address");
+        let mut fillers = Vec::new();
+        for _ in 0..4 {
+            match tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => fillers.push(stream),
+                _ => break,
+            }
+        }
+        (listener, fillers)
+    }
+
+    #[tokio::test]
+    async fn an_upstream_that_never_answers_resets_the_client_after_the_dial_timeout() {
+        let (upstream, _fillers) = unanswering_upstream().await;
+        let upstream = upstream.local_addr().expect("address").to_string();
+        let faults = FaultProxy::new();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        faults
+            .add_proxy("stuck", listener, &upstream)
+            .await
+            .expect("proxy");
+        let mut client = TcpStream::connect(addr).await.expect("the proxy accepts");
+        let started = tokio::time::Instant::now();
+        let mut byte = [0u8; 1];
+        // Without the dial timeout the proxy holds the client for the
+        // kernel's SYN retries (about two minutes).
+        let read = tokio::time::timeout(Duration::from_secs(30), client.read(&mut byte))
+            .await
+            .expect("the client is let go long before the kernel gives up");
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "no byte can come from an upstream never reached: {read:?}"
+        );
+        assert!(
+            started.elapsed() >= super::DIAL_TIMEOUT / 2,
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
