@@ -456,7 +456,7 @@ pub fn to_yaml(documents: &[Value]) -> Result<String, serde_yaml_ng::Error> {
 /// (serde_yaml_ng) leaves them plain: `no` would reach Kubernetes as `false`.
 const YAML11_WORDS: &[&str] = &["y", "n", "yes", "no", "on", "off"];
 
-/// Single-quotes every plain scalar value that is a [`YAML11_WORDS`] word
+/// Single-quotes every plain scalar value that is a `YAML11_WORDS` word
 /// (any case), leaving block scalars' content alone.
 pub fn quote_yaml11_words(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
