@@ -119,7 +119,8 @@ struct Rules {
     host_table: bool,
 }
 
-/// Runs a tool with an optional stdin, within [`TOOL_TIMEOUT`].
+/// Runs a tool with an optional stdin, within [`TOOL_TIMEOUT`]; the tool
+/// is reaped on every path.
 fn run(program: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, NetError> {
     let command = format!("{} {}", program.display(), args.join(" "));
     let failed = |message: String| NetError::Command {
@@ -137,35 +138,68 @@ fn run(program: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, Net
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| failed(e.to_string()))?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())
-            .map_err(|e| failed(e.to_string()))?;
+    let finished = finish(&mut child, stdin, TOOL_TIMEOUT);
+    if finished.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
     }
-    let deadline = Instant::now() + TOOL_TIMEOUT;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(failed(format!("no answer within {TOOL_TIMEOUT:?}")));
-            }
-            Err(e) => return Err(failed(e.to_string())),
-        }
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| failed(e.to_string()))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    let (status, stdout, stderr) = finished.map_err(failed)?;
+    if status.success() {
+        Ok(String::from_utf8_lossy(&stdout).into_owned())
     } else {
         Err(failed(format!(
-            "{}: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
+            "{status}: {}",
+            String::from_utf8_lossy(&stderr).trim()
         )))
     }
+}
+
+/// Feeds `stdin` to `child` and drains its output while it runs — each
+/// pipe on a thread of its own, so that a tool printing more than a pipe
+/// holds, or not reading its input, cannot stall it — and waits for it at
+/// most `timeout`. Its exit status and output; on an error the caller
+/// kills and reaps it.
+fn finish(
+    child: &mut std::process::Child,
+    stdin: Option<&str>,
+    timeout: Duration,
+) -> Result<(std::process::ExitStatus, Vec<u8>, Vec<u8>), String> {
+    use std::io::Read;
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut out);
+            }
+            out
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let feeder = match (stdin, child.stdin.take()) {
+        (Some(text), Some(mut pipe)) => {
+            let text = text.to_string();
+            Some(std::thread::spawn(move || pipe.write_all(text.as_bytes())))
+        }
+        _ => None,
+    };
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(status) => break status,
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            None => return Err(format!("no answer within {timeout:?}")),
+        }
+    };
+    // The tool has ended: its pipes are closed, so the threads end too.
+    if let Some(feeder) = feeder
+        && let Ok(Err(e)) = feeder.join()
+        && !status.success()
+    {
+        return Err(format!("{status}, its input not all taken: {e}"));
+    }
+    let output = |h: std::thread::JoinHandle<Vec<u8>>| h.join().unwrap_or_default();
+    Ok((status, output(stdout), output(stderr)))
 }
 
 /// Candidate /29 networks (first address), most private first: 10.200.0.0
@@ -541,6 +575,53 @@ fn sweep_with(tools: &Tools, name: &str, host_if: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tool_s_output_beyond_a_pipe_s_capacity_comes_whole() {
+        // 256 KiB on stdout and stderr each: more than a pipe holds, so a
+        // tool blocks unless both are read while it runs.
+        let script = "head -c 262144 /dev/zero | tr '\\0' a; head -c 262144 /dev/zero >&2";
+        let out = run(Path::new("/bin/sh"), &["-c", script], None).expect("the tool ends");
+        assert_eq!(out.len(), 262_144);
+        assert!(out.bytes().all(|b| b == b'a'));
+    }
+
+    #[test]
+    fn a_tool_that_fails_says_why_and_is_reaped_even_before_reading_its_input() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pid_file = dir.path().join("pid");
+        // It leaves at once without reading the megabyte it is given: the
+        // write fails (a broken pipe); the tool must still be waited for.
+        let script = format!("echo $$ > {}; echo nope >&2; exit 3", pid_file.display());
+        let input = "x".repeat(1 << 20);
+        let error = run(Path::new("/bin/sh"), &["-c", &script], Some(&input))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("nope") && error.contains("exit status: 3"),
+            "{error}"
+        );
+        let pid = std::fs::read_to_string(&pid_file).expect("the tool ran");
+        let proc_entry = format!("/proc/{}", pid.trim());
+        assert!(!Path::new(&proc_entry).exists(), "{proc_entry}: not reaped");
+    }
+
+    #[test]
+    fn a_tool_that_does_not_answer_is_given_up_on_at_the_timeout() {
+        let mut child = Command::new("/bin/sh")
+            .args(["-c", "sleep 30"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sh starts");
+        let started = Instant::now();
+        let error = finish(&mut child, Some("input"), Duration::from_millis(200)).unwrap_err();
+        assert!(error.contains("no answer"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 
     #[test]
     fn lab_names_come_from_namespaces_tables_and_veth_ends() {
