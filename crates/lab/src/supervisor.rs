@@ -653,7 +653,16 @@ async fn terminate(
         let _ = tokio::time::timeout(Duration::from_secs(5), process.exited()).await;
     }
     process.signal_group(libc::SIGKILL);
-    child.wait().await.ok()
+    // Bounded too: a process stuck in the kernel (a hung mount) outlives
+    // SIGKILL until the kernel lets go, and the replica must not wait for
+    // that; the runtime reaps it when it ends (the child is dropped).
+    match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
+        Ok(status) => status.ok(),
+        Err(_) => {
+            tracing::warn!(pid = ?child.id(), "a replica's process did not end 10 s after SIGKILL (stuck in the kernel?): left to be reaped when it does");
+            None
+        }
+    }
 }
 
 /// Kernel mode: a run that ended while its cgroup's OOM-kill count rose
