@@ -18,7 +18,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncRead;
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio_util::codec::{FramedRead, LinesCodec};
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
 /// A log file is rotated past this size.
 const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
@@ -104,11 +104,20 @@ impl LogHub {
             let _ = w.send(Job::Open(replica.clone())).await;
         }
         let mut lines = FramedRead::new(pipe, LinesCodec::new_with_max_length(MAX_LINE));
-        while let Some(next) = lines.next().await {
-            let line = match next {
-                Ok(line) => line,
+        let mut skipped = false;
+        loop {
+            let line = match lines.next().await {
+                Some(Ok(line)) => line,
                 // Over-long line: the codec skips it; note that and go on.
-                Err(_) => "[chaoslab: line longer than 64 KiB dropped]".to_string(),
+                Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
+                    skipped = true;
+                    "[chaoslab: line longer than 64 KiB dropped]".to_string()
+                }
+                // After an error the reader ends the stream once, then
+                // reads on: only the end after a skipped line is not the
+                // pipe's (stopping would fail the replica's next writes).
+                None if std::mem::take(&mut skipped) => continue,
+                Some(Err(LinesCodecError::Io(_))) | None => break,
             };
             if let Some(w) = &writer {
                 let _ = w.send(Job::Line(replica.clone(), line.clone())).await;
@@ -376,6 +385,29 @@ mod tests {
             );
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+    }
+
+    /// A line over the limit is replaced by a note and the lines after it
+    /// still come: the pump must not stop reading (the replica's writes
+    /// would then fail, and a program that does not ignore SIGPIPE die).
+    #[tokio::test]
+    async fn an_over_long_line_is_noted_and_the_lines_after_it_still_come() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = LogHub::new(dir.path().to_path_buf());
+        let mut output = b"before\n".to_vec();
+        output.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        output.extend_from_slice(b"\nafter\nlast\n");
+        hub.pump("r1".into(), "stdout", &output[..]).await;
+        let lines: Vec<String> = hub.tail("r1", 10).into_iter().map(|l| l.line).collect();
+        assert_eq!(
+            lines,
+            [
+                "before",
+                "[chaoslab: line longer than 64 KiB dropped]",
+                "after",
+                "last"
+            ]
+        );
     }
 
     #[test]
