@@ -4,7 +4,8 @@
 //! `chaoslab logs --follow`.
 //!
 //! One writer per file: the pumps (one per pipe: a replica's stdout and
-//! stderr, and the pipes of its previous runs until they drain) only read
+//! stderr, and the pipes of its previous run for at most two seconds after
+//! it ended, see [`LogPumps::finish`]) only read
 //! lines and hand them to one writer thread, which owns every open log
 //! file, counts its size and rotates it. Two writers rotating one file on
 //! their own counts would rename it under each other and lose lines; and
@@ -13,12 +14,15 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncRead;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+use tokio_util::sync::CancellationToken;
 
 /// A log file is rotated past this size.
 const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
@@ -96,9 +100,42 @@ impl LogHub {
         self.live.subscribe()
     }
 
-    /// Copies `pipe` line by line into the replica's log until it closes;
-    /// returns once its lines are in the file.
-    pub async fn pump(&self, replica: String, stream: &'static str, pipe: impl AsyncRead + Unpin) {
+    /// Pumps a run's stdout and stderr into `replica`'s log, each on a task
+    /// of its own, until the run's end is followed by [`LogPumps::finish`].
+    pub fn pumps(
+        self: &Arc<Self>,
+        replica: &str,
+        stdout: Option<impl AsyncRead + Unpin + Send + 'static>,
+        stderr: Option<impl AsyncRead + Unpin + Send + 'static>,
+    ) -> LogPumps {
+        let stop = CancellationToken::new();
+        let mut tasks = Vec::new();
+        let mut start = |stream: &'static str, pipe: Box<dyn AsyncRead + Unpin + Send>| {
+            let (hub, replica, until) = (self.clone(), replica.to_string(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                hub.pump(replica, stream, pipe, until.cancelled_owned())
+                    .await;
+            }));
+        };
+        if let Some(pipe) = stdout {
+            start("stdout", Box::new(pipe));
+        }
+        if let Some(pipe) = stderr {
+            start("stderr", Box::new(pipe));
+        }
+        LogPumps { stop, tasks }
+    }
+
+    /// Copies `pipe` line by line into the replica's log until it closes
+    /// or `until` resolves; returns once its lines are in the file.
+    async fn pump(
+        &self,
+        replica: String,
+        stream: &'static str,
+        pipe: impl AsyncRead + Unpin,
+        until: impl std::future::Future<Output = ()>,
+    ) {
+        let mut until = std::pin::pin!(until);
         let writer = self.writer.clone();
         if let Some(w) = &writer {
             let _ = w.send(Job::Open(replica.clone())).await;
@@ -106,7 +143,11 @@ impl LogHub {
         let mut lines = FramedRead::new(pipe, LinesCodec::new_with_max_length(MAX_LINE));
         let mut skipped = false;
         loop {
-            let line = match lines.next().await {
+            let next = tokio::select! {
+                next = lines.next() => next,
+                () = &mut until => break,
+            };
+            let line = match next {
                 Some(Ok(line)) => line,
                 // Over-long line: the codec skips it; note that and go on.
                 Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
@@ -351,8 +392,47 @@ fn tail_file(path: &Path, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// How long a run's pipes may go on after the run ended: what its
+/// processes wrote last still arrives; a pipe still open then is held by
+/// a process that left the run's group, and is let go.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// The log pumps of one run ([`LogHub::pumps`]).
+#[derive(Debug)]
+pub struct LogPumps {
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl LogPumps {
+    /// After the run: waits for its pipes to end, at most [`DRAIN`]; then
+    /// stops the pumps still reading (a descendant that left the process
+    /// group, and so outlived the run, keeps its pipe open), so that no
+    /// pump or open log file outlives the run by more than that. Returns
+    /// once their lines are in the file (or another [`DRAIN`] passed).
+    pub async fn finish(self) {
+        let deadline = tokio::time::Instant::now() + DRAIN;
+        let mut tasks = self.tasks;
+        while let Some(task) = tasks.last_mut() {
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                break;
+            }
+            tasks.pop();
+        }
+        if tasks.is_empty() {
+            return;
+        }
+        self.stop.cancel();
+        for task in tasks {
+            let _ = tokio::time::timeout(DRAIN, task).await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::future::pending;
+
     use super::*;
 
     #[tokio::test]
@@ -360,7 +440,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hub = LogHub::new(dir.path().to_path_buf());
         let mut feed = hub.subscribe();
-        hub.pump("r1".into(), "stdout", &b"one\ntwo\nthree\n"[..])
+        hub.pump("r1".into(), "stdout", &b"one\ntwo\nthree\n"[..], pending())
             .await;
         assert_eq!(feed.recv().await.unwrap().line, "one");
         let tail: Vec<String> = hub.tail("r1", 2).into_iter().map(|l| l.line).collect();
@@ -397,7 +477,8 @@ mod tests {
         let mut output = b"before\n".to_vec();
         output.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
         output.extend_from_slice(b"\nafter\nlast\n");
-        hub.pump("r1".into(), "stdout", &output[..]).await;
+        hub.pump("r1".into(), "stdout", &output[..], pending())
+            .await;
         let lines: Vec<String> = hub.tail("r1", 10).into_iter().map(|l| l.line).collect();
         assert_eq!(
             lines,
@@ -408,6 +489,35 @@ mod tests {
                 "last"
             ]
         );
+    }
+
+    /// A run whose pipe stays open after it ended (a descendant that left
+    /// its process group holds it): its pumps take what was written and
+    /// stop within the drain time, the lines in the file; pipes that end
+    /// with the run cost no wait.
+    #[tokio::test]
+    async fn a_run_s_pumps_end_soon_after_it_even_with_a_pipe_held_open() {
+        use tokio::io::AsyncWriteExt;
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(LogHub::new(dir.path().to_path_buf()));
+        let (mut held, stdout) = tokio::io::duplex(4096);
+        held.write_all(b"written before the end\n").await.unwrap();
+        let pumps = hub.pumps("r1", Some(stdout), Some(&b"stderr line\n"[..]));
+        let started = tokio::time::Instant::now();
+        tokio::time::timeout(4 * DRAIN, pumps.finish())
+            .await
+            .expect("the pumps end although the pipe is still open");
+        assert!(started.elapsed() >= DRAIN, "{:?}", started.elapsed());
+        let mut lines: Vec<String> = hub.tail("r1", 10).into_iter().map(|l| l.line).collect();
+        lines.sort();
+        assert_eq!(lines, ["stderr line", "written before the end"]);
+        drop(held);
+        // Pipes that end with the run: no wait.
+        let pumps = hub.pumps("r2", Some(&b"bye\n"[..]), None::<&[u8]>);
+        let started = tokio::time::Instant::now();
+        pumps.finish().await;
+        assert!(started.elapsed() < DRAIN, "{:?}", started.elapsed());
+        assert_eq!(hub.tail("r2", 1)[0].line, "bye");
     }
 
     #[test]
@@ -454,7 +564,7 @@ mod tests {
             }));
             let hub = hub.clone();
             pumps.push(tokio::spawn(async move {
-                hub.pump("r1".into(), stream, rx).await;
+                hub.pump("r1".into(), stream, rx, pending()).await;
             }));
         }
         for pump in pumps {

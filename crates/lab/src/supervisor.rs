@@ -36,6 +36,7 @@ use std::ffi::CString;
 
 use crate::cgroup::ReplicaCgroup;
 use crate::config::secs;
+use crate::logs::LogPumps;
 use crate::platform::{ExitInfo, Phase, Platform};
 use crate::probe::{ProbeSpec, check, run_probe};
 use crate::revision_record::Revision;
@@ -213,7 +214,7 @@ async fn run_once(
         Err(e) => Err(e),
     };
     match spawned {
-        Ok((child, process, target)) => {
+        Ok((child, process, target, pumps)) => {
             let outcome = run(
                 platform,
                 spec,
@@ -225,6 +226,7 @@ async fn run_once(
             )
             .await;
             platform.set_process(&spec.id, None);
+            pumps.finish().await;
             outcome
         }
         Err(err) => Outcome::Exited(start_error(&spec.image, &err)),
@@ -376,7 +378,7 @@ async fn spawn(
     platform: &Platform,
     spec: &ReplicaSpec,
     cgroup: Option<&ReplicaCgroup>,
-) -> std::io::Result<(Child, Arc<ProcessHandle>, u16)> {
+) -> std::io::Result<(Child, Arc<ProcessHandle>, u16, LogPumps)> {
     let (port, target_port) = platform.ports_for_run(&spec.id, spec.target_port)?;
     let mut command = Command::new(&spec.image);
     command
@@ -438,17 +440,10 @@ async fn spawn(
         format!("replica {} started (pid {})", spec.id, pid.unwrap_or(0)),
         serde_json::json!({"pid": pid, "port": port, "image": spec.image}),
     );
-    if let Some(out) = child.stdout.take() {
-        let logs = platform.logs.clone();
-        let id = spec.id.clone();
-        tokio::spawn(async move { logs.pump(id, "stdout", out).await });
-    }
-    if let Some(err) = child.stderr.take() {
-        let logs = platform.logs.clone();
-        let id = spec.id.clone();
-        tokio::spawn(async move { logs.pump(id, "stderr", err).await });
-    }
-    Ok((child, process, target_port))
+    let pumps = platform
+        .logs
+        .pumps(&spec.id, child.stdout.take(), child.stderr.take());
+    Ok((child, process, target_port, pumps))
 }
 
 /// Makes the child join its cgroup (writes `0`, itself, to each
