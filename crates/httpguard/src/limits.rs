@@ -23,7 +23,9 @@
 //!
 //! A request being served — a long hang, a stream of events — is never
 //! cut: the header and idle clocks run only while no request is in flight,
-//! and the body clock stops once the body has arrived.
+//! and the body clock stops once the body has arrived. What bounds a
+//! response is its client: one that takes no byte of it for the idle
+//! timeout (it stopped reading) is closed.
 
 mod body;
 mod io;

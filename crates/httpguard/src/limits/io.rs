@@ -236,6 +236,8 @@ pub struct LimitedIo<T = TcpStream, F = Unfiltered> {
     raw: ClockedRead<T>,
     filter: F,
     linger: Linger,
+    /// Armed while a write waits for the client to take bytes.
+    write_stall: Option<Pin<Box<Sleep>>>,
 }
 
 /// The socket's read side under the header and idle clocks.
@@ -270,6 +272,7 @@ impl<T> LimitedIo<T> {
             },
             filter: Unfiltered,
             linger: Linger::default(),
+            write_stall: None,
         }
     }
 
@@ -279,6 +282,7 @@ impl<T> LimitedIo<T> {
             raw: self.raw,
             filter,
             linger: self.linger,
+            write_stall: self.write_stall,
         }
     }
 }
@@ -287,6 +291,32 @@ impl<T, F> LimitedIo<T, F> {
     /// The connection underneath.
     pub fn get_ref(&self) -> &T {
         &self.raw.inner
+    }
+
+    /// A write, bounded: a client that takes no byte of its response for
+    /// the idle timeout (it stopped reading, or pipelines requests and
+    /// never reads the answers) fails the write, and hyper closes the
+    /// connection — else it would hold its slot for as long as it likes.
+    fn write_bounded<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        if polled.is_ready() {
+            self.write_stall = None;
+            return polled;
+        }
+        let timeout = self.raw.clock.idle_timeout;
+        let stall = self
+            .write_stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if stall.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the client took none of its response for {timeout:?}: connection closed"),
+            )));
+        }
+        Poll::Pending
     }
 
     /// Whether closing lingers: after a refusal or a body timeout.
@@ -427,7 +457,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin, F: ReadFilter> AsyncWrite for LimitedIo<
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().raw.inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.raw.inner).poll_write(cx, buf);
+        this.write_bounded(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -435,7 +467,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin, F: ReadFilter> AsyncWrite for LimitedIo<
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().raw.inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.raw.inner).poll_write_vectored(cx, bufs);
+        this.write_bounded(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -443,7 +477,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin, F: ReadFilter> AsyncWrite for LimitedIo<
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().raw.inner).poll_flush(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.raw.inner).poll_flush(cx);
+        this.write_bounded(cx, polled)
     }
 
     /// Sends FIN; after a refusal or a body timeout, then reads and drops

@@ -32,12 +32,14 @@ fn limits(header_ms: u64, body_ms: u64, idle_ms: u64, cap: usize) -> ServerLimit
     }
 }
 
-/// `/` answers at once, `/slow` after 1.5 s, `/echo` reads the body (a
-/// failed body is a 400, as an application would say); a timed-out body is
-/// a 408 from the layer.
-async fn app(request: Request<TimedBody>) -> Result<Response<Full<Bytes>>, Infallible> {
+/// `/` answers at once, `/slow` after 1.5 s, `/stream` with 32 pieces of
+/// 1 MiB (more than the sockets' buffers hold, and a body still being
+/// produced while it is written), `/echo` reads the body (a failed body is
+/// a 400, as an application would say); a timed-out body is a 408 from the
+/// layer.
+async fn app(request: Request<TimedBody>) -> Result<Response<AppBody>, Infallible> {
     let answer = |status: StatusCode, text: String| {
-        let mut response = Response::new(Full::new(Bytes::from(text)));
+        let mut response = Response::new(Full::new(Bytes::from(text)).boxed());
         *response.status_mut() = status;
         response
     };
@@ -46,6 +48,7 @@ async fn app(request: Request<TimedBody>) -> Result<Response<Full<Bytes>>, Infal
             tokio::time::sleep(Duration::from_millis(1500)).await;
             answer(StatusCode::OK, "slow".into())
         }
+        "/stream" => Response::new(Pieces(32).boxed()),
         "/echo" => match request.into_body().collect().await {
             Ok(body) => answer(StatusCode::OK, format!("{} bytes", body.to_bytes().len())),
             Err(e) => answer(StatusCode::BAD_REQUEST, e.to_string()),
@@ -54,13 +57,35 @@ async fn app(request: Request<TimedBody>) -> Result<Response<Full<Bytes>>, Infal
     })
 }
 
+type AppBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// A body of this many 1 MiB pieces, each made when asked for.
+struct Pieces(usize);
+
+impl http_body::Body for Pieces {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        if self.0 == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.0 -= 1;
+        let piece = Bytes::from(vec![b'x'; 1 << 20]);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(piece))))
+    }
+}
+
 /// A server under `limits` on loopback; dropping the sender stops it.
 async fn start(limits: ServerLimits) -> (SocketAddr, oneshot::Sender<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();
     let service = BodyTimeoutLayer::new(|timeout: &BodyTimeout| {
-        let mut response = Response::new(Full::new(Bytes::from(timeout.to_string())));
+        let mut response = Response::new(Full::new(Bytes::from(timeout.to_string())).boxed());
         *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
         response
     })
@@ -251,6 +276,36 @@ async fn beyond_the_cap_clients_wait_and_are_served_when_slots_free() {
     }
     // And the server keeps accepting.
     assert!(get(addr, "/").await.starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_response_is_closed_at_the_idle_timeout() {
+    let (addr, _stop) = start(limits(500, 10_000, 1_000, 1)).await;
+    // The only slot: a client asks for more than the socket buffers hold
+    // and reads none of it. Its response cannot be written; the server
+    // gives up on it once no byte has gone for the idle timeout.
+    // A small receive buffer of its own: the kernel would otherwise grow
+    // it to take most of the answer (up to 32 MiB here).
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(64 * 1024).expect("SO_RCVBUF");
+    let mut stalled = socket.connect(addr).await.expect("connect");
+    stalled
+        .write_all(b"GET /stream HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .expect("write");
+    let started = Instant::now();
+    let answer = tokio::time::timeout(PATIENCE, get(addr, "/"))
+        .await
+        .expect("the next client is served once the stalled one is let go");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_000),
+        "{:?}",
+        started.elapsed()
+    );
+    // What it was sent was cut short.
+    let got = until_closed(&mut stalled).await.expect("closed");
+    assert!(got.len() < 32 << 20, "{} bytes", got.len());
 }
 
 #[tokio::test]
