@@ -464,7 +464,12 @@ impl ServeArgs {
             health_cache_ttl: seconds("HEALTH_CACHE_TTL_SECONDS", self.health_cache_ttl_seconds)?,
             health_timeout: Duration::from_millis(self.health_timeout_ms.max(1)),
             chaos_enabled: self.chaos_enabled,
-            chaos_api_token: self.chaos_api_token.clone(),
+            // Surrounding whitespace (a secret file's newline) cannot come
+            // in a header: kept, no client could ever match the token.
+            chaos_api_token: self
+                .chaos_api_token
+                .as_deref()
+                .map(|t| t.trim().to_string()),
             load_max_memory_mb: load_max_memory_mb(self.load_max_memory_mb)?,
             debug_errors: self.log_level.eq_ignore_ascii_case("debug"),
         })
@@ -594,7 +599,7 @@ fn load_max_memory_mb(value: u64) -> Result<u64, ConfigError> {
 }
 
 fn parse_redis_url(url: &str) -> Result<(String, u16), ConfigError> {
-    let bad = |reason: &str| ConfigError::new("REDIS_URL", url, reason);
+    let bad = |reason: &str| ConfigError::new("REDIS_URL", without_user_info(url), reason);
     let rest = url
         .strip_prefix("redis://")
         .or_else(|| url.strip_prefix("rediss://"))
@@ -617,6 +622,18 @@ fn parse_redis_url(url: &str) -> Result<(String, u16), ConfigError> {
         return Err(bad("no host"));
     }
     Ok((host.to_string(), port))
+}
+
+/// `url` as an error may show it: user info (a password) before the host
+/// replaced by `***`, so that a refused URL never prints a secret.
+fn without_user_info(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) if scheme.is_empty() => format!("***{}", &rest[at..]),
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_string(),
+    }
 }
 
 /// The replica id when none is given: the host name, as a container's.
@@ -727,11 +744,52 @@ mod tests {
     }
 
     #[test]
-    fn url_with_credentials_is_refused() {
-        let err = parse(&["--redis-url", "redis://u:p@h:1"])
+    fn a_chaos_token_is_taken_without_surrounding_whitespace() {
+        let config = parse(&["--chaos-api-token", " s3cret-token\n"])
             .validate()
-            .unwrap_err();
-        assert_eq!(err.variable, "REDIS_URL");
+            .unwrap();
+        assert_eq!(config.chaos_api_token.as_deref(), Some("s3cret-token"));
+    }
+
+    #[test]
+    fn url_with_credentials_is_refused_without_showing_them() {
+        for url in [
+            "redis://u:S3cret@h:1",
+            "rediss://:S3cret@h:1/0",
+            "http://u:S3cret@h",
+            "u:S3cret@h:1",
+            "redis://u:S3cret@x@h:1",
+        ] {
+            let err = parse(&["--redis-url", url]).validate().unwrap_err();
+            assert_eq!(err.variable, "REDIS_URL");
+            let said = err.to_string();
+            assert!(!said.contains("S3cret"), "{said}");
+            assert!(said.contains("***@h"), "{said}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the URL, what an error shows of it holds nothing that
+        /// stood before its host's last `@`.
+        #[test]
+        fn a_refused_url_never_shows_its_user_info(
+            scheme in "(redis|rediss|http|)",
+            user_info in "[a-zA-Z0-9:%!@]{1,12}",
+            rest in "[a-z0-9.:/]{0,12}",
+        ) {
+            let url = if scheme.is_empty() {
+                format!("{user_info}Z@h{rest}")
+            } else {
+                format!("{scheme}://{user_info}Z@h{rest}")
+            };
+            let secret = format!("{user_info}Z");
+            let shown = without_user_info(&url);
+            proptest::prop_assert!(!shown.contains(&secret), "{}", shown);
+            if let Err(err) = parse_redis_url(&url) {
+                let said = err.to_string();
+                proptest::prop_assert!(!said.contains(&secret), "{}", said);
+            }
+        }
     }
 
     #[test]

@@ -249,14 +249,17 @@ fn route_of(req: &Request, chaos_enabled: bool) -> Value {
     }
 }
 
-/// A method's name, without an allocation for the standard ones.
+/// A method's name, or `_OTHER` for one HTTP does not define (as the
+/// OpenTelemetry conventions say): any token is a method, and a label per
+/// made-up method would let clients grow the metric's series without
+/// bound, crowding real ones out of the SDK's cardinality limit.
 fn method_name(method: &Method) -> Value {
     const STANDARD: [&str; 9] = [
         "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "CONNECT",
     ];
     match STANDARD.iter().find(|name| **name == method.as_str()) {
         Some(name) => Value::from(*name),
-        None => Value::from(method.to_string()),
+        None => Value::from("_OTHER"),
     }
 }
 
@@ -311,6 +314,21 @@ mod tests {
             serde_json::from_slice(&bytes).unwrap_or_default(),
             has_id,
         )
+    }
+
+    /// Made-up methods share one label value; the defined ones keep theirs.
+    #[test]
+    fn methods_http_does_not_define_are_labelled_other() {
+        use opentelemetry::Value;
+        for (method, label) in [
+            ("GET", "GET"),
+            ("PATCH", "PATCH"),
+            ("FOO1", "_OTHER"),
+            ("get", "_OTHER"),
+        ] {
+            let method = http::Method::from_bytes(method.as_bytes()).expect("a token");
+            assert_eq!(super::method_name(&method), Value::from(label));
+        }
     }
 
     #[tokio::test]

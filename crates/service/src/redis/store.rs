@@ -429,11 +429,20 @@ async fn renew_credential(
             continue;
         }
         let span = tracing::info_span!("redis credential renewal", auth.method = source.method());
-        let fresh = match source.fetch().instrument(span.clone()).await {
-            Ok(fresh) => fresh,
-            Err(err) => {
+        // Bounded as every other fetch: a stalled identity endpoint must
+        // not stop renewals for good.
+        let fetch = tokio::time::timeout(auth_timeout, source.fetch());
+        let fresh = match fetch.instrument(span.clone()).await {
+            Ok(Ok(fresh)) => fresh,
+            Ok(Err(err)) => {
                 let _entered = span.enter();
                 tracing::warn!(error = %err, "cannot renew the Redis credential; keeping the current one and trying again");
+                wait = RENEW_RETRY;
+                continue;
+            }
+            Err(_) => {
+                let _entered = span.enter();
+                tracing::warn!(timeout = ?auth_timeout, "the Redis credential source did not answer in time; keeping the current one and trying again");
                 wait = RENEW_RETRY;
                 continue;
             }
