@@ -544,6 +544,53 @@ fn sigterm_mid_method_stops_the_own_lab_and_leaves_nothing() {
     );
 }
 
+/// A lab whose replicas are not ready for half a minute: its start is
+/// still under way when the run is interrupted.
+const SLOW_START: &str = r#"
+title = "a lab slow to be ready"
+duration = "10s"
+[lab.probes.readiness]
+initial_delay_seconds = 30
+[[method]]
+id = "never-reached"
+at = "1s"
+action = "clear"
+"#;
+
+#[test]
+fn sigterm_while_the_own_lab_starts_stops_it_as_any_lab_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "slow.toml", SLOW_START);
+    let labs = dir.path().join("labs");
+    let mut child = spawn_run(dir.path(), &file, &["--keep-lab", labs.to_str().unwrap()]);
+    let marker = labs.to_str().unwrap().to_string();
+    let lab = labs.join("slow-lab");
+    // The lab is up but its replicas are not ready: the run is starting it.
+    until(GENEROUS, "the lab's state file", || {
+        lab.join(".chaoslab/lab.json").exists()
+    });
+    assert!(process::signal(child.id(), libc::SIGTERM));
+    let code = wait_exit(&mut child, GENEROUS);
+    let out = std::fs::read_to_string(dir.path().join("run.out")).unwrap_or_default();
+    assert_eq!(code, Some(130), "{out}");
+    assert!(
+        !out.contains("never-reached"),
+        "interrupted after the start: {out}"
+    );
+    // Stopped as a lab stops (SIGTERM: replicas, faults, Redis, its kernel
+    // state), not killed half-way.
+    let log = std::fs::read_to_string(lab.join("up.log")).unwrap_or_default();
+    assert!(log.contains("lab stopped"), "{log}");
+    let gone = chaoslab_test_support::wait::poll(GENEROUS, || {
+        processes_mentioning(&marker).is_empty().then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "left running: {:?}",
+        processes_mentioning(&marker)
+    );
+}
+
 #[test]
 fn a_chaostoolkit_file_runs_and_other_providers_are_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -229,7 +229,7 @@ async fn run_experiments(args: RunArgs, check: ActionCheck) -> anyhow::Result<Ex
         lab_parent: args.keep_lab.clone(),
         interrupt: interrupt.clone(),
     };
-    let journals = run_all(experiments, &options, args.jobs, args.quiet).await;
+    let (journals, crashed) = run_all(experiments, &options, args.jobs, args.quiet).await;
     signal.abort();
     write_outputs(&args, report_dir.as_deref(), &journals)?;
     if journals.len() > 1 {
@@ -237,6 +237,11 @@ async fn run_experiments(args: RunArgs, check: ActionCheck) -> anyhow::Result<Ex
         for j in &journals {
             println!("{}", j.summary_line());
         }
+    }
+    if crashed > 0 && !interrupt.is_cancelled() {
+        // No journal says what became of them: not a pass.
+        eprintln!("{crashed} experiment run(s) ended unexpectedly (see the error above): aborted");
+        return Ok(ExitCode::from(Status::Aborted.exit_code()));
     }
     Ok(exit_status(&journals, interrupt.is_cancelled()))
 }
@@ -284,13 +289,14 @@ fn exit_status(journals: &[Journal], interrupted: bool) -> ExitCode {
     ExitCode::from(worst.exit_code())
 }
 
-/// Runs experiments, at most `jobs` at once, in their given order.
+/// Runs experiments, at most `jobs` at once, in their given order: their
+/// journals, and how many runs ended without one (a panic).
 async fn run_all(
     experiments: Vec<Experiment>,
     options: &RunOptions,
     jobs: u16,
     quiet: bool,
-) -> Vec<Journal> {
+) -> (Vec<Journal>, usize) {
     let tty = std::io::stdout().is_terminal();
     let several = jobs > 1 && experiments.len() > 1;
     let limit = Arc::new(tokio::sync::Semaphore::new(usize::from(jobs)));
@@ -314,13 +320,18 @@ async fn run_all(
             Some(journal)
         }));
     }
-    let mut journals = Vec::new();
+    let (mut journals, mut crashed) = (Vec::new(), 0);
     for h in handles {
-        if let Ok(Some(j)) = h.await {
-            journals.push(j);
+        match h.await {
+            Ok(Some(j)) => journals.push(j),
+            Ok(None) => {}
+            Err(e) => {
+                crashed += 1;
+                eprintln!("an experiment's run ended unexpectedly: {e}");
+            }
         }
     }
-    journals
+    (journals, crashed)
 }
 
 fn write_outputs(

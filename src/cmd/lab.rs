@@ -297,13 +297,18 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     // Subscribed before anything is printed, so no event falls in between
     // the history and the live stream.
     let events = lab.platform.events().subscribe();
+    // The lab is whole: waiting for a ready replica ends at a signal (it
+    // may take half a minute, a slow readiness probe or a bad image).
     let ready = if stopping {
         false
     } else {
-        let (ready, signalled) =
-            until_signal(lab.wait_ready(Duration::from_secs(30)), &mut signal).await;
-        stopping = signalled;
-        ready
+        tokio::select! {
+            ready = lab.wait_ready(Duration::from_secs(30)) => ready,
+            _ = signal.recv() => {
+                stopping = true;
+                false
+            }
+        }
     };
     let printer = Printer::new(false);
     print!(

@@ -14,6 +14,7 @@ use chaoslab_lab::LabClient;
 use chaoslab_lab::{DeathSignal, Spawner, signal_group};
 use serde_json::Value;
 use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
 
 use crate::model::LabPlan;
 use crate::run_error::RunError;
@@ -59,6 +60,7 @@ impl LabTarget {
         plan: &LabPlan,
         dir: &Path,
         spawner: &Spawner,
+        interrupt: &CancellationToken,
     ) -> Result<Self, RunError> {
         let io = |what: &str| {
             let what = format!("{what} in {}", dir.display());
@@ -93,7 +95,14 @@ impl LabTarget {
             dir: dir.to_path_buf(),
         };
         let started = Instant::now();
+        let interrupted = || RunError::Lab("interrupted while starting".into());
         let client = loop {
+            // Stopped as any lab is (SIGTERM, its kernel state removed),
+            // never dropped: that would SIGKILL it half-way.
+            if interrupt.is_cancelled() {
+                stop_child(&mut own).await;
+                return Err(interrupted());
+            }
             if let Ok(Some(status)) = own.child.try_wait() {
                 return Err(RunError::Lab(format!(
                     "`chaoslab up` exited ({status}) before the lab was up: {}",
@@ -114,10 +123,11 @@ impl LabTarget {
         };
         let mut target = Self::from_client(client, state_dir).await;
         target.own = Some(own);
-        if let Err(e) = target
-            .wait_ready(START_TIMEOUT - started.elapsed().min(START_TIMEOUT / 2))
-            .await
-        {
+        let ready = tokio::select! {
+            ready = target.wait_ready(START_TIMEOUT - started.elapsed().min(START_TIMEOUT / 2)) => ready,
+            () = interrupt.cancelled() => Err(interrupted()),
+        };
+        if let Err(e) = ready {
             target.stop().await;
             return Err(e);
         }

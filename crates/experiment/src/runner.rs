@@ -145,10 +145,14 @@ impl<'a> Run<'a> {
                 self.lab_desc = "own".into();
                 self.progress
                     .line(&format!("starting a lab in {}", dir.display()));
-                tokio::select! {
-                    lab = LabTarget::start(&self.opts.exe, &self.exp.lab, &dir, &spawner) => lab,
-                    _ = self.opts.interrupt.cancelled() => Err(RunError::Lab("interrupted while starting".into())),
-                }
+                LabTarget::start(
+                    &self.opts.exe,
+                    &self.exp.lab,
+                    &dir,
+                    &spawner,
+                    &self.opts.interrupt,
+                )
+                .await
             }
         };
         let lab = match lab {
