@@ -323,7 +323,7 @@ fn measurements(h: &mut String, j: &Journal) {
     if m.samples_dropped > 0 {
         let _ = write!(
             h,
-            "<p class=\"meta\">{} background-load samples were not kept for the per-span figures (memory bound).</p>",
+            "<p class=\"meta\">The {} oldest background-load samples were not kept for the per-span figures (memory bound); the totals count them.</p>",
             m.samples_dropped
         );
     }

@@ -37,14 +37,8 @@ pub fn measurements(
     };
     let all: Vec<&LoadPoint> = tl.samples.iter().collect();
     let overall = figures("run", &all, method_start, method_end, method_start);
-    let sent = tl.samples.len() as u64;
-    let answered = tl.samples.iter().filter(|p| p.status != 0).count() as u64;
-    let ok_root_load = tl
-        .samples
-        .iter()
-        .filter(|p| p.root && p.status == 200)
-        .count() as u64;
-    let ok_root = ok_root_load + tl.probe_root_ok;
+    let (sent, answered) = (tl.sent, tl.answered);
+    let ok_root = tl.root_ok + tl.probe_root_ok;
     let root_sent = load_sent_root + tl.probe_root_sent;
     let increase = match (counter.before, counter.after) {
         // The reading after is itself one increment.
@@ -73,7 +67,7 @@ pub fn measurements(
         ready_replicas_min: during.iter().map(|g| g.ready).min(),
         ready_replicas_max: during.iter().map(|g| g.ready).max(),
         replicas_max: during.iter().map(|g| g.replicas).max(),
-        restarts: match (tl.gauges.first(), tl.gauges.last()) {
+        restarts: match (tl.first_gauge.as_ref(), tl.gauges.back()) {
             (Some(a), Some(b)) => b.restarts.saturating_sub(a.restarts),
             _ => 0,
         },
@@ -173,7 +167,7 @@ pub fn timeline(tl: &Recorded) -> Timeline {
         .samples
         .iter()
         .map(|p| f64::from(p.t))
-        .chain(tl.gauges.first().map(|g| g.t))
+        .chain(tl.gauges.front().map(|g| g.t))
         .fold(origin, f64::min);
     let first = (start - origin).floor() as i64;
     let last = (end - origin).ceil() as i64;
@@ -293,7 +287,7 @@ mod tests {
         };
         for i in 0..70 {
             let t = i as f32 / 10.0;
-            tl.samples.push(point(t, !(3.0..5.0).contains(&t)));
+            tl.record_sample(point(t, !(3.0..5.0).contains(&t)));
         }
         for (id, t) in [("cut", 3.0), ("clear", 5.0)] {
             tl.marks.push(StepMark {
@@ -318,9 +312,9 @@ mod tests {
     fn the_counter_invariant_brackets_the_increase() {
         let mut tl = Recorded::default();
         for _ in 0..10 {
-            tl.samples.push(point(0.0, true));
+            tl.record_sample(point(0.0, true));
         }
-        tl.samples.push(point(0.0, false));
+        tl.record_sample(point(0.0, false));
         let reading = |before, after| CounterReadings {
             before: Some(before),
             after: Some(after),
@@ -352,7 +346,7 @@ mod tests {
             ..Default::default()
         };
         for (t, reason) in [(1.0, "FaultInjected"), (4.0, "FaultCleared")] {
-            tl.events.push(SeenEvent {
+            tl.events.push_back(SeenEvent {
                 t,
                 reason: reason.into(),
                 subject: "f-1".into(),

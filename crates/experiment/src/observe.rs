@@ -5,6 +5,7 @@
 //! ([`Observer::observe`]); measurements and reports are computed from it
 //! at the end.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -90,14 +91,25 @@ pub struct StepMark {
     pub ok: Option<bool>,
 }
 
-/// Everything recorded.
+/// Everything recorded. Samples, gauges, events and log lines are kept up
+/// to their caps, the newest: a long run judges its late windows on what
+/// happened then. The load's totals count every request, kept or not.
 #[derive(Debug, Default)]
 pub struct Timeline {
-    pub samples: Vec<LoadPoint>,
+    pub samples: VecDeque<LoadPoint>,
+    /// Samples let go (the oldest) to stay within [`MAX_SAMPLES`].
     pub samples_dropped: u64,
-    pub gauges: Vec<GaugePoint>,
-    pub events: Vec<SeenEvent>,
-    pub logs: Vec<SeenLog>,
+    /// Every background-load request: sent, answered (any status), and the
+    /// `GET /`s sent and answered 200.
+    pub sent: u64,
+    pub answered: u64,
+    pub root_sent: u64,
+    pub root_ok: u64,
+    pub gauges: VecDeque<GaugePoint>,
+    /// The run's first gauge point, kept whatever the cap drops.
+    pub first_gauge: Option<GaugePoint>,
+    pub events: VecDeque<SeenEvent>,
+    pub logs: VecDeque<SeenLog>,
     pub marks: Vec<StepMark>,
     /// Start of the method (None before).
     pub method_start: Option<f64>,
@@ -109,10 +121,38 @@ pub struct Timeline {
 }
 
 impl Timeline {
+    /// Counts a background-load request and keeps it (the oldest kept one
+    /// goes at the cap).
+    pub fn record_sample(&mut self, point: LoadPoint) {
+        self.sent += 1;
+        self.answered += u64::from(point.status != 0);
+        self.root_sent += u64::from(point.root);
+        self.root_ok += u64::from(point.root && point.status == 200);
+        if keep_newest(&mut self.samples, point, MAX_SAMPLES) {
+            self.samples_dropped += 1;
+        }
+    }
+
+    /// Keeps a gauge point (the oldest kept one goes at the cap).
+    pub fn record_gauge(&mut self, point: GaugePoint) {
+        self.first_gauge.get_or_insert(point);
+        keep_newest(&mut self.gauges, point, MAX_GAUGES);
+    }
+
     /// When the step `id` started.
     pub fn mark(&self, id: &str) -> Option<f64> {
         self.marks.iter().find(|m| m.id == id).map(|m| m.t)
     }
+}
+
+/// Pushes `item`, dropping the oldest beyond `max`; whether one was.
+fn keep_newest<T>(list: &mut VecDeque<T>, item: T, max: usize) -> bool {
+    list.push_back(item);
+    if list.len() > max {
+        list.pop_front();
+        return true;
+    }
+    false
 }
 
 /// The result of looking once.
@@ -196,12 +236,7 @@ impl Observer {
             ok: sample.failure.is_none(),
             root,
         };
-        let mut tl = self.lock();
-        if tl.samples.len() < MAX_SAMPLES {
-            tl.samples.push(point);
-        } else {
-            tl.samples_dropped += 1;
-        }
+        self.lock().record_sample(point);
     }
 
     /// Samples the lab's gauges every [`GAUGE_PERIOD`] until `stop`.
@@ -217,10 +252,7 @@ impl Observer {
                 continue;
             };
             let point = gauge_point(&status, self.now());
-            let mut tl = self.lock();
-            if tl.gauges.len() < MAX_GAUGES {
-                tl.gauges.push(point);
-            }
+            self.lock().record_gauge(point);
         }
     }
 
@@ -240,10 +272,7 @@ impl Observer {
                         message: e["message"].as_str().unwrap_or_default().to_string(),
                         data: e["data"].clone(),
                     };
-                    let mut tl = observer.lock();
-                    if tl.events.len() < MAX_EVENTS {
-                        tl.events.push(seen);
-                    }
+                    keep_newest(&mut observer.lock().events, seen, MAX_EVENTS);
                 }
                 std::ops::ControlFlow::Continue(())
             });
@@ -267,10 +296,7 @@ impl Observer {
                         replica: l["replica"].as_str().unwrap_or_default().to_string(),
                         line: text.chars().take(2000).collect(),
                     };
-                    let mut tl = observer.lock();
-                    if tl.logs.len() < MAX_LOG_LINES {
-                        tl.logs.push(seen);
-                    }
+                    keep_newest(&mut observer.lock().logs, seen, MAX_LOG_LINES);
                 }
                 std::ops::ControlFlow::Continue(())
             });
@@ -557,6 +583,47 @@ pub fn load_figure(points: &[&LoadPoint], metric: Metric, secs: f64) -> Option<f
 mod tests {
     use super::*;
 
+    /// Past the cap, the newest samples are kept (late windows judged on
+    /// what happened then) and the totals still count every request (the
+    /// counter check compares them with Redis's counter).
+    #[test]
+    fn a_long_run_keeps_its_newest_samples_and_counts_them_all() {
+        let mut tl = Timeline::default();
+        let extra = 10;
+        for i in 0..MAX_SAMPLES + extra {
+            tl.record_sample(LoadPoint {
+                t: i as f32,
+                latency_ms: 1.0,
+                status: if i % 2 == 0 { 200 } else { 0 },
+                ok: i % 2 == 0,
+                root: true,
+            });
+        }
+        assert_eq!(tl.samples.len(), MAX_SAMPLES);
+        assert_eq!(tl.samples_dropped, extra as u64);
+        assert_eq!(tl.samples.front().map(|p| p.t), Some(extra as f32));
+        assert_eq!(tl.sent, (MAX_SAMPLES + extra) as u64);
+        assert_eq!(tl.root_sent, tl.sent);
+        assert_eq!(tl.answered, tl.sent / 2);
+        assert_eq!(tl.root_ok, tl.answered);
+        for i in 0..MAX_GAUGES + 1 {
+            tl.record_gauge(GaugePoint {
+                t: i as f64,
+                replicas: 1,
+                ready: 1,
+                restarts: i as u32,
+                cpu_max: 0.0,
+                mem_max: 0.0,
+            });
+        }
+        assert_eq!(tl.gauges.len(), MAX_GAUGES);
+        assert_eq!(tl.first_gauge.map(|g| g.restarts), Some(0));
+        assert_eq!(
+            tl.gauges.back().map(|g| g.restarts),
+            Some(MAX_GAUGES as u32)
+        );
+    }
+
     fn http(text: &str) -> HttpProbe {
         let table: toml::Table = toml::from_str(&format!("p = {text}")).unwrap();
         match crate::probe::parse(table["p"].as_table().unwrap()).unwrap() {
@@ -609,7 +676,7 @@ mod tests {
     fn gauge_metrics_average_over_the_window() {
         let mut tl = Timeline::default();
         for (t, ready) in [(0.0, 2), (0.5, 1), (1.0, 0)] {
-            tl.gauges.push(GaugePoint {
+            tl.record_gauge(GaugePoint {
                 t,
                 replicas: 2,
                 ready,

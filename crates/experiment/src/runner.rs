@@ -248,7 +248,7 @@ impl<'a> Run<'a> {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }
         let tl = observer.lock();
-        let root_sent = tl.samples.iter().filter(|p| p.root).count() as u64 + extra_sent;
+        let root_sent = tl.root_sent + extra_sent;
         self.measurements = measure::measurements(&tl, &self.results, counter, root_sent);
         self.timeline = measure::timeline(&tl);
         drop(tl);
@@ -623,7 +623,7 @@ fn status_text(o: &Observer, has_load: bool, tally: &Tally, total: usize) -> Str
             v(Metric::P99Ms).map_or("-".into(), |p| format!("{p:.0}ms")),
         ));
     }
-    if let Some(g) = tl.gauges.last() {
+    if let Some(g) = tl.gauges.back() {
         text.push_str(&format!("  ready {}/{}", g.ready, g.replicas));
     }
     let (held, failed) = (
