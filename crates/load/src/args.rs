@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::config::{Config, LiveMode, Model, Reports};
 use crate::error::LoadError;
 use crate::parse;
-use crate::plan::{Plan, Unit};
+use crate::plan::{MAX_USERS, Plan, Unit, too_many_users};
 use crate::scenario::{Scenario, Task, TaskMix};
 use crate::threshold::Threshold;
 
@@ -321,6 +321,9 @@ impl LoadArgs {
         if users == 0 {
             return Err(LoadError::config("--users", "must be at least 1"));
         }
+        if users > MAX_USERS {
+            return Err(LoadError::config("--users", too_many_users(users)));
+        }
         if !(MIN_SPAWN_RATE..=MAX_SPAWN_RATE).contains(&self.spawn_rate) {
             return Err(LoadError::config(
                 "--spawn-rate",
@@ -346,6 +349,12 @@ impl LoadArgs {
         if rate.trim() == "max" {
             if self.connections == 0 {
                 return Err(LoadError::config("--connections", "must be at least 1"));
+            }
+            if self.connections > MAX_USERS {
+                return Err(LoadError::config(
+                    "--connections",
+                    too_many_users(self.connections),
+                ));
             }
             let n = f64::from(self.connections);
             return Ok(Model::Max(Plan::ramp_and_hold(

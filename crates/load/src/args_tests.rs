@@ -63,9 +63,13 @@ fn rates_and_plans_pick_the_model() {
 
 #[test]
 fn mistakes_name_the_flag() {
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["--rate", "fast"], "--rate"),
         (&["--plan", "10"], "--plan"),
+        // A typo's extra digits: refused before a task or socket is made.
+        (&["-u", "100001"], "--users"),
+        (&["--rate", "max", "--connections", "4000000000"], "--connections"),
+        (&["--plan", "10,1s;1000000,1s"], "--plan"),
         (&["--task", "GET nope"], "--task"),
         (&["--threshold", "p95"], "--threshold"),
         (&["-u", "0"], "--users"),

@@ -11,6 +11,18 @@ use std::time::Duration;
 
 use crate::parse;
 
+/// Most users (or `--rate max` connections) one generator runs: each
+/// holds a task and a connection, and a typo's extra digits would exhaust
+/// memory or file descriptors before saying anything.
+pub const MAX_USERS: u32 = 100_000;
+
+/// The error for `users` over [`MAX_USERS`].
+pub fn too_many_users(users: u32) -> String {
+    format!(
+        "{users} users is more than one generator runs ({MAX_USERS}, each with a connection); run several and add up their reports with `chaoslab load merge`"
+    )
+}
+
 /// What the targets of a plan count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -73,6 +85,9 @@ impl Plan {
                 let users: u32 = target
                     .parse()
                     .map_err(|_| format!("`{target}` is not a number of users or a rate (50/s)"))?;
+                if users > MAX_USERS {
+                    return Err(too_many_users(users));
+                }
                 (Unit::Users, f64::from(users))
             };
             if unit.is_some_and(|u| u != this_unit) {
