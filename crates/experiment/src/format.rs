@@ -299,7 +299,7 @@ fn build(name: &str, raw: RawFile, r: &mut Report<'_>, cli: Option<CliCheck<'_>>
     let lab = build_lab(raw.lab.as_ref(), r);
     let load = raw.load.as_ref().and_then(|l| build_load(l, r));
     let steady_state = build_steady_state(&raw.steady_state, r);
-    let (method, ids) = build_method(&raw.method, r, cli);
+    let (method, ids) = build_method(&raw.method, duration, r, cli);
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let expect = raw
         .expect
@@ -355,6 +355,7 @@ fn build_steady_state(checks: &[RawCheck], r: &mut Report<'_>) -> Vec<Check> {
 /// The `[[method]]` steps, sorted by `at`, and the set of their ids.
 fn build_method(
     steps: &[RawStep],
+    duration: Option<Duration>,
     r: &mut Report<'_>,
     cli: Option<CliCheck<'_>>,
 ) -> (Vec<Step>, BTreeSet<String>) {
@@ -385,6 +386,18 @@ fn build_method(
             Some(at) => r.duration(at, &format!("{key}.at")).unwrap_or_default(),
             None => Duration::ZERO,
         };
+        if let Some(duration) = duration
+            && at > duration
+        {
+            r.at(
+                s.at.as_ref().map(Spanned::span),
+                &format!("{key}.at"),
+                format!(
+                    "the step would start after the run's {}s: shorten `at` or lengthen `duration`",
+                    duration.as_secs_f64()
+                ),
+            );
+        }
         if let Some(action) = build_action(&s.action, &format!("{key}.action"), r, cli) {
             method.push(Step { id, at, action });
         }

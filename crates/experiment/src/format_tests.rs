@@ -74,6 +74,15 @@ fn a_good_file_parses_into_the_model() {
 }
 
 #[test]
+fn a_step_after_the_run_s_duration_is_refused_with_its_line() {
+    // A typo (`30m` for `30s`) would keep the fault in place for half an hour.
+    let d = only(&GOOD.replace("at = \"2s\"", "at = \"30m\""));
+    assert_eq!(d.key, "method[0].at");
+    assert!(d.line.is_some());
+    assert!(d.message.contains("after the run's 20s"), "{d}");
+}
+
+#[test]
 fn unknown_keys_name_the_line_and_the_closest_key() {
     let d = only(&GOOD.replace("title =", "tittle = \"x\"\ntitle ="));
     assert_eq!(d.key, "tittle");

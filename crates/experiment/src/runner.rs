@@ -443,7 +443,14 @@ impl<'a> Run<'a> {
             }
             let now = observer.now();
             let duration_done = now >= method_start + duration.as_secs_f64();
-            if (duration_done && after.iter().all(|(_, h)| h.is_finished())) || now > cap {
+            if duration_done && after.iter().all(|(_, h)| h.is_finished()) {
+                return;
+            }
+            if now > cap {
+                // Windows still open (a long `within` or `sustained`) end
+                // here, unmet: the run, its fault still in place, must not
+                // go on past its cap.
+                phases.stop.cancel();
                 return;
             }
             tokio::select! {
