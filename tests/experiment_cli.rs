@@ -332,6 +332,38 @@ action = "fault clear --all"
 }
 
 #[test]
+fn a_failed_rollback_exits_2_saying_what_may_be_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "stuck.toml",
+        r#"
+title = "a rollback that fails"
+duration = "1s"
+[lab]
+replicas = 1
+probes = "quick"
+[[rollback]]
+action = "revisions activate no-such-revision"
+"#,
+    );
+    let out = experiment(
+        dir.path(),
+        &["run", file.to_str().unwrap(), "--journal", "j.json"],
+    );
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{printed}");
+    let j = journal(&dir.path().join("j.json"));
+    assert_eq!(j["status"], "aborted", "{j}");
+    assert_eq!(j["rollbacks"][0]["status"], "failed", "{j}");
+    let reason = j["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("rollback failed (revisions activate no-such-revision)"),
+        "{reason}"
+    );
+}
+
+#[test]
 fn validation_names_file_line_and_key_before_any_lab_starts() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(

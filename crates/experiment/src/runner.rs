@@ -467,6 +467,7 @@ impl<'a> Run<'a> {
         self.progress.line("rollbacks:");
         // Rollbacks run even after Ctrl-C: with their own token.
         let never = CancellationToken::new();
+        let mut failed = Vec::new();
         for (i, action) in self.exp.rollback.iter().enumerate() {
             let text = action.describe();
             let start_time = now_rfc3339();
@@ -484,6 +485,17 @@ impl<'a> Run<'a> {
                 start_time,
                 outcome.duration,
                 self.started.elapsed().as_secs_f64(),
+            ));
+            if !outcome.ok {
+                failed.push(text);
+            }
+        }
+        // What the experiment did may still be in place: not a result to
+        // pass or fail on (an interrupted run stays interrupted).
+        if !failed.is_empty() && !self.interrupted() {
+            self.abort(format!(
+                "rollback failed ({}): the lab may still hold what the method did",
+                failed.join("; ")
             ));
         }
     }
