@@ -1,7 +1,7 @@
 //! Chaos Toolkit experiments (JSON or YAML) read into the same model, so a
 //! team's existing files run against the lab with `chaoslab experiment
-//! run`. Supported: `http` probes (steady state, tolerance = a status or a
-//! list of them) and actions, `process` actions and probes, `pauses`;
+//! run`. Supported: `http` probes (steady state, tolerance = a status, or
+//! a list of one) and actions, `process` actions and probes, `pauses`;
 //! `configuration` values (plain or `{"type": "env"}`) are substituted in
 //! `${name}` references. A configuration entry read from the environment
 //! variable `CHAOSLAB_INGRESS_URL` means "the lab's ingress": URLs built on
@@ -271,10 +271,18 @@ fn steady_probe(p: &Value, config: &Config) -> Result<Check, String> {
     let url = substitute(provider["url"].as_str().unwrap_or_default(), config)?;
     let status = match &p["tolerance"] {
         Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
-        Value::Array(a) => a
+        Value::Array(a) if a.len() <= 1 => a
             .first()
             .and_then(Value::as_u64)
             .and_then(|n| u16::try_from(n).ok()),
+        // Chaos Toolkit accepts any of them; one status is what this
+        // runner checks, and taking the first would fail good answers.
+        Value::Array(a) => {
+            return Err(format!(
+                "tolerance {}: a list of several statuses is not supported here (any of them would do); give one, or run this file with `chaos run`",
+                Value::Array(a.clone())
+            ));
+        }
         Value::Null => None,
         other => {
             return Err(format!(
@@ -405,6 +413,15 @@ mod tests {
             err.contains("python provider (chaostoolkit_toxiproxy.proxy.actions.disable_proxy)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_tolerance_of_several_statuses_is_refused_not_cut_to_its_first() {
+        let one = CTK.replace(r#""tolerance": 200"#, r#""tolerance": [200]"#);
+        assert!(parse("ctk", "ctk.json", &one).is_ok());
+        let several = CTK.replace(r#""tolerance": 200"#, r#""tolerance": [200, 201]"#);
+        let err = parse("ctk", "ctk.json", &several).unwrap_err().to_string();
+        assert!(err.contains("tolerance [200,201]"), "{err}");
     }
 
     #[test]
