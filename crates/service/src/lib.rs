@@ -97,8 +97,8 @@ where
                 grace_s = grace.as_secs(),
                 "shutting down: no new connections, finishing in-flight requests"
             );
-            state.hang().cancel();
-            state.load().stop();
+            state.hang().close();
+            state.load().close();
             draining.notify_one();
         }
     };

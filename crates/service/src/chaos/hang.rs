@@ -6,14 +6,14 @@
 //! deadline, when its caller goes away, or on `DELETE /chaos/hang`.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::AlreadyActive;
+use super::NotStarted;
 
 /// What a hang stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -54,6 +54,8 @@ pub struct HangController {
     next_id: AtomicU64,
     /// `true` while a process-scope hang holds every request.
     process_hung: watch::Sender<bool>,
+    /// Shutting down: no hang starts.
+    closed: AtomicBool,
 }
 
 impl Default for HangController {
@@ -62,6 +64,7 @@ impl Default for HangController {
             active: Mutex::new(None),
             next_id: AtomicU64::new(1),
             process_hung: watch::channel(false).0,
+            closed: AtomicBool::new(false),
         }
     }
 }
@@ -103,14 +106,13 @@ impl HangController {
     }
 
     /// Starts a hang; `duration` zero means until cancelled.
-    pub fn start(
-        &self,
-        scope: HangScope,
-        duration: Duration,
-    ) -> Result<HangGuard<'_>, AlreadyActive> {
+    pub fn start(&self, scope: HangScope, duration: Duration) -> Result<HangGuard<'_>, NotStarted> {
         let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(NotStarted::ShuttingDown);
+        }
         if let Some(a) = active.as_ref() {
-            return Err(AlreadyActive(format!(
+            return Err(NotStarted::AlreadyActive(format!(
                 "a {} hang is already active; DELETE /chaos/hang ends it",
                 if a.scope == HangScope::Process {
                     "process"
@@ -142,6 +144,15 @@ impl HangController {
             deadline,
             cancel,
         })
+    }
+
+    /// At shutdown: ends the active hang and starts no other.
+    pub fn close(&self) {
+        // Under the lock, so that no start slips in between.
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        self.closed.store(true, Ordering::Relaxed);
+        drop(active);
+        self.cancel();
     }
 
     /// Ends the active hang, if any. Returns whether there was one.
@@ -207,6 +218,26 @@ mod tests {
         let g = c.start(HangScope::Request, Duration::ZERO).unwrap();
         assert!(c.cancel());
         assert_eq!(g.wait().await, HangEnd::Cancelled);
+    }
+
+    /// At shutdown the hang ends and none starts again: a request held at
+    /// the process-hang gate, released by that end, must not hang anew.
+    #[tokio::test]
+    async fn closing_ends_the_hang_and_refuses_new_ones() {
+        let c = HangController::new();
+        let g = c.start(HangScope::Process, Duration::ZERO).unwrap();
+        c.close();
+        assert_eq!(g.wait().await, HangEnd::Cancelled);
+        drop(g);
+        let refused = c.start(HangScope::Process, Duration::ZERO).err();
+        assert!(
+            matches!(refused, Some(NotStarted::ShuttingDown)),
+            "{refused:?}"
+        );
+        assert_eq!(
+            refused.map(|e| e.status()),
+            Some(http::StatusCode::SERVICE_UNAVAILABLE)
+        );
     }
 
     #[tokio::test(start_paused = true)]

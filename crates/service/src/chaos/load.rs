@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::AlreadyActive;
+use super::NotStarted;
 
 /// The seed's three load levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +93,8 @@ pub struct LoadController {
     running: Mutex<Option<Running>>,
     /// Bytes currently held by the memory ballast (for tests and status).
     resident_bytes: Arc<AtomicU64>,
+    /// Shutting down: no load starts.
+    closed: AtomicBool,
 }
 
 /// A load as `/chaos/status` shows it.
@@ -107,13 +109,16 @@ impl LoadController {
     }
 
     /// Starts a load, or fails if one is active.
-    pub fn start(&self, spec: LoadSpec) -> Result<(), AlreadyActive> {
+    pub fn start(&self, spec: LoadSpec) -> Result<(), NotStarted> {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(NotStarted::ShuttingDown);
+        }
         if let Some(r) = running.as_ref()
             && !r.stop.load(Ordering::Relaxed)
             && Instant::now() < r.deadline
         {
-            return Err(AlreadyActive(format!(
+            return Err(NotStarted::AlreadyActive(format!(
                 "a {} load is already running for {} more seconds; DELETE /chaos/load stops it",
                 r.spec.level.name(),
                 super::remaining_seconds(r.deadline)
@@ -153,6 +158,15 @@ impl LoadController {
             stop,
         });
         Ok(())
+    }
+
+    /// At shutdown: stops the load and starts no other.
+    pub fn close(&self) {
+        // Under the lock, so that no start slips in between.
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        self.closed.store(true, Ordering::Relaxed);
+        drop(running);
+        self.stop();
     }
 
     /// Stops the load now. Returns whether one was running.
@@ -249,6 +263,19 @@ mod tests {
             cpu_percent: 10,
             memory_mb,
         }
+    }
+
+    #[test]
+    fn closing_stops_the_load_and_refuses_new_ones() {
+        let c = LoadController::new();
+        c.start(spec(5_000, 0)).unwrap();
+        c.close();
+        assert!(c.status().is_none());
+        let refused = c.start(spec(5_000, 0)).err();
+        assert!(
+            matches!(refused, Some(NotStarted::ShuttingDown)),
+            "{refused:?}"
+        );
     }
 
     #[test]

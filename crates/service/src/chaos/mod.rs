@@ -9,10 +9,27 @@ pub mod load;
 pub use hang::{HangController, HangScope};
 pub use load::{LoadController, LoadLevel, LoadSpec};
 
-/// Chaos that cannot start because the same kind is already running (409).
+/// Why chaos did not start.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AlreadyActive(pub String);
+pub enum NotStarted {
+    /// The same kind is already running (409).
+    #[error("{0}")]
+    AlreadyActive(String),
+    /// The service is shutting down (503): what starts now would only
+    /// hold the drain up to its deadline.
+    #[error("the service is shutting down: no new chaos starts")]
+    ShuttingDown,
+}
+
+impl NotStarted {
+    /// The answer's status.
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            NotStarted::AlreadyActive(_) => http::StatusCode::CONFLICT,
+            NotStarted::ShuttingDown => http::StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
 
 /// Whole seconds left until `deadline`, rounded up.
 pub(crate) fn remaining_seconds(deadline: std::time::Instant) -> u64 {

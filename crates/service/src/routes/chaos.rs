@@ -246,7 +246,7 @@ pub async fn start_load(
     state
         .load()
         .start(spec)
-        .map_err(|e| ApiError::conflict(e.0))?;
+        .map_err(|e| ApiError::new(e.status(), e.to_string()))?;
     Ok(Json(LoadStarted {
         status: "load_started",
         level: req.level,
@@ -291,7 +291,7 @@ pub async fn hang(
         state
             .hang()
             .start(req.scope, Duration::from_secs(req.duration_seconds as u64))
-            .map_err(|e| ApiError::conflict(e.0))?
+            .map_err(|e| ApiError::new(e.status(), e.to_string()))?
     };
     // If the client goes away, this future is dropped and so is the guard,
     // which ends the hang.
