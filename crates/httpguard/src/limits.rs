@@ -24,8 +24,8 @@
 //! A request being served — a long hang, a stream of events — is never
 //! cut: the header and idle clocks run only while no request is in flight,
 //! and the body clock stops once the body has arrived. What bounds a
-//! response is its client: one that takes no byte of it for the idle
-//! timeout (it stopped reading) is closed.
+//! response is its client: one whose socket stays full for the idle
+//! timeout (it stopped reading, or reads next to nothing) is closed.
 
 mod body;
 mod io;

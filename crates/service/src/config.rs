@@ -624,12 +624,12 @@ fn parse_redis_url(url: &str) -> Result<(String, u16), ConfigError> {
     Ok((host.to_string(), port))
 }
 
-/// `url` as an error may show it: user info (a password) before the host
-/// replaced by `***`, so that a refused URL never prints a secret.
+/// `url` as an error may show it: everything before its last `@` (user
+/// info: a password, which may itself hold `/`) replaced by `***`, so that
+/// a refused URL never prints a secret.
 fn without_user_info(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    match authority.rfind('@') {
+    match rest.rfind('@') {
         Some(at) if scheme.is_empty() => format!("***{}", &rest[at..]),
         Some(at) => format!("{scheme}://***{}", &rest[at..]),
         None => url.to_string(),
@@ -759,6 +759,7 @@ mod tests {
             "http://u:S3cret@h",
             "u:S3cret@h:1",
             "redis://u:S3cret@x@h:1",
+            "redis://default:S3cret/ab=@h:6380",
         ] {
             let err = parse(&["--redis-url", url]).validate().unwrap_err();
             assert_eq!(err.variable, "REDIS_URL");
@@ -774,7 +775,7 @@ mod tests {
         #[test]
         fn a_refused_url_never_shows_its_user_info(
             scheme in "(redis|rediss|http|)",
-            user_info in "[a-zA-Z0-9:%!@]{1,12}",
+            user_info in "[a-zA-Z0-9:%!@/=+]{1,12}",
             rest in "[a-z0-9.:/]{0,12}",
         ) {
             let url = if scheme.is_empty() {

@@ -293,9 +293,10 @@ impl<T, F> LimitedIo<T, F> {
         &self.raw.inner
     }
 
-    /// A write, bounded: a client that takes no byte of its response for
-    /// the idle timeout (it stopped reading, or pipelines requests and
-    /// never reads the answers) fails the write, and hyper closes the
+    /// A write, bounded: a client whose socket stays full for the idle
+    /// timeout (it stopped reading, or pipelines requests and never reads
+    /// the answers; the kernel reports room again only once a good part of
+    /// the buffer drained) fails the write, and hyper closes the
     /// connection — else it would hold its slot for as long as it likes.
     fn write_bounded<R>(
         &mut self,
