@@ -68,7 +68,10 @@ fn mistakes_name_the_flag() {
         (&["--plan", "10"], "--plan"),
         // A typo's extra digits: refused before a task or socket is made.
         (&["-u", "100001"], "--users"),
-        (&["--rate", "max", "--connections", "4000000000"], "--connections"),
+        (
+            &["--rate", "max", "--connections", "4000000000"],
+            "--connections",
+        ),
         (&["--plan", "10,1s;1000000,1s"], "--plan"),
         (&["--task", "GET nope"], "--task"),
         (&["--threshold", "p95"], "--threshold"),
