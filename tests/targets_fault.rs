@@ -128,6 +128,16 @@ fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()
 }
 
+/// Fails with what the command printed unless it succeeded.
+fn assert_succeeded(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
 fn dry_run(args: &[&str]) -> String {
     let mut all = args.to_vec();
     all.push("--dry-run");
@@ -418,12 +428,7 @@ fn the_network_chaos_matches_chaos_mesh_s_own_crd_schema() {
         .args(&files)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_succeeded(&out);
     // And the checker does reject what the CRD does not allow.
     let wrong = write(
         dir.path(),
@@ -457,12 +462,7 @@ fn a_real_run_executes_exactly_what_the_dry_run_prints() {
         "1",
     ];
     let out = stand_ins.chaoslab(&args, &[]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_succeeded(&out);
     let live = stand_ins.calls();
     // The dry run, executed by bash with the same stand-ins.
     stand_ins.reset();
@@ -680,12 +680,7 @@ fn on_aca_the_seed_s_rule_then_a_redis_reset_with_the_token_on_stdin() {
         ],
         &env,
     );
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_succeeded(&out);
     let calls = stand_ins.calls();
     assert_eq!(calls.len(), 4, "{calls:?}");
     assert_eq!(calls[0].argv, SEED_RULE_ARGV);
@@ -727,12 +722,7 @@ fn clear_on_aca_copies_the_newest_good_revision_then_deactivates_every_fault_rev
         ("AZURE_CONTAINER_APP_NAME", "ca"),
     ];
     let out = stand_ins.chaoslab(&["fault", "clear", "--all", "--target", "aca"], &env);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_succeeded(&out);
     let calls = stand_ins.calls();
     let verbs: Vec<&str> = calls.iter().map(|c| c.argv[3].as_str()).collect();
     assert_eq!(
