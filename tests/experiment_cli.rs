@@ -83,6 +83,15 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Writes `toml` as `name` in `dir` and runs it on its own lab with a
+/// journal: its output and the journal.
+fn run_journaled(dir: &Path, name: &str, toml: &str) -> (Output, Value) {
+    let file = write(dir, name, toml);
+    let out = experiment(dir, &["run", file.to_str().unwrap(), "--journal", "j.json"]);
+    let j = journal(&dir.join("j.json"));
+    (out, j)
+}
+
 /// A short experiment: latency on the Redis path, then cleared; background
 /// load and the counter invariant.
 const LATENCY: &str = r#"
@@ -233,7 +242,7 @@ fn a_held_experiment_exits_0_with_journal_junit_and_html() {
 #[test]
 fn a_deviation_exits_1_and_still_rolls_back() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(
+    let (out, j) = run_journaled(
         dir.path(),
         "never.toml",
         r#"
@@ -252,12 +261,7 @@ probe = { http = "/", status = 503 }
 action = "fault clear --all"
 "#,
     );
-    let out = experiment(
-        dir.path(),
-        &["run", file.to_str().unwrap(), "--journal", "j.json"],
-    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let j = journal(&dir.path().join("j.json"));
     assert_eq!(j["status"], "deviated");
     assert_eq!(j["deviated"], true);
     let e = &j["expectations"][0];
@@ -269,7 +273,7 @@ action = "fault clear --all"
 #[test]
 fn a_failed_step_exits_2_after_rolling_back() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(
+    let (out, j) = run_journaled(
         dir.path(),
         "bad-step.toml",
         r#"
@@ -296,12 +300,7 @@ probe = { http = "/", status = 200 }
 action = "fault clear --all"
 "#,
     );
-    let out = experiment(
-        dir.path(),
-        &["run", file.to_str().unwrap(), "--journal", "j.json"],
-    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let j = journal(&dir.path().join("j.json"));
     assert_eq!(j["status"], "aborted");
     assert!(
         j["reason"].as_str().unwrap().contains("kill-nobody"),
@@ -334,7 +333,7 @@ action = "fault clear --all"
 #[test]
 fn a_failed_rollback_exits_2_saying_what_may_be_left() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(
+    let (out, j) = run_journaled(
         dir.path(),
         "stuck.toml",
         r#"
@@ -347,13 +346,8 @@ probes = "quick"
 action = "revisions activate no-such-revision"
 "#,
     );
-    let out = experiment(
-        dir.path(),
-        &["run", file.to_str().unwrap(), "--journal", "j.json"],
-    );
     let printed = text(&out);
     assert_eq!(out.status.code(), Some(2), "{printed}");
-    let j = journal(&dir.path().join("j.json"));
     assert_eq!(j["status"], "aborted", "{j}");
     assert_eq!(j["rollbacks"][0]["status"], "failed", "{j}");
     let reason = j["reason"].as_str().unwrap_or_default();
