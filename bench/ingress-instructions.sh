@@ -24,10 +24,8 @@ CONNECTIONS=${CONNECTIONS:-4}
 PATHS=${PATHS:-"/livez /"}
 TOP=${TOP:-15}
 
-for tool in valgrind callgrind_control callgrind_annotate redis-server wrk curl python3; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool missing: apt-get install -y valgrind redis-server wrk curl" >&2; exit 1; }
-done
-. bench/lib.sh # free_port, wait_for, start_redis
+. bench/lib.sh # require, free_port, wait_for, start_redis
+require "valgrind redis-server wrk curl" valgrind callgrind_control callgrind_annotate redis-server wrk curl python3
 
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build --release --quiet -j 2 --bin chaoslab

@@ -38,9 +38,8 @@ WORKERS=${WORKERS:-$(nproc)}
 PATHS=${PATHS:-"/livez /"}
 
 PATH=$PATH:/usr/sbin
-for tool in redis-server wrk curl python3 nginx; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool missing: apt-get install -y redis-server wrk curl nginx" >&2; exit 1; }
-done
+. bench/lib.sh # require, free_port, wait_for
+require "redis-server wrk curl nginx" redis-server wrk curl python3 nginx
 
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 if [ -n "${CHAOSLAB_BIN:-}" ]; then
@@ -51,7 +50,6 @@ else
 fi
 cargo build --release --quiet -j 2 -p chaoslab-ingress --example proxy_ceiling
 CEILING_BIN=$TARGET/release/examples/proxy_ceiling
-. bench/lib.sh # free_port, wait_for
 TMP=$(mktemp -d /tmp/chaoslab-ingress-bench.XXXXXX)
 cleanup() {
     if [ -n "${CEILING_PID:-}" ]; then

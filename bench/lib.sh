@@ -1,5 +1,15 @@
 # Helpers the bench scripts (and link/serve-order.sh) share; sourced, not run.
 
+# require "PACKAGES" TOOL...: exits 1 naming the first TOOL not on PATH and
+# the apt-get line that installs PACKAGES.
+require() {
+    local packages=$1 tool
+    shift
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { echo "$(basename "$0"): $tool missing: apt-get install -y $packages" >&2; exit 1; }
+    done
+}
+
 # A free loopback TCP port (bound and released: another program could take
 # it in between, which a bench run would then report as a start failure).
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }

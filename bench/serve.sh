@@ -15,14 +15,12 @@ DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 
-for tool in redis-server wrk; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool missing: apt-get install -y redis-server wrk" >&2; exit 1; }
-done
+. bench/lib.sh # require, free_port
+require "redis-server wrk" redis-server wrk
 
 cargo build --release --quiet -j 2 --bin chaoslab
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/chaoslab
 TMP=$(mktemp -d)
-. bench/lib.sh # free_port
 REDIS_PORT=$(free_port)
 APP_PORT=$(free_port)
 

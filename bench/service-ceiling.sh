@@ -32,9 +32,8 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 PATHS=${PATHS:-"/ /health /chaos/status"}
 
-for tool in redis-server wrk curl python3; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool missing: apt-get install -y redis-server wrk curl python3" >&2; exit 1; }
-done
+. bench/lib.sh # require, free_port, wait_for, start_redis
+require "redis-server wrk curl python3" redis-server wrk curl python3
 
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 if [ -z "${SERVE_BIN:-}" ]; then
@@ -56,7 +55,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-. bench/lib.sh # free_port, wait_for, start_redis
 
 start_redis "$TMP"
 wait_for 10 redis-cli -p "$REDIS_PORT" ping 2>/dev/null || wait_for 10 python3 -c "import socket; socket.create_connection(('127.0.0.1', $REDIS_PORT))"

@@ -20,9 +20,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for tool in valgrind callgrind_control redis-server curl python3 nm; do
-    command -v "$tool" >/dev/null || { echo "serve-order: $tool missing: apt-get install -y valgrind redis-server curl python3 binutils" >&2; exit 1; }
-done
+. bench/lib.sh # require, free_port, wait_for, start_redis
+require "valgrind redis-server curl python3 binutils" valgrind callgrind_control redis-server curl python3 nm
 
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 if [ -z "${BIN:-}" ]; then
@@ -38,7 +37,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-. bench/lib.sh # free_port, wait_for, start_redis
 
 start_redis "$TMP"
 SERVE_PORT=$(free_port)
