@@ -38,8 +38,8 @@ use http::{HeaderMap, Method, StatusCode, Uri, header};
 pub use host::{AllowedHosts, host_allowed, parse_allowed_hosts};
 pub use layer::{GuardLayer, GuardService};
 pub use limits::{
-    BodyDeadline, BodyTimeout, BodyTimeoutLayer, HttpServer, LimitedIo, LimitsError, PeerAddr,
-    ReadFilter, ServerLimits, TimedBody, Unfiltered,
+    Accepted, BodyDeadline, BodyTimeout, BodyTimeoutLayer, HttpServer, InFlight, LimitedIo,
+    LimitsError, PeerAddr, ReadFilter, ServerLimits, TimedBody, Unfiltered,
 };
 pub use origin::origin_allowed;
 
@@ -155,27 +155,44 @@ impl Guard {
     /// refused) and an absolute-form URI's authority — must be allowed. A
     /// request naming none (HTTP/1.0) comes from no browser and passes.
     fn check_host(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), Refusal> {
+        self.check_hosts(headers.get_all(header::HOST).iter().map(|h| h.as_bytes()))?;
+        match uri.authority() {
+            Some(a)
+                if !self.hosts.accepts_any()
+                    && !host_allowed(a.as_str().as_bytes(), &self.hosts) =>
+            {
+                Err(self.refuse_host(a.as_str().as_bytes()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// [`check`](Self::check) for a request that changes nothing (GET,
+    /// HEAD) and has an origin-form target (`/path`), on the raw values of
+    /// its `Host` fields: for a listener that reads request heads itself.
+    pub fn check_hosts<'a>(
+        &self,
+        hosts: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<(), Refusal> {
         if self.hosts.accepts_any() {
             return Ok(());
         }
-        let refuse = |host: &[u8]| Refusal::Host {
-            host: shown(host),
-            hint: self.hint,
-        };
-        let mut named = headers.get_all(header::HOST).iter();
+        let mut named = hosts.into_iter();
         if let Some(host) = named.next() {
-            if !host_allowed(host.as_bytes(), &self.hosts) {
-                return Err(refuse(host.as_bytes()));
+            if !host_allowed(host, &self.hosts) {
+                return Err(self.refuse_host(host));
             }
             if let Some(second) = named.next() {
-                return Err(refuse(second.as_bytes()));
+                return Err(self.refuse_host(second));
             }
         }
-        match uri.authority() {
-            Some(a) if !host_allowed(a.as_str().as_bytes(), &self.hosts) => {
-                Err(refuse(a.as_str().as_bytes()))
-            }
-            _ => Ok(()),
+        Ok(())
+    }
+
+    fn refuse_host(&self, host: &[u8]) -> Refusal {
+        Refusal::Host {
+            host: shown(host),
+            hint: self.hint,
         }
     }
 }

@@ -34,8 +34,8 @@ mod serve;
 use std::time::Duration;
 
 pub use body::{BodyDeadline, BodyTimeout, BodyTimeoutLayer, BodyTimeoutService, TimedBody};
-pub use io::{LimitedIo, ReadFilter, Unfiltered};
-pub use serve::{HttpServer, PeerAddr};
+pub use io::{InFlight, LimitedIo, ReadFilter, Unfiltered};
+pub use serve::{Accepted, HttpServer, PeerAddr};
 
 /// The variable overriding [`ServerLimits::header_timeout`], in seconds.
 pub const HEADER_TIMEOUT_VAR: &str = "SERVER_HEADER_TIMEOUT_SECONDS";

@@ -26,18 +26,78 @@ pub fn proxy_error_response(
     detail: &str,
     request_id: &str,
 ) -> Response<ProxyBody> {
+    proxy_error(status, kind, detail, request_id)
+        .map(|json| Full::new(json).map_err(|never| match never {}).boxed())
+}
+
+/// [`proxy_error_response`] with its body as bytes, for the plain path,
+/// which encodes responses itself.
+pub(crate) fn proxy_error(
+    status: StatusCode,
+    kind: &'static str,
+    detail: &str,
+    request_id: &str,
+) -> Response<Bytes> {
     let mut response = chaoslab_foundation::error_response(status, Some(detail), Some(request_id))
-        .map(|json| {
-            Full::new(Bytes::from(json))
-                .map_err(|never| match never {})
-                .boxed()
-        });
+        .map(Bytes::from);
     let headers = response.headers_mut();
     headers.insert(PROXY_ERROR_HEADER, HeaderValue::from_static(kind));
     if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert("x-request-id", value);
     }
     response
+}
+
+/// Why forwarding a request failed: each a response the ingress makes
+/// itself, the same on the plain path and on hyper's.
+#[derive(Debug)]
+pub(crate) enum ForwardFailure<'a> {
+    /// The ready set is empty.
+    NoUpstream,
+    /// No upstream tried took the connection; the last one tried.
+    Refused(&'a str),
+    /// The upstream failed while or after the request was sent.
+    Failed(&'a str, &'a crate::upstream_http1::UpstreamError),
+    /// The upstream gave no response head within the request timeout.
+    TimedOut(&'a str, std::time::Duration),
+}
+
+impl ForwardFailure<'_> {
+    /// The response, body as bytes.
+    pub(crate) fn response(&self, request_id: &str) -> Response<Bytes> {
+        let (status, kind, detail) = match self {
+            ForwardFailure::NoUpstream => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no-healthy-upstream",
+                "no healthy upstream".to_string(),
+            ),
+            ForwardFailure::Refused(id) => (
+                StatusCode::BAD_GATEWAY,
+                "upstream-connect-error",
+                format!("upstream {id} refused the connection"),
+            ),
+            ForwardFailure::Failed(id, error) => (
+                StatusCode::BAD_GATEWAY,
+                "upstream-error",
+                format!("upstream {id} failed: {error}"),
+            ),
+            ForwardFailure::TimedOut(id, timeout) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream-timeout",
+                format!(
+                    "upstream {id} did not answer within {}s",
+                    timeout.as_secs_f64()
+                ),
+            ),
+        };
+        proxy_error(status, kind, &detail, request_id)
+    }
+
+    /// The response, for hyper.
+    pub(crate) fn proxy_response(&self, request_id: &str) -> Response<ProxyBody> {
+        self.response(request_id)
+            .map(|json| Full::new(json).map_err(|never| match never {}).boxed())
+    }
 }
 
 #[cfg(test)]

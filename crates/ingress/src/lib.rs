@@ -24,7 +24,9 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod handoff;
 mod metrics;
+mod plain_http1;
 mod proxy;
 mod server;
 mod upstream_http1;

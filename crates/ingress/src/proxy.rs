@@ -22,7 +22,7 @@ use http_body_util::BodyExt;
 use hyper::body::Body;
 use tokio::sync::watch;
 
-use crate::error::{BoxError, ProxyBody, proxy_error_response};
+use crate::error::{BoxError, ForwardFailure, ProxyBody, proxy_error_response};
 use crate::upstream_pool::{SendError, UpstreamPool};
 use crate::{IngressConfig, IngressMetrics, UpstreamSet};
 
@@ -51,7 +51,7 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 pub struct Peer {
     addr: SocketAddr,
     /// The client's address as an `X-Forwarded-For` entry.
-    forwarded_for: HeaderValue,
+    pub(crate) forwarded_for: HeaderValue,
 }
 
 impl Peer {
@@ -69,27 +69,27 @@ impl Peer {
 /// Everything a request needs; cheap to share between connections.
 #[derive(Debug)]
 pub struct Proxy {
-    pool: UpstreamPool,
+    pub(crate) pool: UpstreamPool,
     upstreams: watch::Receiver<UpstreamSet>,
     next: AtomicUsize,
-    config: IngressConfig,
-    metrics: Arc<IngressMetrics>,
+    pub(crate) config: IngressConfig,
+    pub(crate) metrics: Arc<IngressMetrics>,
     /// Refuses foreign hosts, cross-site changes and non-JSON bodies.
-    guard: Guard,
+    pub(crate) guard: Guard,
 }
 
 /// The upstream picked for one attempt: the set it is in and its place.
-struct Picked {
+pub(crate) struct Picked {
     set: UpstreamSet,
     index: usize,
 }
 
 impl Picked {
-    fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.set[self.index].addr
     }
 
-    fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         &self.set[self.index].id
     }
 }
@@ -143,7 +143,13 @@ impl Proxy {
         response
     }
 
-    fn pick(&self) -> Option<Picked> {
+    /// Whether any upstream is ready.
+    pub(crate) fn has_upstreams(&self) -> bool {
+        !self.upstreams.borrow().is_empty()
+    }
+
+    /// The next ready upstream, round-robin.
+    pub(crate) fn pick(&self) -> Option<Picked> {
         let set = self.upstreams.borrow().clone();
         if set.is_empty() {
             return None;
@@ -169,18 +175,10 @@ impl Proxy {
         // One retry, only for requests we can resend (no body) and only when
         // the upstream refused the connection.
         let attempts = if bodyless { 2 } else { 1 };
-        let mut last_error = String::new();
+        let mut refused_by = None;
         for _ in 0..attempts {
             let Some(upstream) = self.pick() else {
-                return (
-                    proxy_error_response(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "no-healthy-upstream",
-                        "no healthy upstream",
-                        request_id,
-                    ),
-                    true,
-                );
+                return (ForwardFailure::NoUpstream.proxy_response(request_id), true);
             };
             if target.is_none() {
                 return (
@@ -210,20 +208,13 @@ impl Proxy {
             match self.failed(error, &upstream, bodyless, deadline.as_ref(), request_id) {
                 Err(unsent) => {
                     req = *unsent;
-                    last_error = format!("upstream {} refused the connection", upstream.id());
+                    refused_by = Some(upstream);
                 }
                 Ok(response) => return (response, true),
             }
         }
-        (
-            proxy_error_response(
-                StatusCode::BAD_GATEWAY,
-                "upstream-connect-error",
-                &last_error,
-                request_id,
-            ),
-            true,
-        )
+        let id = refused_by.as_ref().map_or("", Picked::id);
+        (ForwardFailure::Refused(id).proxy_response(request_id), true)
     }
 
     /// The answer to a failed attempt (`error` is `None` when the request
@@ -252,22 +243,10 @@ impl Proxy {
             }
             Some(SendError::Http(error)) => {
                 tracing::debug!(upstream = %id, %error, "upstream failed");
-                Ok(proxy_error_response(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream-error",
-                    &format!("upstream {id} failed: {error}"),
-                    request_id,
-                ))
+                Ok(ForwardFailure::Failed(id, &error).proxy_response(request_id))
             }
-            None => Ok(proxy_error_response(
-                StatusCode::GATEWAY_TIMEOUT,
-                "upstream-timeout",
-                &format!(
-                    "upstream {id} did not answer within {}s",
-                    self.config.request_timeout.as_secs_f64()
-                ),
-                request_id,
-            )),
+            None => Ok(ForwardFailure::TimedOut(id, self.config.request_timeout)
+                .proxy_response(request_id)),
         }
     }
 }

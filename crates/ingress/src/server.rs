@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use chaoslab_httpguard::{AllowedHosts, Guard, HttpServer, TimedBody};
+use chaoslab_httpguard::{Accepted, AllowedHosts, Guard, HttpServer, TimedBody};
 use http::Request;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -39,19 +39,36 @@ pub async fn run(
         .http1_only()
         .drain_timeout(config.drain_timeout);
     let proxy = Arc::new(Proxy::new(upstreams, config, metrics).with_guard(Guard::new(hosts)));
-    let accept = move |io, addr| {
-        let proxy = proxy.clone();
-        let peer = Arc::new(Peer::new(addr));
-        let service = tower::service_fn(move |req: Request<TimedBody>| {
-            let (proxy, peer) = (proxy.clone(), peer.clone());
-            async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, &peer).await) }
-        });
-        (io, service)
+    let connection = move |io, accepted: Accepted| {
+        let peer = Arc::new(Peer::new(accepted.peer()));
+        crate::plain_http1::serve(proxy.clone(), peer, io, accepted)
     };
     server
-        .serve(listener, accept, shutdown)
+        .serve_connections(listener, connection, shutdown)
         .await
         .map_err(IngressError::Accept)
+}
+
+/// The service hyper answers a connection's requests with, once it is
+/// hyper's (`crate::plain_http1`).
+pub(crate) fn hyper_service(
+    proxy: Arc<Proxy>,
+    peer: Arc<Peer>,
+) -> impl tower::Service<
+    Request<TimedBody>,
+    Response = http::Response<crate::error::ProxyBody>,
+    Error = std::convert::Infallible,
+    Future = impl Future<
+        Output = Result<http::Response<crate::error::ProxyBody>, std::convert::Infallible>,
+    > + Send
+             + 'static,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |req: Request<TimedBody>| {
+        let (proxy, peer) = (proxy.clone(), peer.clone());
+        async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, &peer).await) }
+    })
 }
 
 #[cfg(test)]

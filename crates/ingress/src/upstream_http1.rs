@@ -161,13 +161,71 @@ impl Framing {
     }
 }
 
-/// A response head: what the client is answered with, how its body is
-/// framed, and whether the connection may carry another request after it.
+/// A response head: what the client is answered with (`H`: made by the
+/// caller's [`HeadBuilder`] from the upstream's [`RawHead`]), how its body
+/// is framed, and whether the connection may carry another request after
+/// it.
 #[derive(Debug)]
-pub(crate) struct ResponseHead {
-    pub(crate) parts: http::response::Parts,
+pub(crate) struct ResponseHead<H = http::response::Parts> {
+    pub(crate) parts: H,
     pub(crate) framing: Framing,
     pub(crate) reusable: bool,
+}
+
+/// A final response head as the upstream sent it, parsed in place: what a
+/// [`HeadBuilder`] makes the client's answer from.
+#[derive(Debug)]
+pub(crate) struct RawHead<'a> {
+    pub(crate) status: StatusCode,
+    pub(crate) version: Version,
+    /// The header fields, as sent (names in any case).
+    pub(crate) fields: &'a [httparse::Header<'a>],
+    /// Whether the body is framed by a transfer coding (a
+    /// `Content-Length` beside it is wrong and must not reach the client,
+    /// RFC 9112 §6.3).
+    pub(crate) coded: bool,
+    /// The body's exact length, when its framing gives it.
+    pub(crate) length: Option<u64>,
+}
+
+/// Makes the client's answer from the upstream's response head: the
+/// hyper path builds `http::response::Parts` ([`parts_of`]), the plain
+/// path writes the client's head bytes.
+pub(crate) trait HeadBuilder {
+    type Head;
+    fn build(&mut self, raw: &RawHead<'_>) -> Result<Self::Head, UpstreamError>;
+}
+
+/// The hyper path's answer: the upstream's head as `http` parts.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct PartsBuilder;
+
+impl HeadBuilder for PartsBuilder {
+    type Head = http::response::Parts;
+    fn build(&mut self, raw: &RawHead<'_>) -> Result<Self::Head, UpstreamError> {
+        parts_of(raw)
+    }
+}
+
+/// The upstream's head as `http` parts (the length dropped beside a
+/// transfer coding).
+fn parts_of(raw: &RawHead<'_>) -> Result<http::response::Parts, UpstreamError> {
+    let mut headers = HeaderMap::with_capacity(raw.fields.len());
+    for field in raw.fields {
+        let name = HeaderName::from_bytes(field.name.as_bytes())
+            .map_err(|_| UpstreamError::Malformed("a header field name is not valid"))?;
+        let value = HeaderValue::from_bytes(field.value)
+            .map_err(|_| UpstreamError::Malformed("a header field value is not valid"))?;
+        headers.append(name, value);
+    }
+    if raw.coded {
+        headers.remove(header::CONTENT_LENGTH);
+    }
+    let mut parts = http::Response::new(()).into_parts().0;
+    parts.status = raw.status;
+    parts.version = raw.version;
+    parts.headers = headers;
+    Ok(parts)
 }
 
 /// One connection to an upstream and the bytes read from it not yet used.
@@ -212,14 +270,15 @@ impl Connection {
     }
 
     /// Writes the request (`head`, then `body` framed as `framing`) and
-    /// reads the response head.
-    pub(crate) async fn exchange<B>(
+    /// reads the response head, made into the client's by `builder`.
+    pub(crate) async fn exchange<B, H: HeadBuilder>(
         &mut self,
         head: &[u8],
         body: Option<B>,
         framing: RequestFraming,
         method: &Method,
-    ) -> Result<ResponseHead, UpstreamError>
+        builder: &mut H,
+    ) -> Result<ResponseHead<H::Head>, UpstreamError>
     where
         B: http_body::Body<Data = Bytes> + Unpin,
         B::Error: Into<BoxError>,
@@ -231,7 +290,7 @@ impl Connection {
         {
             // The upstream may have answered already (a refusal before the
             // whole body): that answer is the client's; else the error.
-            return match self.try_read_head(method).await {
+            return match self.try_read_head(method, builder).await {
                 Ok(answer) => Ok(ResponseHead {
                     reusable: false,
                     ..answer
@@ -239,7 +298,7 @@ impl Connection {
                 Err(_) => Err(e),
             };
         }
-        self.read_head(method).await
+        self.read_head(method, builder).await
     }
 
     async fn write_body<B>(
@@ -276,16 +335,24 @@ impl Connection {
     }
 
     /// A head already read or arriving, after a failed body write.
-    async fn try_read_head(&mut self, method: &Method) -> Result<ResponseHead, UpstreamError> {
+    async fn try_read_head<H: HeadBuilder>(
+        &mut self,
+        method: &Method,
+        builder: &mut H,
+    ) -> Result<ResponseHead<H::Head>, UpstreamError> {
         let wait = std::time::Duration::from_millis(100);
-        tokio::time::timeout(wait, self.read_head(method))
+        tokio::time::timeout(wait, self.read_head(method, builder))
             .await
             .map_err(|_| UpstreamError::NoAnswer)?
     }
 
-    async fn read_head(&mut self, method: &Method) -> Result<ResponseHead, UpstreamError> {
+    async fn read_head<H: HeadBuilder>(
+        &mut self,
+        method: &Method,
+        builder: &mut H,
+    ) -> Result<ResponseHead<H::Head>, UpstreamError> {
         loop {
-            match parse_head(&self.read, method)? {
+            match parse_head(&self.read, method, builder)? {
                 Parsed::Head(length, head) => {
                     self.read.advance(length);
                     return Ok(head);
@@ -376,9 +443,9 @@ impl Connection {
 
 /// What the bytes at the start of a read buffer are.
 #[derive(Debug)]
-enum Parsed {
+enum Parsed<H> {
     /// A final response head of this many bytes.
-    Head(usize, ResponseHead),
+    Head(usize, ResponseHead<H>),
     /// An interim (`1xx`) head of this many bytes, to skip.
     Interim(usize),
     /// Not a whole head yet.
@@ -386,8 +453,12 @@ enum Parsed {
 }
 
 /// Parses a response head at the start of `bytes` (to a request with
-/// `method`).
-fn parse_head(bytes: &[u8], method: &Method) -> Result<Parsed, UpstreamError> {
+/// `method`), the client's made by `builder`.
+fn parse_head<H: HeadBuilder>(
+    bytes: &[u8],
+    method: &Method,
+    builder: &mut H,
+) -> Result<Parsed<H::Head>, UpstreamError> {
     // Uninitialised: httparse writes the fields it finds (initialising a
     // hundred empty ones for every response costs more than parsing).
     let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
@@ -420,24 +491,16 @@ fn parse_head(bytes: &[u8], method: &Method) -> Result<Parsed, UpstreamError> {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let mut headers = HeaderMap::with_capacity(response.headers.len());
-    for field in response.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
-            .map_err(|_| UpstreamError::Malformed("a header field name is not valid"))?;
-        let value = HeaderValue::from_bytes(field.value)
-            .map_err(|_| UpstreamError::Malformed("a header field value is not valid"))?;
-        headers.append(name, value);
-    }
-    let (framing, reusable) = response_framing(method, status, version, &headers)?;
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        // The body is framed by the coding; a length beside it is wrong
-        // and must not reach the client (RFC 9112 §6.3).
-        headers.remove(header::CONTENT_LENGTH);
-    }
-    let mut parts = http::Response::new(()).into_parts().0;
-    parts.status = status;
-    parts.version = version;
-    parts.headers = headers;
+    let fields: &[httparse::Header<'_>] = response.headers;
+    let (framing, reusable) = response_framing(method, status, version, fields)?;
+    let raw = RawHead {
+        status,
+        version,
+        fields,
+        coded: has_field(fields, "transfer-encoding"),
+        length: framing.exact(),
+    };
+    let parts = builder.build(&raw)?;
     Ok(Parsed::Head(
         length,
         ResponseHead {
@@ -448,26 +511,45 @@ fn parse_head(bytes: &[u8], method: &Method) -> Result<Parsed, UpstreamError> {
     ))
 }
 
+/// Whether a field named `name` (lower case) is among `fields`.
+pub(crate) fn has_field(fields: &[httparse::Header<'_>], name: &str) -> bool {
+    fields.iter().any(|f| f.name.eq_ignore_ascii_case(name))
+}
+
+/// A field value as text, if it is visible ASCII (what
+/// `HeaderValue::to_str` accepts).
+pub(crate) fn visible_text(value: &[u8]) -> Option<&str> {
+    if value.iter().all(|&b| (32..127).contains(&b) || b == b'\t') {
+        std::str::from_utf8(value).ok()
+    } else {
+        None
+    }
+}
+
 /// The body framing of a response (RFC 9112 §6.3) and whether its
 /// connection may be used again after it.
 fn response_framing(
     method: &Method,
     status: StatusCode,
     version: Version,
-    headers: &HeaderMap,
+    fields: &[httparse::Header<'_>],
 ) -> Result<(Framing, bool), UpstreamError> {
-    let tokens = |name| {
-        headers
-            .get_all(name)
+    let values = |name: &'static str| {
+        fields
             .iter()
-            .filter_map(|v| v.to_str().ok())
+            .filter(move |f| f.name.eq_ignore_ascii_case(name))
+            .map(|f| f.value)
+    };
+    let tokens = |name| {
+        values(name)
+            .filter_map(visible_text)
             .flat_map(|v| v.split(','))
             .map(str::trim)
     };
     let keep_alive = if version == Version::HTTP_10 {
-        tokens(header::CONNECTION).any(|t| t.eq_ignore_ascii_case("keep-alive"))
+        tokens("connection").any(|t| t.eq_ignore_ascii_case("keep-alive"))
     } else {
-        !tokens(header::CONNECTION).any(|t| t.eq_ignore_ascii_case("close"))
+        !tokens("connection").any(|t| t.eq_ignore_ascii_case("close"))
     };
     if method == Method::HEAD
         || status == StatusCode::NO_CONTENT
@@ -478,11 +560,11 @@ fn response_framing(
     if method == Method::CONNECT && status.is_success() {
         return Ok((Framing::Done, false));
     }
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        let chunked = tokens(header::TRANSFER_ENCODING)
+    if has_field(fields, "transfer-encoding") {
+        let chunked = tokens("transfer-encoding")
             .next_back()
             .is_some_and(|t| t.eq_ignore_ascii_case("chunked"));
-        let length_too = headers.contains_key(header::CONTENT_LENGTH);
+        let length_too = has_field(fields, "content-length");
         return Ok(if chunked {
             (
                 Framing::Chunked(ChunkedDecoder::default()),
@@ -493,10 +575,9 @@ fn response_framing(
         });
     }
     let mut length = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for token in value
-            .to_str()
-            .map_err(|_| UpstreamError::Malformed("Content-Length is not a number"))?
+    for value in values("content-length") {
+        for token in visible_text(value)
+            .ok_or(UpstreamError::Malformed("Content-Length is not a number"))?
             .split(',')
         {
             let token = token.trim();

@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use super::*;
 
 fn head(bytes: &[u8], method: &Method) -> Result<ResponseHead, UpstreamError> {
-    match parse_head(bytes, method)? {
+    match parse_head(bytes, method, &mut PartsBuilder)? {
         Parsed::Head(length, head) => {
             assert!(length <= bytes.len());
             Ok(head)
@@ -109,15 +109,21 @@ fn bad_heads_are_errors_that_say_why() {
         ),
         (b"SSH-2.0-OpenSSH\r\n\r\n", "not an HTTP/1 response head"),
     ] {
-        let error = parse_head(bytes, &get).unwrap_err().to_string();
+        let error = parse_head(bytes, &get, &mut PartsBuilder)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains(says), "{error}");
     }
     assert!(matches!(
-        parse_head(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200", &get),
+        parse_head(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200",
+            &get,
+            &mut PartsBuilder
+        ),
         Ok(Parsed::Interim(25))
     ));
     assert!(matches!(
-        parse_head(b"HTTP/1.1 200 OK\r\nx: y", &get),
+        parse_head(b"HTTP/1.1 200 OK\r\nx: y", &get, &mut PartsBuilder),
         Ok(Parsed::Partial)
     ));
 }
@@ -218,8 +224,8 @@ proptest! {
         bytes.extend_from_slice(b"\r\n");
         bytes.extend_from_slice(&tail);
         let method = if head_method { Method::HEAD } else { Method::GET };
-        let _ = parse_head(&bytes, &method);
-        let _ = parse_head(&tail, &method);
+        let _ = parse_head(&bytes, &method, &mut PartsBuilder);
+        let _ = parse_head(&tail, &method, &mut PartsBuilder);
     }
 }
 
@@ -268,7 +274,13 @@ async fn body_of(
 async fn get(connection: &mut Connection, head: &[u8]) -> Result<ResponseHead, UpstreamError> {
     let none = None::<http_body_util::Empty<Bytes>>;
     connection
-        .exchange(head, none, RequestFraming::Empty, &Method::GET)
+        .exchange(
+            head,
+            none,
+            RequestFraming::Empty,
+            &Method::GET,
+            &mut PartsBuilder,
+        )
         .await
 }
 
@@ -327,7 +339,13 @@ async fn a_body_without_a_length_goes_chunked() {
     let head = encode_head(&parts, RequestFraming::Chunked);
     let body = http_body_util::Full::new(Bytes::from_static(b"0123456789"));
     let answer = connection
-        .exchange(&head, Some(body), RequestFraming::Chunked, &Method::POST)
+        .exchange(
+            &head,
+            Some(body),
+            RequestFraming::Chunked,
+            &Method::POST,
+            &mut PartsBuilder,
+        )
         .await
         .unwrap();
     assert_eq!(answer.parts.status, StatusCode::OK);

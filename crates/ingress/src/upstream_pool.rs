@@ -16,11 +16,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chaoslab_httpguard::TimedBody;
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::net::TcpStream;
 
-use crate::upstream_http1::{Connection, Framing, RequestFraming, UpstreamError, encode_head};
+use crate::upstream_http1::{
+    Connection, Framing, HeadBuilder, PartsBuilder, RequestFraming, ResponseHead, UpstreamError,
+    encode_head,
+};
 
 /// How long connecting to an upstream may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -93,11 +96,69 @@ impl UpstreamPool {
         let (parts, body) = req.into_parts();
         let framing = RequestFraming::of(&parts.headers, body.is_end_stream());
         let head = encode_head(&parts, framing);
+        let request = Outgoing {
+            head: &head,
+            method: &parts.method,
+            framing,
+        };
+        match self.exchange(addr, request, body, &mut PartsBuilder).await {
+            Ok((answer, body)) => Ok(Response::from_parts(answer, body)),
+            Err(Failed::Connect(e, body)) => Err(SendError::Connect(
+                e,
+                Box::new(Request::from_parts(parts, body)),
+            )),
+            Err(Failed::Http(e)) => Err(SendError::Http(e)),
+        }
+    }
+
+    /// Sends a request without a body, its `head` encoded by the caller,
+    /// to `addr`; `builder` makes the client's answer from the response
+    /// head. The plain path's [`send`](Self::send).
+    pub(crate) async fn send_head<H: HeadBuilder>(
+        &self,
+        addr: SocketAddr,
+        head: &[u8],
+        method: &Method,
+        builder: &mut H,
+    ) -> Result<(H::Head, PooledBody), Failed<()>> {
+        let request = Outgoing {
+            head,
+            method,
+            framing: RequestFraming::Empty,
+        };
+        let body = http_body_util::Empty::<Bytes>::new();
+        self.exchange(addr, request, body, builder)
+            .await
+            .map_err(|failed| match failed {
+                Failed::Connect(e, _) => Failed::Connect(e, ()),
+                Failed::Http(e) => Failed::Http(e),
+            })
+    }
+
+    /// The exchange both paths share: an idle connection (or, when none
+    /// answers, a new one), the request written, the response head read.
+    async fn exchange<B, H>(
+        &self,
+        addr: SocketAddr,
+        request: Outgoing<'_>,
+        body: B,
+        builder: &mut H,
+    ) -> Result<(H::Head, PooledBody), Failed<B>>
+    where
+        B: http_body::Body<Data = Bytes> + Unpin,
+        B::Error: Into<crate::upstream_http1::BoxError>,
+        H: HeadBuilder,
+    {
+        let Outgoing {
+            head,
+            method,
+            framing,
+        } = request;
         // A request without a body keeps it (empty) for the next attempt.
         let mut body = Some(body);
         // One more attempt, for an idempotent request without a body that
         // an idle connection left unanswered.
-        let mut may_resend = framing == RequestFraming::Empty && parts.method.is_idempotent();
+        let mut may_resend = framing == RequestFraming::Empty && method.is_idempotent();
         while let Some(mut connection) = self.shared.take_idle(addr) {
             let sent = if framing == RequestFraming::Empty {
                 None
@@ -105,45 +166,40 @@ impl UpstreamPool {
                 body.take()
             };
             match connection
-                .exchange(&head, sent, framing, &parts.method)
+                .exchange(head, sent, framing, method, builder)
                 .await
             {
                 Ok(answer) => return Ok(self.pooled(addr, connection, answer)),
                 // Not answered on a kept-alive connection the upstream was
                 // closing: sent again, once, on another.
                 Err(e) if e.unanswered() && may_resend => may_resend = false,
-                Err(e) => return Err(SendError::Http(e)),
+                Err(e) => return Err(Failed::Http(e)),
             }
         }
         let Some(body) = body else {
-            return Err(SendError::Http(UpstreamError::NoAnswer));
+            return Err(Failed::Http(UpstreamError::NoAnswer));
         };
         // Boxed: a rare path, kept out of every request's future.
         let mut connection = match Box::pin(connect(addr)).await {
             Ok(connection) => connection,
-            Err(e) => {
-                return Err(SendError::Connect(
-                    e,
-                    Box::new(Request::from_parts(parts, body)),
-                ));
-            }
+            Err(e) => return Err(Failed::Connect(e, body)),
         };
         let sent = (framing != RequestFraming::Empty).then_some(body);
         match connection
-            .exchange(&head, sent, framing, &parts.method)
+            .exchange(head, sent, framing, method, builder)
             .await
         {
             Ok(answer) => Ok(self.pooled(addr, connection, answer)),
-            Err(e) => Err(SendError::Http(e)),
+            Err(e) => Err(Failed::Http(e)),
         }
     }
 
-    fn pooled(
+    fn pooled<H>(
         &self,
         addr: SocketAddr,
         connection: Connection,
-        answer: crate::upstream_http1::ResponseHead,
-    ) -> Response<PooledBody> {
+        answer: ResponseHead<H>,
+    ) -> (H, PooledBody) {
         let mut body = PooledBody {
             connection: Some(connection),
             framing: answer.framing,
@@ -154,8 +210,25 @@ impl UpstreamPool {
         if body.framing.is_done() {
             body.give_back();
         }
-        Response::from_parts(answer.parts, body)
+        (answer.parts, body)
     }
+}
+
+/// A request as written upstream: its encoded head, its method, how its
+/// body is framed.
+struct Outgoing<'a> {
+    head: &'a [u8],
+    method: &'a Method,
+    framing: RequestFraming,
+}
+
+/// Why an exchange got no response head.
+#[derive(Debug)]
+pub(crate) enum Failed<B> {
+    /// No connection could be made; the body, unsent, is handed back.
+    Connect(std::io::Error, B),
+    /// The connection failed while or after the request was sent.
+    Http(UpstreamError),
 }
 
 impl Shared {

@@ -168,9 +168,11 @@ impl ConnectionClock {
     }
 }
 
-/// A request in flight; dropping it ends the request on the clock.
+/// A request in flight on a connection: while one is, neither the header
+/// nor the idle clock runs; dropping it (once the response is written)
+/// starts the idle clock.
 #[derive(Debug)]
-pub(crate) struct InFlight(Arc<ConnectionClock>);
+pub struct InFlight(Arc<ConnectionClock>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -288,6 +290,14 @@ impl<T> LimitedIo<T> {
 }
 
 impl<T, F> LimitedIo<T, F> {
+    /// Starts a request on this connection's clock, for a listener that
+    /// reads its requests itself rather than through hyper (the ingress's
+    /// plain requests): its head has arrived; keep the guard until its
+    /// response is written.
+    pub fn request_started(&self) -> InFlight {
+        self.raw.clock.request_started()
+    }
+
     /// The connection underneath.
     pub fn get_ref(&self) -> &T {
         &self.raw.inner

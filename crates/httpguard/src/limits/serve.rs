@@ -104,8 +104,33 @@ impl HttpServer {
         B::Error: Into<BoxError>,
         F: Future<Output = ()>,
     {
+        let connection = move |io, accepted: Accepted| {
+            let (io, service) = accept(io, accepted.peer);
+            accepted.serve_hyper(io, service)
+        };
+        self.serve_connections(listener, connection, shutdown).await
+    }
+
+    /// [`serve`](Self::serve) for a listener that reads requests itself:
+    /// `connection` gets each limited socket with its [`Accepted`] handle
+    /// and returns the future serving it, which may hand the connection to
+    /// hyper at any point ([`Accepted::serve_hyper`]). The future must end
+    /// soon after [`Accepted::stopping`] resolves unless a request is in
+    /// flight; past the drain timeout it is dropped.
+    pub async fn serve_connections<C, Fut, F>(
+        self,
+        listener: TcpListener,
+        mut connection: C,
+        shutdown: F,
+    ) -> io::Result<()>
+    where
+        C: FnMut(LimitedIo, Accepted) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+        F: Future<Output = ()>,
+    {
         let local = listener.local_addr()?;
         let limits = self.limits;
+        let builder = Arc::new(self.builder);
         let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
         let stop = CancellationToken::new();
         let mut connections = JoinSet::new();
@@ -129,37 +154,97 @@ impl HttpServer {
             };
             let _ = stream.set_nodelay(true);
             let clock = ConnectionClock::new(&limits);
-            let (io, service) = accept(LimitedIo::new(stream, clock.clone()), peer);
-            let service = LimitedService {
-                inner: service,
-                clock,
-                body_timeout: limits.body_timeout,
+            let accepted = Accepted {
                 peer,
+                clock: clock.clone(),
+                body_timeout: limits.body_timeout,
+                builder: builder.clone(),
+                stop: stop.clone(),
             };
-            let conn = self
-                .builder
-                .serve_connection_with_upgrades(TokioIo::new(io), service)
-                .into_owned();
-            let stop = stop.clone();
+            let served = connection(LimitedIo::new(stream, clock), accepted);
             connections.spawn(async move {
                 let _permit = permit;
-                tokio::pin!(conn);
-                let result = tokio::select! {
-                    result = conn.as_mut() => result,
-                    () = stop.cancelled() => {
-                        conn.as_mut().graceful_shutdown();
-                        conn.await
-                    }
-                };
-                if let Err(e) = result {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
+                served.await;
             });
         }
         drop(listener);
         stop.cancel();
         drain(connections, self.drain_timeout, local).await;
         Ok(())
+    }
+}
+
+/// One accepted connection's place in its [`HttpServer`]: the client's
+/// address, the server's shutdown signal, and the way to serve the
+/// connection with hyper under the server's limits.
+#[derive(Debug)]
+pub struct Accepted {
+    peer: SocketAddr,
+    clock: Arc<ConnectionClock>,
+    body_timeout: Duration,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    stop: CancellationToken,
+}
+
+impl Accepted {
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Resolves once the server is shutting down: a connection with no
+    /// request in flight should close then.
+    pub fn stopping(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.stop.cancelled()
+    }
+
+    /// Whether the server is shutting down.
+    pub fn is_stopping(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
+    /// Serves the connection (`io`: its [`LimitedIo`], or a wrapper around
+    /// it) with hyper and `service` until it ends, as [`HttpServer::serve`]
+    /// does: each request's body on the body clock, graceful on shutdown.
+    pub fn serve_hyper<I, S, B>(
+        self,
+        io: I,
+        service: S,
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: Service<Request<TimedBody>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body + Unpin + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let peer = self.peer;
+        let service = LimitedService {
+            inner: service,
+            clock: self.clock,
+            body_timeout: self.body_timeout,
+            peer,
+        };
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service)
+            .into_owned();
+        let stop = self.stop;
+        async move {
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                result = conn.as_mut() => result,
+                () = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        }
     }
 }
 
