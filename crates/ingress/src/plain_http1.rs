@@ -51,14 +51,26 @@ const READ_SIZE: usize = 4 * 1024;
 /// Response bytes gathered before they are written.
 const WRITE_SIZE: usize = 64 * 1024;
 
-/// Serves a connection: plain requests here, from the first that is not
-/// plain on, hyper.
-pub(crate) async fn serve(proxy: Arc<Proxy>, peer: Arc<Peer>, io: LimitedIo, accepted: Accepted) {
+/// Serves a connection: plain requests here (unless `plain_path` is
+/// off), from the first that is not plain on, hyper.
+pub(crate) async fn serve(
+    proxy: Arc<Proxy>,
+    peer: Arc<Peer>,
+    io: LimitedIo,
+    accepted: Accepted,
+    plain_path: bool,
+) {
     let mut connection = PlainConnection::new(io);
     loop {
-        match connection.next_request(&proxy, &peer, &accepted).await {
+        let next = if plain_path {
+            connection.next_request(&proxy, &peer, &accepted).await
+        } else {
+            Next::Hyper
+        };
+        match next {
             Next::Plain(request) => {
-                if !connection.answer(&proxy, request).await || accepted.is_stopping() {
+                let closing = accepted.is_stopping();
+                if !connection.answer(&proxy, request, closing).await || closing {
                     break;
                 }
             }
@@ -162,13 +174,14 @@ impl PlainConnection {
         }
     }
 
-    /// Forwards `request` and writes the answer; whether the connection
-    /// may carry another request.
-    async fn answer(&mut self, proxy: &Proxy, request: PlainRequest) -> bool {
+    /// Forwards `request` and writes the answer (saying `Connection:
+    /// close` when `closing`, as hyper does at shutdown); whether the
+    /// connection may carry another request.
+    async fn answer(&mut self, proxy: &Proxy, request: PlainRequest, closing: bool) -> bool {
         let _in_flight = self.io.request_started();
         let started = Instant::now();
         let metered = proxy.metrics.request_started();
-        let exchanged = self.exchange(proxy, request).await;
+        let exchanged = self.exchange(proxy, request, closing).await;
         bytes::Buf::advance(&mut self.read, request.head_len);
         match exchanged {
             Ok((status, mut body, chunked)) => {
@@ -181,8 +194,14 @@ impl PlainConnection {
                     }
                 }
             }
-            Err(response) => {
+            Err(mut response) => {
                 metered.finish(response.status().as_u16(), started.elapsed(), true);
+                if closing {
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
                 encode_response(&response, &mut self.out);
                 let written = self.io.write_all(&self.out).await.is_ok();
                 self.out.clear();
@@ -198,6 +217,7 @@ impl PlainConnection {
         &mut self,
         proxy: &Proxy,
         request: PlainRequest,
+        closing: bool,
     ) -> Result<(u16, PooledBody, bool), Response<bytes::Bytes>> {
         let mut refused_by = None;
         for _ in 0..2 {
@@ -208,6 +228,7 @@ impl PlainConnection {
             let mut builder = ClientHead {
                 out: &mut self.out,
                 request_id: &self.request_id,
+                closing,
             };
             let call = proxy.pool.send_head(
                 upstream.addr(),
@@ -484,6 +505,8 @@ fn finish_head(head: &mut BytesMut, request: PlainRequest, addr: std::net::Socke
 struct ClientHead<'a> {
     out: &'a mut BytesMut,
     request_id: &'a str,
+    /// The connection closes after this answer.
+    closing: bool,
 }
 
 /// What the plain path needs of the answer once its head is written.
@@ -540,6 +563,9 @@ impl HeadBuilder for ClientHead<'_> {
         }
         if chunked {
             put_field(out, b"transfer-encoding", b"chunked");
+        }
+        if self.closing {
+            put_field(out, b"connection", b"close");
         }
         out.extend_from_slice(b"\r\n");
         Ok(Written {
@@ -619,3 +645,7 @@ fn encode_response(response: &Response<bytes::Bytes>, out: &mut BytesMut) {
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(response.body());
 }
+
+#[cfg(test)]
+#[path = "plain_http1_tests.rs"]
+mod tests;

@@ -27,6 +27,20 @@ pub async fn run(
     metrics: Arc<IngressMetrics>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), IngressError> {
+    run_with(listener, upstreams, config, metrics, shutdown, true).await
+}
+
+/// [`run`], with the plain path (`crate::plain_http1`) or without it
+/// (every connection hyper's from its first byte: the reference the plain
+/// path is tested against).
+pub(crate) async fn run_with(
+    listener: TcpListener,
+    upstreams: watch::Receiver<UpstreamSet>,
+    config: IngressConfig,
+    metrics: Arc<IngressMetrics>,
+    shutdown: impl Future<Output = ()>,
+    plain_path: bool,
+) -> Result<(), IngressError> {
     let mut limits = config.limits.from_env()?;
     limits.body_timeout = limits.body_timeout.min(config.request_timeout);
     // The names the ingress answers: loopback, where it is bound, the
@@ -41,7 +55,7 @@ pub async fn run(
     let proxy = Arc::new(Proxy::new(upstreams, config, metrics).with_guard(Guard::new(hosts)));
     let connection = move |io, accepted: Accepted| {
         let peer = Arc::new(Peer::new(accepted.peer()));
-        crate::plain_http1::serve(proxy.clone(), peer, io, accepted)
+        crate::plain_http1::serve(proxy.clone(), peer, io, accepted, plain_path)
     };
     server
         .serve_connections(listener, connection, shutdown)
@@ -73,4 +87,4 @@ pub(crate) fn hyper_service(
 
 #[cfg(test)]
 #[path = "tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -20,7 +20,7 @@ use crate::{IngressConfig, IngressMetrics, PROXY_ERROR_HEADER, Upstream, Upstrea
 
 /// An upstream that answers its name, echoes POST bodies and sleeps on
 /// `/slow`; it reports the request id it saw in `x-seen-request-id`.
-async fn upstream(name: &'static str) -> SocketAddr {
+pub(crate) async fn upstream(name: &'static str) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -66,14 +66,25 @@ async fn upstream(name: &'static str) -> SocketAddr {
     addr
 }
 
-struct Fixture {
-    url: String,
-    set: watch::Sender<UpstreamSet>,
-    metrics: Arc<IngressMetrics>,
-    _stop: oneshot::Sender<()>,
+pub(crate) struct Fixture {
+    pub(crate) url: String,
+    pub(crate) set: watch::Sender<UpstreamSet>,
+    pub(crate) metrics: Arc<IngressMetrics>,
+    pub(crate) stop: oneshot::Sender<()>,
+    /// Ends when the ingress has stopped.
+    pub(crate) stopped: tokio::task::JoinHandle<Result<(), crate::IngressError>>,
 }
 
 async fn ingress(upstreams: Vec<SocketAddr>, config: IngressConfig) -> Fixture {
+    ingress_with(upstreams, config, true).await
+}
+
+/// An ingress in front of `upstreams`, with its plain path or without.
+pub(crate) async fn ingress_with(
+    upstreams: Vec<SocketAddr>,
+    config: IngressConfig,
+    plain_path: bool,
+) -> Fixture {
     let set: UpstreamSet = Arc::new(
         upstreams
             .into_iter()
@@ -88,15 +99,24 @@ async fn ingress(upstreams: Vec<SocketAddr>, config: IngressConfig) -> Fixture {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let metrics = Arc::new(IngressMetrics::default());
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(run(listener, rx, config, metrics.clone(), async {
-        let _ = stopped.await;
-    }));
+    let (stop, stop_signal) = oneshot::channel::<()>();
+    let shutdown = async {
+        let _ = stop_signal.await;
+    };
+    let stopped = tokio::spawn(crate::server::run_with(
+        listener,
+        rx,
+        config,
+        metrics.clone(),
+        shutdown,
+        plain_path,
+    ));
     Fixture {
         url,
         set: tx,
         metrics,
-        _stop: stop,
+        stop,
+        stopped,
     }
 }
 

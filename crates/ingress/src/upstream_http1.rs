@@ -177,7 +177,6 @@ pub(crate) struct ResponseHead<H = http::response::Parts> {
 #[derive(Debug)]
 pub(crate) struct RawHead<'a> {
     pub(crate) status: StatusCode,
-    pub(crate) version: Version,
     /// The header fields, as sent (names in any case).
     pub(crate) fields: &'a [httparse::Header<'a>],
     /// Whether the body is framed by a transfer coding (a
@@ -221,9 +220,12 @@ fn parts_of(raw: &RawHead<'_>) -> Result<http::response::Parts, UpstreamError> {
     if raw.coded {
         headers.remove(header::CONTENT_LENGTH);
     }
+    // The ingress answers in its own version (RFC 9110 §6.2), whatever
+    // the upstream's: hyper would write an upstream's `HTTP/1.0` to an
+    // HTTP/1.1 client.
     let mut parts = http::Response::new(()).into_parts().0;
     parts.status = raw.status;
-    parts.version = raw.version;
+    parts.version = Version::HTTP_11;
     parts.headers = headers;
     Ok(parts)
 }
@@ -495,7 +497,6 @@ fn parse_head<H: HeadBuilder>(
     let (framing, reusable) = response_framing(method, status, version, fields)?;
     let raw = RawHead {
         status,
-        version,
         fields,
         coded: has_field(fields, "transfer-encoding"),
         length: framing.exact(),
