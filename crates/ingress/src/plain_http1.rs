@@ -26,7 +26,9 @@
 //! waiting for its next request closes.
 
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use std::fmt::Write as _;
@@ -135,23 +137,34 @@ impl PlainConnection {
 
     /// Reads until a whole request head is in, and sorts it.
     async fn next_request(&mut self, proxy: &Proxy, peer: &Peer, accepted: &Accepted) -> Next {
+        // Bytes at the start of the buffer already looked at: a head is
+        // parsed again only once an end of head arrives, so a client
+        // sending its head a byte at a time costs a scan per byte, not a
+        // parse of everything so far.
+        let mut looked_at = 0;
         loop {
-            if !self.read.is_empty() {
-                let prepared = prepare(
-                    &self.read,
-                    proxy,
-                    peer,
-                    &mut self.upstream_head,
-                    &mut self.request_id,
-                );
-                match prepared {
-                    Prepared::Plain(request) if proxy.has_upstreams() => {
-                        return Next::Plain(request);
+            if self.read.len() > looked_at {
+                let fresh = &self.read[looked_at.saturating_sub(3)..];
+                if looked_at == 0 || ends_head(fresh) {
+                    let prepared = prepare(
+                        &self.read,
+                        proxy,
+                        peer,
+                        &mut self.upstream_head,
+                        &mut self.request_id,
+                    );
+                    match prepared {
+                        Prepared::Plain(request) if proxy.has_upstreams() => {
+                            return Next::Plain(request);
+                        }
+                        Prepared::Plain(_) | Prepared::Hyper => return Next::Hyper,
+                        Prepared::Partial => {}
                     }
-                    Prepared::Plain(_) | Prepared::Hyper => return Next::Hyper,
-                    Prepared::Partial if self.read.len() >= MAX_HEAD => return Next::Hyper,
-                    Prepared::Partial => {}
                 }
+                if self.read.len() >= MAX_HEAD {
+                    return Next::Hyper;
+                }
+                looked_at = self.read.len();
             }
             let waiting = self.read.is_empty();
             self.read.reserve(READ_SIZE);
@@ -184,7 +197,7 @@ impl PlainConnection {
         let exchanged = self.exchange(proxy, request, closing).await;
         bytes::Buf::advance(&mut self.read, request.head_len);
         match exchanged {
-            Ok((status, mut body, chunked)) => {
+            Exchanged::Answer(status, mut body, chunked) => {
                 metered.finish(status, started.elapsed(), false);
                 match self.write_body(&mut body, chunked).await {
                     Ok(()) => true,
@@ -194,7 +207,7 @@ impl PlainConnection {
                     }
                 }
             }
-            Err(mut response) => {
+            Exchanged::Own(mut response) => {
                 metered.finish(response.status().as_u16(), started.elapsed(), true);
                 if closing {
                     response.headers_mut().insert(
@@ -203,41 +216,47 @@ impl PlainConnection {
                     );
                 }
                 encode_response(&response, &mut self.out);
-                let written = self.io.write_all(&self.out).await.is_ok();
-                self.out.clear();
-                written
+                self.flush().await.is_ok()
             }
+            // As on hyper's path: the request is dropped, not counted.
+            Exchanged::ClientGone => false,
         }
     }
 
     /// Sends the request upstream (a second upstream when the first
     /// refused the connection) and puts the client's response head in
-    /// `out`: its status, body and framing, or the ingress's own answer.
-    async fn exchange(
-        &mut self,
-        proxy: &Proxy,
-        request: PlainRequest,
-        closing: bool,
-    ) -> Result<(u16, PooledBody, bool), Response<bytes::Bytes>> {
+    /// `out`; or the ingress's own answer; or nothing, when the client
+    /// left meanwhile.
+    async fn exchange(&mut self, proxy: &Proxy, request: PlainRequest, closing: bool) -> Exchanged {
+        let PlainConnection {
+            io,
+            read,
+            upstream_head,
+            out,
+            request_id,
+        } = self;
         let mut refused_by = None;
         for _ in 0..2 {
             let Some(upstream) = proxy.pick() else {
-                return Err(ForwardFailure::NoUpstream.response(&self.request_id));
+                return Exchanged::Own(ForwardFailure::NoUpstream.response(request_id));
             };
-            finish_head(&mut self.upstream_head, request, upstream.addr());
+            finish_head(upstream_head, request, upstream.addr());
             let mut builder = ClientHead {
-                out: &mut self.out,
-                request_id: &self.request_id,
+                out,
+                request_id,
                 closing,
             };
-            let call = proxy.pool.send_head(
-                upstream.addr(),
-                &self.upstream_head,
-                &Method::GET,
-                &mut builder,
-            );
-            let failure = match tokio::time::timeout(proxy.config.request_timeout, call).await {
-                Ok(Ok((head, body))) => return Ok((head.status, body, head.chunked)),
+            let call =
+                proxy
+                    .pool
+                    .send_head(upstream.addr(), upstream_head, &Method::GET, &mut builder);
+            let timeout = proxy.config.request_timeout;
+            let outcome = tokio::select! {
+                outcome = tokio::time::timeout(timeout, call) => outcome,
+                () = client_gone(io, read, request.head_len) => return Exchanged::ClientGone,
+            };
+            let failure = match outcome {
+                Ok(Ok((head, body))) => return Exchanged::Answer(head.status, body, head.chunked),
                 Ok(Err(Failed::Connect(error, ()))) => {
                     tracing::debug!(upstream = %upstream.id(), %error, "upstream connect failed");
                     refused_by = Some(upstream);
@@ -245,54 +264,57 @@ impl PlainConnection {
                 }
                 Ok(Err(Failed::Http(error))) => {
                     tracing::debug!(upstream = %upstream.id(), %error, "upstream failed");
-                    ForwardFailure::Failed(upstream.id(), &error).response(&self.request_id)
+                    ForwardFailure::Failed(upstream.id(), &error).response(request_id)
                 }
-                Err(_) => ForwardFailure::TimedOut(upstream.id(), proxy.config.request_timeout)
-                    .response(&self.request_id),
+                Err(_) => ForwardFailure::TimedOut(upstream.id(), timeout).response(request_id),
             };
-            self.out.clear();
-            return Err(failure);
+            out.clear();
+            return Exchanged::Own(failure);
         }
         let id = refused_by.as_ref().map_or("", |u| u.id());
-        Err(ForwardFailure::Refused(id).response(&self.request_id))
+        Exchanged::Own(ForwardFailure::Refused(id).response(request_id))
     }
 
     /// Writes the head in `out` and the body after it, gathering what is
-    /// already there into one write.
+    /// already there into one write; fails when the client left.
     async fn write_body(&mut self, body: &mut PooledBody, chunked: bool) -> io::Result<()> {
+        use http_body_util::BodyExt;
         loop {
-            let next = std::future::poll_fn(|cx| {
-                match std::pin::Pin::new(&mut *body).poll_frame(cx) {
-                    // Nothing more yet: what is gathered goes out first.
-                    std::task::Poll::Pending if !self.out.is_empty() => {
-                        std::task::Poll::Ready(None)
-                    }
-                    polled => polled.map(Some),
-                }
+            let ready = std::future::poll_fn(|cx| {
+                Poll::Ready(match Pin::new(&mut *body).poll_frame(cx) {
+                    Poll::Ready(frame) => Some(frame),
+                    Poll::Pending => None,
+                })
             })
             .await;
-            match next {
-                None => self.flush().await?,
-                Some(None) => {
+            let frame = match ready {
+                Some(frame) => frame,
+                None => {
+                    // Nothing more yet: what is gathered goes out first,
+                    // and a client that leaves meanwhile ends the wait.
+                    self.flush().await?;
+                    tokio::select! {
+                        frame = body.frame() => frame,
+                        () = client_gone(&mut self.io, &mut self.read, 0) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::ConnectionAborted,
+                                "the client left",
+                            ));
+                        }
+                    }
+                }
+            };
+            match frame {
+                None => {
                     if chunked {
                         self.out.extend_from_slice(b"0\r\n\r\n");
                     }
                     return self.flush().await;
                 }
-                Some(Some(Err(error))) => return Err(io::Error::other(error)),
-                Some(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue;
-                    };
-                    if data.is_empty() {
-                        continue;
-                    }
-                    if chunked {
-                        let _ = write!(self.out, "{:x}\r\n", data.len());
-                        self.out.extend_from_slice(&data);
-                        self.out.extend_from_slice(b"\r\n");
-                    } else {
-                        self.out.extend_from_slice(&data);
+                Some(Err(error)) => return Err(io::Error::other(error)),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.gather(&data, chunked);
                     }
                     if self.out.len() >= WRITE_SIZE {
                         self.flush().await?;
@@ -302,11 +324,59 @@ impl PlainConnection {
         }
     }
 
+    /// Adds a piece of the body to what goes out, as a chunk if `chunked`.
+    fn gather(&mut self, data: &[u8], chunked: bool) {
+        if data.is_empty() {
+            return;
+        }
+        if chunked {
+            let _ = write!(self.out, "{:x}\r\n", data.len());
+            self.out.extend_from_slice(data);
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.out.extend_from_slice(data);
+        }
+    }
+
     async fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
         let written = self.io.write_all(&self.out).await;
         self.out.clear();
         written
     }
+}
+
+/// What became of a plain request sent upstream.
+enum Exchanged {
+    /// The upstream answered: status, body, whether it goes chunked (the
+    /// head is in `out`).
+    Answer(u16, PooledBody, bool),
+    /// The ingress answers itself (502, 503, 504).
+    Own(Response<bytes::Bytes>),
+    /// The client closed its connection while the request was on its way.
+    ClientGone,
+}
+
+/// Resolves when the client closes the connection (or it fails) while a
+/// request is in flight, as hyper notices it: with nothing unread past the
+/// request's head (`used` bytes), one read; bytes read (the next request,
+/// pipelined) are kept and the watch ends, as hyper's does.
+async fn client_gone(io: &mut LimitedIo, read: &mut BytesMut, used: usize) {
+    if read.len() <= used {
+        read.reserve(READ_SIZE);
+        match tokio_util::io::read_buf(io, read).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+    std::future::pending::<()>().await
+}
+
+/// Whether `bytes` hold the end of a request head (an empty line).
+fn ends_head(bytes: &[u8]) -> bool {
+    bytes.windows(2).any(|w| w == b"\n\n") || bytes.windows(3).any(|w| w == b"\n\r\n")
 }
 
 /// What the head at the start of the read buffer is.

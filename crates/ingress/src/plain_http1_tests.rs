@@ -598,3 +598,84 @@ async fn plain_connections_keep_the_idle_timeout_and_close_at_shutdown() {
         .unwrap()
         .unwrap();
 }
+
+/// How many requests a holding upstream received, and how many of its
+/// connections the ingress closed.
+#[derive(Default)]
+struct Held {
+    received: std::sync::atomic::AtomicUsize,
+    closed: std::sync::atomic::AtomicUsize,
+}
+
+/// An upstream that answers each request with `head` (maybe nothing) and
+/// then holds it.
+async fn holding_upstream(head: &'static [u8]) -> (SocketAddr, Arc<Held>) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = Arc::new(Held::default());
+    let seen = held.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut chunk = [0u8; 4096];
+                loop {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            let _ = stream.write_all(head).await;
+                            seen.received.fetch_add(1, SeqCst);
+                        }
+                    }
+                }
+                seen.closed.fetch_add(1, SeqCst);
+            });
+        }
+    });
+    (addr, held)
+}
+
+/// Waits (bounded) until `done`, saying `what` if it never is.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_leaving_mid_request_ends_its_upstream_request_on_both_paths() {
+    use std::sync::atomic::Ordering::SeqCst;
+    // Waiting for the head, and waiting for the next piece of a body.
+    let heads: [&'static [u8]; 2] = [
+        b"",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\nx\r\n",
+    ];
+    for plain in [true, false] {
+        for head in heads {
+            let (addr, held) = holding_upstream(head).await;
+            let f = ingress_with(vec![addr], IngressConfig::default(), plain).await;
+            let mut client = connect(&f.url).await;
+            client
+                .write_all(b"GET /hold HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .await
+                .unwrap();
+            until("the request reached the upstream", || {
+                held.received.load(SeqCst) > 0
+            })
+            .await;
+            drop(client);
+            let what = format!(
+                "plain path {plain}, upstream answering {:?}: the upstream request outlived its client",
+                String::from_utf8_lossy(head)
+            );
+            until(&what, || held.closed.load(SeqCst) > 0).await;
+            until("the in-flight gauge back to 0", || {
+                f.metrics.snapshot().in_flight == 0
+            })
+            .await;
+        }
+    }
+}
