@@ -16,7 +16,11 @@
 //! The client side is the ingress's own: `upstream_pool` keeps idle
 //! keep-alive connections per upstream, `upstream_http1` speaks HTTP/1.1
 //! on them in the task that answers the client (no connection task, no
-//! channel per request, as hyper's client needed).
+//! channel per request, as hyper's client needed). So is the server side
+//! for plain requests (`plain_http1`: an HTTP/1.1 `GET` of a path, with no
+//! body and nothing hop-by-hop), whose heads it rewrites as bytes both
+//! ways; a connection's first request that is not plain hands it to hyper
+//! (`proxy`, `server`) for the rest of its life (`handoff`).
 //!
 //! The caller binds (mini-redis style): `run(listener, upstreams, config,
 //! metrics, shutdown)`, so tests bind port 0 and read the address.

@@ -10,6 +10,12 @@
 //! On shutdown it stops accepting, asks every connection to finish (idle
 //! ones close at once), waits for them — for at most the drain timeout, if
 //! one is set — and ends what is left; dropping the future ends them all.
+//!
+//! A listener that reads some requests itself (the ingress's plain path)
+//! takes each connection with its [`Accepted`] handle instead
+//! ([`HttpServer::serve_connections`]): the same cap, clocks and drain,
+//! and [`Accepted::serve_hyper`] to hand the connection to hyper when it
+//! meets a request it leaves to hyper.
 
 use std::future::Future;
 use std::io;
