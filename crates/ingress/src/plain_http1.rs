@@ -52,6 +52,8 @@ const MAX_FIELDS: usize = 64;
 const READ_SIZE: usize = 4 * 1024;
 /// Response bytes gathered before they are written.
 const WRITE_SIZE: usize = 64 * 1024;
+/// Room for the answer kept between requests.
+const KEPT_OUT: usize = 16 * 1024;
 
 /// Serves a connection: plain requests here (unless `plain_path` is
 /// off), from the first that is not plain on, hyper.
@@ -71,8 +73,7 @@ pub(crate) async fn serve(
         };
         match next {
             Next::Plain(request) => {
-                let closing = accepted.is_stopping();
-                if !connection.answer(&proxy, request, closing).await || closing {
+                if !connection.answer(&proxy, request, &accepted).await {
                     break;
                 }
             }
@@ -188,19 +189,37 @@ impl PlainConnection {
     }
 
     /// Forwards `request` and writes the answer (saying `Connection:
-    /// close` when `closing`, as hyper does at shutdown); whether the
+    /// close` once the server is stopping, as hyper does); whether the
     /// connection may carry another request.
-    async fn answer(&mut self, proxy: &Proxy, request: PlainRequest, closing: bool) -> bool {
+    async fn answer(&mut self, proxy: &Proxy, request: PlainRequest, server: &Accepted) -> bool {
         let _in_flight = self.io.request_started();
         let started = Instant::now();
         let metered = proxy.metrics.request_started();
-        let exchanged = self.exchange(proxy, request, closing).await;
+        let exchanged = self.exchange(proxy, request, server).await;
         bytes::Buf::advance(&mut self.read, request.head_len);
+        let reusable = self.deliver(exchanged, metered, started, server).await;
+        if self.out.capacity() > KEPT_OUT {
+            // A large answer's room is not kept by an idle connection.
+            self.out = BytesMut::new();
+        }
+        reusable
+    }
+
+    /// Writes what `exchanged` gave the client; whether the connection may
+    /// carry another request.
+    async fn deliver(
+        &mut self,
+        exchanged: Exchanged,
+        metered: crate::metrics::InFlight<'_>,
+        started: Instant,
+        server: &Accepted,
+    ) -> bool {
         match exchanged {
-            Exchanged::Answer(status, mut body, chunked) => {
+            Exchanged::Answer(head, mut body) => {
+                let status = head.status;
                 metered.finish(status, started.elapsed(), false);
-                match self.write_body(&mut body, chunked).await {
-                    Ok(()) => true,
+                match self.write_body(&mut body, head.chunked).await {
+                    Ok(()) => !head.closing,
                     Err(error) => {
                         tracing::debug!(%error, "ingress: response not delivered");
                         false
@@ -209,6 +228,7 @@ impl PlainConnection {
             }
             Exchanged::Own(mut response) => {
                 metered.finish(response.status().as_u16(), started.elapsed(), true);
+                let closing = server.is_stopping();
                 if closing {
                     response.headers_mut().insert(
                         http::header::CONNECTION,
@@ -216,7 +236,7 @@ impl PlainConnection {
                     );
                 }
                 encode_response(&response, &mut self.out);
-                self.flush().await.is_ok()
+                self.flush().await.is_ok() && !closing
             }
             // As on hyper's path: the request is dropped, not counted.
             Exchanged::ClientGone => false,
@@ -227,7 +247,12 @@ impl PlainConnection {
     /// refused the connection) and puts the client's response head in
     /// `out`; or the ingress's own answer; or nothing, when the client
     /// left meanwhile.
-    async fn exchange(&mut self, proxy: &Proxy, request: PlainRequest, closing: bool) -> Exchanged {
+    async fn exchange(
+        &mut self,
+        proxy: &Proxy,
+        request: PlainRequest,
+        server: &Accepted,
+    ) -> Exchanged {
         let PlainConnection {
             io,
             read,
@@ -244,7 +269,7 @@ impl PlainConnection {
             let mut builder = ClientHead {
                 out,
                 request_id,
-                closing,
+                server,
             };
             let call =
                 proxy
@@ -256,7 +281,7 @@ impl PlainConnection {
                 () = client_gone(io, read, request.head_len) => return Exchanged::ClientGone,
             };
             let failure = match outcome {
-                Ok(Ok((head, body))) => return Exchanged::Answer(head.status, body, head.chunked),
+                Ok(Ok((head, body))) => return Exchanged::Answer(head, body),
                 Ok(Err(Failed::Connect(error, ()))) => {
                     tracing::debug!(upstream = %upstream.id(), %error, "upstream connect failed");
                     refused_by = Some(upstream);
@@ -350,9 +375,8 @@ impl PlainConnection {
 
 /// What became of a plain request sent upstream.
 enum Exchanged {
-    /// The upstream answered: status, body, whether it goes chunked (the
-    /// head is in `out`).
-    Answer(u16, PooledBody, bool),
+    /// The upstream answered (the client's head is in `out`).
+    Answer(Written, PooledBody),
     /// The ingress answers itself (502, 503, 504).
     Own(Response<bytes::Bytes>),
     /// The client closed its connection while the request was on its way.
@@ -575,14 +599,17 @@ fn finish_head(head: &mut BytesMut, request: PlainRequest, addr: std::net::Socke
 struct ClientHead<'a> {
     out: &'a mut BytesMut,
     request_id: &'a str,
-    /// The connection closes after this answer.
-    closing: bool,
+    /// Once it is stopping, the connection closes after this answer.
+    server: &'a Accepted,
 }
 
 /// What the plain path needs of the answer once its head is written.
 struct Written {
     status: u16,
+    /// The body goes chunked.
     chunked: bool,
+    /// The head says `Connection: close`.
+    closing: bool,
 }
 
 impl HeadBuilder for ClientHead<'_> {
@@ -611,7 +638,7 @@ impl HeadBuilder for ClientHead<'_> {
             }
             has_date |= f.name.eq_ignore_ascii_case("date");
             has_id |= f.name.eq_ignore_ascii_case("x-request-id");
-            put_field(out, f.name.as_bytes(), f.value);
+            put_lowercase_field(out, f.name.as_bytes(), f.value);
         }
         if !has_date {
             put_field(
@@ -634,13 +661,15 @@ impl HeadBuilder for ClientHead<'_> {
         if chunked {
             put_field(out, b"transfer-encoding", b"chunked");
         }
-        if self.closing {
+        let closing = self.server.is_stopping();
+        if closing {
             put_field(out, b"connection", b"close");
         }
         out.extend_from_slice(b"\r\n");
         Ok(Written {
             status: raw.status.as_u16(),
             chunked,
+            closing,
         })
     }
 }
@@ -655,6 +684,16 @@ fn status_line(status: StatusCode, out: &mut BytesMut) {
     out.extend_from_slice(status.as_str().as_bytes());
     out.extend_from_slice(b" ");
     out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A field with its name in lower case, as hyper writes every name.
+fn put_lowercase_field(out: &mut BytesMut, name: &[u8], value: &[u8]) {
+    let start = out.len();
+    out.extend_from_slice(name);
+    out[start..].make_ascii_lowercase();
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 

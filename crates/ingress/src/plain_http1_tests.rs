@@ -287,8 +287,8 @@ async fn canned_upstream(
 }
 
 /// A response as a client reads it off the wire: status line, fields
-/// (names lower-cased, sorted; `Date`'s value and a new request id
-/// masked), the framing and the decoded body.
+/// (sorted: the order of different names is not kept alike; `Date`'s
+/// value and a new request id masked), the framing and the decoded body.
 #[derive(Debug, PartialEq, Eq)]
 struct Answer {
     status_line: String,
@@ -325,7 +325,7 @@ async fn read_answer_now(stream: &mut TcpStream, read: &mut BytesMut) -> Answer 
         .filter(|l| !l.is_empty())
         .map(|l| {
             let (n, v) = l.split_once(':').unwrap();
-            (n.trim().to_ascii_lowercase(), v.trim().to_string())
+            (n.trim().to_string(), v.trim().to_string())
         })
         .collect();
     let field = |name: &str| {
@@ -605,6 +605,14 @@ async fn plain_connections_keep_the_idle_timeout_and_close_at_shutdown() {
 struct Held {
     received: std::sync::atomic::AtomicUsize,
     closed: std::sync::atomic::AtomicUsize,
+    /// Makes a holding upstream answer `200 OK` to what it holds.
+    answer: tokio::sync::Notify,
+}
+
+impl Held {
+    fn answer_now(&self) {
+        self.answer.notify_waiters();
+    }
 }
 
 /// An upstream that answers each request with `head` (maybe nothing) and
@@ -621,11 +629,18 @@ async fn holding_upstream(head: &'static [u8]) -> (SocketAddr, Arc<Held>) {
             tokio::spawn(async move {
                 let mut chunk = [0u8; 4096];
                 loop {
-                    match stream.read(&mut chunk).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {
-                            let _ = stream.write_all(head).await;
-                            seen.received.fetch_add(1, SeqCst);
+                    let answer = seen.answer.notified();
+                    tokio::select! {
+                        read = stream.read(&mut chunk) => match read {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {
+                                let _ = stream.write_all(head).await;
+                                seen.received.fetch_add(1, SeqCst);
+                            }
+                        },
+                        () = answer => {
+                            let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                            let _ = stream.write_all(ok).await;
                         }
                     }
                 }
@@ -677,5 +692,45 @@ async fn a_client_leaving_mid_request_ends_its_upstream_request_on_both_paths() 
             })
             .await;
         }
+    }
+}
+
+#[tokio::test]
+async fn an_answer_written_once_shutdown_began_says_connection_close_on_both_paths() {
+    use std::sync::atomic::Ordering::SeqCst;
+    for plain in [true, false] {
+        let (addr, held) = holding_upstream(b"").await;
+        let mut config = IngressConfig::default();
+        config.drain_timeout = Duration::from_secs(60);
+        let f = ingress_with(vec![addr], config, plain).await;
+        let mut client = connect(&f.url).await;
+        client
+            .write_all(b"GET /hold HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        until("the request reached the upstream", || {
+            held.received.load(SeqCst) > 0
+        })
+        .await;
+        // Shutdown begins while the upstream has not answered; then it
+        // answers (the ingress's 502 when the upstream closes silently
+        // would do too, but an answer of the upstream's is the usual case).
+        let _ = f.stop.send(());
+        // The ingress stops listening, then tells its connections.
+        let listening = f.url.trim_start_matches("http://").to_string();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&listening).await.is_ok() {
+            assert!(tokio::time::Instant::now() < deadline, "still listening");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        held.answer_now();
+        let answer = read_answer(&mut client, &mut BytesMut::new()).await;
+        assert!(
+            answer
+                .fields
+                .contains(&("connection".into(), "close".into())),
+            "plain path {plain}: {answer:?}"
+        );
+        closed_within(&mut client, Duration::from_secs(20)).await;
     }
 }
