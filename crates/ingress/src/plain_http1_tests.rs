@@ -700,8 +700,10 @@ async fn an_answer_written_once_shutdown_began_says_connection_close_on_both_pat
     use std::sync::atomic::Ordering::SeqCst;
     for plain in [true, false] {
         let (addr, held) = holding_upstream(b"").await;
-        let mut config = IngressConfig::default();
-        config.drain_timeout = Duration::from_secs(60);
+        let config = IngressConfig {
+            drain_timeout: Duration::from_secs(60),
+            ..Default::default()
+        };
         let f = ingress_with(vec![addr], config, plain).await;
         let mut client = connect(&f.url).await;
         client
