@@ -1,14 +1,21 @@
 //! Handing a connection to hyper after the plain path (`crate::plain_http1`)
 //! read part of it: [`Prefixed`] gives hyper the bytes already read first,
-//! then the socket's, and writes straight through. The bytes were read
-//! through the connection's clocks, so its limits hold across the handoff.
+//! then the socket's, and writes straight through, and [`hyper_service`]
+//! answers its requests with the proxy. The bytes were read through the
+//! connection's clocks, so its limits hold across the handoff.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
+use chaoslab_httpguard::TimedBody;
+use http::Request;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::{Peer, Proxy};
 
 /// A connection with bytes read from it ahead, handed out first.
 #[derive(Debug)]
@@ -69,6 +76,28 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
+}
+
+/// The service hyper answers a connection's requests with, once it is
+/// hyper's (`crate::plain_http1`).
+pub(crate) fn hyper_service(
+    proxy: Arc<Proxy>,
+    peer: Arc<Peer>,
+) -> impl tower::Service<
+    Request<TimedBody>,
+    Response = http::Response<crate::error::ProxyBody>,
+    Error = std::convert::Infallible,
+    Future = impl Future<
+        Output = Result<http::Response<crate::error::ProxyBody>, std::convert::Infallible>,
+    > + Send
+             + 'static,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |req: Request<TimedBody>| {
+        let (proxy, peer) = (proxy.clone(), peer.clone());
+        async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, &peer).await) }
+    })
 }
 
 #[cfg(test)]

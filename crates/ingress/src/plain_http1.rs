@@ -79,7 +79,7 @@ pub(crate) async fn serve(
             }
             Next::Hyper => {
                 let io = crate::handoff::Prefixed::new(connection.read, connection.io);
-                let service = crate::server::hyper_service(proxy, peer);
+                let service = crate::handoff::hyper_service(proxy, peer);
                 return accepted.serve_hyper(io, service).await;
             }
             Next::Closed => break,

@@ -9,8 +9,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use chaoslab_httpguard::{Accepted, AllowedHosts, Guard, HttpServer, TimedBody};
-use http::Request;
+use chaoslab_httpguard::{Accepted, AllowedHosts, Guard, HttpServer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -61,28 +60,6 @@ pub(crate) async fn run_with(
         .serve_connections(listener, connection, shutdown)
         .await
         .map_err(IngressError::Accept)
-}
-
-/// The service hyper answers a connection's requests with, once it is
-/// hyper's (`crate::plain_http1`).
-pub(crate) fn hyper_service(
-    proxy: Arc<Proxy>,
-    peer: Arc<Peer>,
-) -> impl tower::Service<
-    Request<TimedBody>,
-    Response = http::Response<crate::error::ProxyBody>,
-    Error = std::convert::Infallible,
-    Future = impl Future<
-        Output = Result<http::Response<crate::error::ProxyBody>, std::convert::Infallible>,
-    > + Send
-             + 'static,
-> + Clone
-+ Send
-+ 'static {
-    tower::service_fn(move |req: Request<TimedBody>| {
-        let (proxy, peer) = (proxy.clone(), peer.clone());
-        async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, &peer).await) }
-    })
 }
 
 #[cfg(test)]
