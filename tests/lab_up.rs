@@ -242,3 +242,46 @@ async fn missing_redis_server_is_one_line_and_exit_1() {
         "{output}"
     );
 }
+
+/// A frozen lab (SIGSTOP: it holds its sockets and answers nothing) does
+/// not hang `events --follow` for good: three missed heartbeats (30 s)
+/// end it with an error that says so; the lab goes on once continued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_lab_ends_events_follow_with_an_error() {
+    let mut lab = builder().start().await;
+    let mut follower = tokio::process::Command::new(lab.bin())
+        .args(["events", "--follow", "--tail", "1"])
+        .current_dir(lab.dir())
+        .env_remove("CHAOSLAB_STATE_DIR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Frozen once the stream is flowing (its tail printed), so that the
+    // silence, not the first answer's wait, is what ends it.
+    let mut stdout = tokio::io::BufReader::new(follower.stdout.take().unwrap());
+    let mut first = String::new();
+    let tail = tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut first);
+    tokio::time::timeout(Duration::from_secs(60), tail)
+        .await
+        .expect("the tail within 60 s")
+        .unwrap();
+    lab.signal(libc::SIGSTOP);
+    let frozen_at = std::time::Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(120), follower.wait_with_output()).await;
+    lab.signal(libc::SIGCONT);
+    let output = ended
+        .expect("events --follow ended within 120 s of the freeze")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("frozen"), "{stderr}");
+    assert!(stderr.contains("nothing on /api/events"), "{stderr}");
+    assert!(
+        frozen_at.elapsed() >= Duration::from_secs(25),
+        "ended by the silence"
+    );
+    lab.down(&[]).await;
+}

@@ -38,6 +38,10 @@ pub enum ClientError {
     BadName(String),
 }
 
+/// How long a JSON-lines stream may send nothing before the lab is taken
+/// for frozen: three of the control API's 10-second heartbeats.
+pub const STREAM_SILENCE: Duration = Duration::from_secs(30);
+
 /// What stays as it is in a path segment or a query value: RFC 3986's
 /// unreserved characters. Everything else is percent-encoded as UTF-8.
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -178,26 +182,50 @@ impl LabClient {
 
     /// Reads a JSON-lines endpoint, calling `on_line` per line until it
     /// breaks or the stream ends (follow streams end when the lab stops).
+    /// Fails when the lab does not answer within 15 s or then sends
+    /// nothing for [`STREAM_SILENCE`] (a follow stream sends an empty line
+    /// every 10 s when it has nothing else to say): a frozen lab ends the
+    /// wait. Empty lines are not handed to `on_line`.
     pub async fn lines(
         &self,
         path: &str,
+        on_line: impl FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<(), ClientError> {
+        self.lines_within(path, STREAM_SILENCE, on_line).await
+    }
+
+    async fn lines_within(
+        &self,
+        path: &str,
+        silence: Duration,
         mut on_line: impl FnMut(&str) -> ControlFlow<()>,
     ) -> Result<(), ClientError> {
-        let mut response = Self::check(
-            self.http
-                .get(self.url(path))
-                .bearer_auth(&self.state.token)
-                .send()
-                .await?,
-        )
-        .await?;
+        let frozen = |what: String| {
+            ClientError::Timeout(format!(
+                "{what}: the lab (pid {}) is frozen or overloaded; `chaoslab status` shows whether it answers",
+                self.state.pid
+            ))
+        };
+        let request = self.http.get(self.url(path)).bearer_auth(&self.state.token);
+        let answer = Duration::from_secs(15);
+        let response = tokio::time::timeout(answer, request.send())
+            .await
+            .map_err(|_| frozen(format!("no answer to {path} within {answer:?}")))??;
+        let mut response = Self::check(response).await?;
         let mut buffer: Vec<u8> = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
+        loop {
+            let Some(chunk) = tokio::time::timeout(silence, response.chunk())
+                .await
+                .map_err(|_| frozen(format!("nothing on {path} for {silence:?}")))??
+            else {
+                return Ok(());
+            };
             buffer.extend_from_slice(&chunk);
             while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = buffer.drain(..=end).collect();
                 let text = String::from_utf8_lossy(&line);
-                if on_line(text.trim_end()).is_break() {
+                let text = text.trim_end();
+                if !text.is_empty() && on_line(text).is_break() {
                     return Ok(());
                 }
             }
@@ -205,7 +233,6 @@ impl LabClient {
                 buffer.clear();
             }
         }
-        Ok(())
     }
 
     /// Asks the lab to stop and waits until its process is gone.
@@ -325,6 +352,40 @@ mod tests {
             let got: serde_json::Value = client.get(&path).await.unwrap();
             assert_eq!(got["replica"], name, "query value {name:?}");
         }
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_silent_stream_is_a_frozen_lab_and_empty_lines_are_skipped() {
+        use futures::StreamExt;
+        // Two lines with heartbeats between them, then silence.
+        let app = axum::Router::new().route(
+            "/api/events",
+            get(|| async {
+                let lines = futures::stream::iter(["{\"a\":1}\n", "\n", "\n{\"b\":2}\n"])
+                    .map(|l| Ok::<_, std::convert::Infallible>(l.to_string()))
+                    .chain(futures::stream::pending());
+                axum::body::Body::from_stream(lines)
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = client_for(format!("http://{addr}"));
+        let mut seen = Vec::new();
+        let silence = Duration::from_millis(300);
+        let read = client.lines_within("/api/events?follow=true", silence, |line| {
+            seen.push(line.to_string());
+            ControlFlow::Continue(())
+        });
+        let error = tokio::time::timeout(Duration::from_secs(20), read)
+            .await
+            .expect("the silence ended the wait")
+            .unwrap_err();
+        assert_eq!(seen, [r#"{"a":1}"#, r#"{"b":2}"#], "empty lines skipped");
+        let message = error.to_string();
+        assert!(message.contains("nothing on /api/events"), "{message}");
+        assert!(message.contains("frozen"), "{message}");
         server.abort();
     }
 

@@ -2,8 +2,9 @@
 //! `logs`, `revisions`, `deploy`, `down`) and the console use. Every route
 //! needs `Authorization: Bearer <token>` (the token is in the owner-only
 //! state file). Errors use the spec's body with their HTTP status. Streams
-//! (`follow=true`) are JSON lines, bounded by the bus buffers, and end when
-//! the lab stops. `router()` is separate from serving so tests call it
+//! (`follow=true`) are JSON lines, bounded by the bus buffers, with an
+//! empty line every [`FOLLOW_HEARTBEAT`] when nothing else is sent, and end
+//! when the lab stops. `router()` is separate from serving so tests call it
 //! without a socket. [`serve`] puts the browser-attack guard (SPEC section
 //! 13) in front of everything, console page included, before the token is
 //! looked at: a foreign `Host` (DNS rebinding) or a change from another
@@ -16,6 +17,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
@@ -384,6 +386,12 @@ fn follow<T: Clone + Send + 'static>(
                 biased;
                 next = rx.recv() => next,
                 _ = platform.shutdown.cancelled() => return None,
+                // Nothing to say for a while: an empty line, which
+                // readers skip, tells them the lab is alive (a frozen lab
+                // sends nothing, and they can give up on it).
+                () = tokio::time::sleep(FOLLOW_HEARTBEAT) => {
+                    return Some(("\n".to_string(), (rx, platform, f)));
+                }
             };
             match next {
                 Ok(item) => {
@@ -400,6 +408,9 @@ fn follow<T: Clone + Send + 'static>(
         }
     })
 }
+
+/// How often a follow stream with nothing to say sends an empty line.
+pub(crate) const FOLLOW_HEARTBEAT: Duration = Duration::from_secs(10);
 
 fn json_line<T: Serialize>(value: &T) -> String {
     let mut line = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());

@@ -162,3 +162,35 @@ async fn extra_routes_are_mounted_with_or_without_the_token() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_quiet_follow_stream_sends_an_empty_line_every_heartbeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = platform(dir.path());
+    p.events
+        .normal("Tick", "lab", "first".to_string(), serde_json::Value::Null);
+    let app = router(p.clone(), "t".into(), info());
+    let request = Request::builder()
+        .uri("/api/events?follow=true")
+        .header("authorization", "Bearer t")
+        .body(Body::empty())
+        .unwrap();
+    let mut body = app.oneshot(request).await.unwrap().into_body();
+    let mut next = async || {
+        let frame = body.frame().await.unwrap().unwrap();
+        String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap()
+    };
+    // The history first (with whatever the lab said on its own).
+    while !next().await.contains("\"first\"") {}
+    // Time is paused: the heartbeat comes when the clock has moved on by
+    // one, and not before (auto-advance jumps to the next timer).
+    let before = tokio::time::Instant::now();
+    let beat = super::FOLLOW_HEARTBEAT;
+    let heard = tokio::time::timeout(beat * 2, next()).await;
+    assert_eq!(heard.as_deref(), Ok("\n"), "a heartbeat within two");
+    assert_eq!(before.elapsed(), beat);
+    let heard = tokio::time::timeout(beat * 2, next()).await;
+    assert_eq!(heard.as_deref(), Ok("\n"));
+    p.shutdown.cancel();
+    assert!(body.frame().await.is_none(), "the stream ends with the lab");
+}
