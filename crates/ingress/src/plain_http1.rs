@@ -173,6 +173,7 @@ impl PlainConnection {
             let got = if waiting {
                 // Between requests, shutdown closes the connection.
                 tokio::select! {
+                    biased;
                     got = read => got,
                     () = accepted.stopping() => return Next::Closed,
                 }
@@ -277,6 +278,7 @@ impl PlainConnection {
                     .send_head(upstream.addr(), upstream_head, &Method::GET, &mut builder);
             let timeout = proxy.config.request_timeout;
             let outcome = tokio::select! {
+                biased;
                 outcome = tokio::time::timeout(timeout, call) => outcome,
                 () = client_gone(io, read, request.head_len) => return Exchanged::ClientGone,
             };
@@ -319,6 +321,7 @@ impl PlainConnection {
                     // and a client that leaves meanwhile ends the wait.
                     self.flush().await?;
                     tokio::select! {
+                        biased;
                         frame = body.frame() => frame,
                         () = client_gone(&mut self.io, &mut self.read, 0) => {
                             return Err(io::Error::new(
@@ -389,6 +392,14 @@ enum Exchanged {
 /// pipelined) are kept and the watch ends, as hyper's does.
 async fn client_gone(io: &mut LimitedIo, read: &mut BytesMut, used: usize) {
     if read.len() <= used {
+        // The socket's readiness first: no read (and no clock to consult)
+        // until the client sends something or goes.
+        if std::future::poll_fn(|cx| io.get_ref().poll_read_ready(cx))
+            .await
+            .is_err()
+        {
+            return;
+        }
         read.reserve(READ_SIZE);
         match tokio_util::io::read_buf(io, read).await {
             Ok(0) | Err(_) => return,
@@ -622,7 +633,7 @@ impl HeadBuilder for ClientHead<'_> {
         let connection_lists = raw
             .fields
             .iter()
-            .any(|f| f.name.eq_ignore_ascii_case("connection"));
+            .any(|f| answer_field(f.name) == AnswerField::Connection);
         let (mut has_date, mut has_id) = (false, false);
         for f in raw.fields {
             if !valid_value(f.value) {
@@ -630,14 +641,13 @@ impl HeadBuilder for ClientHead<'_> {
                     "a header field value is not valid",
                 ));
             }
-            if hop_by_hop(f.name)
-                || f.name.eq_ignore_ascii_case("content-length")
-                || connection_lists && listed_in_connection(raw.fields, f.name)
-            {
-                continue;
+            match answer_field(f.name) {
+                AnswerField::Connection | AnswerField::HopByHop | AnswerField::Length => continue,
+                _ if connection_lists && listed_in_connection(raw.fields, f.name) => continue,
+                AnswerField::Date => has_date = true,
+                AnswerField::RequestId => has_id = true,
+                AnswerField::Other => {}
             }
-            has_date |= f.name.eq_ignore_ascii_case("date");
-            has_id |= f.name.eq_ignore_ascii_case("x-request-id");
             put_lowercase_field(out, f.name.as_bytes(), f.value);
         }
         if !has_date {
@@ -709,22 +719,37 @@ fn valid_value(value: &[u8]) -> bool {
     value.iter().all(|&b| b >= 32 && b != 127 || b == b'\t')
 }
 
-/// Hop-by-hop fields (RFC 9110 §7.6.1), never forwarded.
-fn hop_by_hop(name: &str) -> bool {
-    const HOP_BY_HOP: [&str; 9] = [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ];
-    HOP_BY_HOP
-        .iter()
-        .any(|known| name.eq_ignore_ascii_case(known))
+/// How a field of the upstream's answer is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AnswerField {
+    /// `Connection`: hop-by-hop, and names more hop-by-hop fields.
+    Connection,
+    /// The other hop-by-hop fields (RFC 9110 §7.6.1), never forwarded.
+    HopByHop,
+    /// `Content-Length`: written anew from the framing.
+    Length,
+    Date,
+    RequestId,
+    Other,
+}
+
+/// Sorts a field name, by its length first (one comparison for most).
+fn answer_field(name: &str) -> AnswerField {
+    let is = |known: &str| name.eq_ignore_ascii_case(known);
+    match name.len() {
+        2 if is("te") => AnswerField::HopByHop,
+        4 if is("date") => AnswerField::Date,
+        7 if is("trailer") || is("upgrade") => AnswerField::HopByHop,
+        10 if is("connection") => AnswerField::Connection,
+        10 if is("keep-alive") => AnswerField::HopByHop,
+        12 if is("x-request-id") => AnswerField::RequestId,
+        14 if is("content-length") => AnswerField::Length,
+        16 if is("proxy-connection") => AnswerField::HopByHop,
+        17 if is("transfer-encoding") => AnswerField::HopByHop,
+        18 if is("proxy-authenticate") => AnswerField::HopByHop,
+        19 if is("proxy-authorization") => AnswerField::HopByHop,
+        _ => AnswerField::Other,
+    }
 }
 
 /// Whether `name` is listed in a `Connection` field (hop-by-hop too).
