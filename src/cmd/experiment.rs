@@ -97,7 +97,8 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     journal: Option<PathBuf>,
     /// Keep each experiment's lab directory (logs, events) under this
-    /// directory instead of a temporary one.
+    /// directory instead of a temporary one: DIR/<name>-lab, or
+    /// <name>-lab-2, -3… when that exists (nothing kept is overwritten).
     #[arg(long, value_name = "DIR")]
     keep_lab: Option<PathBuf>,
     /// Only the verdicts, no live view.
@@ -349,8 +350,8 @@ fn write_outputs(
         Ok(())
     };
     if let Some(dir) = report_dir {
-        for j in journals {
-            let name = &j.experiment.name;
+        let stems = unique_stems(journals.iter().map(|j| j.experiment.name.as_str()));
+        for (j, name) in journals.iter().zip(stems) {
             write(
                 &dir.join(format!("{name}.journal.json")),
                 &serde_json::to_string_pretty(j)?,
@@ -379,4 +380,36 @@ fn write_outputs(
         write(path, &chaoslab_experiment::html::render(one))?;
     }
     Ok(())
+}
+
+/// The file stem of each experiment's reports: its name, with `-2`, `-3`…
+/// for a name already used (two files `cut.toml` from different places),
+/// so that no report overwrites another.
+fn unique_stems<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut used = std::collections::HashSet::new();
+    names
+        .map(|name| {
+            let mut stem = name.to_string();
+            let mut n = 2;
+            while !used.insert(stem.clone()) {
+                stem = format!("{name}-{n}");
+                n += 1;
+            }
+            stem
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unique_stems;
+
+    #[test]
+    fn same_named_experiments_get_reports_of_their_own() {
+        let names = ["cut", "cut", "latency", "cut-2", "cut"];
+        assert_eq!(
+            unique_stems(names.into_iter()),
+            ["cut", "cut-2", "latency", "cut-2-2", "cut-3"]
+        );
+    }
 }

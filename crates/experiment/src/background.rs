@@ -44,7 +44,7 @@ impl BackgroundLoad {
             .mix
             .tasks
             .iter()
-            .map(|t| t.method.as_str() == "GET" && (t.path == "/" || t.path.starts_with("/?")))
+            .map(|t| crate::probe::visits_the_counter(t.method.as_str(), &t.path))
             .collect();
         let stop = CancellationToken::new();
         let observer = observer.clone();

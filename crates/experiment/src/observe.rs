@@ -341,7 +341,7 @@ impl Observer {
     }
 
     async fn http_probe(&self, h: &HttpProbe) -> Observation {
-        let root = h.method == "GET" && h.path == "/";
+        let root = crate::probe::visits_the_counter(&h.method, &h.path);
         let method =
             reqwest::Method::from_bytes(h.method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let url = match chaoslab_lab::url_on(&self.ingress_url, &h.path) {

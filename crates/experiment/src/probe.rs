@@ -31,6 +31,14 @@ pub enum Probe {
     Counter,
 }
 
+/// Whether a request increments the service's visit counter: a `GET` of
+/// `/` with or without a query, or a `HEAD` (axum answers it with the `GET`
+/// handler). The counter check brackets the counter's increase by these,
+/// whether the load or a probe sent them.
+pub(crate) fn visits_the_counter(method: &str, path: &str) -> bool {
+    matches!(method, "GET" | "HEAD") && (path == "/" || path.starts_with("/?"))
+}
+
 /// `{ http = "/health", status = 200, field = "status", equals = "healthy" }`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpProbe {
@@ -473,6 +481,27 @@ mod tests {
     fn probe(text: &str) -> Result<Probe, (String, String)> {
         let table: toml::Table = toml::from_str(&format!("p = {text}")).unwrap();
         parse(table["p"].as_table().unwrap())
+    }
+
+    #[test]
+    fn what_visits_the_counter() {
+        for (method, path) in [
+            ("GET", "/"),
+            ("GET", "/?x=1"),
+            ("HEAD", "/"),
+            ("HEAD", "/?"),
+        ] {
+            assert!(visits_the_counter(method, path), "{method} {path}");
+        }
+        for (method, path) in [
+            ("POST", "/"),
+            ("GET", "/health"),
+            ("GET", "/x?/"),
+            ("GET", "//"),
+            ("DELETE", "/?x"),
+        ] {
+            assert!(!visits_the_counter(method, path), "{method} {path}");
+        }
     }
 
     #[test]

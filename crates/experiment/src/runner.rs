@@ -45,11 +45,37 @@ pub struct RunOptions {
     pub exe: PathBuf,
     /// Run against the lab in this directory instead of starting one.
     pub attach: Option<PathBuf>,
-    /// Where the own lab's directory goes (`<dir>/<name>-lab`); a temporary
-    /// directory, removed afterwards, when None.
+    /// Where the own lab's directory goes (`<dir>/<name>-lab`, or
+    /// `<name>-lab-2`, `-3`… when that is taken: see [`claim_lab_dir`]); a
+    /// temporary directory, removed afterwards, when None.
     pub lab_parent: Option<PathBuf>,
     /// Cancelled on Ctrl-C or SIGTERM.
     pub interrupt: CancellationToken,
+}
+
+/// Claims a directory of its own for the lab of experiment `name` under
+/// `parent`, creating it: `<name>-lab`, or `<name>-lab-2`, `-3`… when that
+/// exists — a lab kept by an earlier run (whose evidence stays), or one of
+/// another job of this run with the same name (two files `cut.toml` in
+/// different places): two labs never share a directory.
+pub fn claim_lab_dir(parent: &std::path::Path, name: &str) -> std::io::Result<PathBuf> {
+    const MOST: usize = 1000;
+    std::fs::create_dir_all(parent)?;
+    for n in 1..=MOST {
+        let dir = match n {
+            1 => parent.join(format!("{name}-lab")),
+            n => parent.join(format!("{name}-lab-{n}")),
+        };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!("{MOST} labs of {name} are kept there already; remove some"),
+    ))
 }
 
 /// Runs one experiment to its journal.
@@ -127,7 +153,15 @@ impl<'a> Run<'a> {
             }
             None => {
                 let dir = match &self.opts.lab_parent {
-                    Some(parent) => parent.join(format!("{}-lab", self.exp.name)),
+                    Some(parent) => match claim_lab_dir(parent, &self.exp.name) {
+                        Ok(dir) => dir,
+                        Err(e) => {
+                            return self.abort(format!(
+                                "cannot create a directory for the lab in {}: {e}",
+                                parent.display()
+                            ));
+                        }
+                    },
                     None => match tempfile::Builder::new()
                         .prefix("chaoslab-experiment-")
                         .tempdir()
@@ -700,5 +734,42 @@ fn activity_run(
         duration: (duration.as_secs_f64() * 1000.0).round() / 1000.0,
         offset_s: (offset_s * 10.0).round() / 10.0,
         tolerance_met: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::claim_lab_dir;
+
+    #[test]
+    fn every_claim_gets_a_directory_of_its_own() {
+        let parent = tempfile::tempdir().unwrap();
+        let labs = parent.path().join("labs");
+        assert_eq!(claim_lab_dir(&labs, "cut").unwrap(), labs.join("cut-lab"));
+        assert_eq!(claim_lab_dir(&labs, "cut").unwrap(), labs.join("cut-lab-2"));
+        assert_eq!(
+            claim_lab_dir(&labs, "other").unwrap(),
+            labs.join("other-lab")
+        );
+        // Jobs claiming the same name at once: each gets its own.
+        let claims: Vec<_> = (0..8)
+            .map(|_| {
+                let labs = labs.clone();
+                std::thread::spawn(move || claim_lab_dir(&labs, "same").unwrap())
+            })
+            .collect();
+        let mut dirs: Vec<_> = claims.into_iter().map(|c| c.join().unwrap()).collect();
+        dirs.sort();
+        dirs.dedup();
+        assert_eq!(dirs.len(), 8, "{dirs:?}");
+        assert!(dirs.iter().all(|d| d.is_dir()));
+    }
+
+    #[test]
+    fn a_parent_that_cannot_hold_directories_is_a_clear_error() {
+        let parent = tempfile::tempdir().unwrap();
+        let file = parent.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        assert!(claim_lab_dir(&file, "cut").is_err());
     }
 }
