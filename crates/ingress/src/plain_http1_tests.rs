@@ -651,6 +651,20 @@ async fn holding_upstream(head: &'static [u8]) -> (SocketAddr, Arc<Held>) {
     (addr, held)
 }
 
+/// A client whose `GET /hold` a holding upstream has received.
+async fn held_request(url: &str, held: &Held) -> TcpStream {
+    let mut client = connect(url).await;
+    client
+        .write_all(b"GET /hold HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    until("the request reached the upstream", || {
+        held.received.load(std::sync::atomic::Ordering::SeqCst) > 0
+    })
+    .await;
+    client
+}
+
 /// Waits (bounded) until `done`, saying `what` if it never is.
 async fn until(what: &str, done: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -672,15 +686,7 @@ async fn a_client_leaving_mid_request_ends_its_upstream_request_on_both_paths() 
         for head in heads {
             let (addr, held) = holding_upstream(head).await;
             let f = ingress_with(vec![addr], IngressConfig::default(), plain).await;
-            let mut client = connect(&f.url).await;
-            client
-                .write_all(b"GET /hold HTTP/1.1\r\nHost: localhost\r\n\r\n")
-                .await
-                .unwrap();
-            until("the request reached the upstream", || {
-                held.received.load(SeqCst) > 0
-            })
-            .await;
+            let client = held_request(&f.url, &held).await;
             drop(client);
             let what = format!(
                 "plain path {plain}, upstream answering {:?}: the upstream request outlived its client",
@@ -697,7 +703,6 @@ async fn a_client_leaving_mid_request_ends_its_upstream_request_on_both_paths() 
 
 #[tokio::test]
 async fn an_answer_written_once_shutdown_began_says_connection_close_on_both_paths() {
-    use std::sync::atomic::Ordering::SeqCst;
     for plain in [true, false] {
         let (addr, held) = holding_upstream(b"").await;
         let config = IngressConfig {
@@ -705,15 +710,7 @@ async fn an_answer_written_once_shutdown_began_says_connection_close_on_both_pat
             ..Default::default()
         };
         let f = ingress_with(vec![addr], config, plain).await;
-        let mut client = connect(&f.url).await;
-        client
-            .write_all(b"GET /hold HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            .await
-            .unwrap();
-        until("the request reached the upstream", || {
-            held.received.load(SeqCst) > 0
-        })
-        .await;
+        let mut client = held_request(&f.url, &held).await;
         // Shutdown begins while the upstream has not answered; then it
         // answers (the ingress's 502 when the upstream closes silently
         // would do too, but an answer of the upstream's is the usual case).
