@@ -25,7 +25,9 @@
 //! cut: the header and idle clocks run only while no request is in flight,
 //! and the body clock stops once the body has arrived. What bounds a
 //! response is its client: one whose socket stays full for the idle
-//! timeout (it stopped reading, or reads next to nothing) is closed.
+//! timeout (it stopped reading, or reads next to nothing) is closed, and so
+//! is an HTTP/2 client that takes none of a response for as long (it keeps
+//! its flow-control window shut, and nothing ever stalls at the socket).
 
 mod body;
 mod io;

@@ -16,7 +16,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
@@ -39,6 +39,9 @@ enum Wait {
     Head,
     /// The first byte of the next request.
     Idle,
+    /// The client to take more of a response a body has ready (HTTP/2,
+    /// whose client may keep its flow-control window shut).
+    Stall,
 }
 
 /// One connection's clock, shared by its [`LimitedIo`] and its service.
@@ -49,6 +52,9 @@ pub(crate) struct ConnectionClock {
     idle_timeout: Duration,
     /// A request's body timed out: linger on close.
     body_timed_out: AtomicBool,
+    /// HTTP/2 response bodies that gave a piece and have not been asked
+    /// for the next since (outside the lock: every write looks at it).
+    waiting_bodies: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -63,6 +69,9 @@ struct ClockState {
     /// The reader that waited while a request was in flight, with no
     /// clock: woken when the last request ends, to start the idle clock.
     reader: Option<Waker>,
+    /// When the client last took part of a response (a byte written, a
+    /// body asked for a piece), while an HTTP/2 body waits.
+    progress_at: Instant,
 }
 
 impl ConnectionClock {
@@ -75,7 +84,9 @@ impl ConnectionClock {
                 idle_since: now,
                 head_since: Some(now),
                 reader: None,
+                progress_at: now,
             }),
+            waiting_bodies: AtomicUsize::new(0),
             header_timeout: limits.header_timeout,
             idle_timeout: limits.idle_timeout,
             body_timed_out: AtomicBool::new(false),
@@ -87,11 +98,12 @@ impl ConnectionClock {
     }
 
     /// When the connection must be closed unless a request arrives, and
-    /// why; `None` while a request is in flight.
+    /// why; while a request is in flight, `None` — unless a response body
+    /// waits for the client to take it (HTTP/2).
     fn deadline(&self) -> Option<(Instant, Wait)> {
         let state = self.state();
         if state.in_flight > 0 {
-            return None;
+            return self.stall_deadline(&state);
         }
         Some(Self::deadline_of(
             &state,
@@ -100,21 +112,61 @@ impl ConnectionClock {
         ))
     }
 
-    /// The deadline now, or, while a request is in flight, `None` with the
-    /// reader kept to wake when it ends.
+    /// The deadline now; while a request is in flight, the reader is kept
+    /// to wake when it ends or when a body starts waiting.
     fn deadline_or_wake(&self, reader: &Waker) -> Option<(Instant, Wait)> {
         let mut state = self.state();
         if state.in_flight > 0 {
             if !state.reader.as_ref().is_some_and(|w| w.will_wake(reader)) {
                 state.reader = Some(reader.clone());
             }
-            return None;
+            return self.stall_deadline(&state);
         }
         Some(Self::deadline_of(
             &state,
             self.header_timeout,
             self.idle_timeout,
         ))
+    }
+
+    /// While a body waits for the client: the idle timeout after the
+    /// client last took part of a response.
+    fn stall_deadline(&self, state: &ClockState) -> Option<(Instant, Wait)> {
+        (self.waiting_bodies.load(Ordering::Relaxed) > 0)
+            .then(|| (state.progress_at + self.idle_timeout, Wait::Stall))
+    }
+
+    /// Bytes went to the client: progress, if a body waits.
+    fn wrote(&self) {
+        if self.waiting_bodies.load(Ordering::Relaxed) > 0 {
+            self.state().progress_at = Instant::now();
+        }
+    }
+
+    /// An HTTP/2 body was asked for a piece (`was_waiting`: after giving
+    /// one): the client is taking its answer.
+    pub(crate) fn body_polled(&self, was_waiting: bool) {
+        if was_waiting {
+            self.state().progress_at = Instant::now();
+            self.waiting_bodies.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// An HTTP/2 body gave a piece and waits to be asked for the next:
+    /// the reader arms the stall clock.
+    pub(crate) fn body_waits(&self) {
+        let mut state = self.state();
+        if self.waiting_bodies.fetch_add(1, Ordering::Relaxed) == 0 {
+            state.progress_at = Instant::now();
+            if let Some(reader) = state.reader.take() {
+                reader.wake();
+            }
+        }
+    }
+
+    /// A waiting HTTP/2 body was dropped.
+    pub(crate) fn body_gone(&self) {
+        self.waiting_bodies.fetch_sub(1, Ordering::Relaxed);
     }
 
     fn deadline_of(
@@ -163,6 +215,10 @@ impl ConnectionClock {
                 "idle for {:?} with no request: connection closed",
                 self.idle_timeout
             ),
+            Wait::Stall => format!(
+                "the client took none of its response for {:?}: connection closed",
+                self.idle_timeout
+            ),
         };
         io::Error::new(io::ErrorKind::TimedOut, message)
     }
@@ -172,7 +228,7 @@ impl ConnectionClock {
 /// nor the idle clock runs; dropping it (once the response is written)
 /// starts the idle clock.
 #[derive(Debug)]
-pub struct InFlight(Arc<ConnectionClock>);
+pub struct InFlight(pub(crate) Arc<ConnectionClock>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -470,6 +526,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin, F: ReadFilter> AsyncWrite for LimitedIo<
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.raw.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(1..)) = polled {
+            this.raw.clock.wrote();
+        }
         this.write_bounded(cx, polled)
     }
 
@@ -480,6 +539,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin, F: ReadFilter> AsyncWrite for LimitedIo<
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.raw.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(1..)) = polled {
+            this.raw.clock.wrote();
+        }
         this.write_bounded(cx, polled)
     }
 

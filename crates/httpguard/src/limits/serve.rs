@@ -358,6 +358,7 @@ where
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let in_flight = self.clock.request_started();
+        let http2 = request.version() == http::Version::HTTP_2;
         let deadline = BodyDeadline::with_clock(self.body_timeout, Some(self.clock.clone()));
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(deadline.clone());
@@ -367,6 +368,7 @@ where
             call: self.inner.clone().oneshot(request),
             deadline,
             in_flight: Some(in_flight),
+            http2,
         }
     }
 }
@@ -382,6 +384,7 @@ pin_project_lite::pin_project! {
         call: tower::util::Oneshot<S, Request<TimedBody>>,
         deadline: BodyDeadline,
         in_flight: Option<InFlight>,
+        http2: bool,
     }
 }
 
@@ -404,17 +407,27 @@ where
             .in_flight
             .take()
             .expect("LimitedFuture polled after it answered");
+        let stall = (*this.http2).then_some(false);
         Poll::Ready(Ok(response.map(|body| TrackedBody {
             inner: body,
-            _in_flight: in_flight,
+            in_flight,
+            stall,
         })))
     }
 }
 
 /// A response body that keeps its request in flight until it is written.
+/// Over HTTP/2 it also tells the connection's clock when it waits for the
+/// client to take what it gave: a client may keep its flow-control window
+/// shut, and its connection is closed once no body was asked for a piece
+/// for the idle timeout (over HTTP/1 a full socket shows the same, in
+/// `LimitedIo`'s writes).
 pub(crate) struct TrackedBody<B> {
     inner: B,
-    _in_flight: InFlight,
+    in_flight: InFlight,
+    /// HTTP/2 only: whether the body gave a piece and was not asked for
+    /// the next yet.
+    stall: Option<bool>,
 }
 
 impl<B: Body + Unpin> Body for TrackedBody<B> {
@@ -425,7 +438,18 @@ impl<B: Body + Unpin> Body for TrackedBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+        let this = self.get_mut();
+        let Some(waiting) = this.stall.as_mut() else {
+            return Pin::new(&mut this.inner).poll_frame(cx);
+        };
+        this.in_flight.0.body_polled(*waiting);
+        *waiting = false;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(Some(Ok(_)))) && !this.inner.is_end_stream() {
+            *waiting = true;
+            this.in_flight.0.body_waits();
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -434,5 +458,13 @@ impl<B: Body + Unpin> Body for TrackedBody<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+impl<B> Drop for TrackedBody<B> {
+    fn drop(&mut self) {
+        if self.stall == Some(true) {
+            self.in_flight.0.body_gone();
+        }
     }
 }

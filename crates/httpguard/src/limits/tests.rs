@@ -309,6 +309,87 @@ async fn a_client_that_stops_reading_its_response_is_closed_at_the_idle_timeout(
 }
 
 #[tokio::test]
+async fn an_http2_client_that_keeps_its_window_shut_is_closed_at_the_idle_timeout() {
+    let (addr, _stop) = start(limits(500, 10_000, 1_000, 1)).await;
+    // The only slot: an HTTP/2 client that opens no flow-control window
+    // for its streams asks for a large answer and never reads it. Nothing
+    // stalls at the socket (the server may not send), so only the clock
+    // of the waiting body can let it go.
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .initial_stream_window_size(0)
+            .handshake::<_, http_body_util::Empty<Bytes>>(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("HTTP/2 handshake");
+    let connection = tokio::spawn(connection);
+    let request = Request::get(format!("http://{addr}/stream"))
+        .body(http_body_util::Empty::new())
+        .expect("request");
+    let response = tokio::time::timeout(PATIENCE, sender.send_request(request))
+        .await
+        .expect("a response head in time")
+        .expect("a response head");
+    assert_eq!(response.status(), StatusCode::OK);
+    let started = Instant::now();
+    let answer = tokio::time::timeout(PATIENCE, get(addr, "/"))
+        .await
+        .expect("the next client is served once the stalled one is let go");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    let ended = tokio::time::timeout(PATIENCE, connection).await;
+    assert!(ended.is_ok(), "the stalled connection was closed");
+    drop(response);
+}
+
+#[tokio::test]
+async fn an_http2_stream_read_slowly_is_never_cut() {
+    // A client that takes its answer, slowly but steadily: each piece is
+    // asked for well within the idle timeout, so nothing is closed.
+    let (addr, _stop) = start(limits(500, 10_000, 2_000, 4)).await;
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    // A small window: the server may send a little more each time the
+    // client has read a little, as a slow link would let it.
+    let (mut sender, connection) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .initial_stream_window_size(64 * 1024)
+            .handshake::<_, http_body_util::Empty<Bytes>>(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("HTTP/2 handshake");
+    tokio::spawn(connection);
+    let request = Request::get(format!("http://{addr}/stream"))
+        .body(http_body_util::Empty::new())
+        .expect("request");
+    let mut body = sender
+        .send_request(request)
+        .await
+        .expect("head")
+        .into_body();
+    let (mut got, mut pieces) = (0, 0);
+    let started = Instant::now();
+    while let Some(frame) = tokio::time::timeout(PATIENCE, body.frame())
+        .await
+        .expect("a piece in time")
+    {
+        if let Ok(data) = frame.expect("no error").into_data() {
+            got += data.len();
+        }
+        // Twelve pauses of 250 ms: longer than the idle timeout (2 s) in
+        // all, each well within it.
+        pieces += 1;
+        if pieces <= 12 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    assert_eq!(got, 32 << 20);
+    assert!(started.elapsed() >= Duration::from_millis(2_000));
+}
+
+#[tokio::test]
 async fn shutdown_lets_a_request_in_flight_finish_and_closes_idle_connections() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
