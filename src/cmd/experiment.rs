@@ -97,8 +97,8 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     journal: Option<PathBuf>,
     /// Keep each experiment's lab directory (logs, events) under this
-    /// directory instead of a temporary one: DIR/<name>-lab, or
-    /// <name>-lab-2, -3… when that exists (nothing kept is overwritten).
+    /// directory instead of a temporary one: DIR/NAME-lab, or NAME-lab-2,
+    /// -3… when that exists (nothing kept is overwritten).
     #[arg(long, value_name = "DIR")]
     keep_lab: Option<PathBuf>,
     /// Only the verdicts, no live view.

@@ -83,7 +83,9 @@ mod state;
 mod supervisor;
 mod timeseries;
 
-pub use client::{CALL_TIMEOUT, ClientError, LabClient, Method, path_segment, query_value, url_on};
+pub use client::{
+    CALL_TIMEOUT, ClientError, LabClient, Method, STREAM_SILENCE, path_segment, query_value, url_on,
+};
 pub use config::{FileConfig, LabConfig, Overrides, Preset, RedisAuthMode, preset_specs};
 pub use control_api::LabInfo;
 pub use events::{Event, EventBus};
