@@ -588,7 +588,9 @@ fn sigterm_while_the_own_lab_starts_stops_it_as_any_lab_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "slow.toml", SLOW_START);
     let labs = dir.path().join("labs");
-    let mut child = spawn_run(dir.path(), &file, &["--keep-lab", labs.to_str().unwrap()]);
+    // A relative --keep-lab (the run's directory is `dir`): the lab, which
+    // runs in its own directory, must still find its files.
+    let mut child = spawn_run(dir.path(), &file, &["--keep-lab", "labs"]);
     let marker = labs.to_str().unwrap().to_string();
     let lab = labs.join("slow-lab");
     // The lab is up but its replicas are not ready: the run is starting it.
@@ -596,7 +598,15 @@ fn sigterm_while_the_own_lab_starts_stops_it_as_any_lab_and_leaves_nothing() {
         lab.join(".chaoslab/lab.json").exists()
     });
     assert!(process::signal(child.id(), libc::SIGTERM));
+    let stopping = std::time::Instant::now();
     let code = wait_exit(&mut child, GENEROUS);
+    // The lab stops when asked, not when its wait for a ready replica
+    // (30 s) runs out.
+    assert!(
+        stopping.elapsed() < Duration::from_secs(20),
+        "stopped after {:?}",
+        stopping.elapsed()
+    );
     let out = std::fs::read_to_string(dir.path().join("run.out")).unwrap_or_default();
     assert_eq!(code, Some(130), "{out}");
     assert!(

@@ -297,8 +297,10 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     // Subscribed before anything is printed, so no event falls in between
     // the history and the live stream.
     let events = lab.platform.events().subscribe();
-    // The lab is whole: waiting for a ready replica ends at a signal (it
-    // may take half a minute, a slow readiness probe or a bad image).
+    // The lab is whole: waiting for a ready replica ends at a signal or
+    // when the control API asks the lab to stop (`chaoslab down`, an
+    // experiment whose run was interrupted) — it may take half a minute, a
+    // slow readiness probe or a bad image.
     let ready = if stopping {
         false
     } else {
@@ -308,6 +310,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
                 stopping = true;
                 false
             }
+            () = lab.platform.shutdown().cancelled() => false,
         }
     };
     let printer = Printer::new(false);

@@ -57,10 +57,14 @@ pub struct RunOptions {
 /// `parent`, creating it: `<name>-lab`, or `<name>-lab-2`, `-3`… when that
 /// exists — a lab kept by an earlier run (whose evidence stays), or one of
 /// another job of this run with the same name (two files `cut.toml` in
-/// different places): two labs never share a directory.
+/// different places): two labs never share a directory. The path is
+/// absolute (`--keep-lab labs` once made the lab look for
+/// `labs/x-lab/chaoslab.toml` inside `labs/x-lab`).
 pub fn claim_lab_dir(parent: &std::path::Path, name: &str) -> std::io::Result<PathBuf> {
     const MOST: usize = 1000;
     std::fs::create_dir_all(parent)?;
+    // Absolute: the lab runs in its directory and is handed paths in it.
+    let parent = std::fs::canonicalize(parent)?;
     for n in 1..=MOST {
         let dir = match n {
             1 => parent.join(format!("{name}-lab")),
@@ -744,7 +748,7 @@ mod tests {
     #[test]
     fn every_claim_gets_a_directory_of_its_own() {
         let parent = tempfile::tempdir().unwrap();
-        let labs = parent.path().join("labs");
+        let labs = parent.path().canonicalize().unwrap().join("labs");
         assert_eq!(claim_lab_dir(&labs, "cut").unwrap(), labs.join("cut-lab"));
         assert_eq!(claim_lab_dir(&labs, "cut").unwrap(), labs.join("cut-lab-2"));
         assert_eq!(
