@@ -308,6 +308,31 @@ async fn a_client_that_stops_reading_its_response_is_closed_at_the_idle_timeout(
     assert!(got.len() < 32 << 20, "{} bytes", got.len());
 }
 
+/// An HTTP/2 client (prior knowledge) of `addr` whose streams open with
+/// `window` bytes of flow-control window; its connection runs in a task.
+async fn h2_client(
+    addr: SocketAddr,
+    window: u32,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+) {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (sender, connection) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .initial_stream_window_size(window)
+            .handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("HTTP/2 handshake");
+    (sender, tokio::spawn(connection))
+}
+
+fn h2_get(addr: SocketAddr, path: &str) -> Request<http_body_util::Empty<Bytes>> {
+    Request::get(format!("http://{addr}{path}"))
+        .body(http_body_util::Empty::new())
+        .expect("request")
+}
+
 #[tokio::test]
 async fn an_http2_client_that_keeps_its_window_shut_is_closed_at_the_idle_timeout() {
     let (addr, _stop) = start(limits(500, 10_000, 1_000, 1)).await;
@@ -315,18 +340,8 @@ async fn an_http2_client_that_keeps_its_window_shut_is_closed_at_the_idle_timeou
     // for its streams asks for a large answer and never reads it. Nothing
     // stalls at the socket (the server may not send), so only the clock
     // of the waiting body can let it go.
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, connection) =
-        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-            .initial_stream_window_size(0)
-            .handshake::<_, http_body_util::Empty<Bytes>>(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .expect("HTTP/2 handshake");
-    let connection = tokio::spawn(connection);
-    let request = Request::get(format!("http://{addr}/stream"))
-        .body(http_body_util::Empty::new())
-        .expect("request");
-    let response = tokio::time::timeout(PATIENCE, sender.send_request(request))
+    let (mut sender, connection) = h2_client(addr, 0).await;
+    let response = tokio::time::timeout(PATIENCE, sender.send_request(h2_get(addr, "/stream")))
         .await
         .expect("a response head in time")
         .expect("a response head");
@@ -351,24 +366,11 @@ async fn an_http2_stream_read_slowly_is_never_cut() {
     // A client that takes its answer, slowly but steadily: each piece is
     // asked for well within the idle timeout, so nothing is closed.
     let (addr, _stop) = start(limits(500, 10_000, 2_000, 4)).await;
-    let stream = TcpStream::connect(addr).await.expect("connect");
     // A small window: the server may send a little more each time the
     // client has read a little, as a slow link would let it.
-    let (mut sender, connection) =
-        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-            .initial_stream_window_size(64 * 1024)
-            .handshake::<_, http_body_util::Empty<Bytes>>(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .expect("HTTP/2 handshake");
-    tokio::spawn(connection);
-    let request = Request::get(format!("http://{addr}/stream"))
-        .body(http_body_util::Empty::new())
-        .expect("request");
-    let mut body = sender
-        .send_request(request)
-        .await
-        .expect("head")
-        .into_body();
+    let (mut sender, _connection) = h2_client(addr, 64 * 1024).await;
+    let response = sender.send_request(h2_get(addr, "/stream")).await;
+    let mut body = response.expect("head").into_body();
     let (mut got, mut pieces) = (0, 0);
     let started = Instant::now();
     while let Some(frame) = tokio::time::timeout(PATIENCE, body.frame())
