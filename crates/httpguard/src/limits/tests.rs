@@ -293,19 +293,21 @@ async fn a_client_that_stops_reading_its_response_is_closed_at_the_idle_timeout(
         .write_all(b"GET /stream HTTP/1.1\r\nhost: localhost\r\n\r\n")
         .await
         .expect("write");
+    next_client_served_after_the_stall(addr, Duration::from_millis(1_000)).await;
+    // What it was sent was cut short.
+    let got = until_closed(&mut stalled).await.expect("closed");
+    assert!(got.len() < 32 << 20, "{} bytes", got.len());
+}
+
+/// The next client of a server whose only slot a stalled client holds:
+/// served once the stall is let go, and not before `at_least`.
+async fn next_client_served_after_the_stall(addr: SocketAddr, at_least: Duration) {
     let started = Instant::now();
     let answer = tokio::time::timeout(PATIENCE, get(addr, "/"))
         .await
         .expect("the next client is served once the stalled one is let go");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(
-        started.elapsed() >= Duration::from_millis(1_000),
-        "{:?}",
-        started.elapsed()
-    );
-    // What it was sent was cut short.
-    let got = until_closed(&mut stalled).await.expect("closed");
-    assert!(got.len() < 32 << 20, "{} bytes", got.len());
+    assert!(started.elapsed() >= at_least, "{:?}", started.elapsed());
 }
 
 /// An HTTP/2 client (prior knowledge) of `addr` whose streams open with
@@ -346,16 +348,7 @@ async fn an_http2_client_that_keeps_its_window_shut_is_closed_at_the_idle_timeou
         .expect("a response head in time")
         .expect("a response head");
     assert_eq!(response.status(), StatusCode::OK);
-    let started = Instant::now();
-    let answer = tokio::time::timeout(PATIENCE, get(addr, "/"))
-        .await
-        .expect("the next client is served once the stalled one is let go");
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(
-        started.elapsed() >= Duration::from_millis(900),
-        "{:?}",
-        started.elapsed()
-    );
+    next_client_served_after_the_stall(addr, Duration::from_millis(900)).await;
     let ended = tokio::time::timeout(PATIENCE, connection).await;
     assert!(ended.is_ok(), "the stalled connection was closed");
     drop(response);
